@@ -1,0 +1,77 @@
+/* Core services shared by every module: status codes with a thread-local
+ * error message, logging to stderr, a seeded serialisable RNG, and small
+ * helpers.  Pure C11, no dependencies. */
+#ifndef LC_CORE_H
+#define LC_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+
+typedef enum lc_status {
+    LC_OK = 0,
+    LC_ERR_INVALID,   /* bad argument or bad user input (model, data, flag) */
+    LC_ERR_IO,        /* file system */
+    LC_ERR_FORMAT,    /* malformed file contents */
+    LC_ERR_NOMEM,     /* host allocation failed */
+    LC_ERR_DEVICE,    /* OpenCL / CLBlast failure */
+    LC_ERR_UNSUPPORTED,
+    LC_ERR_NOT_FOUND,
+} lc_status;
+
+/* Sets the thread-local message and returns `st`.  Messages are one line. */
+lc_status lc_error_set(lc_status st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Prefixes the current message with "prefix: ". Returns `st`. */
+lc_status lc_error_prefix(lc_status st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+const char *lc_error_message(void);
+void lc_error_clear(void);
+const char *lc_status_name(lc_status st);
+
+/* LC_FAIL(st, fmt, ...) records "file:line: message" and returns st from the
+ * calling function. */
+#define LC_ERR(st, ...) lc_error_set((st), __VA_ARGS__)
+#define LC_TRY(expr)                                                           \
+    do {                                                                       \
+        lc_status lc_try_st_ = (expr);                                         \
+        if (lc_try_st_ != LC_OK) return lc_try_st_;                            \
+    } while (0)
+
+/* Logging: everything goes to stderr.  Level from LAYCA_LOG (error, warn,
+ * info, debug); default info. */
+typedef enum { LC_LOG_ERROR = 0, LC_LOG_WARN, LC_LOG_INFO, LC_LOG_DEBUG } lc_log_level;
+void lc_log(lc_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void lc_log_set_level(lc_log_level lvl);
+lc_log_level lc_log_get_level(void);
+#define LC_INFO(...) lc_log(LC_LOG_INFO, __VA_ARGS__)
+#define LC_WARN(...) lc_log(LC_LOG_WARN, __VA_ARGS__)
+#define LC_DEBUG(...) lc_log(LC_LOG_DEBUG, __VA_ARGS__)
+
+/* Seeded RNG (xoshiro256**), state is plain data so it can be saved. */
+typedef struct lc_rng { uint64_t s[4]; } lc_rng;
+void lc_rng_seed(lc_rng *r, uint64_t seed);
+uint64_t lc_rng_next(lc_rng *r);
+double lc_rng_uniform(lc_rng *r);           /* [0, 1) */
+double lc_rng_normal(lc_rng *r);            /* N(0, 1), Box-Muller */
+uint64_t lc_rng_below(lc_rng *r, uint64_t n); /* [0, n), unbiased */
+void lc_rng_shuffle_i32(lc_rng *r, int32_t *a, size_t n);
+
+/* Hashing (FNV-1a 64 and a 128-bit hex digest from two passes), used for
+ * cache keys. */
+uint64_t lc_hash64(const void *data, size_t len, uint64_t seed);
+
+/* Whole-file helpers.  lc_file_read allocates (caller frees). */
+lc_status lc_file_read(const char *path, uint8_t **data, size_t *len);
+/* Writes atomically: temp file in the same folder, fsync, rename. */
+lc_status lc_file_write_atomic(const char *path, const void *data, size_t len);
+/* mkdir -p */
+lc_status lc_mkdirs(const char *path);
+
+double lc_now_s(void); /* monotonic seconds */
+
+#define LC_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define LC_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define LC_COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

@@ -1,0 +1,93 @@
+/* OpenCL runtime: device choice, context and queue, program building with a
+ * disk cache of binaries, buffers, kernel launches, CLBlast GEMM.
+ * Knows nothing of the IR or of JSON.  Every OpenCL/CLBlast failure becomes
+ * an lc_status with a message naming the call and the code. */
+#ifndef LC_RT_H
+#define LC_RT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <CL/cl.h>
+
+#include "lc_core.h"
+
+typedef struct lc_device_info {
+    int platform, device;         /* indices as enumerated */
+    char name[256];
+    char vendor[128];
+    char platform_name[256];
+    char driver_version[128];
+    char platform_version[256];
+    cl_device_type type;
+    uint64_t global_mem_bytes;
+    uint64_t max_alloc_bytes;
+    uint32_t compute_units;
+    size_t max_work_group;
+    bool fp64;
+} lc_device_info;
+
+/* All devices of all platforms.  *out is malloc'ed (caller frees); zero
+ * devices is not an error (n == 0). */
+lc_status lc_rt_list_devices(lc_device_info **out, int *n);
+const char *lc_rt_device_type_name(cl_device_type t); /* "GPU", "CPU", ... */
+
+typedef struct lc_rt {
+    lc_device_info info;
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context ctx;
+    cl_command_queue queue;
+    bool profiling;
+    /* program cache statistics, for tests and the progress line */
+    int programs_built;       /* compiled from source in this process */
+    int programs_from_cache;  /* loaded from the disk cache */
+    char cache_dir[1024];     /* empty when the disk cache is disabled */
+} lc_rt;
+
+/* selector: "P:D" indices, or a case-insensitive substring of the device
+ * name, or NULL/"" for the LAYCA_DEVICE environment variable, and failing
+ * that the first GPU, else the first CPU, else the first device. */
+lc_status lc_rt_create(lc_rt **out, const char *selector, bool profiling);
+void lc_rt_destroy(lc_rt *rt);
+
+/* Kernel sources embedded at build time (cl_kernels/*.cl); "name" is the
+ * file name without .cl.  LAYCA_KERNEL_DIR, when set, is read instead. */
+lc_status lc_rt_kernel_source(const char *name, const char **src, size_t *len);
+
+/* Builds (or loads from the disk cache) the program of embedded source
+ * `name` with `options`.  Cache key: source, options, device name, driver
+ * version, platform version.  Cache folder: LAYCA_CACHE_DIR, else
+ * $XDG_CACHE_HOME/layca, else ~/.cache/layca; LAYCA_CACHE_DIR=off disables.
+ * Writes are atomic; a corrupt entry is rebuilt from source. */
+lc_status lc_rt_program(lc_rt *rt, const char *name, const char *options, cl_program *out);
+lc_status lc_rt_kernel(lc_rt *rt, cl_program prog, const char *kernel_name, cl_kernel *out);
+
+/* Buffers. */
+lc_status lc_rt_alloc(lc_rt *rt, size_t bytes, cl_mem *out);
+lc_status lc_rt_write(lc_rt *rt, cl_mem buf, size_t offset_bytes, size_t bytes, const void *src);
+lc_status lc_rt_read(lc_rt *rt, cl_mem buf, size_t offset_bytes, size_t bytes, void *dst);
+lc_status lc_rt_fill_zero(lc_rt *rt, cl_mem buf, size_t offset_bytes, size_t bytes);
+lc_status lc_rt_finish(lc_rt *rt);
+
+/* Launch helpers: args is an array of (size, pointer) pairs as for
+ * clSetKernelArg.  global sizes are rounded up to a multiple of local when
+ * local is non-NULL. */
+typedef struct lc_arg { size_t size; const void *ptr; } lc_arg;
+#define LC_ARG(x) ((lc_arg){sizeof(x), &(x)})
+lc_status lc_rt_set_args(cl_kernel k, const lc_arg *args, int n, const char *what);
+lc_status lc_rt_launch(lc_rt *rt, cl_kernel k, int dims, const size_t *global, const size_t *local,
+                       const char *what);
+
+/* Row-major SGEMM through CLBlast: C = alpha op(A) op(B) + beta C, offsets in
+ * elements. */
+lc_status lc_rt_sgemm(lc_rt *rt, bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha,
+                      cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta,
+                      cl_mem c, size_t c_off, size_t ldc);
+
+/* "clFoo failed: CL_OUT_OF_RESOURCES (-5)" style names. */
+const char *lc_rt_cl_error_name(cl_int err);
+lc_status lc_rt_check(cl_int err, const char *call);
+
+#endif
