@@ -29,7 +29,15 @@ lc_status lc_error_prefix(lc_status st, const char *fmt, ...)
     vsnprintf(pre, sizeof pre, fmt, ap);
     va_end(ap);
     memcpy(old, lc_msg_, sizeof old);
-    snprintf(lc_msg_, sizeof lc_msg_, "%s: %s", pre, old);
+    size_t pl = strlen(pre);
+    if (pl + 2 >= sizeof lc_msg_) pl = sizeof lc_msg_ - 3;
+    memcpy(lc_msg_, pre, pl);
+    lc_msg_[pl] = ':';
+    lc_msg_[pl + 1] = ' ';
+    size_t room = sizeof lc_msg_ - pl - 3, ol = strlen(old);
+    if (ol > room) ol = room;
+    memcpy(lc_msg_ + pl + 2, old, ol);
+    lc_msg_[pl + 2 + ol] = 0;
     return st;
 }
 

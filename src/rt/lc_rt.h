@@ -49,19 +49,33 @@ typedef struct lc_rt {
 /* selector: "P:D" indices, or a case-insensitive substring of the device
  * name, or NULL/"" for the LAYCA_DEVICE environment variable, and failing
  * that the first GPU, else the first CPU, else the first device. */
+/* No match: LC_ERR_NOT_FOUND listing the devices; no device at all:
+ * LC_ERR_DEVICE.  The rt carries private state past these fields: only
+ * lc_rt_create makes one; lc_rt_destroy(NULL) is a no-op.  One thread at a
+ * time per rt. */
 lc_status lc_rt_create(lc_rt **out, const char *selector, bool profiling);
 void lc_rt_destroy(lc_rt *rt);
 
-/* Kernel sources embedded at build time (cl_kernels/*.cl); "name" is the
+/* Kernel sources embedded at build time (the .cl files of cl_kernels); "name" is the
  * file name without .cl.  LAYCA_KERNEL_DIR, when set, is read instead. */
 lc_status lc_rt_kernel_source(const char *name, const char **src, size_t *len);
+/* Embedded sources are static, 0-terminated.  A source read from
+ * LAYCA_KERNEL_DIR lives in a per-thread buffer until the next
+ * lc_rt_kernel_source call on the same thread; _dup gives a malloc'ed,
+ * 0-terminated copy instead (caller frees).  Unknown name: LC_ERR_NOT_FOUND. */
+lc_status lc_rt_kernel_source_dup(const char *name, char **src, size_t *len);
 
 /* Builds (or loads from the disk cache) the program of embedded source
  * `name` with `options`.  Cache key: source, options, device name, driver
  * version, platform version.  Cache folder: LAYCA_CACHE_DIR, else
  * $XDG_CACHE_HOME/layca, else ~/.cache/layca; LAYCA_CACHE_DIR=off disables.
  * Writes are atomic; a corrupt entry is rebuilt from source. */
+/* The rt owns the program (released by lc_rt_destroy); asking again for the
+ * same (name, options) returns the same cl_program.  options are passed to
+ * clBuildProgram verbatim (NULL = "").  A build failure is LC_ERR_DEVICE with
+ * the first lines of the build log in the message. */
 lc_status lc_rt_program(lc_rt *rt, const char *name, const char *options, cl_program *out);
+/* The caller owns the kernel (clReleaseKernel). */
 lc_status lc_rt_kernel(lc_rt *rt, cl_program prog, const char *kernel_name, cl_kernel *out);
 
 /* Buffers. */
@@ -73,7 +87,8 @@ lc_status lc_rt_finish(lc_rt *rt);
 
 /* Launch helpers: args is an array of (size, pointer) pairs as for
  * clSetKernelArg.  global sizes are rounded up to a multiple of local when
- * local is non-NULL. */
+ * local is non-NULL (kernels must guard their index); a zero global size is
+ * a no-op.  Buffer writes and reads are blocking. */
 typedef struct lc_arg { size_t size; const void *ptr; } lc_arg;
 #define LC_ARG(x) ((lc_arg){sizeof(x), &(x)})
 lc_status lc_rt_set_args(cl_kernel k, const lc_arg *args, int n, const char *what);
@@ -81,7 +96,8 @@ lc_status lc_rt_launch(lc_rt *rt, cl_kernel k, int dims, const size_t *global, c
                        const char *what);
 
 /* Row-major SGEMM through CLBlast: C = alpha op(A) op(B) + beta C, offsets in
- * elements. */
+ * elements.  Enqueued on rt->queue without an event; m == 0 or n == 0 is a
+ * no-op.  Failures name the CLBlast status ("kInvalidLeadDimA (-1016)"). */
 lc_status lc_rt_sgemm(lc_rt *rt, bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha,
                       cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta,
                       cl_mem c, size_t c_off, size_t ldc);
@@ -89,5 +105,7 @@ lc_status lc_rt_sgemm(lc_rt *rt, bool trans_a, bool trans_b, size_t m, size_t n,
 /* "clFoo failed: CL_OUT_OF_RESOURCES (-5)" style names. */
 const char *lc_rt_cl_error_name(cl_int err);
 lc_status lc_rt_check(cl_int err, const char *call);
+/* CLBlast status names ("kInvalidLeadDimA"); OpenCL codes as above. */
+const char *lc_rt_clblast_status_name(int status);
 
 #endif

@@ -1,0 +1,381 @@
+/* Graph builder, op table, shape inference, verifier, initialisers, dump. */
+#include "lc_ir.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct { const char *name; char kind; int nin; } lc_ops_[] = {
+#define LC_X_(id, name, kind, nin) {name, kind, nin},
+    LC_OP_TABLE(LC_X_)
+#undef LC_X_
+};
+
+const char *lc_op_name(lc_op op) { return op < LC_OP_COUNT ? lc_ops_[op].name : "?"; }
+char lc_op_kind(lc_op op) { return op < LC_OP_COUNT ? lc_ops_[op].kind : '?'; }
+
+const char *lc_init_name(lc_init i)
+{
+    static const char *n[] = {"none", "zeros", "constant", "he_uniform", "he_normal", "glorot_uniform"};
+    return (unsigned)i < LC_COUNTOF(n) ? n[i] : "?";
+}
+
+int64_t lc_shape_numel(const lc_shape *s)
+{
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++) n *= s->dims[i];
+    return n;
+}
+
+const char *lc_shape_str(const lc_shape *s, char *buf, size_t len)
+{
+    size_t o = 0;
+    o += (size_t)snprintf(buf + o, len - o, "[");
+    for (int i = 0; i < s->rank && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, i ? ", %d" : "%d", s->dims[i]);
+    if (o < len) snprintf(buf + o, len - o, "]");
+    return buf;
+}
+
+lc_graph *lc_graph_create(const char *name)
+{
+    lc_graph *g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+    snprintf(g->name, sizeof g->name, "%s", name ? name : "model");
+    g->input = g->labels = g->logits = g->loss = -1;
+    return g;
+}
+
+void lc_graph_destroy(lc_graph *g)
+{
+    if (!g) return;
+    free(g->nodes);
+    free(g->params);
+    free(g);
+}
+
+static int new_node(lc_graph *g, lc_op op, const char *name)
+{
+    if (g->n_nodes == g->cap) {
+        int nc = g->cap ? g->cap * 2 : 32;
+        lc_node *nn = realloc(g->nodes, (size_t)nc * sizeof *nn);
+        if (!nn) { LC_ERR(LC_ERR_NOMEM, "out of memory growing the graph"); return -1; }
+        g->nodes = nn;
+        g->cap = nc;
+    }
+    int id = g->n_nodes++;
+    lc_node *n = &g->nodes[id];
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    snprintf(n->name, sizeof n->name, "%s", name);
+    n->grad_of = -1;
+    n->grad = -1;
+    n->param_index = -1;
+    n->owner = -1;
+    n->offset = -1;
+    return id;
+}
+
+int lc_graph_find(const lc_graph *g, const char *name)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!strcmp(g->nodes[i].name, name)) return i;
+    return -1;
+}
+
+int lc_graph_add_input(lc_graph *g, const char *name, const lc_shape *shape)
+{
+    if (g->input >= 0) { LC_ERR(LC_ERR_INVALID, "graph already has an input"); return -1; }
+    int id = new_node(g, LC_OP_INPUT, name);
+    if (id < 0) return -1;
+    g->nodes[id].shape = *shape;
+    g->nodes[id].batched = true;
+    g->input = id;
+    return id;
+}
+
+int lc_graph_add_labels(lc_graph *g, const char *name, int classes)
+{
+    int id = new_node(g, LC_OP_LABELS, name);
+    if (id < 0) return -1;
+    g->nodes[id].shape = (lc_shape){1, {1}};
+    g->nodes[id].batched = true;
+    g->nodes[id].dtype = LC_I32;
+    g->labels = id;
+    g->classes = classes;
+    return id;
+}
+
+int lc_graph_add_param(lc_graph *g, const char *name, const lc_shape *shape, lc_init init, double value,
+                       int fan_in, int fan_out, bool is_kernel)
+{
+    if (lc_graph_find(g, name) >= 0) {
+        LC_ERR(LC_ERR_INVALID, "duplicate tensor name '%s'", name);
+        return -1;
+    }
+    int id = new_node(g, LC_OP_PARAM, name);
+    if (id < 0) return -1;
+    lc_param *np = realloc(g->params, (size_t)(g->n_params + 1) * sizeof *np);
+    if (!np) { LC_ERR(LC_ERR_NOMEM, "out of memory"); return -1; }
+    g->params = np;
+    lc_node *n = &g->nodes[id];
+    n->shape = *shape;
+    n->init = init;
+    n->init_value = value;
+    n->fan_in = fan_in;
+    n->fan_out = fan_out;
+    n->trainable = true;
+    n->is_kernel = is_kernel;
+    n->param_index = g->n_params;
+    g->params[g->n_params++] = (lc_param){.node = id, .offset = 0, .numel = lc_shape_numel(shape), .grad_node = -1};
+    return id;
+}
+
+int lc_graph_add_node(lc_graph *g, lc_op op, const char *name, const int *inputs, int n_inputs)
+{
+    if (n_inputs > LC_MAX_INPUTS) { LC_ERR(LC_ERR_INVALID, "node '%s': too many inputs", name); return -1; }
+    for (int i = 0; i < n_inputs; i++)
+        if (inputs[i] < 0 || inputs[i] >= g->n_nodes) {
+            LC_ERR(LC_ERR_INVALID, "node '%s': input %d is not a node", name, i);
+            return -1;
+        }
+    int id = new_node(g, op, name);
+    if (id < 0) return -1;
+    lc_node *n = &g->nodes[id];
+    memcpy(n->inputs, inputs, (size_t)n_inputs * sizeof *inputs);
+    n->n_inputs = n_inputs;
+    return id;
+}
+
+int lc_graph_add_dense(lc_graph *g, const char *name, int x, int units, bool bias, lc_init init, lc_init bias_init,
+                       double bias_value)
+{
+    char pn[LC_NAME_MAX + 8];
+    /* fan_in is known only after shape inference; it is filled in there. */
+    snprintf(pn, sizeof pn, "%s.weight", name);
+    int w = lc_graph_add_param(g, pn, &(lc_shape){2, {units, 0}}, init, 0, 0, units, true);
+    if (w < 0) return -1;
+    int ins[3] = {x, w, -1};
+    int nin = 2;
+    if (bias) {
+        snprintf(pn, sizeof pn, "%s.bias", name);
+        int b = lc_graph_add_param(g, pn, &(lc_shape){1, {units}}, bias_init, bias_value, 0, units, false);
+        if (b < 0) return -1;
+        ins[nin++] = b;
+    }
+    int id = lc_graph_add_node(g, LC_OP_DENSE, name, ins, nin);
+    if (id < 0) return -1;
+    g->nodes[id].units = units;
+    g->nodes[id].bias = bias;
+    g->nodes[w].owner = id;
+    if (bias) g->nodes[ins[2]].owner = id;
+    return id;
+}
+
+int lc_graph_storage_root(const lc_graph *g, int id)
+{
+    while (lc_op_kind(g->nodes[id].op) == 'V') id = g->nodes[id].inputs[0];
+    return id;
+}
+
+/* ---- shape inference ---- */
+
+#define SHAPE_ERR(n, ...) (lc_error_set(LC_ERR_INVALID, __VA_ARGS__), lc_error_prefix(LC_ERR_INVALID, "node '%s' (%s)", (n)->name, lc_op_name((n)->op)))
+
+static bool same_shape(const lc_shape *a, const lc_shape *b)
+{
+    if (a->rank != b->rank) return false;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dims[i] != b->dims[i]) return false;
+    return true;
+}
+
+static lc_status infer_node(lc_graph *g, int id)
+{
+    lc_node *n = &g->nodes[id];
+    char b1[64], b2[64];
+    lc_node *in0 = n->n_inputs > 0 ? &g->nodes[n->inputs[0]] : NULL;
+    switch (n->op) {
+    case LC_OP_INPUT:
+    case LC_OP_LABELS:
+    case LC_OP_PARAM:
+        return LC_OK;
+    case LC_OP_DENSE: {
+        if (in0->shape.rank != 1)
+            return SHAPE_ERR(n, "dense expects a flat input, got %s from '%s' (add a flatten node before it)",
+                             lc_shape_str(&in0->shape, b1, sizeof b1), in0->name);
+        lc_node *w = &g->nodes[n->inputs[1]];
+        w->shape.dims[1] = in0->shape.dims[0];
+        w->fan_in = in0->shape.dims[0];
+        w->fan_out = n->units;
+        if (n->bias) g->nodes[n->inputs[2]].fan_in = in0->shape.dims[0];
+        n->shape = (lc_shape){1, {n->units}};
+        n->batched = true;
+        return LC_OK;
+    }
+    case LC_OP_RELU:
+        n->shape = in0->shape;
+        n->batched = in0->batched;
+        return LC_OK;
+    case LC_OP_FLATTEN:
+        n->shape = (lc_shape){1, {(int)lc_shape_numel(&in0->shape)}};
+        n->batched = in0->batched;
+        return LC_OK;
+    case LC_OP_ADD: {
+        lc_node *in1 = &g->nodes[n->inputs[1]];
+        if (!same_shape(&in0->shape, &in1->shape))
+            return SHAPE_ERR(n, "add needs equal shapes, got %s from '%s' and %s from '%s'",
+                             lc_shape_str(&in0->shape, b1, sizeof b1), in0->name,
+                             lc_shape_str(&in1->shape, b2, sizeof b2), in1->name);
+        n->shape = in0->shape;
+        n->batched = true;
+        return LC_OK;
+    }
+    case LC_OP_SOFTMAX_CE:
+        if (in0->shape.rank != 1 || in0->shape.dims[0] != g->classes)
+            return SHAPE_ERR(n, "the loss needs logits of shape [%d] (the number of classes), got %s from '%s'",
+                             g->classes, lc_shape_str(&in0->shape, b1, sizeof b1), in0->name);
+        n->shape = (lc_shape){1, {1}};
+        n->batched = true;
+        return LC_OK;
+    default:
+        return SHAPE_ERR(n, "op is not a forward op");
+    }
+}
+
+void lc_graph_layout_params(lc_graph *g)
+{
+    int64_t off = 0;
+    for (int i = 0; i < g->n_params; i++) {
+        lc_param *p = &g->params[i];
+        p->numel = lc_shape_numel(&g->nodes[p->node].shape);
+        p->offset = off;
+        off += (p->numel + LC_PARAM_ALIGN - 1) / LC_PARAM_ALIGN * LC_PARAM_ALIGN;
+    }
+    g->param_floats = off;
+}
+
+lc_status lc_graph_infer(lc_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        lc_node *n = &g->nodes[i];
+        if (lc_op_kind(n->op) == 'B') break;
+        LC_TRY(infer_node(g, i));
+        if (n->op == LC_OP_PARAM) n->needs_grad = n->trainable;
+        else {
+            n->needs_grad = false;
+            for (int k = 0; k < n->n_inputs; k++) n->needs_grad |= g->nodes[n->inputs[k]].needs_grad;
+        }
+    }
+    lc_graph_layout_params(g);
+    return LC_OK;
+}
+
+lc_status lc_graph_verify(const lc_graph *g)
+{
+    if (g->input < 0) return LC_ERR(LC_ERR_INVALID, "graph '%s' has no input", g->name);
+    if (g->loss < 0) return LC_ERR(LC_ERR_INVALID, "graph '%s' has no loss", g->name);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const lc_node *n = &g->nodes[i];
+        int want = lc_ops_[n->op].nin;
+        if (want >= 0 && n->n_inputs != want)
+            return LC_ERR(LC_ERR_INVALID, "node '%s' (%s) has %d inputs, expected %d", n->name, lc_op_name(n->op),
+                          n->n_inputs, want);
+        for (int k = 0; k < n->n_inputs; k++) {
+            int in = n->inputs[k];
+            if (in < 0 || in >= i)
+                return LC_ERR(LC_ERR_INVALID, "node '%s' input %d (%d) does not precede it", n->name, k, in);
+        }
+        if (n->op == LC_OP_PARAM && lc_shape_numel(&n->shape) <= 0)
+            return LC_ERR(LC_ERR_INVALID, "parameter '%s' has an empty shape", n->name);
+        if (lc_op_kind(n->op) != 'P' && lc_op_kind(n->op) != 'D' && n->batched && lc_shape_numel(&n->shape) <= 0)
+            return LC_ERR(LC_ERR_INVALID, "node '%s' has an empty shape", n->name);
+    }
+    return LC_OK;
+}
+
+/* ---- initialisers ---- */
+
+void lc_graph_init_params(const lc_graph *g, float *host, uint64_t seed)
+{
+    memset(host, 0, (size_t)g->param_floats * sizeof *host);
+    for (int i = 0; i < g->n_params; i++) {
+        const lc_param *p = &g->params[i];
+        const lc_node *n = &g->nodes[p->node];
+        /* Each tensor gets its own stream so adding a layer does not change
+         * the others' initial values. */
+        lc_rng r;
+        lc_rng_seed(&r, seed ^ lc_hash64(n->name, strlen(n->name), 0x51ed));
+        float *w = host + p->offset;
+        double fi = n->fan_in > 0 ? n->fan_in : 1, fo = n->fan_out > 0 ? n->fan_out : 1;
+        for (int64_t k = 0; k < p->numel; k++) {
+            double v = 0;
+            switch (n->init) {
+            case LC_INIT_NONE:
+            case LC_INIT_ZEROS: v = 0; break;
+            case LC_INIT_CONSTANT: v = n->init_value; break;
+            case LC_INIT_HE_UNIFORM: { double l = sqrt(6.0 / fi); v = (2 * lc_rng_uniform(&r) - 1) * l; break; }
+            case LC_INIT_GLOROT_UNIFORM: { double l = sqrt(6.0 / (fi + fo)); v = (2 * lc_rng_uniform(&r) - 1) * l; break; }
+            case LC_INIT_HE_NORMAL: {
+                /* truncated at 2 sigma, redrawn outside (Keras 2.1 convention) */
+                double z;
+                do { z = lc_rng_normal(&r); } while (fabs(z) > 2.0);
+                v = z * sqrt(2.0 / fi);
+                break;
+            }
+            }
+            w[k] = (float)v;
+        }
+    }
+}
+
+int lc_graph_kernel_layers(const lc_graph *g, int *param_ids, int max)
+{
+    int n = 0;
+    /* forward order = order of the owning nodes */
+    for (int i = 0; i < g->n_forward || (g->n_forward == 0 && i < g->n_nodes); i++) {
+        const lc_node *nd = &g->nodes[i];
+        if (lc_op_kind(nd->op) != 'F') continue;
+        for (int k = 0; k < nd->n_inputs; k++) {
+            const lc_node *in = &g->nodes[nd->inputs[k]];
+            if (in->op == LC_OP_PARAM && in->is_kernel) {
+                if (param_ids && n < max) param_ids[n] = in->param_index;
+                n++;
+            }
+        }
+    }
+    return n;
+}
+
+int64_t lc_graph_trainable_count(const lc_graph *g)
+{
+    int64_t c = 0;
+    for (int i = 0; i < g->n_params; i++)
+        if (g->nodes[g->params[i].node].trainable) c += g->params[i].numel;
+    return c;
+}
+
+/* ---- dump ---- */
+
+void lc_graph_dump(const lc_graph *g, FILE *f, const char *title)
+{
+    char b[64];
+    fprintf(f, "== %s: graph '%s', %d nodes (%d forward), %d parameters (%lld floats)\n", title, g->name,
+            g->n_nodes, g->n_forward ? g->n_forward : g->n_nodes, g->n_params, (long long)g->param_floats);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const lc_node *n = &g->nodes[i];
+        fprintf(f, "%4d %-24s = %-28s(", i, n->name, lc_op_name(n->op));
+        for (int k = 0; k < n->n_inputs; k++) fprintf(f, "%s%%%d", k ? ", " : "", n->inputs[k]);
+        fprintf(f, ") %s%s", n->batched ? "N x " : "", lc_shape_str(&n->shape, b, sizeof b));
+        if (n->op == LC_OP_PARAM)
+            fprintf(f, " init=%s%s%s @p%lld", lc_init_name(n->init), n->is_kernel ? " kernel" : "",
+                    n->trainable ? "" : " frozen", (long long)g->params[n->param_index].offset);
+        if (n->grad_of >= 0) fprintf(f, " d(%%%d)", n->grad_of);
+        if (n->offset >= 0 && n->op != LC_OP_PARAM)
+            fprintf(f, " @a%lld live[%d,%d]", (long long)n->offset, n->def, n->last_use);
+        fputc('\n', f);
+    }
+    if (g->planned_batch)
+        fprintf(f, "   memory plan: batch %d, activations %.2f MiB, parameters %.2f MiB (x2 with gradients)\n",
+                g->planned_batch, (double)g->act_floats * 4 / 1048576.0, (double)g->param_floats * 4 / 1048576.0);
+}

@@ -1,0 +1,67 @@
+/* Model files (JSON -> IR) and checkpoints (safetensors).  The only module
+ * that includes cJSON.h.  Parsers work over (bytes, length) with no global
+ * state. */
+#ifndef LC_MODEL_H
+#define LC_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lc_core.h"
+#include "lc_ir.h"
+
+#define LC_MAX_MILESTONES 32
+
+/* The optional "train" section.  Unset numbers are NaN / -1 / empty
+ * strings, so command-line flags can override what the file sets and the
+ * trainer fills the remaining defaults. */
+typedef struct lc_train_spec {
+    char optimizer[32];     /* "sgd", ... ; "" = unset */
+    int layca;              /* -1 unset, 0/1 */
+    double lr, momentum, alpha, weight_decay;
+    int nesterov;           /* -1 unset */
+    int n_milestones;       /* -1 unset */
+    int milestones[LC_MAX_MILESTONES];
+    double factor;
+    int epochs, batch;      /* -1 unset */
+    int64_t steps;          /* -1 unset */
+    int64_t seed;           /* -1 unset */
+} lc_train_spec;
+void lc_train_spec_unset(lc_train_spec *t);
+
+/* Parses a model file's text.  `where` names the file in messages, e.g.
+ * "models/x.json: nodes[3].units: expected a positive integer, got -5".
+ * On success *out is a graph (forward nodes, loss included, not compiled). */
+lc_status lc_model_parse(const char *text, size_t len, const char *where, lc_graph **out, lc_train_spec *train);
+lc_status lc_model_load(const char *path, lc_graph **out, lc_train_spec *train);
+
+/* ---- safetensors ---- */
+typedef struct lc_st_tensor {
+    char name[128];
+    int rank;
+    int64_t shape[LC_MAX_RANK];
+    const float *data;      /* F32, little endian (the host's) */
+} lc_st_tensor;
+
+/* Writes F32 tensors atomically; metadata is a NULL-terminated list of
+ * key/value string pairs (may be NULL). */
+lc_status lc_safetensors_write(const char *path, const lc_st_tensor *t, int n, const char *const *metadata);
+
+/* Parsed file: tensors point into `bytes` (kept alive by the caller). */
+typedef struct lc_st_file {
+    lc_st_tensor *tensors;
+    int n;
+    uint8_t *bytes;         /* owned file contents */
+} lc_st_file;
+lc_status lc_safetensors_parse(uint8_t *bytes, size_t len, const char *where, lc_st_file *out); /* takes bytes */
+lc_status lc_safetensors_load(const char *path, lc_st_file *out);
+void lc_st_file_deinit(lc_st_file *f);
+const lc_st_tensor *lc_st_file_find(const lc_st_file *f, const char *name);
+
+/* Graph parameters <-> safetensors, PyTorch names and layouts. */
+lc_status lc_model_save_params(const char *path, const lc_graph *g, const float *params);
+/* Every parameter must be present with the right shape; extra tensors are
+ * an error too (a checkpoint of another model). */
+lc_status lc_model_load_params(const char *path, const lc_graph *g, float *params);
+
+#endif

@@ -1,0 +1,216 @@
+/* safetensors: 8-byte little-endian header length, JSON header, raw data.
+ * Only F32 is written; F32 is required on read. */
+#include "lc_model.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+lc_status lc_safetensors_write(const char *path, const lc_st_tensor *t, int n, const char *const *metadata)
+{
+    cJSON *h = cJSON_CreateObject();
+    if (!h) return LC_ERR(LC_ERR_NOMEM, "out of memory");
+    if (metadata && metadata[0]) {
+        cJSON *m = cJSON_AddObjectToObject(h, "__metadata__");
+        for (int i = 0; metadata[i] && metadata[i + 1]; i += 2) cJSON_AddStringToObject(m, metadata[i], metadata[i + 1]);
+    }
+    uint64_t off = 0;
+    for (int i = 0; i < n; i++) {
+        cJSON *e = cJSON_AddObjectToObject(h, t[i].name);
+        cJSON_AddStringToObject(e, "dtype", "F32");
+        cJSON *sh = cJSON_AddArrayToObject(e, "shape");
+        int64_t numel = 1;
+        for (int k = 0; k < t[i].rank; k++) {
+            cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t[i].shape[k]));
+            numel *= t[i].shape[k];
+        }
+        cJSON *of = cJSON_AddArrayToObject(e, "data_offsets");
+        cJSON_AddItemToArray(of, cJSON_CreateNumber((double)off));
+        off += (uint64_t)numel * 4;
+        cJSON_AddItemToArray(of, cJSON_CreateNumber((double)off));
+    }
+    char *js = cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    if (!js) return LC_ERR(LC_ERR_NOMEM, "out of memory");
+    size_t hl = strlen(js), pad = (8 - hl % 8) % 8; /* keep the data 8-byte aligned */
+    size_t total = 8 + hl + pad + off;
+    uint8_t *buf = malloc(total);
+    if (!buf) { free(js); return LC_ERR(LC_ERR_NOMEM, "out of memory for %zu bytes", total); }
+    uint64_t hlen = hl + pad;
+    for (int k = 0; k < 8; k++) buf[k] = (uint8_t)(hlen >> (8 * k));
+    memcpy(buf + 8, js, hl);
+    memset(buf + 8 + hl, ' ', pad);
+    free(js);
+    uint8_t *d = buf + 8 + hlen;
+    for (int i = 0; i < n; i++) {
+        int64_t numel = 1;
+        for (int k = 0; k < t[i].rank; k++) numel *= t[i].shape[k];
+        memcpy(d, t[i].data, (size_t)numel * 4);
+        d += numel * 4;
+    }
+    lc_status st = lc_file_write_atomic(path, buf, total);
+    free(buf);
+    return st;
+}
+
+void lc_st_file_deinit(lc_st_file *f)
+{
+    if (!f) return;
+    free(f->tensors);
+    free(f->bytes);
+    memset(f, 0, sizeof *f);
+}
+
+lc_status lc_safetensors_parse(uint8_t *bytes, size_t len, const char *where, lc_st_file *out)
+{
+    memset(out, 0, sizeof *out);
+    out->bytes = bytes;
+    if (len < 8) {
+        lc_st_file_deinit(out);
+        return LC_ERR(LC_ERR_FORMAT, "%s: not a safetensors file (%zu bytes, shorter than the 8-byte header length)", where, len);
+    }
+    uint64_t hl = 0;
+    for (int k = 0; k < 8; k++) hl |= (uint64_t)bytes[k] << (8 * k);
+    if (hl > len - 8 || hl > (100u << 20)) {
+        lc_st_file_deinit(out);
+        return LC_ERR(LC_ERR_FORMAT, "%s: header length %llu exceeds the file (%zu bytes): truncated or not safetensors",
+                      where, (unsigned long long)hl, len);
+    }
+    cJSON *h = cJSON_ParseWithLength((const char *)bytes + 8, (size_t)hl);
+    if (!h || !cJSON_IsObject(h)) {
+        cJSON_Delete(h);
+        lc_st_file_deinit(out);
+        return LC_ERR(LC_ERR_FORMAT, "%s: the safetensors header is not a JSON object", where);
+    }
+    int n = cJSON_GetArraySize(h);
+    out->tensors = calloc((size_t)(n > 0 ? n : 1), sizeof *out->tensors);
+    if (!out->tensors) { cJSON_Delete(h); lc_st_file_deinit(out); return LC_ERR(LC_ERR_NOMEM, "out of memory"); }
+    const uint8_t *data = bytes + 8 + hl;
+    uint64_t dlen = len - 8 - hl;
+    lc_status st = LC_OK;
+    for (const cJSON *e = h->child; e; e = e->next) {
+        if (!strcmp(e->string, "__metadata__")) continue;
+        const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+        const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
+        const cJSON *of = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+        if (!cJSON_IsString(dt) || !cJSON_IsArray(sh) || !cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2) {
+            st = LC_ERR(LC_ERR_FORMAT, "%s: tensor '%s': header entry needs dtype, shape and data_offsets", where, e->string);
+            break;
+        }
+        if (strcmp(dt->valuestring, "F32")) {
+            st = LC_ERR(LC_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s; layca reads F32 only", where, e->string,
+                        dt->valuestring);
+            break;
+        }
+        lc_st_tensor *t = &out->tensors[out->n];
+        if (strlen(e->string) >= sizeof t->name || cJSON_GetArraySize(sh) > LC_MAX_RANK) {
+            st = LC_ERR(LC_ERR_FORMAT, "%s: tensor '%.60s': name too long or rank above %d", where, e->string, LC_MAX_RANK);
+            break;
+        }
+        snprintf(t->name, sizeof t->name, "%s", e->string);
+        int64_t numel = 1;
+        for (const cJSON *d = sh->child; d; d = d->next) {
+            if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 1e12) {
+                st = LC_ERR(LC_ERR_FORMAT, "%s: tensor '%s': bad shape", where, e->string);
+                goto done;
+            }
+            t->shape[t->rank++] = (int64_t)d->valuedouble;
+            numel *= (int64_t)d->valuedouble;
+        }
+        double b = cJSON_GetArrayItem(of, 0)->valuedouble, en = cJSON_GetArrayItem(of, 1)->valuedouble;
+        if (!(b >= 0 && en >= b && en <= (double)dlen) || (uint64_t)(en - b) != (uint64_t)numel * 4 || fmod(b, 4) != 0) {
+            st = LC_ERR(LC_ERR_FORMAT,
+                        "%s: tensor '%s': data_offsets [%.0f, %.0f] do not fit %lld F32 values inside the %llu data bytes",
+                        where, e->string, b, en, (long long)numel, (unsigned long long)dlen);
+            break;
+        }
+        t->data = (const float *)(data + (uint64_t)b);
+        out->n++;
+    }
+done:
+    cJSON_Delete(h);
+    if (st != LC_OK) lc_st_file_deinit(out);
+    return st;
+}
+
+lc_status lc_safetensors_load(const char *path, lc_st_file *out)
+{
+    uint8_t *bytes;
+    size_t len;
+    LC_TRY(lc_file_read(path, &bytes, &len));
+    /* data must be 4-byte aligned for float access: the header length is
+     * not always a multiple of 8 in files from elsewhere, so copy if needed */
+    return lc_safetensors_parse(bytes, len, path, out);
+}
+
+const lc_st_tensor *lc_st_file_find(const lc_st_file *f, const char *name)
+{
+    for (int i = 0; i < f->n; i++)
+        if (!strcmp(f->tensors[i].name, name)) return &f->tensors[i];
+    return NULL;
+}
+
+lc_status lc_model_save_params(const char *path, const lc_graph *g, const float *params)
+{
+    lc_st_tensor *t = calloc((size_t)g->n_params + 1, sizeof *t);
+    if (!t) return LC_ERR(LC_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < g->n_params; i++) {
+        const lc_node *n = &g->nodes[g->params[i].node];
+        snprintf(t[i].name, sizeof t[i].name, "%s", n->name);
+        t[i].rank = n->shape.rank;
+        for (int k = 0; k < n->shape.rank; k++) t[i].shape[k] = n->shape.dims[k];
+        t[i].data = params + g->params[i].offset;
+    }
+    const char *meta[] = {"format", "pt", "producer", "layca", "model", g->name, NULL};
+    lc_status st = lc_safetensors_write(path, t, g->n_params, meta);
+    free(t);
+    return st;
+}
+
+lc_status lc_model_load_params(const char *path, const lc_graph *g, float *params)
+{
+    lc_st_file f;
+    LC_TRY(lc_safetensors_load(path, &f));
+    lc_status st = LC_OK;
+    for (int i = 0; i < g->n_params && st == LC_OK; i++) {
+        const lc_node *n = &g->nodes[g->params[i].node];
+        const lc_st_tensor *t = lc_st_file_find(&f, n->name);
+        char b[64];
+        if (!t) {
+            st = LC_ERR(LC_ERR_INVALID, "%s: tensor '%s' is missing (the model needs %s)", path, n->name,
+                        lc_shape_str(&n->shape, b, sizeof b));
+            break;
+        }
+        bool same = t->rank == n->shape.rank;
+        for (int k = 0; same && k < t->rank; k++) same = t->shape[k] == n->shape.dims[k];
+        if (!same) {
+            char tb[96] = "[";
+            for (int k = 0; k < t->rank; k++)
+                snprintf(tb + strlen(tb), sizeof tb - strlen(tb), k ? ", %lld" : "%lld", (long long)t->shape[k]);
+            strncat(tb, "]", sizeof tb - strlen(tb) - 1);
+            st = LC_ERR(LC_ERR_INVALID, "%s: tensor '%s' has shape %s, the model needs %s", path, n->name, tb,
+                        lc_shape_str(&n->shape, b, sizeof b));
+            break;
+        }
+        float *dst = params + g->params[i].offset;
+        memcpy(dst, t->data, (size_t)g->params[i].numel * 4);
+        for (int64_t k = 0; k < g->params[i].numel; k++)
+            if (!isfinite(dst[k])) {
+                st = LC_ERR(LC_ERR_INVALID, "%s: tensor '%s' holds a non-finite value at index %lld", path, n->name,
+                            (long long)k);
+                break;
+            }
+    }
+    if (st == LC_OK && f.n != g->n_params) {
+        for (int i = 0; i < f.n; i++)
+            if (lc_graph_find(g, f.tensors[i].name) < 0) {
+                st = LC_ERR(LC_ERR_INVALID, "%s: tensor '%s' is not a parameter of model '%s' (a checkpoint of another model?)",
+                            path, f.tensors[i].name, g->name);
+                break;
+            }
+    }
+    lc_st_file_deinit(&f);
+    return st;
+}

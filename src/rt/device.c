@@ -1,0 +1,382 @@
+/* OpenCL error names, device enumeration, device choice, context/queue. */
+#include "lc_rt_internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- errors ---- */
+
+const char *lc_rt_cl_error_name(cl_int err)
+{
+    switch (err) {
+    case 0: return "CL_SUCCESS";
+    case -1: return "CL_DEVICE_NOT_FOUND";
+    case -2: return "CL_DEVICE_NOT_AVAILABLE";
+    case -3: return "CL_COMPILER_NOT_AVAILABLE";
+    case -4: return "CL_MEM_OBJECT_ALLOCATION_FAILURE";
+    case -5: return "CL_OUT_OF_RESOURCES";
+    case -6: return "CL_OUT_OF_HOST_MEMORY";
+    case -7: return "CL_PROFILING_INFO_NOT_AVAILABLE";
+    case -8: return "CL_MEM_COPY_OVERLAP";
+    case -9: return "CL_IMAGE_FORMAT_MISMATCH";
+    case -10: return "CL_IMAGE_FORMAT_NOT_SUPPORTED";
+    case -11: return "CL_BUILD_PROGRAM_FAILURE";
+    case -12: return "CL_MAP_FAILURE";
+    case -13: return "CL_MISALIGNED_SUB_BUFFER_OFFSET";
+    case -14: return "CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST";
+    case -15: return "CL_COMPILE_PROGRAM_FAILURE";
+    case -16: return "CL_LINKER_NOT_AVAILABLE";
+    case -17: return "CL_LINK_PROGRAM_FAILURE";
+    case -18: return "CL_DEVICE_PARTITION_FAILED";
+    case -19: return "CL_KERNEL_ARG_INFO_NOT_AVAILABLE";
+    case -30: return "CL_INVALID_VALUE";
+    case -31: return "CL_INVALID_DEVICE_TYPE";
+    case -32: return "CL_INVALID_PLATFORM";
+    case -33: return "CL_INVALID_DEVICE";
+    case -34: return "CL_INVALID_CONTEXT";
+    case -35: return "CL_INVALID_QUEUE_PROPERTIES";
+    case -36: return "CL_INVALID_COMMAND_QUEUE";
+    case -37: return "CL_INVALID_HOST_PTR";
+    case -38: return "CL_INVALID_MEM_OBJECT";
+    case -39: return "CL_INVALID_IMAGE_FORMAT_DESCRIPTOR";
+    case -40: return "CL_INVALID_IMAGE_SIZE";
+    case -41: return "CL_INVALID_SAMPLER";
+    case -42: return "CL_INVALID_BINARY";
+    case -43: return "CL_INVALID_BUILD_OPTIONS";
+    case -44: return "CL_INVALID_PROGRAM";
+    case -45: return "CL_INVALID_PROGRAM_EXECUTABLE";
+    case -46: return "CL_INVALID_KERNEL_NAME";
+    case -47: return "CL_INVALID_KERNEL_DEFINITION";
+    case -48: return "CL_INVALID_KERNEL";
+    case -49: return "CL_INVALID_ARG_INDEX";
+    case -50: return "CL_INVALID_ARG_VALUE";
+    case -51: return "CL_INVALID_ARG_SIZE";
+    case -52: return "CL_INVALID_KERNEL_ARGS";
+    case -53: return "CL_INVALID_WORK_DIMENSION";
+    case -54: return "CL_INVALID_WORK_GROUP_SIZE";
+    case -55: return "CL_INVALID_WORK_ITEM_SIZE";
+    case -56: return "CL_INVALID_GLOBAL_OFFSET";
+    case -57: return "CL_INVALID_EVENT_WAIT_LIST";
+    case -58: return "CL_INVALID_EVENT";
+    case -59: return "CL_INVALID_OPERATION";
+    case -60: return "CL_INVALID_GL_OBJECT";
+    case -61: return "CL_INVALID_BUFFER_SIZE";
+    case -62: return "CL_INVALID_MIP_LEVEL";
+    case -63: return "CL_INVALID_GLOBAL_WORK_SIZE";
+    case -64: return "CL_INVALID_PROPERTY";
+    case -65: return "CL_INVALID_IMAGE_DESCRIPTOR";
+    case -66: return "CL_INVALID_COMPILER_OPTIONS";
+    case -67: return "CL_INVALID_LINKER_OPTIONS";
+    case -68: return "CL_INVALID_DEVICE_PARTITION_COUNT";
+    case -69: return "CL_INVALID_PIPE_SIZE";
+    case -70: return "CL_INVALID_DEVICE_QUEUE";
+    case -71: return "CL_INVALID_SPEC_ID";
+    case -72: return "CL_MAX_SIZE_RESTRICTION_EXCEEDED";
+    case -1000: return "CL_INVALID_GL_SHAREGROUP_REFERENCE_KHR";
+    case -1001: return "CL_PLATFORM_NOT_FOUND_KHR";
+    case -1057: return "CL_DEVICE_PARTITION_FAILED_EXT";
+    case -1058: return "CL_INVALID_PARTITION_COUNT_EXT";
+    case -1059: return "CL_INVALID_PARTITION_NAME_EXT";
+    }
+    return "CL_UNKNOWN_ERROR";
+}
+
+lc_status lc_rt_check(cl_int err, const char *call)
+{
+    if (err == CL_SUCCESS) return LC_OK;
+    return LC_ERR(LC_ERR_DEVICE, "%s failed: %s (%d)", call ? call : "OpenCL call", lc_rt_cl_error_name(err),
+                  (int)err);
+}
+
+const char *lc_rt_device_type_name(cl_device_type t)
+{
+    if (t & CL_DEVICE_TYPE_GPU) return "GPU";
+    if (t & CL_DEVICE_TYPE_CPU) return "CPU";
+    if (t & CL_DEVICE_TYPE_ACCELERATOR) return "ACCELERATOR";
+    if (t & CL_DEVICE_TYPE_CUSTOM) return "CUSTOM";
+    if (t & CL_DEVICE_TYPE_DEFAULT) return "DEFAULT";
+    return "OTHER";
+}
+
+/* ---- enumeration ---- */
+
+static void trim(char *s)
+{
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1])) s[--n] = 0;
+    size_t i = 0;
+    while (s[i] && isspace((unsigned char)s[i])) i++;
+    if (i) memmove(s, s + i, n - i + 1);
+}
+
+static void device_string(cl_device_id d, cl_device_info what, char *out, size_t cap)
+{
+    out[0] = 0;
+    if (clGetDeviceInfo(d, what, cap, out, NULL) != CL_SUCCESS) out[0] = 0;
+    out[cap - 1] = 0;
+    trim(out);
+}
+
+static void platform_string(cl_platform_id p, cl_platform_info what, char *out, size_t cap)
+{
+    out[0] = 0;
+    if (clGetPlatformInfo(p, what, cap, out, NULL) != CL_SUCCESS) out[0] = 0;
+    out[cap - 1] = 0;
+    trim(out);
+}
+
+static void fill_info(lc_device_info *di, int pi, int dj, cl_platform_id p, cl_device_id d)
+{
+    memset(di, 0, sizeof *di);
+    di->platform = pi;
+    di->device = dj;
+    device_string(d, CL_DEVICE_NAME, di->name, sizeof di->name);
+    device_string(d, CL_DEVICE_VENDOR, di->vendor, sizeof di->vendor);
+    device_string(d, CL_DRIVER_VERSION, di->driver_version, sizeof di->driver_version);
+    platform_string(p, CL_PLATFORM_NAME, di->platform_name, sizeof di->platform_name);
+    platform_string(p, CL_PLATFORM_VERSION, di->platform_version, sizeof di->platform_version);
+    cl_device_type t = 0;
+    if (clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof t, &t, NULL) == CL_SUCCESS) di->type = t;
+    cl_ulong u = 0;
+    if (clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof u, &u, NULL) == CL_SUCCESS)
+        di->global_mem_bytes = (uint64_t)u;
+    u = 0;
+    if (clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof u, &u, NULL) == CL_SUCCESS)
+        di->max_alloc_bytes = (uint64_t)u;
+    cl_uint cu = 0;
+    if (clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL) == CL_SUCCESS)
+        di->compute_units = (uint32_t)cu;
+    size_t wg = 0;
+    if (clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL) == CL_SUCCESS)
+        di->max_work_group = wg;
+    cl_device_fp_config fp = 0;
+    if (clGetDeviceInfo(d, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp, &fp, NULL) == CL_SUCCESS)
+        di->fp64 = fp != 0;
+}
+
+/* Enumerates everything; optionally also returns the platform/device ids in
+ * the same order (arrays malloc'ed). */
+static lc_status enumerate(lc_device_info **out, cl_platform_id **plats_out, cl_device_id **devs_out, int *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    if (plats_out) *plats_out = NULL;
+    if (devs_out) *devs_out = NULL;
+
+    cl_uint np = 0;
+    cl_int err = clGetPlatformIDs(0, NULL, &np);
+    if (err == -1001 /* CL_PLATFORM_NOT_FOUND_KHR: no ICD installed */ || (err == CL_SUCCESS && np == 0))
+        return LC_OK;
+    LC_TRY(lc_rt_check(err, "clGetPlatformIDs"));
+    cl_platform_id *plats = calloc(np, sizeof *plats);
+    if (!plats) return LC_ERR(LC_ERR_NOMEM, "out of memory listing OpenCL platforms");
+    err = clGetPlatformIDs(np, plats, NULL);
+    if (err != CL_SUCCESS) {
+        free(plats);
+        return lc_rt_check(err, "clGetPlatformIDs");
+    }
+
+    lc_device_info *infos = NULL;
+    cl_platform_id *pl = NULL;
+    cl_device_id *dv = NULL;
+    int n = 0, cap = 0;
+    lc_status st = LC_OK;
+    for (cl_uint pi = 0; pi < np && st == LC_OK; pi++) {
+        cl_uint nd = 0;
+        err = clGetDeviceIDs(plats[pi], CL_DEVICE_TYPE_ALL, 0, NULL, &nd);
+        if (err != CL_SUCCESS || nd == 0) {
+            if (err != CL_SUCCESS && err != CL_DEVICE_NOT_FOUND)
+                LC_DEBUG("OpenCL platform %u skipped: clGetDeviceIDs: %s (%d)", pi, lc_rt_cl_error_name(err), err);
+            continue;
+        }
+        cl_device_id *ids = calloc(nd, sizeof *ids);
+        if (!ids) { st = LC_ERR(LC_ERR_NOMEM, "out of memory listing OpenCL devices"); break; }
+        err = clGetDeviceIDs(plats[pi], CL_DEVICE_TYPE_ALL, nd, ids, NULL);
+        if (err != CL_SUCCESS) {
+            LC_DEBUG("OpenCL platform %u skipped: clGetDeviceIDs: %s (%d)", pi, lc_rt_cl_error_name(err), err);
+            free(ids);
+            continue;
+        }
+        for (cl_uint dj = 0; dj < nd; dj++) {
+            if (n == cap) {
+                int nc = cap ? cap * 2 : 8;
+                lc_device_info *ni = realloc(infos, (size_t)nc * sizeof *ni);
+                if (ni) infos = ni;
+                cl_platform_id *np2 = ni ? realloc(pl, (size_t)nc * sizeof *np2) : NULL;
+                if (np2) pl = np2;
+                cl_device_id *nd2 = np2 ? realloc(dv, (size_t)nc * sizeof *nd2) : NULL;
+                if (nd2) dv = nd2;
+                if (!nd2) { st = LC_ERR(LC_ERR_NOMEM, "out of memory listing OpenCL devices"); break; }
+                cap = nc;
+            }
+            fill_info(&infos[n], (int)pi, (int)dj, plats[pi], ids[dj]);
+            pl[n] = plats[pi];
+            dv[n] = ids[dj];
+            n++;
+        }
+        free(ids);
+    }
+    free(plats);
+    if (st != LC_OK) {
+        free(infos); free(pl); free(dv);
+        return st;
+    }
+    *out = infos;
+    *n_out = n;
+    if (plats_out) *plats_out = pl; else free(pl);
+    if (devs_out) *devs_out = dv; else free(dv);
+    return LC_OK;
+}
+
+lc_status lc_rt_list_devices(lc_device_info **out, int *n)
+{
+    if (!out || !n) return LC_ERR(LC_ERR_INVALID, "lc_rt_list_devices: NULL argument");
+    return enumerate(out, NULL, NULL, n);
+}
+
+/* ---- choice ---- */
+
+static int contains_nocase(const char *hay, const char *needle)
+{
+    size_t nl = strlen(needle);
+    if (nl == 0) return 1;
+    for (; *hay; hay++) {
+        size_t i = 0;
+        while (i < nl && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i])) i++;
+        if (i == nl) return 1;
+    }
+    return 0;
+}
+
+/* "P:D" with both parts decimal integers. */
+static int parse_index(const char *s, int *p, int *d)
+{
+    char *end;
+    errno = 0;
+    long a = strtol(s, &end, 10);
+    if (end == s || *end != ':' || errno) return 0;
+    const char *s2 = end + 1;
+    if (!isdigit((unsigned char)*s2)) return 0;
+    long b = strtol(s2, &end, 10);
+    if (*end != 0 || errno || a < 0 || b < 0 || a > 1 << 20 || b > 1 << 20) return 0;
+    *p = (int)a;
+    *d = (int)b;
+    return 1;
+}
+
+static lc_status no_match(const char *sel, const char *origin, const lc_device_info *infos, int n)
+{
+    char list[768];
+    size_t pos = 0;
+    list[0] = 0;
+    for (int i = 0; i < n && pos < sizeof list; i++) {
+        int w = snprintf(list + pos, sizeof list - pos, "%s%d:%d %s (%s, %s)", i ? "; " : "", infos[i].platform,
+                         infos[i].device, infos[i].name, lc_rt_device_type_name(infos[i].type),
+                         infos[i].platform_name);
+        if (w < 0) break;
+        pos += (size_t)w;
+    }
+    return LC_ERR(LC_ERR_NOT_FOUND, "no OpenCL device matches %s'%s'; available: %s", origin, sel, list);
+}
+
+static lc_status choose(const char *selector, const lc_device_info *infos, int n, int *pick)
+{
+    const char *origin = "";
+    if (!selector || !*selector) {
+        const char *env = getenv("LAYCA_DEVICE");
+        if (env && *env) {
+            selector = env;
+            origin = "LAYCA_DEVICE=";
+        }
+    }
+    if (selector && *selector) {
+        int p, d;
+        if (parse_index(selector, &p, &d)) {
+            for (int i = 0; i < n; i++)
+                if (infos[i].platform == p && infos[i].device == d) { *pick = i; return LC_OK; }
+            return no_match(selector, origin, infos, n);
+        }
+        for (int i = 0; i < n; i++)
+            if (contains_nocase(infos[i].name, selector)) { *pick = i; return LC_OK; }
+        return no_match(selector, origin, infos, n);
+    }
+    for (int i = 0; i < n; i++)
+        if (infos[i].type & CL_DEVICE_TYPE_GPU) { *pick = i; return LC_OK; }
+    for (int i = 0; i < n; i++)
+        if (infos[i].type & CL_DEVICE_TYPE_CPU) { *pick = i; return LC_OK; }
+    *pick = 0;
+    return LC_OK;
+}
+
+lc_status lc_rt_create(lc_rt **out, const char *selector, bool profiling)
+{
+    if (!out) return LC_ERR(LC_ERR_INVALID, "lc_rt_create: NULL out");
+    *out = NULL;
+    lc_device_info *infos = NULL;
+    cl_platform_id *plats = NULL;
+    cl_device_id *devs = NULL;
+    int n = 0;
+    LC_TRY(enumerate(&infos, &plats, &devs, &n));
+    if (n == 0) {
+        free(infos); free(plats); free(devs);
+        return LC_ERR(LC_ERR_DEVICE, "no OpenCL device found; install pocl-opencl-icd for the CPU");
+    }
+    int pick = 0;
+    lc_status st = choose(selector, infos, n, &pick);
+    if (st != LC_OK) {
+        free(infos); free(plats); free(devs);
+        return st;
+    }
+
+    lc_rt_impl *impl = calloc(1, sizeof *impl);
+    if (!impl) {
+        free(infos); free(plats); free(devs);
+        return LC_ERR(LC_ERR_NOMEM, "out of memory creating the OpenCL runtime");
+    }
+    lc_rt *rt = &impl->pub;
+    rt->info = infos[pick];
+    rt->platform = plats[pick];
+    rt->device = devs[pick];
+    rt->profiling = profiling;
+    free(infos); free(plats); free(devs);
+
+    cl_int err = CL_SUCCESS;
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)rt->platform, 0};
+    rt->ctx = clCreateContext(props, 1, &rt->device, NULL, NULL, &err);
+    if (err != CL_SUCCESS || !rt->ctx) {
+        st = lc_rt_check(err != CL_SUCCESS ? err : CL_INVALID_CONTEXT, "clCreateContext");
+        lc_error_prefix(st, "device %d:%d %s", rt->info.platform, rt->info.device, rt->info.name);
+        rt->ctx = NULL;
+        lc_rt_destroy(rt);
+        return st;
+    }
+    cl_command_queue_properties qp = profiling ? CL_QUEUE_PROFILING_ENABLE : 0;
+    rt->queue = clCreateCommandQueue(rt->ctx, rt->device, qp, &err);
+    if (err != CL_SUCCESS || !rt->queue) {
+        st = lc_rt_check(err != CL_SUCCESS ? err : CL_INVALID_COMMAND_QUEUE, "clCreateCommandQueue");
+        lc_error_prefix(st, "device %d:%d %s", rt->info.platform, rt->info.device, rt->info.name);
+        rt->queue = NULL;
+        lc_rt_destroy(rt);
+        return st;
+    }
+    lc_rt_resolve_cache_dir(rt->cache_dir, sizeof rt->cache_dir);
+    LC_DEBUG("OpenCL device %d:%d %s (%s, %s, driver %s); program cache %s", rt->info.platform, rt->info.device,
+             rt->info.name, lc_rt_device_type_name(rt->info.type), rt->info.platform_version,
+             rt->info.driver_version, rt->cache_dir[0] ? rt->cache_dir : "off");
+    *out = rt;
+    return LC_OK;
+}
+
+void lc_rt_destroy(lc_rt *rt)
+{
+    if (!rt) return;
+    lc_rt_impl *impl = lc_rt_impl_of(rt);
+    if (rt->queue) clFinish(rt->queue);
+    lc_rt_programs_release(impl);
+    if (rt->queue) clReleaseCommandQueue(rt->queue);
+    if (rt->ctx) clReleaseContext(rt->ctx);
+    free(impl);
+}

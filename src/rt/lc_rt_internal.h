@@ -1,0 +1,26 @@
+/* Private to src/rt: the rt as allocated (public part first) and helpers
+ * shared between the module's files. */
+#ifndef LC_RT_INTERNAL_H
+#define LC_RT_INTERNAL_H
+
+#include "lc_rt.h"
+
+typedef struct lc_rt_prog_entry {
+    struct lc_rt_prog_entry *next;
+    char *name;
+    char *options;
+    cl_program prog;
+} lc_rt_prog_entry;
+
+typedef struct lc_rt_impl {
+    lc_rt pub; /* must stay first: lc_rt * and lc_rt_impl * convert */
+    lc_rt_prog_entry *programs; /* in-process memo, owned */
+} lc_rt_impl;
+
+static inline lc_rt_impl *lc_rt_impl_of(lc_rt *rt) { return (lc_rt_impl *)rt; }
+
+/* program.c */
+void lc_rt_programs_release(lc_rt_impl *impl);
+void lc_rt_resolve_cache_dir(char *out, size_t cap);
+
+#endif

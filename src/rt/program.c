@@ -1,0 +1,406 @@
+/* Kernel sources (embedded or LAYCA_KERNEL_DIR), program building with an
+ * in-process memo and a disk cache of program binaries, kernels. */
+#include "lc_rt_internal.h"
+#include "lc_rt_embedded.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define LC_CACHE_FORMAT "layca-program-cache-1"
+#define LC_CACHE_MAGIC "LCBIN1\0\0"
+#define LC_CACHE_HEADER 56 /* magic 8, key 32 hex, length u64 LE, checksum u64 LE */
+#define LC_KEY_SEED_A 0x6c61796361413031ULL
+#define LC_KEY_SEED_B 0x9e3779b97f4a7c15ULL
+#define LC_SUM_SEED 0x4c4342494e31ULL
+
+/* ---- sources ---- */
+
+static int valid_kernel_name(const char *name)
+{
+    if (!name || !*name) return 0;
+    for (const char *p = name; *p; p++)
+        if (*p == '/' || *p == '\\') return 0;
+    return strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+/* Malloc'ed, 0-terminated copy of the source of `name`. */
+static lc_status source_dup(const char *name, char **src, size_t *len)
+{
+    *src = NULL;
+    *len = 0;
+    if (!valid_kernel_name(name)) return LC_ERR(LC_ERR_INVALID, "bad kernel source name '%s'", name ? name : "(null)");
+    const char *dir = getenv("LAYCA_KERNEL_DIR");
+    if (dir && *dir) {
+        size_t pl = strlen(dir) + strlen(name) + 8;
+        char *path = malloc(pl);
+        if (!path) return LC_ERR(LC_ERR_NOMEM, "out of memory");
+        snprintf(path, pl, "%s/%s.cl", dir, name);
+        uint8_t *data = NULL;
+        size_t n = 0;
+        lc_status st = lc_file_read(path, &data, &n);
+        if (st != LC_OK) {
+            lc_error_prefix(st, "kernel source '%s' (LAYCA_KERNEL_DIR)", name);
+            free(path);
+            return st == LC_ERR_IO ? LC_ERR_NOT_FOUND : st;
+        }
+        free(path);
+        char *s = realloc(data, n + 1);
+        if (!s) { free(data); return LC_ERR(LC_ERR_NOMEM, "out of memory"); }
+        s[n] = 0;
+        *src = s;
+        *len = n;
+        return LC_OK;
+    }
+    for (int i = 0; i < lc_embedded_kernel_count; i++) {
+        if (strcmp(lc_embedded_kernels[i].name, name) == 0) {
+            size_t n = lc_embedded_kernels[i].len;
+            char *s = malloc(n + 1);
+            if (!s) return LC_ERR(LC_ERR_NOMEM, "out of memory");
+            memcpy(s, lc_embedded_kernels[i].data, n);
+            s[n] = 0;
+            *src = s;
+            *len = n;
+            return LC_OK;
+        }
+    }
+    return LC_ERR(LC_ERR_NOT_FOUND, "no embedded kernel source '%s' (is it listed in cl_kernels/meson.build?)", name);
+}
+
+lc_status lc_rt_kernel_source_dup(const char *name, char **src, size_t *len)
+{
+    if (!src || !len) return LC_ERR(LC_ERR_INVALID, "lc_rt_kernel_source_dup: NULL argument");
+    return source_dup(name, src, len);
+}
+
+/* The text read from LAYCA_KERNEL_DIR lives here until the next call on the
+ * same thread (embedded sources are static). */
+static _Thread_local char *lc_rt_source_buf_;
+
+lc_status lc_rt_kernel_source(const char *name, const char **src, size_t *len)
+{
+    if (!src || !len) return LC_ERR(LC_ERR_INVALID, "lc_rt_kernel_source: NULL argument");
+    *src = NULL;
+    *len = 0;
+    const char *dir = getenv("LAYCA_KERNEL_DIR");
+    if (dir && *dir) {
+        char *s = NULL;
+        size_t n = 0;
+        LC_TRY(source_dup(name, &s, &n));
+        free(lc_rt_source_buf_);
+        lc_rt_source_buf_ = s;
+        *src = s;
+        *len = n;
+        return LC_OK;
+    }
+    if (!valid_kernel_name(name)) return LC_ERR(LC_ERR_INVALID, "bad kernel source name '%s'", name ? name : "(null)");
+    for (int i = 0; i < lc_embedded_kernel_count; i++) {
+        if (strcmp(lc_embedded_kernels[i].name, name) == 0) {
+            *src = (const char *)lc_embedded_kernels[i].data;
+            *len = lc_embedded_kernels[i].len;
+            return LC_OK;
+        }
+    }
+    return LC_ERR(LC_ERR_NOT_FOUND, "no embedded kernel source '%s' (is it listed in cl_kernels/meson.build?)", name);
+}
+
+/* ---- cache folder ---- */
+
+void lc_rt_resolve_cache_dir(char *out, size_t cap)
+{
+    out[0] = 0;
+    const char *e = getenv("LAYCA_CACHE_DIR");
+    int w = -1;
+    if (e && *e) {
+        if (strcasecmp(e, "off") == 0) return;
+        w = snprintf(out, cap, "%s", e);
+    } else if ((e = getenv("XDG_CACHE_HOME")) && *e) {
+        w = snprintf(out, cap, "%s/layca", e);
+    } else if ((e = getenv("HOME")) && *e) {
+        w = snprintf(out, cap, "%s/.cache/layca", e);
+    }
+    if (w < 0 || (size_t)w >= cap) out[0] = 0; /* unusable: no disk cache */
+}
+
+/* ---- disk cache ---- */
+
+typedef struct {
+    uint8_t *buf;
+    size_t len, cap;
+} kbuf;
+
+static int kbuf_put(kbuf *b, const void *data, size_t n)
+{
+    uint64_t n64 = (uint64_t)n;
+    size_t need = b->len + sizeof n64 + n;
+    if (need > b->cap) {
+        size_t nc = b->cap ? b->cap : 1024;
+        while (nc < need) nc *= 2;
+        uint8_t *nb = realloc(b->buf, nc);
+        if (!nb) return -1;
+        b->buf = nb;
+        b->cap = nc;
+    }
+    memcpy(b->buf + b->len, &n64, sizeof n64);
+    b->len += sizeof n64;
+    if (n) memcpy(b->buf + b->len, data, n);
+    b->len += n;
+    return 0;
+}
+
+static lc_status cache_key(const lc_rt *rt, const char *src, size_t src_len, const char *options, char key[33])
+{
+    kbuf b = {0};
+    int bad = 0;
+    bad |= kbuf_put(&b, LC_CACHE_FORMAT, strlen(LC_CACHE_FORMAT));
+    bad |= kbuf_put(&b, src, src_len);
+    bad |= kbuf_put(&b, options, strlen(options));
+    bad |= kbuf_put(&b, rt->info.name, strlen(rt->info.name));
+    bad |= kbuf_put(&b, rt->info.driver_version, strlen(rt->info.driver_version));
+    bad |= kbuf_put(&b, rt->info.platform_version, strlen(rt->info.platform_version));
+    if (bad) {
+        free(b.buf);
+        return LC_ERR(LC_ERR_NOMEM, "out of memory");
+    }
+    uint64_t h1 = lc_hash64(b.buf, b.len, LC_KEY_SEED_A);
+    uint64_t h2 = lc_hash64(b.buf, b.len, LC_KEY_SEED_B);
+    free(b.buf);
+    snprintf(key, 33, "%016llx%016llx", (unsigned long long)h1, (unsigned long long)h2);
+    return LC_OK;
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static void cache_path(const lc_rt *rt, const char *key, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s.bin", rt->cache_dir, key);
+}
+
+/* Returns a built program from the cache entry, or NULL (reason at debug). */
+static cl_program cache_load(lc_rt *rt, const char *name, const char *key, const char *options)
+{
+    char path[1200];
+    cache_path(rt, key, path, sizeof path);
+    uint8_t *data = NULL;
+    size_t n = 0;
+    if (lc_file_read(path, &data, &n) != LC_OK) {
+        LC_DEBUG("program '%s': no cache entry %s", name, path);
+        return NULL;
+    }
+    const char *why = NULL;
+    uint64_t blen = 0;
+    if (n < LC_CACHE_HEADER) why = "shorter than the header";
+    else if (memcmp(data, LC_CACHE_MAGIC, 8) != 0) why = "bad magic";
+    else if (memcmp(data + 8, key, 32) != 0) why = "key mismatch";
+    else if ((blen = get_u64(data + 40)) != (uint64_t)(n - LC_CACHE_HEADER) || blen == 0) why = "length mismatch";
+    else if (get_u64(data + 48) != lc_hash64(data + LC_CACHE_HEADER, (size_t)blen, LC_SUM_SEED)) why = "checksum mismatch";
+    if (why) {
+        LC_DEBUG("program '%s': cache entry %s rejected: %s; rebuilding", name, path, why);
+        free(data);
+        return NULL;
+    }
+    const unsigned char *bin = data + LC_CACHE_HEADER;
+    size_t bin_len = (size_t)blen;
+    cl_int bin_status = CL_SUCCESS, err = CL_SUCCESS;
+    cl_program prog = clCreateProgramWithBinary(rt->ctx, 1, &rt->device, &bin_len, &bin, &bin_status, &err);
+    free(data);
+    if (err != CL_SUCCESS || bin_status != CL_SUCCESS || !prog) {
+        LC_DEBUG("program '%s': cache entry %s rejected: clCreateProgramWithBinary: %s (%d), binary status %s (%d)",
+                 name, path, lc_rt_cl_error_name(err), err, lc_rt_cl_error_name(bin_status), bin_status);
+        if (prog) clReleaseProgram(prog);
+        return NULL;
+    }
+    err = clBuildProgram(prog, 1, &rt->device, options, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        LC_DEBUG("program '%s': cache entry %s rejected: clBuildProgram: %s (%d)", name, path,
+                 lc_rt_cl_error_name(err), err);
+        clReleaseProgram(prog);
+        return NULL;
+    }
+    return prog;
+}
+
+static void cache_store(lc_rt *rt, const char *name, const char *key, cl_program prog)
+{
+    size_t bin_len = 0;
+    cl_int err = clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof bin_len, &bin_len, NULL);
+    if (err != CL_SUCCESS || bin_len == 0) {
+        LC_DEBUG("program '%s': no binary to cache (%s)", name, lc_rt_cl_error_name(err));
+        return;
+    }
+    uint8_t *file = malloc(LC_CACHE_HEADER + bin_len);
+    if (!file) return;
+    unsigned char *bin = file + LC_CACHE_HEADER;
+    err = clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bin, &bin, NULL);
+    if (err != CL_SUCCESS) {
+        LC_DEBUG("program '%s': clGetProgramInfo(CL_PROGRAM_BINARIES): %s", name, lc_rt_cl_error_name(err));
+        free(file);
+        return;
+    }
+    memcpy(file, LC_CACHE_MAGIC, 8);
+    memcpy(file + 8, key, 32);
+    put_u64(file + 40, (uint64_t)bin_len);
+    put_u64(file + 48, lc_hash64(bin, bin_len, LC_SUM_SEED));
+    char path[1200];
+    cache_path(rt, key, path, sizeof path);
+    lc_status st = lc_mkdirs(rt->cache_dir);
+    if (st == LC_OK) st = lc_file_write_atomic(path, file, LC_CACHE_HEADER + bin_len);
+    if (st != LC_OK) LC_DEBUG("program '%s': cache write failed: %s", name, lc_error_message());
+    else LC_DEBUG("program '%s': cached %zu bytes in %s", name, bin_len, path);
+    free(file);
+}
+
+/* ---- building ---- */
+
+/* "first lines | of the | build log", at most `cap` bytes. */
+static void log_summary(const char *log, char *out, size_t cap)
+{
+    size_t pos = 0;
+    int lines = 0;
+    out[0] = 0;
+    const char *p = log;
+    while (*p && lines < 8 && pos + 1 < cap) {
+        const char *e = strchr(p, '\n');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        while (l > 0 && (p[l - 1] == '\r' || p[l - 1] == ' ' || p[l - 1] == '\t')) l--;
+        size_t skip = 0;
+        while (skip < l && (p[skip] == ' ' || p[skip] == '\t')) skip++;
+        if (l > skip) {
+            int w = snprintf(out + pos, cap - pos, "%s%.*s", lines ? " | " : "", (int)(l - skip), p + skip);
+            if (w < 0) break;
+            pos += (size_t)w;
+            if (pos >= cap) { pos = cap - 1; break; }
+            lines++;
+        }
+        if (!e) break;
+        p = e + 1;
+    }
+}
+
+static lc_status build_from_source(lc_rt *rt, const char *name, const char *src, size_t len, const char *options,
+                                   cl_program *out)
+{
+    *out = NULL;
+    cl_int err = CL_SUCCESS;
+    const char *srcs[1] = {src};
+    cl_program prog = clCreateProgramWithSource(rt->ctx, 1, srcs, &len, &err);
+    if (err != CL_SUCCESS || !prog) {
+        lc_status st = lc_rt_check(err != CL_SUCCESS ? err : CL_INVALID_PROGRAM, "clCreateProgramWithSource");
+        return lc_error_prefix(st, "kernel program '%s'", name);
+    }
+    err = clBuildProgram(prog, 1, &rt->device, options, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        size_t log_len = 0;
+        char *log = NULL;
+        if (clGetProgramBuildInfo(prog, rt->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &log_len) == CL_SUCCESS &&
+            log_len > 0 && (log = calloc(1, log_len + 1)) != NULL) {
+            if (clGetProgramBuildInfo(prog, rt->device, CL_PROGRAM_BUILD_LOG, log_len, log, NULL) != CL_SUCCESS)
+                log[0] = 0;
+        }
+        char summary[640];
+        log_summary(log ? log : "", summary, sizeof summary);
+        if (log && log[0]) LC_DEBUG("build log of kernel program '%s':\n%s", name, log);
+        free(log);
+        clReleaseProgram(prog);
+        return LC_ERR(LC_ERR_DEVICE, "building kernel program '%s' (options '%s') failed: clBuildProgram: %s (%d): %s",
+                      name, options, lc_rt_cl_error_name(err), (int)err, summary[0] ? summary : "(empty build log)");
+    }
+    *out = prog;
+    return LC_OK;
+}
+
+lc_status lc_rt_program(lc_rt *rt, const char *name, const char *options, cl_program *out)
+{
+    if (!rt || !name || !out) return LC_ERR(LC_ERR_INVALID, "lc_rt_program: NULL argument");
+    *out = NULL;
+    if (!options) options = "";
+    lc_rt_impl *impl = lc_rt_impl_of(rt);
+    for (lc_rt_prog_entry *e = impl->programs; e; e = e->next) {
+        if (strcmp(e->name, name) == 0 && strcmp(e->options, options) == 0) {
+            *out = e->prog;
+            return LC_OK;
+        }
+    }
+
+    char *src = NULL;
+    size_t len = 0;
+    LC_TRY(source_dup(name, &src, &len));
+
+    lc_rt_prog_entry *entry = calloc(1, sizeof *entry);
+    if (entry) {
+        entry->name = strdup(name);
+        entry->options = strdup(options);
+    }
+    if (!entry || !entry->name || !entry->options) {
+        if (entry) { free(entry->name); free(entry->options); }
+        free(entry);
+        free(src);
+        return LC_ERR(LC_ERR_NOMEM, "out of memory");
+    }
+
+    char key[33] = {0};
+    bool use_cache = rt->cache_dir[0] != 0;
+    lc_status st = LC_OK;
+    if (use_cache && cache_key(rt, src, len, options, key) != LC_OK) use_cache = false;
+    cl_program prog = use_cache ? cache_load(rt, name, key, options) : NULL;
+    if (prog) {
+        rt->programs_from_cache++;
+        LC_DEBUG("program '%s' loaded from the disk cache (%s)", name, key);
+    } else {
+        double t0 = lc_now_s();
+        st = build_from_source(rt, name, src, len, options, &prog);
+        if (st == LC_OK) {
+            rt->programs_built++;
+            LC_DEBUG("program '%s' built from source in %.2f s", name, lc_now_s() - t0);
+            if (use_cache) cache_store(rt, name, key, prog);
+        }
+    }
+    free(src);
+    if (st != LC_OK) {
+        free(entry->name); free(entry->options); free(entry);
+        return st;
+    }
+    entry->prog = prog;
+    entry->next = impl->programs;
+    impl->programs = entry;
+    *out = prog;
+    return LC_OK;
+}
+
+void lc_rt_programs_release(lc_rt_impl *impl)
+{
+    lc_rt_prog_entry *e = impl->programs;
+    while (e) {
+        lc_rt_prog_entry *next = e->next;
+        if (e->prog) clReleaseProgram(e->prog);
+        free(e->name);
+        free(e->options);
+        free(e);
+        e = next;
+    }
+    impl->programs = NULL;
+}
+
+lc_status lc_rt_kernel(lc_rt *rt, cl_program prog, const char *kernel_name, cl_kernel *out)
+{
+    if (!rt || !prog || !kernel_name || !out) return LC_ERR(LC_ERR_INVALID, "lc_rt_kernel: NULL argument");
+    cl_int err = CL_SUCCESS;
+    *out = clCreateKernel(prog, kernel_name, &err);
+    if (err != CL_SUCCESS || !*out) {
+        *out = NULL;
+        lc_status st = lc_rt_check(err != CL_SUCCESS ? err : CL_INVALID_KERNEL, "clCreateKernel");
+        return lc_error_prefix(st, "kernel '%s'", kernel_name);
+    }
+    return LC_OK;
+}

@@ -1,0 +1,571 @@
+/* OpenCL runtime: devices, buffers, launches, CLBlast SGEMM, program cache. */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include "lc_rt.h"
+#include "lc_test.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <ftw.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static lc_device_info *g_devs;
+static int g_ndev;
+
+/* ---- helpers ---- */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb; (void)flag; (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void rm_rf(const char *path) { nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+static int contains_nocase(const char *hay, const char *needle)
+{
+    size_t nl = strlen(needle);
+    for (; *hay; hay++) {
+        size_t i = 0;
+        while (i < nl && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i])) i++;
+        if (i == nl) return 1;
+    }
+    return nl == 0;
+}
+
+/* A fresh, empty folder under the test temp folder. */
+static void fresh_dir(char *out, size_t cap, const char *tag)
+{
+    static int counter;
+    snprintf(out, cap, "%s/%s-%d", lc_test_tmpdir(), tag, counter++);
+    rm_rf(out);
+    ck_assert_int_eq(mkdir(out, 0700), 0);
+}
+
+/* Number of *.bin files in dir; the last one's path in path. */
+static int find_bins(const char *dir, char *path, size_t cap)
+{
+    int n = 0;
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (l > 4 && strcmp(e->d_name + l - 4, ".bin") == 0) {
+            n++;
+            if (path) snprintf(path, cap, "%s/%s", dir, e->d_name);
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static lc_rt *make_rt(const char *sel)
+{
+    lc_rt *rt = NULL;
+    lc_status st = lc_rt_create(&rt, sel, false);
+    ck_assert_msg(st == LC_OK, "lc_rt_create(%s): %s", sel ? sel : "NULL", lc_error_message());
+    ck_assert_ptr_nonnull(rt);
+    return rt;
+}
+
+#define OK(expr)                                                                                                 \
+    do {                                                                                                         \
+        lc_status st_ = (expr);                                                                                  \
+        ck_assert_msg(st_ == LC_OK, "%s: %s", #expr, lc_error_message());                                        \
+    } while (0)
+
+/* Runs lc_axpy (y = a x + y) on n elements through `prog` and checks it. */
+static void check_axpy(lc_rt *rt, cl_program prog, int n)
+{
+    cl_kernel k;
+    OK(lc_rt_kernel(rt, prog, "lc_axpy", &k));
+    float *x = malloc(sizeof(float) * (size_t)n), *y = malloc(sizeof(float) * (size_t)n);
+    float *got = malloc(sizeof(float) * ((size_t)n + 64));
+    for (int i = 0; i < n; i++) { x[i] = (float)i * 0.5f - 3.0f; y[i] = (float)(i % 7) - 1.0f; }
+    cl_mem bx, by;
+    /* y gets 64 spare floats after n that the rounded-up global size must not touch. */
+    OK(lc_rt_alloc(rt, sizeof(float) * (size_t)n, &bx));
+    OK(lc_rt_alloc(rt, sizeof(float) * ((size_t)n + 64), &by));
+    for (int i = 0; i < 64; i++) got[n + i] = 42.0f;
+    OK(lc_rt_write(rt, bx, 0, sizeof(float) * (size_t)n, x));
+    OK(lc_rt_write(rt, by, 0, sizeof(float) * (size_t)n, y));
+    OK(lc_rt_write(rt, by, sizeof(float) * (size_t)n, sizeof(float) * 64, got + n));
+    float a = 1.5f;
+    lc_arg args[] = {LC_ARG(n), LC_ARG(a), LC_ARG(bx), LC_ARG(by)};
+    OK(lc_rt_set_args(k, args, 4, "lc_axpy"));
+    size_t global = (size_t)n, local = 16;
+    OK(lc_rt_launch(rt, k, 1, &global, &local, "lc_axpy"));
+    OK(lc_rt_read(rt, by, 0, sizeof(float) * ((size_t)n + 64), got));
+    for (int i = 0; i < n; i++) ck_assert_float_eq_tol(got[i], 1.5f * x[i] + y[i], 1e-5f);
+    for (int i = 0; i < 64; i++) ck_assert_float_eq(got[n + i], 42.0f);
+    clReleaseMemObject(bx);
+    clReleaseMemObject(by);
+    clReleaseKernel(k);
+    free(x); free(y); free(got);
+}
+
+/* ---- devices ---- */
+
+START_TEST(test_list_devices)
+{
+    ck_assert_int_gt(g_ndev, 0);
+    for (int i = 0; i < g_ndev; i++) {
+        ck_assert_int_gt(strlen(g_devs[i].name), 0);
+        ck_assert_int_ge(g_devs[i].platform, 0);
+        ck_assert_int_ge(g_devs[i].device, 0);
+        ck_assert_ptr_nonnull(lc_rt_device_type_name(g_devs[i].type));
+        ck_assert_uint_gt(g_devs[i].max_alloc_bytes, 0);
+        ck_assert_uint_gt(g_devs[i].max_work_group, 0);
+    }
+    ck_assert_str_eq(lc_rt_device_type_name(CL_DEVICE_TYPE_GPU), "GPU");
+    ck_assert_str_eq(lc_rt_device_type_name(CL_DEVICE_TYPE_CPU), "CPU");
+}
+END_TEST
+
+START_TEST(test_create_default)
+{
+    lc_rt_destroy(NULL);
+    lc_rt *rt = make_rt(NULL);
+    ck_assert_ptr_nonnull(rt->ctx);
+    ck_assert_ptr_nonnull(rt->queue);
+    ck_assert_ptr_nonnull(rt->device);
+    ck_assert_int_gt(strlen(rt->info.name), 0);
+    ck_assert(!rt->profiling);
+    ck_assert_int_eq(rt->programs_built, 0);
+    ck_assert_int_eq(rt->programs_from_cache, 0);
+    lc_rt_destroy(rt);
+    rt = make_rt("");
+    lc_rt_destroy(rt);
+}
+END_TEST
+
+START_TEST(test_create_index)
+{
+    char sel[32];
+    snprintf(sel, sizeof sel, "%d:%d", g_devs[0].platform, g_devs[0].device);
+    lc_rt *rt = NULL;
+    OK(lc_rt_create(&rt, sel, true));
+    ck_assert_int_eq(rt->info.platform, g_devs[0].platform);
+    ck_assert_int_eq(rt->info.device, g_devs[0].device);
+    ck_assert_str_eq(rt->info.name, g_devs[0].name);
+    ck_assert(rt->profiling);
+    lc_rt_destroy(rt);
+    if (g_devs[0].platform == 0 && g_devs[0].device == 0) {
+        rt = make_rt("0:0");
+        ck_assert_str_eq(rt->info.name, g_devs[0].name);
+        lc_rt_destroy(rt);
+    }
+}
+END_TEST
+
+START_TEST(test_create_name)
+{
+    /* A middle part of the first device's name, with its case flipped. */
+    const char *name = g_devs[0].name;
+    size_t l = strlen(name), from = l > 6 ? 2 : 0, len = l > 6 ? l - 4 : l;
+    char sub[256];
+    for (size_t i = 0; i < len; i++) {
+        char c = name[from + i];
+        sub[i] = (c >= 'a' && c <= 'z') ? (char)(c - 32) : (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+    }
+    sub[len] = 0;
+    lc_rt *rt = make_rt(sub);
+    /* The first device whose name matches. */
+    int want = -1;
+    for (int i = 0; i < g_ndev && want < 0; i++)
+        if (contains_nocase(g_devs[i].name, sub)) want = i;
+    ck_assert_int_ge(want, 0);
+    ck_assert_str_eq(rt->info.name, g_devs[want].name);
+    ck_assert_int_eq(rt->info.platform, g_devs[want].platform);
+    ck_assert_int_eq(rt->info.device, g_devs[want].device);
+    lc_rt_destroy(rt);
+}
+END_TEST
+
+START_TEST(test_create_bad)
+{
+    lc_rt *rt = (lc_rt *)1;
+    lc_status st = lc_rt_create(&rt, "no-such-device-xyzzy", false);
+    ck_assert_int_ne(st, LC_OK);
+    ck_assert_ptr_null(rt);
+    const char *msg = lc_error_message();
+    ck_assert_msg(strstr(msg, "no-such-device-xyzzy") != NULL, "%s", msg);
+    for (int i = 0; i < g_ndev; i++) ck_assert_msg(strstr(msg, g_devs[i].name) != NULL, "%s", msg);
+    ck_assert_msg(strchr(msg, '\n') == NULL, "one line: %s", msg);
+
+    st = lc_rt_create(&rt, "97:3", false);
+    ck_assert_int_ne(st, LC_OK);
+    ck_assert_msg(strstr(lc_error_message(), g_devs[0].name) != NULL, "%s", lc_error_message());
+
+    /* The environment variable is used when the selector is empty. */
+    const char *old = getenv("LAYCA_DEVICE");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("LAYCA_DEVICE", "still-no-such-device", 1);
+    st = lc_rt_create(&rt, NULL, false);
+    ck_assert_int_ne(st, LC_OK);
+    ck_assert_msg(strstr(lc_error_message(), "LAYCA_DEVICE") != NULL, "%s", lc_error_message());
+    char sel[32];
+    snprintf(sel, sizeof sel, "%d:%d", g_devs[g_ndev - 1].platform, g_devs[g_ndev - 1].device);
+    setenv("LAYCA_DEVICE", sel, 1);
+    rt = make_rt(NULL);
+    ck_assert_str_eq(rt->info.name, g_devs[g_ndev - 1].name);
+    lc_rt_destroy(rt);
+    if (saved) setenv("LAYCA_DEVICE", saved, 1); else unsetenv("LAYCA_DEVICE");
+    free(saved);
+}
+END_TEST
+
+/* ---- errors ---- */
+
+START_TEST(test_error_names)
+{
+    ck_assert_int_eq(lc_rt_check(CL_SUCCESS, "clFoo"), LC_OK);
+    ck_assert_int_eq(lc_rt_check(CL_INVALID_VALUE, "clCreateBuffer"), LC_ERR_DEVICE);
+    ck_assert_str_eq(lc_error_message(), "clCreateBuffer failed: CL_INVALID_VALUE (-30)");
+    ck_assert_str_eq(lc_rt_cl_error_name(CL_OUT_OF_RESOURCES), "CL_OUT_OF_RESOURCES");
+    ck_assert_str_eq(lc_rt_cl_error_name(CL_BUILD_PROGRAM_FAILURE), "CL_BUILD_PROGRAM_FAILURE");
+    ck_assert_str_eq(lc_rt_cl_error_name(CL_INVALID_KERNEL_NAME), "CL_INVALID_KERNEL_NAME");
+    ck_assert_str_eq(lc_rt_cl_error_name(CL_INVALID_DEVICE_PARTITION_COUNT), "CL_INVALID_DEVICE_PARTITION_COUNT");
+    ck_assert_str_eq(lc_rt_cl_error_name(-12345), "CL_UNKNOWN_ERROR");
+    ck_assert_str_eq(lc_rt_clblast_status_name(-1016), "kInvalidLeadDimA");
+    ck_assert_str_eq(lc_rt_clblast_status_name(-5), "CL_OUT_OF_RESOURCES");
+}
+END_TEST
+
+/* ---- buffers and launches ---- */
+
+START_TEST(test_buffers)
+{
+    lc_rt *rt = make_rt(NULL);
+    enum { N = 1001 };
+    float src[N], dst[N];
+    for (int i = 0; i < N; i++) src[i] = (float)i * 0.25f - 7.0f;
+    cl_mem b;
+    OK(lc_rt_alloc(rt, sizeof src, &b));
+    OK(lc_rt_write(rt, b, 0, sizeof src, src));
+    memset(dst, 0, sizeof dst);
+    OK(lc_rt_read(rt, b, 0, sizeof dst, dst));
+    ck_assert_int_eq(memcmp(src, dst, sizeof src), 0);
+    /* Partial write and read at offsets. */
+    float part[5] = {1, 2, 3, 4, 5}, back[7];
+    OK(lc_rt_write(rt, b, 10 * sizeof(float), sizeof part, part));
+    OK(lc_rt_read(rt, b, 9 * sizeof(float), sizeof back, back));
+    ck_assert_float_eq(back[0], src[9]);
+    for (int i = 0; i < 5; i++) ck_assert_float_eq(back[1 + i], part[i]);
+    ck_assert_float_eq(back[6], src[15]);
+    /* Zero a range (4-byte aligned) and an odd byte range. */
+    OK(lc_rt_fill_zero(rt, b, 100 * sizeof(float), 50 * sizeof(float)));
+    OK(lc_rt_finish(rt));
+    OK(lc_rt_read(rt, b, 0, sizeof dst, dst));
+    for (int i = 0; i < N; i++) {
+        if (i >= 10 && i < 15) ck_assert_float_eq(dst[i], part[i - 10]);
+        else if (i >= 100 && i < 150) ck_assert_float_eq(dst[i], 0.0f);
+        else ck_assert_float_eq(dst[i], src[i]);
+    }
+    unsigned char bytes[16];
+    memset(bytes, 0xab, sizeof bytes);
+    OK(lc_rt_write(rt, b, 0, sizeof bytes, bytes));
+    OK(lc_rt_fill_zero(rt, b, 3, 7));
+    OK(lc_rt_read(rt, b, 0, sizeof bytes, bytes));
+    for (int i = 0; i < 16; i++) ck_assert_uint_eq(bytes[i], (i >= 3 && i < 10) ? 0 : 0xab);
+    /* Errors name the call. */
+    lc_status st = lc_rt_read(rt, b, sizeof src - 4, 64, dst);
+    ck_assert_int_eq(st, LC_ERR_DEVICE);
+    ck_assert_msg(strstr(lc_error_message(), "clEnqueueReadBuffer failed: CL_INVALID_VALUE") != NULL, "%s",
+                  lc_error_message());
+    cl_mem z = NULL;
+    ck_assert_int_ne(lc_rt_alloc(rt, 0, &z), LC_OK);
+    ck_assert_ptr_null(z);
+    clReleaseMemObject(b);
+    lc_rt_destroy(rt);
+}
+END_TEST
+
+START_TEST(test_selftest_kernel)
+{
+    const char *src = NULL;
+    size_t len = 0;
+    OK(lc_rt_kernel_source("rt_selftest", &src, &len));
+    ck_assert_uint_eq(strlen(src), len);
+    ck_assert_ptr_nonnull(strstr(src, "lc_axpy"));
+    ck_assert_int_eq(lc_rt_kernel_source("no_such_kernel_file", &src, &len), LC_ERR_NOT_FOUND);
+
+    lc_rt *rt = make_rt(NULL);
+    cl_program p1, p2, p3;
+    OK(lc_rt_program(rt, "rt_selftest", "-cl-std=CL1.2", &p1));
+    OK(lc_rt_program(rt, "rt_selftest", "-cl-std=CL1.2", &p2));
+    ck_assert_ptr_eq(p1, p2); /* memo */
+    ck_assert_int_eq(rt->programs_built + rt->programs_from_cache, 1);
+    OK(lc_rt_program(rt, "rt_selftest", NULL, &p3));
+    ck_assert_ptr_ne(p1, p3);
+    ck_assert_int_eq(rt->programs_built + rt->programs_from_cache, 2);
+    check_axpy(rt, p1, 1);
+    check_axpy(rt, p1, 1001);
+    check_axpy(rt, p3, 33);
+
+    cl_kernel k = NULL;
+    ck_assert_int_eq(lc_rt_kernel(rt, p1, "no_such_kernel", &k), LC_ERR_DEVICE);
+    ck_assert_msg(strstr(lc_error_message(), "clCreateKernel failed: CL_INVALID_KERNEL_NAME (-46)") != NULL, "%s",
+                  lc_error_message());
+    ck_assert_int_eq(lc_rt_program(rt, "no_such_kernel_file", "", &p2), LC_ERR_NOT_FOUND);
+
+    /* A bad argument index names the call and the kernel. */
+    OK(lc_rt_kernel(rt, p1, "lc_axpy", &k));
+    int n = 1;
+    lc_arg args[] = {LC_ARG(n), LC_ARG(n), LC_ARG(n), LC_ARG(n), LC_ARG(n)};
+    ck_assert_int_eq(lc_rt_set_args(k, args, 5, "axpy-test"), LC_ERR_DEVICE);
+    ck_assert_msg(strstr(lc_error_message(), "axpy-test") && strstr(lc_error_message(), "clSetKernelArg failed"),
+                  "%s", lc_error_message());
+    clReleaseKernel(k);
+    lc_rt_destroy(rt);
+}
+END_TEST
+
+/* ---- SGEMM ---- */
+
+static void gemm_case(lc_rt *rt, lc_rng *rng, bool ta, bool tb, size_t m, size_t n, size_t k)
+{
+    size_t a_rows = ta ? k : m, a_cols = ta ? m : k, lda = a_cols + 3;
+    size_t b_rows = tb ? n : k, b_cols = tb ? k : n, ldb = b_cols + 2;
+    size_t ldc = n + 1;
+    size_t a_off = 5, b_off = 7, c_off = 3;
+    size_t na = a_off + a_rows * lda, nb = b_off + b_rows * ldb, nc = c_off + m * ldc + 4;
+    float *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b), *c = malloc(nc * sizeof *c);
+    float *got = malloc(nc * sizeof *got);
+    for (size_t i = 0; i < na; i++) a[i] = (float)(2.0 * lc_rng_uniform(rng) - 1.0);
+    for (size_t i = 0; i < nb; i++) b[i] = (float)(2.0 * lc_rng_uniform(rng) - 1.0);
+    for (size_t i = 0; i < nc; i++) c[i] = (float)(2.0 * lc_rng_uniform(rng) - 1.0);
+    cl_mem da, db, dc;
+    OK(lc_rt_alloc(rt, na * sizeof *a, &da));
+    OK(lc_rt_alloc(rt, nb * sizeof *b, &db));
+    OK(lc_rt_alloc(rt, nc * sizeof *c, &dc));
+    OK(lc_rt_write(rt, da, 0, na * sizeof *a, a));
+    OK(lc_rt_write(rt, db, 0, nb * sizeof *b, b));
+    OK(lc_rt_write(rt, dc, 0, nc * sizeof *c, c));
+    const float alpha = 0.75f, beta = -0.5f;
+    lc_status st = lc_rt_sgemm(rt, ta, tb, m, n, k, alpha, da, a_off, lda, db, b_off, ldb, beta, dc, c_off, ldc);
+    ck_assert_msg(st == LC_OK, "sgemm %c%c m=%zu n=%zu k=%zu: %s", ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k,
+                  lc_error_message());
+    OK(lc_rt_read(rt, dc, 0, nc * sizeof *got, got));
+    for (size_t i = 0; i < m; i++) {
+        for (size_t j = 0; j < n; j++) {
+            double s = 0, mag = 0;
+            for (size_t p = 0; p < k; p++) {
+                double av = ta ? a[a_off + p * lda + i] : a[a_off + i * lda + p];
+                double bv = tb ? b[b_off + j * ldb + p] : b[b_off + p * ldb + j];
+                s += av * bv;
+                mag += fabs(av * bv);
+            }
+            double c0 = c[c_off + i * ldc + j];
+            double ref = alpha * s + beta * c0;
+            double scale = fabs(alpha) * mag + fabs(beta * c0);
+            double g = got[c_off + i * ldc + j];
+            ck_assert_msg(fabs(g - ref) <= 1e-4 * fmax(scale, 1e-6),
+                          "sgemm %c%c m=%zu n=%zu k=%zu at (%zu,%zu): got %.7g want %.7g", ta ? 'T' : 'N',
+                          tb ? 'T' : 'N', m, n, k, i, j, g, ref);
+        }
+    }
+    /* Outside the C window nothing changes. */
+    for (size_t idx = 0; idx < nc; idx++) {
+        bool inside = idx >= c_off && idx < c_off + m * ldc && (idx - c_off) % ldc < n;
+        if (!inside) ck_assert_float_eq(got[idx], c[idx]);
+    }
+    clReleaseMemObject(da);
+    clReleaseMemObject(db);
+    clReleaseMemObject(dc);
+    free(a); free(b); free(c); free(got);
+}
+
+START_TEST(test_sgemm)
+{
+    lc_rt *rt = make_rt(NULL);
+    lc_rng rng;
+    lc_rng_seed(&rng, 1234);
+    static const size_t sizes[][3] = {{1, 1, 1}, {31, 33, 65}, {65, 31, 33}, {33, 65, 1}, {1, 65, 31}, {65, 1, 33}};
+    for (int t = 0; t < 4; t++)
+        for (size_t s = 0; s < LC_COUNTOF(sizes); s++)
+            gemm_case(rt, &rng, t & 1, (t >> 1) & 1, sizes[s][0], sizes[s][1], sizes[s][2]);
+
+    /* A leading dimension smaller than the row: CLBlast's status is named. */
+    cl_mem d;
+    OK(lc_rt_alloc(rt, 1024 * sizeof(float), &d));
+    lc_status st = lc_rt_sgemm(rt, false, false, 4, 4, 8, 1.0f, d, 0, 2, d, 0, 4, 0.0f, d, 0, 4);
+    ck_assert_int_eq(st, LC_ERR_DEVICE);
+    ck_assert_msg(strstr(lc_error_message(), "CLBlastSgemm failed: kInvalidLeadDimA (-1016)") != NULL, "%s",
+                  lc_error_message());
+    OK(lc_rt_sgemm(rt, false, false, 0, 4, 8, 1.0f, d, 0, 8, d, 0, 4, 0.0f, d, 0, 4)); /* empty */
+    clReleaseMemObject(d);
+    lc_rt_destroy(rt);
+}
+END_TEST
+
+/* ---- program cache ---- */
+
+static void set_cache_dir(char *dir, size_t cap, const char *tag)
+{
+    fresh_dir(dir, cap, tag);
+    setenv("LAYCA_CACHE_DIR", dir, 1);
+}
+
+/* Fresh rt, builds rt_selftest, checks where it came from, runs it. */
+static void cache_round(int want_built, int want_cached)
+{
+    lc_rt *rt = make_rt(NULL);
+    cl_program p;
+    OK(lc_rt_program(rt, "rt_selftest", "-cl-std=CL1.2", &p));
+    ck_assert_int_eq(rt->programs_built, want_built);
+    ck_assert_int_eq(rt->programs_from_cache, want_cached);
+    check_axpy(rt, p, 37);
+    lc_rt_destroy(rt);
+}
+
+START_TEST(test_program_cache)
+{
+    char dir[512], bin[1024];
+    set_cache_dir(dir, sizeof dir, "cache");
+    lc_rt *rt = make_rt(NULL);
+    ck_assert_str_eq(rt->cache_dir, dir);
+    lc_rt_destroy(rt);
+
+    cache_round(1, 0); /* builds, writes the entry */
+    ck_assert_int_eq(find_bins(dir, bin, sizeof bin), 1);
+    cache_round(0, 1); /* loads it */
+
+    /* Flip bytes in the middle of the binary. */
+    uint8_t *data;
+    size_t len;
+    OK(lc_file_read(bin, &data, &len));
+    ck_assert_uint_gt(len, 64);
+    for (size_t i = 0; i < 8; i++) data[len / 2 + i] ^= 0x5a;
+    write_file(bin, data, len);
+    cache_round(1, 0); /* rejected, rebuilt, rewritten */
+    cache_round(0, 1);
+
+    /* Truncated in the binary, then in the header. */
+    write_file(bin, data, len - 100);
+    cache_round(1, 0);
+    write_file(bin, data, 20);
+    cache_round(1, 0);
+    cache_round(0, 1);
+
+    /* A header whose key is changed. */
+    free(data);
+    OK(lc_file_read(bin, &data, &len));
+    data[10] ^= 1;
+    write_file(bin, data, len);
+    cache_round(1, 0);
+    /* An empty file. */
+    write_file(bin, data, 0);
+    cache_round(1, 0);
+    cache_round(0, 1);
+    free(data);
+    ck_assert_int_eq(find_bins(dir, NULL, 0), 1);
+
+    /* Other options are another entry. */
+    rt = make_rt(NULL);
+    cl_program p;
+    OK(lc_rt_program(rt, "rt_selftest", "-cl-std=CL1.2 -DLC_UNUSED=1", &p));
+    ck_assert_int_eq(rt->programs_built, 1);
+    lc_rt_destroy(rt);
+    ck_assert_int_eq(find_bins(dir, NULL, 0), 2);
+
+    /* LAYCA_CACHE_DIR=off: no disk cache. */
+    setenv("LAYCA_CACHE_DIR", "off", 1);
+    rt = make_rt(NULL);
+    ck_assert_str_eq(rt->cache_dir, "");
+    OK(lc_rt_program(rt, "rt_selftest", "-cl-std=CL1.2", &p));
+    ck_assert_int_eq(rt->programs_built, 1);
+    ck_assert_int_eq(rt->programs_from_cache, 0);
+    lc_rt_destroy(rt);
+    set_cache_dir(dir, sizeof dir, "cache-after");
+}
+END_TEST
+
+START_TEST(test_build_error)
+{
+    char cache[512], kdir[512], path[700];
+    set_cache_dir(cache, sizeof cache, "cache-broken");
+    fresh_dir(kdir, sizeof kdir, "kernels-broken");
+    snprintf(path, sizeof path, "%s/rt_selftest.cl", kdir);
+    const char *broken = "__kernel void lc_axpy(__global float *y)\n{\n    y[0] = lc_undeclared_thing + ;\n}\n";
+    write_file(path, broken, strlen(broken));
+    setenv("LAYCA_KERNEL_DIR", kdir, 1);
+
+    const char *src = NULL;
+    size_t len = 0;
+    OK(lc_rt_kernel_source("rt_selftest", &src, &len));
+    ck_assert_uint_eq(len, strlen(broken));
+    ck_assert_str_eq(src, broken);
+    char *dup = NULL;
+    OK(lc_rt_kernel_source_dup("rt_selftest", &dup, &len));
+    ck_assert_str_eq(dup, broken);
+    free(dup);
+    ck_assert_int_eq(lc_rt_kernel_source("not_in_the_folder", &src, &len), LC_ERR_NOT_FOUND);
+
+    lc_rt *rt = make_rt(NULL);
+    cl_program p = NULL;
+    lc_status st = lc_rt_program(rt, "rt_selftest", "-cl-std=CL1.2", &p);
+    const char *msg = lc_error_message();
+    ck_assert_int_eq(st, LC_ERR_DEVICE);
+    ck_assert_ptr_null(p);
+    ck_assert_msg(strstr(msg, "rt_selftest") != NULL, "%s", msg);
+    ck_assert_msg(strstr(msg, "CL_BUILD_PROGRAM_FAILURE") != NULL, "%s", msg);
+    ck_assert_msg(strstr(msg, "error") != NULL, "build log expected: %s", msg);
+    ck_assert_msg(strchr(msg, '\n') == NULL, "one line: %s", msg);
+    ck_assert_int_eq(rt->programs_built, 0);
+    ck_assert_int_eq(find_bins(cache, NULL, 0), 0);
+    lc_rt_destroy(rt);
+    unsetenv("LAYCA_KERNEL_DIR");
+
+    /* The embedded source is back. */
+    rt = make_rt(NULL);
+    OK(lc_rt_program(rt, "rt_selftest", "-cl-std=CL1.2", &p));
+    check_axpy(rt, p, 5);
+    lc_rt_destroy(rt);
+}
+END_TEST
+
+static Suite *rt_suite(void)
+{
+    Suite *s = suite_create("rt");
+    TCase *tc = tcase_create("rt");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_list_devices);
+    tcase_add_test(tc, test_create_default);
+    tcase_add_test(tc, test_create_index);
+    tcase_add_test(tc, test_create_name);
+    tcase_add_test(tc, test_create_bad);
+    tcase_add_test(tc, test_error_names);
+    tcase_add_test(tc, test_buffers);
+    tcase_add_test(tc, test_selftest_kernel);
+    tcase_add_test(tc, test_sgemm);
+    tcase_add_test(tc, test_program_cache);
+    tcase_add_test(tc, test_build_error);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    if (lc_rt_list_devices(&g_devs, &g_ndev) != LC_OK || g_ndev == 0) lc_test_skip_all("no OpenCL device");
+    /* Keep the program cache out of $HOME. */
+    char cache[512];
+    snprintf(cache, sizeof cache, "%s/cache-main", lc_test_tmpdir());
+    setenv("LAYCA_CACHE_DIR", cache, 1);
+    unsetenv("LAYCA_KERNEL_DIR");
+    int rc = lc_test_run(rt_suite());
+    rm_rf(lc_test_tmpdir());
+    free(g_devs);
+    return rc;
+}
