@@ -134,6 +134,7 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
     /* data */
     lc_data_opts dopts = o->data;
     dopts.seed = (uint64_t)spec.seed;
+    dopts.classes = t->g->classes;
     double mean = 0, sd = 1;
     char desc[512];
     CHECK(lc_data_open(o->data_spec, &dopts, &t->train, &t->test, &mean, &sd, desc, sizeof desc));

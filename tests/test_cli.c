@@ -1,0 +1,226 @@
+/* The layca command line: exit codes (0 ok, 2 usage, 1 other errors) and
+ * one-line error messages for broken model and data files. */
+#include "lc_test.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "lc_core.h"
+
+static char layca[1024], src[1024], tmp[1024];
+
+static void setup(void)
+{
+    if (layca[0]) return;
+    const char *b = getenv("LAYCA_BUILD_ROOT"), *s = getenv("LAYCA_SOURCE_ROOT");
+    snprintf(layca, sizeof layca, "%s/tools/layca", b ? b : "..");
+    snprintf(src, sizeof src, "%s", s ? s : "..");
+    snprintf(tmp, sizeof tmp, "%s/cli", lc_test_tmpdir());
+    lc_mkdirs(tmp);
+    char cache[1100];
+    snprintf(cache, sizeof cache, "%s/cache", tmp);
+    setenv("LAYCA_CACHE_DIR", cache, 1);
+}
+
+/* Runs `layca ARGS`, returns the exit code; out receives stdout+stderr. */
+static int run(const char *args, char *out, size_t len)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", layca, args);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, len - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    ck_assert_msg(WIFEXITED(st), "'%s' did not exit normally (crash?)", args);
+    return WEXITSTATUS(st);
+}
+
+/* Last line of the output (the error line) */
+static const char *last_line(char *out)
+{
+    size_t n = strlen(out);
+    while (n && out[n - 1] == '\n') out[--n] = 0;
+    char *nl = strrchr(out, '\n');
+    return nl ? nl + 1 : out;
+}
+
+static void expect_error(const char *args, int code, const char *substr)
+{
+    char out[16384];
+    int rc = run(args, out, sizeof out);
+    const char *line = last_line(out);
+    ck_assert_msg(rc == code, "'%s': exit %d, expected %d; output: %s", args, rc, code, out);
+    ck_assert_msg(strstr(line, substr), "'%s': error line '%s' does not contain '%s'", args, line, substr);
+    ck_assert_msg(!strncmp(line, "layca", 5), "'%s': error line '%s' should start with 'layca'", args, line);
+}
+
+START_TEST(usage_errors)
+{
+    setup();
+    char out[8192];
+    ck_assert_int_eq(run("", out, sizeof out), 2);
+    ck_assert_int_eq(run("help", out, sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "usage"));
+    expect_error("frobnicate", 2, "unknown command 'frobnicate'");
+    expect_error("train", 2, "needs a model file");
+    expect_error("train models/mlp3.json", 2, "needs --data");
+    expect_error("train m.json --data mnist:x --lr abc", 2, "--lr 'abc'");
+    expect_error("train m.json --data mnist:x --epochs 0", 2, "--epochs '0'");
+    expect_error("train m.json --data mnist:x --batch", 2, "--batch needs a value");
+    expect_error("train m.json --data mnist:x --bogus 1", 2, "unknown option '--bogus'");
+    expect_error("train m.json --data mnist:x --epochs 2 --steps 3", 2, "not both");
+    expect_error("train m.json --data mnist:x --schedule 5,3:0.2", 2, "increasing");
+    expect_error("train m.json --data mnist:x --alpha 1.5", 2, "--alpha");
+    expect_error("inspect", 2, "needs a model file");
+}
+END_TEST
+
+START_TEST(devices_lists_something)
+{
+    setup();
+    char out[8192];
+    int rc = run("devices", out, sizeof out);
+    if (rc != 0) return; /* no device on this machine: covered by the device suites */
+    ck_assert_ptr_nonnull(strstr(out, "index"));
+    ck_assert_ptr_nonnull(strstr(out, "0:0"));
+}
+END_TEST
+
+/* Each broken model file of tests/data/models/bad gives exit 1 and a
+ * one-line message naming the problem. */
+START_TEST(broken_models)
+{
+    setup();
+    char list[1200];
+    snprintf(list, sizeof list, "%s/tests/data/models/bad/EXPECTED.txt", src);
+    FILE *f = fopen(list, "r");
+    ck_assert_msg(f != NULL, "missing %s", list);
+    char line[1024];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        if (!line[0] || line[0] == '#') continue;
+        char *sp = strchr(line, ' ');
+        ck_assert_ptr_nonnull(sp);
+        *sp = 0;
+        char args[4096];
+        snprintf(args, sizeof args, "inspect %s/tests/data/models/bad/%s", src, line);
+        expect_error(args, 1, sp + 1);
+        n++;
+    }
+    fclose(f);
+    ck_assert_int_ge(n, 15);
+}
+END_TEST
+
+static void be32(FILE *f, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8), (unsigned char)v};
+    fwrite(b, 1, 4, f);
+}
+
+/* Writes a 4-file idx folder; `flaw` breaks one thing. */
+static void make_data(const char *d, const char *flaw)
+{
+    lc_mkdirs(d);
+    char p[1400];
+    const char *names[2][2] = {{"train-images-idx3-ubyte", "train-labels-idx1-ubyte"},
+                               {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}};
+    for (int s = 0; s < 2; s++) {
+        int n = s ? 10 : 20;
+        snprintf(p, sizeof p, "%s/%s", d, names[s][0]);
+        if (!(s == 1 && !strcmp(flaw, "missing"))) {
+            FILE *f = fopen(p, "wb");
+            be32(f, !strcmp(flaw, "magic") && s == 0 ? 0x801 : 0x803);
+            be32(f, (uint32_t)n); be32(f, 4); be32(f, 4);
+            int bytes = n * 16 - (!strcmp(flaw, "truncated") && s == 0 ? 7 : 0);
+            for (int i = 0; i < bytes; i++) fputc(i * 7 % 256, f);
+            fclose(f);
+        }
+        snprintf(p, sizeof p, "%s/%s", d, names[s][1]);
+        FILE *f = fopen(p, "wb");
+        be32(f, 0x801);
+        int nl = !strcmp(flaw, "count") && s == 0 ? n - 1 : n;
+        be32(f, (uint32_t)nl);
+        for (int i = 0; i < nl; i++) fputc(!strcmp(flaw, "label") && i == 3 && s == 0 ? 12 : i % 3, f);
+        fclose(f);
+    }
+    if (!strcmp(flaw, "gzip")) {
+        snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte.gz", d);
+        FILE *f = fopen(p, "wb");
+        unsigned char junk[] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3};
+        fwrite(junk, 1, sizeof junk, f);
+        fclose(f);
+        snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", d);
+        remove(p);
+    }
+}
+
+START_TEST(broken_data)
+{
+    setup();
+    char model[1400];
+    snprintf(model, sizeof model, "%s/m.json", tmp);
+    FILE *f = fopen(model, "w");
+    fputs("{\"format\": \"layca-model/1\", \"input\": {\"shape\": [16]}, \"classes\": 3,"
+          " \"nodes\": [{\"name\": \"fc\", \"op\": \"dense\", \"units\": 3}]}", f);
+    fclose(f);
+    static const struct { const char *flaw, *expect; } cases[] = {
+        {"magic", "magic"},
+        {"truncated", "train-images-idx3-ubyte"},
+        {"count", "19 labels"},
+        {"label", "label"},
+        {"missing", "t10k-images-idx3-ubyte"},
+        {"gzip", "train-labels-idx1-ubyte.gz"},
+    };
+    for (size_t i = 0; i < LC_COUNTOF(cases); i++) {
+        char d[1400], args[3000];
+        snprintf(d, sizeof d, "%s/data_%s", tmp, cases[i].flaw);
+        make_data(d, cases[i].flaw);
+        snprintf(args, sizeof args, "train %s --data mnist:%s --steps 1", model, d);
+        expect_error(args, 1, cases[i].expect);
+    }
+    /* and the unbroken folder trains */
+    char d[1400], args[3000], out[16384];
+    snprintf(d, sizeof d, "%s/data_ok", tmp);
+    make_data(d, "none");
+    snprintf(args, sizeof args, "train %s --data mnist:%s --steps 2 --batch 4", model, d);
+    ck_assert_msg(run(args, out, sizeof out) == 0, "%s", out);
+    /* an unknown data kind */
+    snprintf(args, sizeof args, "train %s --data cifar9:%s --steps 1", model, d);
+    expect_error(args, 1, "cifar9");
+}
+END_TEST
+
+START_TEST(inspect_json)
+{
+    setup();
+    char args[1200], out[65536];
+    snprintf(args, sizeof args, "inspect %s/models/mlp11.json --json", src);
+    ck_assert_int_eq(run(args, out, sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "\"kernel_layers\": [\"dense0.weight\""));
+    ck_assert_ptr_nonnull(strstr(out, "\"parameters\": 6162250"));
+    snprintf(args, sizeof args, "inspect %s/models/mlp3.json", src);
+    ck_assert_int_eq(run(args, out, sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "after autodiff"));
+    ck_assert_ptr_nonnull(strstr(out, "memory plan"));
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("cli");
+    TCase *tc = tcase_create("cli");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, usage_errors);
+    tcase_add_test(tc, devices_lists_something);
+    tcase_add_test(tc, broken_models);
+    tcase_add_test(tc, broken_data);
+    tcase_add_test(tc, inspect_json);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return lc_test_run(suite()); }

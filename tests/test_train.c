@@ -1,0 +1,267 @@
+/* The whole trainer on small generated data in the official idx format:
+ * one SGD step from --init weights against a double-precision computation,
+ * the disk cache of programs, loss going down, metrics lines. */
+#include "lc_test.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lc_train.h"
+#include "ref_graph.h"
+
+static char dir[512], model_path[600], data_spec[600];
+
+static void put_be32(FILE *f, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8), (unsigned char)v};
+    fwrite(b, 1, 4, f);
+}
+
+/* n images of 4x4 whose class (0..2) decides where the bright pixels are. */
+static void write_idx(const char *name_img, const char *name_lab, int n, uint64_t seed)
+{
+    char p[700];
+    lc_rng r;
+    lc_rng_seed(&r, seed);
+    snprintf(p, sizeof p, "%s/%s", dir, name_img);
+    FILE *fi = fopen(p, "wb");
+    snprintf(p, sizeof p, "%s/%s", dir, name_lab);
+    FILE *fl = fopen(p, "wb");
+    ck_assert(fi && fl);
+    put_be32(fi, 0x803); put_be32(fi, (uint32_t)n); put_be32(fi, 4); put_be32(fi, 4);
+    put_be32(fl, 0x801); put_be32(fl, (uint32_t)n);
+    for (int i = 0; i < n; i++) {
+        int c = (int)lc_rng_below(&r, 3);
+        for (int k = 0; k < 16; k++) {
+            int v = (int)lc_rng_below(&r, 80);
+            if (k / 6 == c) v += 150;
+            fputc(v, fi);
+        }
+        fputc(c, fl);
+    }
+    fclose(fi);
+    fclose(fl);
+}
+
+static void setup(void)
+{
+    if (dir[0]) return;
+    lc_rt *rt;
+    if (lc_rt_create(&rt, NULL, false) != LC_OK) lc_test_skip_all("no OpenCL device");
+    lc_rt_destroy(rt);
+    snprintf(dir, sizeof dir, "%s/train", lc_test_tmpdir());
+    ck_assert_int_eq(lc_mkdirs(dir), LC_OK);
+    write_idx("train-images-idx3-ubyte", "train-labels-idx1-ubyte", 60, 1);
+    write_idx("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 30, 2);
+    snprintf(data_spec, sizeof data_spec, "mnist:%s", dir);
+    snprintf(model_path, sizeof model_path, "%s/tiny.json", dir);
+    FILE *f = fopen(model_path, "w");
+    fputs("{\"format\": \"layca-model/1\", \"name\": \"tiny\", \"input\": {\"shape\": [1, 4, 4]}, \"classes\": 3,\n"
+          " \"defaults\": {\"bias\": true, \"init\": \"he_uniform\", \"bias_init\": \"constant\", \"bias_value\": 0.05},\n"
+          " \"nodes\": [{\"name\": \"flat\", \"op\": \"flatten\"}, {\"name\": \"fc1\", \"op\": \"dense\", \"units\": 9},\n"
+          "  {\"name\": \"r1\", \"op\": \"relu\"}, {\"name\": \"fc2\", \"op\": \"dense\", \"units\": 3}]}\n", f);
+    fclose(f);
+    /* the cache of these tests is their own */
+    char cache[600];
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    setenv("LAYCA_CACHE_DIR", cache, 1);
+}
+
+static lc_train_opts base_opts(void)
+{
+    lc_train_opts o;
+    memset(&o, 0, sizeof o);
+    lc_train_spec_unset(&o.spec);
+    o.model_path = model_path;
+    o.data_spec = data_spec;
+    o.quiet = true;
+    return o;
+}
+
+/* One full-batch step from --init weights, compared with w - lr (g + 2 wd w)
+ * computed in double from the same normalised data. */
+static void one_step(double lr, double wd, double momentum)
+{
+    setup();
+    lc_graph *g;
+    lc_train_spec ts;
+    ck_assert_int_eq(lc_model_load(model_path, &g, &ts), LC_OK);
+    ck_assert_int_eq(lc_graph_compile(g, 60, true, NULL), LC_OK);
+    float *w0 = malloc((size_t)g->param_floats * 4), *w1 = malloc((size_t)g->param_floats * 4);
+    lc_graph_init_params(g, w0, 99); /* not the trainer's seed: --init must win */
+    char init[700], out[700];
+    snprintf(init, sizeof init, "%s/init.safetensors", dir);
+    snprintf(out, sizeof out, "%s/out.safetensors", dir);
+    ck_assert_int_eq(lc_model_save_params(init, g, w0), LC_OK);
+
+    lc_train_opts o = base_opts();
+    o.init_path = init;
+    o.save_path = out;
+    o.no_shuffle = true;
+    o.spec.steps = 1;
+    o.spec.batch = 60;
+    o.spec.lr = lr;
+    o.spec.weight_decay = wd;
+    o.spec.momentum = momentum;
+    lc_train_result res;
+    lc_status st = lc_train_run(&o, &res);
+    ck_assert_msg(st == LC_OK, "train: %s", lc_error_message());
+    ck_assert_int_eq(res.steps, 1);
+    memset(w1, 0, (size_t)g->param_floats * 4);
+    ck_assert_int_eq(lc_model_load_params(out, g, w1), LC_OK);
+
+    lc_dataset tr, te;
+    lc_data_opts dopt = {.seed = 1, .classes = 3};
+    double mean, sd;
+    char desc[256];
+    ck_assert_int_eq(lc_data_open(data_spec, &dopt, &tr, &te, &mean, &sd, desc, sizeof desc), LC_OK);
+    ref_run rr;
+    ref_run_graph(&rr, g, w0, tr.x, tr.y, (int)tr.n);
+    double *expect = malloc((size_t)g->param_floats * sizeof *expect);
+    for (int64_t i = 0; i < g->param_floats; i++) expect[i] = w0[i] - lr * (rr.pgrad[i] + 2 * wd * w0[i]);
+    for (int i = 0; i < g->n_params; i++) {
+        const lc_param *p = &g->params[i];
+        double e = ref_rel_err_f(w1 + p->offset, expect + p->offset, (size_t)p->numel);
+        ck_assert_msg(e < 1e-4, "%s after one step: rel err %g", g->nodes[p->node].name, e);
+        /* and it moved */
+        double moved = ref_rel_err_f(w0 + p->offset, expect + p->offset, (size_t)p->numel);
+        ck_assert_msg(moved > 1e-4, "%s did not move", g->nodes[p->node].name);
+    }
+    ref_run_free(&rr, g);
+    lc_dataset_deinit(&tr);
+    lc_dataset_deinit(&te);
+    free(expect);
+    free(w0);
+    free(w1);
+    lc_graph_destroy(g);
+}
+
+START_TEST(sgd_step_matches_reference) { one_step(0.5, 0.0, 0.0); }
+END_TEST
+
+START_TEST(sgd_step_weight_decay_momentum) { one_step(0.2, 0.01, 0.9); }
+END_TEST
+
+/* The second run of the same model builds no program from source. */
+START_TEST(program_cache_hit)
+{
+    setup();
+    char cache[700];
+    snprintf(cache, sizeof cache, "%s/cache2", dir);
+    setenv("LAYCA_CACHE_DIR", cache, 1);
+    lc_train_opts o = base_opts();
+    o.spec.steps = 2;
+    lc_train_result r1, r2;
+    ck_assert_int_eq(lc_train_run(&o, &r1), LC_OK);
+    ck_assert_int_gt(r1.programs_built, 0);
+    ck_assert_int_eq(r1.programs_from_cache, 0);
+    ck_assert_int_eq(lc_train_run(&o, &r2), LC_OK);
+    ck_assert_int_eq(r2.programs_built, 0);
+    ck_assert_int_eq(r2.programs_from_cache, r1.programs_built);
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    setenv("LAYCA_CACHE_DIR", cache, 1);
+}
+END_TEST
+
+/* Training learns the generated task; metrics lines carry every field. */
+START_TEST(learns_and_writes_metrics)
+{
+    setup();
+    char metrics[700];
+    snprintf(metrics, sizeof metrics, "%s/m.jsonl", dir);
+    lc_train_opts o = base_opts();
+    o.metrics_path = metrics;
+    o.spec.epochs = 15;
+    o.spec.batch = 8; /* 60 examples: 7 full batches and a partial one */
+    o.spec.lr = 0.05;
+    o.spec.momentum = 0.9;
+    lc_train_result r;
+    ck_assert_msg(lc_train_run(&o, &r) == LC_OK, "%s", lc_error_message());
+    ck_assert_int_eq(r.steps, 15 * 8);
+    ck_assert_msg(r.test_acc > 0.9, "test accuracy %g", r.test_acc);
+    FILE *f = fopen(metrics, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[1024];
+    int lines = 0;
+    double first = -1, last = -1;
+    while (fgets(line, sizeof line, f)) {
+        lines++;
+        static const char *keys[] = {"\"epoch\"", "\"step\"", "\"lr\"", "\"train_loss\"", "\"train_acc\"",
+                                     "\"test_loss\"", "\"test_acc\""};
+        for (size_t k = 0; k < LC_COUNTOF(keys); k++) ck_assert_ptr_nonnull(strstr(line, keys[k]));
+        double v = atof(strstr(line, "\"train_loss\"") + 13);
+        if (first < 0) first = v;
+        last = v;
+    }
+    fclose(f);
+    ck_assert_int_eq(lines, 15);
+    ck_assert_msg(last < 0.5 * first, "train loss %g -> %g", first, last);
+}
+END_TEST
+
+START_TEST(steps_partial_epoch)
+{
+    setup();
+    lc_train_opts o = base_opts();
+    o.spec.steps = 11;
+    o.spec.batch = 8;
+    lc_train_result r;
+    ck_assert_int_eq(lc_train_run(&o, &r), LC_OK);
+    ck_assert_int_eq(r.steps, 11);
+    ck_assert_int_eq(r.epochs, 2);
+}
+END_TEST
+
+START_TEST(bad_inputs)
+{
+    setup();
+    lc_train_opts o = base_opts();
+    lc_train_result r;
+    o.data_spec = "mnist:/nonexistent-folder";
+    ck_assert_int_ne(lc_train_run(&o, &r), LC_OK);
+    ck_assert_ptr_nonnull(strstr(lc_error_message(), "nonexistent-folder"));
+    /* a data set whose examples do not fit the model */
+    o = base_opts();
+    char m2[700];
+    snprintf(m2, sizeof m2, "%s/wrong_input.json", dir);
+    FILE *f = fopen(m2, "w");
+    fputs("{\"format\": \"layca-model/1\", \"input\": {\"shape\": [15]}, \"classes\": 3,"
+          " \"nodes\": [{\"name\": \"fc\", \"op\": \"dense\", \"units\": 3}]}", f);
+    fclose(f);
+    o.model_path = m2;
+    ck_assert_int_ne(lc_train_run(&o, &r), LC_OK);
+    ck_assert_msg(strstr(lc_error_message(), "16 values") && strstr(lc_error_message(), "[15]"), "%s",
+                  lc_error_message());
+    /* a checkpoint of another shape */
+    o = base_opts();
+    char bad[700];
+    snprintf(bad, sizeof bad, "%s/other.safetensors", dir);
+    lc_graph *g;
+    ck_assert_int_eq(lc_model_load(m2, &g, NULL), LC_OK);
+    ck_assert_int_eq(lc_graph_compile(g, 1, true, NULL), LC_OK);
+    float *p = calloc((size_t)g->param_floats, 4);
+    ck_assert_int_eq(lc_model_save_params(bad, g, p), LC_OK);
+    free(p);
+    lc_graph_destroy(g);
+    o.init_path = bad;
+    ck_assert_int_ne(lc_train_run(&o, &r), LC_OK);
+    ck_assert_msg(strstr(lc_error_message(), "fc1.weight"), "%s", lc_error_message());
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("train");
+    TCase *tc = tcase_create("trainer");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, sgd_step_matches_reference);
+    tcase_add_test(tc, sgd_step_weight_decay_momentum);
+    tcase_add_test(tc, program_cache_hit);
+    tcase_add_test(tc, learns_and_writes_metrics);
+    tcase_add_test(tc, steps_partial_epoch);
+    tcase_add_test(tc, bad_inputs);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return lc_test_run(suite()); }

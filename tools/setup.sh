@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what layca needs on Debian (idempotent) and builds it into build/.
+# Used by tools/demo.sh, tools/test.sh and .ci/run.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+pkgs=(build-essential pkg-config meson ninja-build ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
+      libclblast-dev libcjson-dev check zlib1g-dev libjpeg-dev libpng-dev libplplot-dev
+      dataset-fashion-mnist python3)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "layca setup: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+cd "$root"
+if [ ! -f build/build.ninja ]; then
+  meson setup build --buildtype=release >&2
+fi
+ninja -C build >&2
