@@ -334,7 +334,8 @@ END_TEST
 
 /* ---- SGEMM ---- */
 
-static void gemm_case(lc_rt *rt, lc_rng *rng, bool ta, bool tb, size_t m, size_t n, size_t k)
+static void gemm_case_with(lc_rt *rt, int backend, float beta, lc_rng *rng, bool ta, bool tb, size_t m, size_t n,
+                           size_t k)
 {
     size_t a_rows = ta ? k : m, a_cols = ta ? m : k, lda = a_cols + 3;
     size_t b_rows = tb ? n : k, b_cols = tb ? k : n, ldb = b_cols + 2;
@@ -353,8 +354,11 @@ static void gemm_case(lc_rt *rt, lc_rng *rng, bool ta, bool tb, size_t m, size_t
     OK(lc_rt_write(rt, da, 0, na * sizeof *a, a));
     OK(lc_rt_write(rt, db, 0, nb * sizeof *b, b));
     OK(lc_rt_write(rt, dc, 0, nc * sizeof *c, c));
-    const float alpha = 0.75f, beta = -0.5f;
-    lc_status st = lc_rt_sgemm(rt, ta, tb, m, n, k, alpha, da, a_off, lda, db, b_off, ldb, beta, dc, c_off, ldc);
+    const float alpha = 0.75f;
+    lc_status st = backend == LC_GEMM_AUTO
+                       ? lc_rt_sgemm(rt, ta, tb, m, n, k, alpha, da, a_off, lda, db, b_off, ldb, beta, dc, c_off, ldc)
+                       : lc_rt_sgemm_with(rt, backend, ta, tb, m, n, k, alpha, da, a_off, lda, db, b_off, ldb, beta,
+                                          dc, c_off, ldc);
     ck_assert_msg(st == LC_OK, "sgemm %c%c m=%zu n=%zu k=%zu: %s", ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k,
                   lc_error_message());
     OK(lc_rt_read(rt, dc, 0, nc * sizeof *got, got));
@@ -386,6 +390,47 @@ static void gemm_case(lc_rt *rt, lc_rng *rng, bool ta, bool tb, size_t m, size_t
     clReleaseMemObject(dc);
     free(a); free(b); free(c); free(got);
 }
+
+static void set_cache_dir_early(char *dir, size_t cap, const char *tag)
+{
+    fresh_dir(dir, cap, tag);
+    setenv("LAYCA_CACHE_DIR", dir, 1);
+}
+
+static void gemm_case(lc_rt *rt, lc_rng *rng, bool ta, bool tb, size_t m, size_t n, size_t k)
+{
+    gemm_case_with(rt, LC_GEMM_AUTO, -0.5f, rng, ta, tb, m, n, k);
+}
+
+/* Every backend usable here, on the same odd shapes, with and without beta. */
+START_TEST(test_sgemm_backends)
+{
+    char dir[512];
+    set_cache_dir_early(dir, sizeof dir, "gemm");
+    lc_rt *rt = make_rt(NULL);
+    lc_rng rng;
+    lc_rng_seed(&rng, 99);
+    static const size_t sizes[][3] = {{1, 1, 1}, {31, 33, 65}, {65, 31, 33}, {33, 65, 1}};
+    int backends[2] = {LC_GEMM_CLBLAST, LC_GEMM_HOST};
+    int nb = lc_rt_host_blas_usable(rt) ? 2 : 1;
+    for (int be = 0; be < nb; be++)
+        for (int t = 0; t < 4; t++)
+            for (size_t s = 0; s < LC_COUNTOF(sizes); s++) {
+                gemm_case_with(rt, backends[be], -0.5f, &rng, t & 1, (t >> 1) & 1, sizes[s][0], sizes[s][1], sizes[s][2]);
+                gemm_case_with(rt, backends[be], 0.0f, &rng, t & 1, (t >> 1) & 1, sizes[s][0], sizes[s][1], sizes[s][2]);
+            }
+    /* with beta == 0 the automatic choice times the candidates once and
+     * remembers the winner, also for the next rt on this device */
+    ck_assert_int_eq(lc_rt_gemm_backend_for(rt, false, true, 64, 48, 40), nb == 2 ? LC_GEMM_AUTO : LC_GEMM_CLBLAST);
+    gemm_case_with(rt, LC_GEMM_AUTO, 0.0f, &rng, false, true, 64, 48, 40);
+    int chosen = lc_rt_gemm_backend_for(rt, false, true, 64, 48, 40);
+    ck_assert(chosen == LC_GEMM_CLBLAST || chosen == LC_GEMM_HOST);
+    lc_rt_destroy(rt);
+    rt = make_rt(NULL);
+    ck_assert_int_eq(lc_rt_gemm_backend_for(rt, false, true, 64, 48, 40), chosen);
+    lc_rt_destroy(rt);
+}
+END_TEST
 
 START_TEST(test_sgemm)
 {
@@ -550,6 +595,7 @@ static Suite *rt_suite(void)
     tcase_add_test(tc, test_buffers);
     tcase_add_test(tc, test_selftest_kernel);
     tcase_add_test(tc, test_sgemm);
+    tcase_add_test(tc, test_sgemm_backends);
     tcase_add_test(tc, test_program_cache);
     tcase_add_test(tc, test_build_error);
     suite_add_tcase(s, tc);

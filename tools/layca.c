@@ -45,6 +45,7 @@ static const char *train_help =
     "  --seed N             initialisation, data draw and shuffling (default 1)\n"
     "outputs:\n"
     "  --metrics FILE.jsonl one JSON object per evaluation\n"
+    "  --eval-every N       evaluate on the test split every N epochs and after the last (default 1)\n"
     "  --init FILE.safetensors   start from these weights\n"
     "  --save FILE.safetensors   write the final weights (PyTorch names and layouts)\n"
     "  --device SEL         P:D index or a name substring (default: LAYCA_DEVICE, first GPU, first CPU)\n"
@@ -166,6 +167,7 @@ static int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--steps")) { if (!parse_long(v, 1, 2000000000LL, &n)) return usage_error("--steps '%s': expected a positive integer", v); o.spec.steps = n; }
         else if (!strcmp(a, "--batch")) { if (!parse_long(v, 1, 1 << 20, &n)) return usage_error("--batch '%s': expected a positive integer", v); o.spec.batch = (int)n; }
         else if (!strcmp(a, "--seed")) { if (!parse_long(v, 0, 2000000000LL, &n)) return usage_error("--seed '%s': expected a non-negative integer", v); o.spec.seed = n; }
+        else if (!strcmp(a, "--eval-every")) { if (!parse_long(v, 1, 1000000, &n)) return usage_error("--eval-every '%s': expected a positive integer", v); o.eval_every = (int)n; }
         else if (!strcmp(a, "--per-class")) { if (!parse_long(v, 1, 1 << 30, &n)) return usage_error("--per-class '%s': expected a positive integer", v); o.data.per_class = (int)n; }
         else if (!strcmp(a, "--train-subset")) { if (!parse_long(v, 1, 1LL << 40, &n)) return usage_error("--train-subset '%s': expected a positive integer", v); o.data.train_subset = n; }
         else if (!strcmp(a, "--test-subset")) { if (!parse_long(v, 1, 1LL << 40, &n)) return usage_error("--test-subset '%s': expected a positive integer", v); o.data.test_subset = n; }

@@ -376,6 +376,7 @@ void lc_rt_destroy(lc_rt *rt)
     lc_rt_impl *impl = lc_rt_impl_of(rt);
     if (rt->queue) clFinish(rt->queue);
     lc_rt_programs_release(impl);
+    lc_rt_gemm_release(impl);
     if (rt->queue) clReleaseCommandQueue(rt->queue);
     if (rt->ctx) clReleaseContext(rt->ctx);
     free(impl);

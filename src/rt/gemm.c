@@ -40,12 +40,123 @@ const char *lc_rt_clblast_status_name(int status)
     return lc_rt_cl_error_name((cl_int)status);
 }
 
-lc_status lc_rt_sgemm(lc_rt *rt, bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha,
-                      cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta,
-                      cl_mem c, size_t c_off, size_t ldc)
+/* ---- backend choice ---- */
+
+#ifdef LC_HAVE_HOST_BLAS
+#include <cblas.h>
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *lc_rt_gemm_backend_name(int b)
 {
-    if (!rt || !a || !b || !c) return LC_ERR(LC_ERR_INVALID, "lc_rt_sgemm: NULL argument");
-    if (m == 0 || n == 0) return LC_OK; /* empty C */
+    switch (b) {
+    case LC_GEMM_CLBLAST: return "clblast";
+    case LC_GEMM_HOST: return "host-blas";
+    default: return "auto";
+    }
+}
+
+bool lc_rt_host_blas_usable(const lc_rt *rt)
+{
+#ifdef LC_HAVE_HOST_BLAS
+    if (!(rt->info.type & CL_DEVICE_TYPE_CPU)) return false;
+    cl_bool unified = CL_FALSE;
+    if (clGetDeviceInfo(rt->device, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof unified, &unified, NULL) != CL_SUCCESS)
+        return false;
+    return unified == CL_TRUE;
+#else
+    (void)rt;
+    return false;
+#endif
+}
+
+void lc_rt_gemm_release(lc_rt_impl *impl)
+{
+    free(impl->gemm);
+    impl->gemm = NULL;
+    impl->n_gemm = impl->cap_gemm = 0;
+}
+
+static void choices_path(lc_rt *rt, char *out, size_t cap)
+{
+    char key[1024];
+    snprintf(key, sizeof key, "%s|%s|%s|gemm-choice-1", rt->info.name, rt->info.driver_version,
+             rt->info.platform_version);
+    snprintf(out, cap, "%s/gemm-%016llx.txt", rt->cache_dir,
+             (unsigned long long)lc_hash64(key, strlen(key), 0x6e77));
+}
+
+static lc_status add_choice(lc_rt_impl *impl, lc_rt_gemm_choice c)
+{
+    if (impl->n_gemm == impl->cap_gemm) {
+        int nc = impl->cap_gemm ? impl->cap_gemm * 2 : 32;
+        lc_rt_gemm_choice *ng = realloc(impl->gemm, (size_t)nc * sizeof *ng);
+        if (!ng) return LC_ERR(LC_ERR_NOMEM, "out of memory");
+        impl->gemm = ng;
+        impl->cap_gemm = nc;
+    }
+    impl->gemm[impl->n_gemm++] = c;
+    return LC_OK;
+}
+
+/* Reads the per-device choices once; a malformed file is ignored. */
+static void load_choices(lc_rt *rt)
+{
+    lc_rt_impl *impl = lc_rt_impl_of(rt);
+    if (impl->gemm_loaded) return;
+    impl->gemm_loaded = true;
+    if (!rt->cache_dir[0]) return;
+    char path[1200];
+    choices_path(rt, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    int ta, tb, be;
+    size_t m, n, k;
+    while (fscanf(f, "%d %d %zu %zu %zu %d", &ta, &tb, &m, &n, &k, &be) == 6)
+        if ((be == LC_GEMM_CLBLAST || (be == LC_GEMM_HOST && lc_rt_host_blas_usable(rt))))
+            add_choice(impl, (lc_rt_gemm_choice){ta != 0, tb != 0, m, n, k, be});
+    fclose(f);
+}
+
+static void save_choices(lc_rt *rt)
+{
+    lc_rt_impl *impl = lc_rt_impl_of(rt);
+    if (!rt->cache_dir[0] || lc_mkdirs(rt->cache_dir) != LC_OK) return;
+    size_t cap = (size_t)impl->n_gemm * 64 + 1, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) return;
+    for (int i = 0; i < impl->n_gemm; i++) {
+        const lc_rt_gemm_choice *c = &impl->gemm[i];
+        len += (size_t)snprintf(buf + len, cap - len, "%d %d %zu %zu %zu %d\n", c->ta, c->tb, c->m, c->n, c->k,
+                                c->backend);
+    }
+    char path[1200];
+    choices_path(rt, path, sizeof path);
+    if (lc_file_write_atomic(path, buf, len) != LC_OK) LC_DEBUG("cannot write %s: %s", path, lc_error_message());
+    free(buf);
+}
+
+int lc_rt_gemm_backend_for(lc_rt *rt, bool ta, bool tb, size_t m, size_t n, size_t k)
+{
+    const char *force = getenv("LAYCA_GEMM");
+    if (force && !strcmp(force, "clblast")) return LC_GEMM_CLBLAST;
+    if (force && !strcmp(force, "host") && lc_rt_host_blas_usable(rt)) return LC_GEMM_HOST;
+    if (!lc_rt_host_blas_usable(rt)) return LC_GEMM_CLBLAST;
+    load_choices(rt);
+    lc_rt_impl *impl = lc_rt_impl_of(rt);
+    for (int i = 0; i < impl->n_gemm; i++) {
+        const lc_rt_gemm_choice *c = &impl->gemm[i];
+        if (c->ta == ta && c->tb == tb && c->m == m && c->n == n && c->k == k) return c->backend;
+    }
+    return LC_GEMM_AUTO;
+}
+
+static lc_status clblast_sgemm(lc_rt *rt, bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha,
+                               cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta,
+                               cl_mem c, size_t c_off, size_t ldc)
+{
     CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
                                        trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a, a_off,
                                        lda, b, b_off, ldb, beta, c, c_off, ldc, &rt->queue, NULL);
@@ -56,4 +167,105 @@ lc_status lc_rt_sgemm(lc_rt *rt, bool trans_a, bool trans_b, size_t m, size_t n,
                       lc_rt_clblast_status_name((int)s), (int)s, trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k,
                       lda, ldb, ldc, a_off, b_off, c_off);
     return LC_OK;
+}
+
+#ifdef LC_HAVE_HOST_BLAS
+/* Host BLAS on mapped buffers: each distinct buffer is mapped once (blocking,
+ * which also waits for the work queued before), used, and unmapped. */
+static lc_status host_sgemm(lc_rt *rt, bool ta, bool tb, size_t m, size_t n, size_t k, float alpha, cl_mem a,
+                            size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta, cl_mem c,
+                            size_t c_off, size_t ldc)
+{
+    cl_mem bufs[3] = {a, b, c};
+    float *ptr[3] = {NULL, NULL, NULL};
+    lc_status st = LC_OK;
+    for (int i = 0; i < 3 && st == LC_OK; i++) {
+        for (int j = 0; j < i; j++)
+            if (bufs[j] == bufs[i]) ptr[i] = ptr[j];
+        if (ptr[i]) continue;
+        size_t size = 0;
+        cl_int err = clGetMemObjectInfo(bufs[i], CL_MEM_SIZE, sizeof size, &size, NULL);
+        if (err != CL_SUCCESS) { st = lc_rt_check(err, "clGetMemObjectInfo"); break; }
+        ptr[i] = clEnqueueMapBuffer(rt->queue, bufs[i], CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, size, 0, NULL, NULL,
+                                    &err);
+        if (err != CL_SUCCESS) { ptr[i] = NULL; st = lc_rt_check(err, "clEnqueueMapBuffer"); }
+    }
+    if (st == LC_OK)
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n,
+                    (int)k, alpha, ptr[0] + a_off, (int)lda, ptr[1] + b_off, (int)ldb, beta, ptr[2] + c_off, (int)ldc);
+    for (int i = 0; i < 3; i++) {
+        bool first = ptr[i] != NULL;
+        for (int j = 0; j < i; j++)
+            if (bufs[j] == bufs[i]) first = false;
+        if (first) {
+            cl_int err = clEnqueueUnmapMemObject(rt->queue, bufs[i], ptr[i], 0, NULL, NULL);
+            if (err != CL_SUCCESS && st == LC_OK) st = lc_rt_check(err, "clEnqueueUnmapMemObject");
+        }
+    }
+    return st;
+}
+#endif
+
+lc_status lc_rt_sgemm_with(lc_rt *rt, int backend, bool ta, bool tb, size_t m, size_t n, size_t k, float alpha,
+                           cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta,
+                           cl_mem c, size_t c_off, size_t ldc)
+{
+    if (!rt || !a || !b || !c) return LC_ERR(LC_ERR_INVALID, "lc_rt_sgemm: NULL argument");
+    if (m == 0 || n == 0) return LC_OK; /* empty C */
+#ifdef LC_HAVE_HOST_BLAS
+    if (backend == LC_GEMM_HOST) {
+        if (!lc_rt_host_blas_usable(rt))
+            return LC_ERR(LC_ERR_UNSUPPORTED, "host BLAS is not usable on device %s", rt->info.name);
+        if (lda < (ta ? m : k) || ldb < (tb ? k : n) || ldc < n)
+            return LC_ERR(LC_ERR_INVALID, "host sgemm: leading dimension too small (lda=%zu ldb=%zu ldc=%zu)", lda,
+                          ldb, ldc);
+        return host_sgemm(rt, ta, tb, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off, ldc);
+    }
+#endif
+    return clblast_sgemm(rt, ta, tb, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off, ldc);
+}
+
+/* Times one backend on this shape: a warm-up call, then the best of 3. */
+static double time_backend(lc_rt *rt, int be, bool ta, bool tb, size_t m, size_t n, size_t k, float alpha, cl_mem a,
+                           size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, cl_mem c, size_t c_off,
+                           size_t ldc)
+{
+    double best = 1e30;
+    for (int r = 0; r < 4; r++) {
+        clFinish(rt->queue);
+        double t0 = lc_now_s();
+        if (lc_rt_sgemm_with(rt, be, ta, tb, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, 0.0f, c, c_off, ldc) !=
+            LC_OK)
+            return 1e30;
+        clFinish(rt->queue);
+        double t = lc_now_s() - t0;
+        if (r > 0 && t < best) best = t;
+    }
+    return best;
+}
+
+lc_status lc_rt_sgemm(lc_rt *rt, bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha,
+                      cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta,
+                      cl_mem c, size_t c_off, size_t ldc)
+{
+    if (!rt || !a || !b || !c) return LC_ERR(LC_ERR_INVALID, "lc_rt_sgemm: NULL argument");
+    if (m == 0 || n == 0) return LC_OK;
+    int be = lc_rt_gemm_backend_for(rt, trans_a, trans_b, m, n, k);
+    if (be == LC_GEMM_AUTO) {
+        if (beta != 0.0f) {
+            be = LC_GEMM_CLBLAST; /* C is an input too: no trial runs */
+        } else {
+            double tc = time_backend(rt, LC_GEMM_CLBLAST, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, b, b_off,
+                                     ldb, c, c_off, ldc);
+            double th = time_backend(rt, LC_GEMM_HOST, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, b, b_off, ldb,
+                                     c, c_off, ldc);
+            be = th < tc ? LC_GEMM_HOST : LC_GEMM_CLBLAST;
+            LC_DEBUG("gemm %c%c %zux%zux%zu: clblast %.3f ms, host-blas %.3f ms -> %s", trans_a ? 'T' : 'N',
+                     trans_b ? 'T' : 'N', m, n, k, tc * 1e3, th * 1e3, lc_rt_gemm_backend_name(be));
+            lc_rt_impl *impl = lc_rt_impl_of(rt);
+            if (add_choice(impl, (lc_rt_gemm_choice){trans_a, trans_b, m, n, k, be}) == LC_OK) save_choices(rt);
+        }
+    }
+    return lc_rt_sgemm_with(rt, be, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off,
+                            ldc);
 }

@@ -95,9 +95,28 @@ lc_status lc_rt_set_args(cl_kernel k, const lc_arg *args, int n, const char *wha
 lc_status lc_rt_launch(lc_rt *rt, cl_kernel k, int dims, const size_t *global, const size_t *local,
                        const char *what);
 
-/* Row-major SGEMM through CLBlast: C = alpha op(A) op(B) + beta C, offsets in
- * elements.  Enqueued on rt->queue without an event; m == 0 or n == 0 is a
- * no-op.  Failures name the CLBlast status ("kInvalidLeadDimA (-1016)"). */
+/* GEMM backends.  CLBlast works everywhere; on CPU devices whose buffers
+ * live in host memory, a host BLAS (OpenBLAS) on mapped buffers is a
+ * candidate too.  Each shape's backend is chosen by timing the candidates
+ * once (only for beta == 0, when C is a pure output), and the choice is kept
+ * per device beside the program cache.  LAYCA_GEMM=clblast|host forces one. */
+typedef enum lc_rt_gemm_backend { LC_GEMM_AUTO = 0, LC_GEMM_CLBLAST, LC_GEMM_HOST } lc_rt_gemm_backend;
+const char *lc_rt_gemm_backend_name(int b);
+/* True when the host BLAS backend is usable on this rt's device. */
+bool lc_rt_host_blas_usable(const lc_rt *rt);
+/* The backend the next call of this shape will use (LC_GEMM_AUTO: not yet
+ * decided). */
+int lc_rt_gemm_backend_for(lc_rt *rt, bool trans_a, bool trans_b, size_t m, size_t n, size_t k);
+/* SGEMM with an explicit backend (benchmarks, tests). */
+lc_status lc_rt_sgemm_with(lc_rt *rt, int backend, bool trans_a, bool trans_b, size_t m, size_t n, size_t k,
+                           float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb,
+                           float beta, cl_mem c, size_t c_off, size_t ldc);
+
+/* Row-major SGEMM: C = alpha op(A) op(B) + beta C, offsets in elements, the
+ * backend chosen per shape as above.  Enqueued on rt->queue (the host
+ * backend waits for the queue, then computes on mapped buffers); m == 0 or
+ * n == 0 is a no-op.  Failures name the CLBlast status ("kInvalidLeadDimA
+ * (-1016)"). */
 lc_status lc_rt_sgemm(lc_rt *rt, bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha,
                       cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta,
                       cl_mem c, size_t c_off, size_t ldc);

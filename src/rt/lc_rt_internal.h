@@ -12,10 +12,23 @@ typedef struct lc_rt_prog_entry {
     cl_program prog;
 } lc_rt_prog_entry;
 
+/* The GEMM backend chosen for one shape (by timing, once per device). */
+typedef struct lc_rt_gemm_choice {
+    bool ta, tb;
+    size_t m, n, k;
+    int backend; /* lc_rt_gemm_backend */
+} lc_rt_gemm_choice;
+
 typedef struct lc_rt_impl {
     lc_rt pub; /* must stay first: lc_rt * and lc_rt_impl * convert */
     lc_rt_prog_entry *programs; /* in-process memo, owned */
+    lc_rt_gemm_choice *gemm;    /* per-shape backend choices, owned */
+    int n_gemm, cap_gemm;
+    bool gemm_loaded;           /* choices read from the disk cache */
 } lc_rt_impl;
+
+/* gemm.c */
+void lc_rt_gemm_release(lc_rt_impl *impl);
 
 static inline lc_rt_impl *lc_rt_impl_of(lc_rt *rt) { return (lc_rt_impl *)rt; }
 

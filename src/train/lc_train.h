@@ -23,6 +23,7 @@ typedef struct lc_train_opts {
     const char *init_path;      /* safetensors to start from */
     const char *save_path;      /* safetensors of the final weights */
     bool quiet;                 /* no per-epoch progress lines */
+    int eval_every;             /* evaluate every N epochs (and after the last); 0 = 1 */
 } lc_train_opts;
 
 typedef struct lc_train_result {

@@ -256,14 +256,17 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
         trl = ls / (double)(seen ? seen : 1);
         tra = c / (double)(seen ? seen : 1);
         if (!isfinite(trl)) LC_WARN("epoch %d: the training loss is not finite (lr too high?)", e + 1);
+        int every = o->eval_every > 0 ? o->eval_every : 1;
+        bool last = e + 1 == epochs;
+        if ((e + 1) % every && !last) continue;
         CHECK(evaluate(t, &t->test, &tel, &tea));
         write_metrics(t->metrics, e + 1, step, lr, trl, tra, tel, tea, lc_now_s() - t_start);
         if (!o->quiet)
             fprintf(stderr, "epoch %d/%d  step %lld  lr %.4g  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  (%.1f steps/s)\n",
                     e + 1, epochs, (long long)step, lr, trl, 100 * tra, tel, 100 * tea,
                     train_time > 0 ? (double)step / train_time : 0.0);
-        res->epochs = e + 1;
     }
+    res->epochs = epochs;
     if (o->save_path) {
         CHECK(lc_exec_read_params(t->ex, t->host_params));
         CHECK(lc_model_save_params(o->save_path, g, t->host_params));
