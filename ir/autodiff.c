@@ -9,10 +9,12 @@ static int add_bwd(lc_graph *g, lc_op op, int grad_of, const char *suffix, const
 {
     char name[LC_NAME_MAX];
     snprintf(name, sizeof name, "%.40s.%s", g->nodes[grad_of].name, suffix);
+    /* shape usually points into g->nodes, which adding a node may move */
+    lc_shape sh = *shape;
     int id = lc_graph_add_node(g, op, name, ins, nin);
     if (id < 0) return -1;
     lc_node *n = &g->nodes[id];
-    n->shape = *shape;
+    n->shape = sh;
     n->batched = batched;
     n->grad_of = grad_of;
     n->needs_grad = false;
@@ -91,6 +93,73 @@ lc_status lc_graph_autodiff(lc_graph *g)
             for (int k = 0; k < 2; k++)
                 if (g->nodes[n.inputs[k]].needs_grad) LC_TRY(add_grad(g, n.inputs[k], gi));
             break;
+        case LC_OP_CONV2D: {
+            int w = n.inputs[1];
+            if (g->nodes[x].needs_grad) {
+                int ins[2] = {gi, w};
+                int dx = add_bwd(g, LC_OP_CONV2D_DX, x, "grad", ins, 2, &g->nodes[x].shape, true);
+                if (dx >= 0) g->nodes[dx].fwd = i;
+                LC_TRY(add_grad(g, x, dx));
+            }
+            if (g->nodes[w].trainable) {
+                int ins[2] = {gi, x};
+                int dw = add_bwd(g, LC_OP_CONV2D_DW, w, "grad", ins, 2, &g->nodes[w].shape, false);
+                if (dw < 0) return LC_ERR_NOMEM;
+                g->nodes[dw].fwd = i;
+                g->params[g->nodes[w].param_index].grad_node = dw;
+            }
+            if (n.bias && g->nodes[n.inputs[2]].trainable) {
+                int b = n.inputs[2];
+                int db = add_bwd(g, LC_OP_CHANNEL_DB, b, "grad", &gi, 1, &g->nodes[b].shape, false);
+                if (db < 0) return LC_ERR_NOMEM;
+                g->nodes[db].fwd = i;
+                g->params[g->nodes[b].param_index].grad_node = db;
+            }
+            break;
+        }
+        case LC_OP_BATCHNORM: {
+            if (g->nodes[x].needs_grad) {
+                int ins[2] = {gi, x};
+                int dx = add_bwd(g, LC_OP_BATCHNORM_DX, x, "grad", ins, 2, &g->nodes[x].shape, true);
+                if (dx >= 0) g->nodes[dx].fwd = i;
+                LC_TRY(add_grad(g, x, dx));
+            }
+            if (n.affine && g->nodes[n.inputs[3]].trainable) {
+                int gm = n.inputs[3];
+                int ins[2] = {gi, x};
+                int dg = add_bwd(g, LC_OP_BATCHNORM_DGAMMA, gm, "grad", ins, 2, &g->nodes[gm].shape, false);
+                if (dg < 0) return LC_ERR_NOMEM;
+                g->nodes[dg].fwd = i;
+                g->params[g->nodes[gm].param_index].grad_node = dg;
+            }
+            if (n.affine && g->nodes[n.inputs[4]].trainable) {
+                int bt = n.inputs[4];
+                int db = add_bwd(g, LC_OP_CHANNEL_DB, bt, "grad", &gi, 1, &g->nodes[bt].shape, false);
+                if (db < 0) return LC_ERR_NOMEM;
+                g->nodes[db].fwd = i;
+                g->params[g->nodes[bt].param_index].grad_node = db;
+            }
+            break;
+        }
+        case LC_OP_MAXPOOL:
+            if (g->nodes[x].needs_grad) {
+                int ins[2] = {gi, x};
+                int dx = add_bwd(g, LC_OP_MAXPOOL_DX, x, "grad", ins, 2, &g->nodes[x].shape, true);
+                if (dx >= 0) g->nodes[dx].fwd = i;
+                LC_TRY(add_grad(g, x, dx));
+            }
+            break;
+        case LC_OP_AVGPOOL:
+        case LC_OP_GLOBAL_AVGPOOL:
+        case LC_OP_DROPOUT:
+            if (g->nodes[x].needs_grad) {
+                lc_op op = n.op == LC_OP_AVGPOOL ? LC_OP_AVGPOOL_DX
+                           : n.op == LC_OP_DROPOUT ? LC_OP_DROPOUT_DX : LC_OP_GLOBAL_AVGPOOL_DX;
+                int dx = add_bwd(g, op, x, "grad", &gi, 1, &g->nodes[x].shape, true);
+                if (dx >= 0) g->nodes[dx].fwd = i;
+                LC_TRY(add_grad(g, x, dx));
+            }
+            break;
         default:
             break;
         }
@@ -121,6 +190,7 @@ lc_status lc_graph_dce(lc_graph *g)
         if (nd->grad >= 0) nd->grad = remap[nd->grad];
         if (nd->grad_of >= 0) nd->grad_of = remap[nd->grad_of];
         if (nd->owner >= 0) nd->owner = remap[nd->owner];
+        if (nd->fwd >= 0) nd->fwd = remap[nd->fwd];
     }
     for (int p = 0; p < g->n_params; p++) {
         g->params[p].node = remap[g->params[p].node];

@@ -70,6 +70,8 @@ static int new_node(lc_graph *g, lc_op op, const char *name)
     snprintf(n->name, sizeof n->name, "%s", name);
     n->grad_of = -1;
     n->grad = -1;
+    n->fwd = -1;
+    n->aux_last = -1;
     n->param_index = -1;
     n->owner = -1;
     n->offset = -1;
@@ -172,6 +174,106 @@ int lc_graph_add_dense(lc_graph *g, const char *name, int x, int units, bool bia
     return id;
 }
 
+/* "<name>.<suffix>" parameter owned by the next node; shape filled in by
+ * shape inference. */
+static int add_param_of(lc_graph *g, const char *name, const char *suffix, int rank, lc_init init, double value,
+                        bool is_kernel)
+{
+    char pn[LC_NAME_MAX + 24];
+    snprintf(pn, sizeof pn, "%s.%s", name, suffix);
+    if (strlen(pn) >= LC_NAME_MAX) {
+        LC_ERR(LC_ERR_INVALID, "tensor name '%s' is too long (at most %d characters)", pn, LC_NAME_MAX - 1);
+        return -1;
+    }
+    lc_shape s = {rank, {0, 0, 0, 0}};
+    return lc_graph_add_param(g, pn, &s, init, value, 0, 0, is_kernel);
+}
+
+int lc_graph_add_conv2d(lc_graph *g, const char *name, int x, int filters, int kh, int kw, int sh, int sw,
+                        lc_pad_mode pad_mode, int ph, int pw, bool bias, lc_init init, lc_init bias_init,
+                        double bias_value)
+{
+    if (filters < 1 || kh < 1 || kw < 1 || sh < 1 || sw < 1 || ph < 0 || pw < 0) {
+        LC_ERR(LC_ERR_INVALID, "node '%s' (conv2d): filters, kernel and stride must be positive and padding "
+               "non-negative (filters %d, kernel %dx%d, stride %dx%d, pad %dx%d)", name, filters, kh, kw, sh, sw, ph, pw);
+        return -1;
+    }
+    int w = add_param_of(g, name, "weight", 4, init, 0, true);
+    if (w < 0) return -1;
+    int ins[3] = {x, w, -1}, nin = 2;
+    if (bias) {
+        int b = add_param_of(g, name, "bias", 1, bias_init, bias_value, false);
+        if (b < 0) return -1;
+        ins[nin++] = b;
+    }
+    int id = lc_graph_add_node(g, LC_OP_CONV2D, name, ins, nin);
+    if (id < 0) return -1;
+    lc_node *n = &g->nodes[id];
+    n->units = filters;
+    n->bias = bias;
+    n->kh = kh; n->kw = kw; n->sh = sh; n->sw = sw;
+    n->pad_mode = pad_mode;
+    n->ph = pad_mode == LC_PAD_EXPLICIT ? ph : 0;
+    n->pw = pad_mode == LC_PAD_EXPLICIT ? pw : 0;
+    for (int k = 1; k < nin; k++) g->nodes[ins[k]].owner = id;
+    return id;
+}
+
+int lc_graph_add_batchnorm(lc_graph *g, const char *name, int x, double momentum, double eps, bool affine)
+{
+    if (!(momentum >= 0 && momentum <= 1) || !(eps > 0)) {
+        LC_ERR(LC_ERR_INVALID, "node '%s' (batchnorm): momentum must be in [0, 1] and epsilon positive (got %g, %g)",
+               name, momentum, eps);
+        return -1;
+    }
+    int ins[5] = {x, -1, -1, -1, -1}, nin = 1;
+    if ((ins[nin++] = add_param_of(g, name, "running_mean", 1, LC_INIT_ZEROS, 0, false)) < 0) return -1;
+    if ((ins[nin++] = add_param_of(g, name, "running_var", 1, LC_INIT_CONSTANT, 1, false)) < 0) return -1;
+    g->nodes[ins[1]].trainable = g->nodes[ins[2]].trainable = false;
+    if (affine) {
+        if ((ins[nin++] = add_param_of(g, name, "weight", 1, LC_INIT_CONSTANT, 1, false)) < 0) return -1;
+        if ((ins[nin++] = add_param_of(g, name, "bias", 1, LC_INIT_ZEROS, 0, false)) < 0) return -1;
+    }
+    int id = lc_graph_add_node(g, LC_OP_BATCHNORM, name, ins, nin);
+    if (id < 0) return -1;
+    lc_node *n = &g->nodes[id];
+    n->momentum = momentum;
+    n->eps = eps;
+    n->affine = affine;
+    for (int k = 1; k < nin; k++) g->nodes[ins[k]].owner = id;
+    return id;
+}
+
+int lc_graph_add_pool(lc_graph *g, lc_op op, const char *name, int x, int kh, int kw, int sh, int sw)
+{
+    if (op != LC_OP_MAXPOOL && op != LC_OP_AVGPOOL) {
+        LC_ERR(LC_ERR_INVALID, "node '%s': %s is not a pooling op", name, lc_op_name(op));
+        return -1;
+    }
+    if (kh < 1 || kw < 1 || sh < 1 || sw < 1) {
+        LC_ERR(LC_ERR_INVALID, "node '%s' (%s): kernel and stride must be positive (kernel %dx%d, stride %dx%d)", name,
+               lc_op_name(op), kh, kw, sh, sw);
+        return -1;
+    }
+    int id = lc_graph_add_node(g, op, name, &x, 1);
+    if (id < 0) return -1;
+    lc_node *n = &g->nodes[id];
+    n->kh = kh; n->kw = kw; n->sh = sh; n->sw = sw;
+    return id;
+}
+
+int lc_graph_add_dropout(lc_graph *g, const char *name, int x, double rate)
+{
+    if (!(rate >= 0 && rate < 1)) {
+        LC_ERR(LC_ERR_INVALID, "node '%s' (dropout): rate must be in [0, 1), got %g", name, rate);
+        return -1;
+    }
+    int id = lc_graph_add_node(g, LC_OP_DROPOUT, name, &x, 1);
+    if (id < 0) return -1;
+    g->nodes[id].rate = rate;
+    return id;
+}
+
 int lc_graph_storage_root(const lc_graph *g, int id)
 {
     while (lc_op_kind(g->nodes[id].op) == 'V') id = g->nodes[id].inputs[0];
@@ -231,6 +333,82 @@ static lc_status infer_node(lc_graph *g, int id)
         n->batched = true;
         return LC_OK;
     }
+    case LC_OP_CONV2D: {
+        if (in0->shape.rank != 3)
+            return SHAPE_ERR(n, "conv2d expects a [channels, height, width] input, got %s from '%s'",
+                             lc_shape_str(&in0->shape, b1, sizeof b1), in0->name);
+        int cin = in0->shape.dims[0], h = in0->shape.dims[1], w = in0->shape.dims[2];
+        int oh, ow;
+        if (n->pad_mode == LC_PAD_SAME) {
+            oh = (h + n->sh - 1) / n->sh;
+            ow = (w + n->sw - 1) / n->sw;
+            int th = (oh - 1) * n->sh + n->kh - h, tw = (ow - 1) * n->sw + n->kw - w;
+            if (th < 0) th = 0;
+            if (tw < 0) tw = 0;
+            n->pad_t = th / 2; n->pad_b = th - th / 2;
+            n->pad_l = tw / 2; n->pad_r = tw - tw / 2;
+        } else {
+            int ph = n->pad_mode == LC_PAD_EXPLICIT ? n->ph : 0, pw = n->pad_mode == LC_PAD_EXPLICIT ? n->pw : 0;
+            n->pad_t = n->pad_b = ph;
+            n->pad_l = n->pad_r = pw;
+            oh = h + 2 * ph >= n->kh ? (h + 2 * ph - n->kh) / n->sh + 1 : 0;
+            ow = w + 2 * pw >= n->kw ? (w + 2 * pw - n->kw) / n->sw + 1 : 0;
+            if (oh < 1 || ow < 1)
+                return SHAPE_ERR(n, "conv2d kernel %dx%d with padding %dx%d does not fit the input %s from '%s'",
+                                 n->kh, n->kw, ph, pw, lc_shape_str(&in0->shape, b1, sizeof b1), in0->name);
+        }
+        lc_node *wt = &g->nodes[n->inputs[1]];
+        wt->shape = (lc_shape){4, {n->units, cin, n->kh, n->kw}};
+        wt->fan_in = cin * n->kh * n->kw;
+        wt->fan_out = n->units * n->kh * n->kw;
+        if (n->bias) {
+            lc_node *b = &g->nodes[n->inputs[2]];
+            b->shape = (lc_shape){1, {n->units}};
+            b->fan_in = wt->fan_in;
+            b->fan_out = wt->fan_out;
+        }
+        n->shape = (lc_shape){3, {n->units, oh, ow}};
+        n->batched = true;
+        return LC_OK;
+    }
+    case LC_OP_BATCHNORM: {
+        if (in0->shape.rank != 3 && in0->shape.rank != 1)
+            return SHAPE_ERR(n, "batchnorm expects a [channels, height, width] or flat input, got %s from '%s'",
+                             lc_shape_str(&in0->shape, b1, sizeof b1), in0->name);
+        int c = in0->shape.dims[0];
+        for (int k = 1; k < n->n_inputs; k++) {
+            lc_node *p = &g->nodes[n->inputs[k]];
+            p->shape = (lc_shape){1, {c}};
+            p->fan_in = p->fan_out = c;
+        }
+        n->shape = in0->shape;
+        n->batched = true;
+        return LC_OK;
+    }
+    case LC_OP_MAXPOOL:
+    case LC_OP_AVGPOOL: {
+        if (in0->shape.rank != 3)
+            return SHAPE_ERR(n, "%s expects a [channels, height, width] input, got %s from '%s'", lc_op_name(n->op),
+                             lc_shape_str(&in0->shape, b1, sizeof b1), in0->name);
+        int h = in0->shape.dims[1], w = in0->shape.dims[2];
+        if (h < n->kh || w < n->kw)
+            return SHAPE_ERR(n, "%s window %dx%d does not fit the input %s from '%s'", lc_op_name(n->op), n->kh,
+                             n->kw, lc_shape_str(&in0->shape, b1, sizeof b1), in0->name);
+        n->shape = (lc_shape){3, {in0->shape.dims[0], (h - n->kh) / n->sh + 1, (w - n->kw) / n->sw + 1}};
+        n->batched = true;
+        return LC_OK;
+    }
+    case LC_OP_GLOBAL_AVGPOOL:
+        if (in0->shape.rank != 3)
+            return SHAPE_ERR(n, "global_avgpool expects a [channels, height, width] input, got %s from '%s'",
+                             lc_shape_str(&in0->shape, b1, sizeof b1), in0->name);
+        n->shape = (lc_shape){1, {in0->shape.dims[0]}};
+        n->batched = true;
+        return LC_OK;
+    case LC_OP_DROPOUT:
+        n->shape = in0->shape;
+        n->batched = in0->batched;
+        return LC_OK;
     case LC_OP_SOFTMAX_CE:
         if (in0->shape.rank != 1 || in0->shape.dims[0] != g->classes)
             return SHAPE_ERR(n, "the loss needs logits of shape [%d] (the number of classes), got %s from '%s'",
@@ -329,6 +507,36 @@ void lc_graph_init_params(const lc_graph *g, float *host, uint64_t seed)
     }
 }
 
+static const lc_node *conv_of(const lc_graph *g, int id)
+{
+    const lc_node *n = &g->nodes[id];
+    return n->op == LC_OP_CONV2D ? n : (n->fwd >= 0 ? &g->nodes[n->fwd] : n);
+}
+
+bool lc_graph_conv_pointwise(const lc_graph *g, int id)
+{
+    const lc_node *c = conv_of(g, id);
+    return c->kh == 1 && c->kw == 1 && c->sh == 1 && c->sw == 1 && c->pad_t == 0 && c->pad_l == 0 &&
+           c->pad_b == 0 && c->pad_r == 0;
+}
+
+int64_t lc_graph_conv_ws_per_example(const lc_graph *g, int id)
+{
+    const lc_node *c = conv_of(g, id);
+    const lc_node *x = &g->nodes[c->inputs[0]];
+    int64_t k = (int64_t)x->shape.dims[0] * c->kh * c->kw;
+    return (k + c->units) * c->shape.dims[1] * c->shape.dims[2];
+}
+
+int lc_graph_conv_chunk(const lc_graph *g, int id, int nb)
+{
+    int64_t lim = g->workspace_limit > 0 ? g->workspace_limit : LC_WORKSPACE_DEFAULT;
+    int64_t per = lc_graph_conv_ws_per_example(g, id);
+    int64_t c = per > 0 ? lim / per : nb;
+    if (c < 1) c = 1;
+    return c < nb ? (int)c : nb;
+}
+
 int lc_graph_kernel_layers(const lc_graph *g, int *param_ids, int max)
 {
     int n = 0;
@@ -371,11 +579,23 @@ void lc_graph_dump(const lc_graph *g, FILE *f, const char *title)
             fprintf(f, " init=%s%s%s @p%lld", lc_init_name(n->init), n->is_kernel ? " kernel" : "",
                     n->trainable ? "" : " frozen", (long long)g->params[n->param_index].offset);
         if (n->grad_of >= 0) fprintf(f, " d(%%%d)", n->grad_of);
+        if (n->op == LC_OP_CONV2D)
+            fprintf(f, " k%dx%d s%dx%d pad[%d,%d,%d,%d]", n->kh, n->kw, n->sh, n->sw, n->pad_t, n->pad_l, n->pad_b,
+                    n->pad_r);
+        if (n->op == LC_OP_MAXPOOL || n->op == LC_OP_AVGPOOL) fprintf(f, " k%dx%d s%dx%d", n->kh, n->kw, n->sh, n->sw);
+        if (n->op == LC_OP_BATCHNORM)
+            fprintf(f, " momentum=%g eps=%g%s", n->momentum, n->eps, n->affine ? " affine" : "");
+        if (n->op == LC_OP_DROPOUT) fprintf(f, " rate=%g", n->rate);
         if (n->offset >= 0 && n->op != LC_OP_PARAM)
             fprintf(f, " @a%lld live[%d,%d]", (long long)n->offset, n->def, n->last_use);
+        if (n->aux_floats > 0 && n->aux_offset >= 0)
+            fprintf(f, " aux %lld @a%lld live[%d,%d]", (long long)n->aux_floats, (long long)n->aux_offset, n->def,
+                    n->aux_last);
         fputc('\n', f);
     }
     if (g->planned_batch)
-        fprintf(f, "   memory plan: batch %d, activations %.2f MiB, parameters %.2f MiB (x2 with gradients)\n",
-                g->planned_batch, (double)g->act_floats * 4 / 1048576.0, (double)g->param_floats * 4 / 1048576.0);
+        fprintf(f, "   memory plan: batch %d, activations %.2f MiB (largest conv workspace %.2f MiB), parameters "
+                "%.2f MiB (x2 with gradients)\n",
+                g->planned_batch, (double)g->act_floats * 4 / 1048576.0, (double)g->aux_peak_floats * 4 / 1048576.0,
+                (double)g->param_floats * 4 / 1048576.0);
 }

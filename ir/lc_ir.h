@@ -17,7 +17,7 @@
 #include "lc_core.h"
 
 #define LC_MAX_RANK 4
-#define LC_MAX_INPUTS 4
+#define LC_MAX_INPUTS 5 /* batchnorm: x, running mean, running var, gamma, beta */
 #define LC_NAME_MAX 64
 
 /* X(ID, name, kind, inputs) — kind: D data, P parameter, F forward, B backward,
@@ -37,7 +37,22 @@
     X(RELU_DX, "relu_grad", 'B', 2)                /* dy, y */                 \
     X(SOFTMAX_CE_DX, "softmax_cross_entropy_grad", 'B', 2) /* logits, labels */\
     X(RESHAPE, "reshape", 'V', 1)                                              \
-    X(ACCUM, "accumulate", 'B', 2)
+    X(ACCUM, "accumulate", 'B', 2)                                             \
+    X(CONV2D, "conv2d", 'F', -1)        /* x, W[out,in,kh,kw], (b[out]) */     \
+    X(BATCHNORM, "batchnorm", 'F', -1)  /* x, mean, var, (gamma, beta) */      \
+    X(MAXPOOL, "maxpool", 'F', 1)                                              \
+    X(AVGPOOL, "avgpool", 'F', 1)                                              \
+    X(GLOBAL_AVGPOOL, "global_avgpool", 'F', 1)                                \
+    X(DROPOUT, "dropout", 'F', 1)                                              \
+    X(CONV2D_DX, "conv2d_grad_input", 'B', 2)      /* dy, W */                 \
+    X(CONV2D_DW, "conv2d_grad_weight", 'B', 2)     /* dy, x */                 \
+    X(CHANNEL_DB, "channel_bias_grad", 'B', 1)     /* dy: sum over N, H, W */  \
+    X(BATCHNORM_DX, "batchnorm_grad_input", 'B', 2)   /* dy, x */              \
+    X(BATCHNORM_DGAMMA, "batchnorm_grad_weight", 'B', 2) /* dy, x */           \
+    X(MAXPOOL_DX, "maxpool_grad", 'B', 2)          /* dy, x */                 \
+    X(AVGPOOL_DX, "avgpool_grad", 'B', 1)          /* dy */                    \
+    X(GLOBAL_AVGPOOL_DX, "global_avgpool_grad", 'B', 1) /* dy */               \
+    X(DROPOUT_DX, "dropout_grad", 'B', 1)          /* dy */
 
 typedef enum lc_op {
 #define LC_X_(id, name, kind, nin) LC_OP_##id,
@@ -56,6 +71,13 @@ typedef enum lc_init {
 const char *lc_init_name(lc_init i);
 
 typedef enum lc_dtype { LC_F32 = 0, LC_I32 } lc_dtype;
+
+/* conv2d padding: explicit (pad_h, pad_w on both sides), "same" (Keras/TF:
+ * out = ceil(in / stride); the total padding max((out-1)*stride + k - in, 0)
+ * is split with the smaller half on top/left, so an even total is symmetric
+ * and an odd one puts the extra row/column at the bottom/right), or "valid"
+ * (no padding). */
+typedef enum lc_pad_mode { LC_PAD_EXPLICIT = 0, LC_PAD_SAME, LC_PAD_VALID } lc_pad_mode;
 
 typedef struct lc_shape {
     int rank;
@@ -76,8 +98,21 @@ typedef struct lc_node {
     bool needs_grad;     /* depends on a trainable parameter */
 
     /* attributes */
-    int units;           /* DENSE: output units */
-    bool bias;           /* DENSE: has a bias input */
+    int units;           /* DENSE: output units; CONV2D: filters */
+    bool bias;           /* DENSE, CONV2D: has a bias input */
+    /* CONV2D, MAXPOOL, AVGPOOL: window and stride */
+    int kh, kw, sh, sw;
+    lc_pad_mode pad_mode; /* CONV2D */
+    int ph, pw;          /* CONV2D, LC_PAD_EXPLICIT: padding on each side */
+    /* CONV2D: the padding shape inference resolved: top, left, bottom,
+     * right (bottom/right may exceed what the last window reads) */
+    int pad_t, pad_l, pad_b, pad_r;
+    /* BATCHNORM */
+    double momentum;     /* running = momentum * running + (1 - momentum) * batch */
+    double eps;
+    bool affine;         /* has gamma ("<node>.weight") and beta ("<node>.bias") */
+    /* DROPOUT: the fraction of elements zeroed in training */
+    double rate;
     /* PARAM */
     lc_init init;
     double init_value;   /* LC_INIT_CONSTANT */
@@ -90,10 +125,19 @@ typedef struct lc_node {
     int grad_of;
     /* set by autodiff: the gradient node of this node's value, or -1 */
     int grad;
+    /* backward nodes: the forward node whose attributes (window, padding,
+     * statistics, rate) they use, or -1 */
+    int fwd;
 
     /* set by the memory planner (activations only) */
     int64_t offset;      /* float offset in the activation arena; views: root's */
     int def, last_use;   /* execution interval */
+    /* auxiliary storage in the activation arena, planned like a value:
+     * conv im2col workspace (alive during the node only), batchnorm
+     * statistics (mean, 1/std per channel; alive from the forward node to
+     * its backward nodes), batchnorm backward sums.  0 floats = none. */
+    int64_t aux_floats, aux_offset;
+    int aux_last;
 } lc_node;
 
 typedef struct lc_param {
@@ -116,7 +160,13 @@ typedef struct lc_graph {
     /* memory plan */
     int planned_batch;
     int64_t act_floats;   /* activation arena size for planned_batch */
+    int64_t aux_peak_floats; /* largest auxiliary block (conv workspace) in the plan */
+    /* conv im2col workspace limit per node in floats (0 = LC_WORKSPACE_DEFAULT):
+     * the batch is processed in chunks of examples that fit */
+    int64_t workspace_limit;
 } lc_graph;
+
+#define LC_WORKSPACE_DEFAULT ((int64_t)16 << 20) /* floats (64 MiB) */
 
 /* Parameter tensors are aligned to this many floats in the parameter arena,
  * and the gaps are zero, so multi-tensor kernels can map fixed-size work
@@ -138,6 +188,20 @@ int lc_graph_add_node(lc_graph *g, lc_op op, const char *name, const int *inputs
 int lc_graph_add_dense(lc_graph *g, const char *name, int x, int units, bool bias, lc_init init, lc_init bias_init,
                        double bias_value);
 int lc_graph_find(const lc_graph *g, const char *name);
+/* conv2d with "<name>.weight" [filters, in, kh, kw] (a kernel) and optional
+ * "<name>.bias" [filters].  pad_mode LC_PAD_EXPLICIT uses ph, pw. */
+int lc_graph_add_conv2d(lc_graph *g, const char *name, int x, int filters, int kh, int kw, int sh, int sw,
+                        lc_pad_mode pad_mode, int ph, int pw, bool bias, lc_init init, lc_init bias_init,
+                        double bias_value);
+/* batchnorm over channels (dim 0 of [c, h, w], or the features of a flat
+ * input) with the non-trainable "<name>.running_mean" (0) and
+ * "<name>.running_var" (1), and when affine the trainable "<name>.weight"
+ * (gamma, 1) and "<name>.bias" (beta, 0). */
+int lc_graph_add_batchnorm(lc_graph *g, const char *name, int x, double momentum, double eps, bool affine);
+/* maxpool / avgpool (op LC_OP_MAXPOOL or LC_OP_AVGPOOL), no padding. */
+int lc_graph_add_pool(lc_graph *g, lc_op op, const char *name, int x, int kh, int kw, int sh, int sw);
+/* inverted dropout: y = x * mask / (1 - rate) in training, y = x in evaluation */
+int lc_graph_add_dropout(lc_graph *g, const char *name, int x, double rate);
 
 /* Shape inference and verification of the forward graph; sets needs_grad.
  * The error names the node ("node 'fc': dense expects a flat input, got [1, 28, 28]"). */
@@ -153,8 +217,11 @@ lc_status lc_graph_autodiff(lc_graph *g);
 lc_status lc_graph_dce(lc_graph *g);
 /* Assigns parameter arena offsets. Called by lc_graph_infer. */
 void lc_graph_layout_params(lc_graph *g);
-/* Liveness-based memory plan for a batch size; returns the activation arena
- * size (bytes) through g->act_floats. */
+/* Liveness-based memory plan for a batch size: places every activation
+ * value and every auxiliary block (lc_node.aux_*) in one arena, largest
+ * first at the lowest offset free for its live interval; the data nodes
+ * (examples, labels) stay live for the whole step.  Sets g->act_floats (the
+ * arena size in floats) and g->aux_peak_floats. */
 lc_status lc_graph_plan(lc_graph *g, int batch);
 /* The full pipeline: infer, verify, autodiff, dce, plan.  When dump is not
  * NULL the graph is printed after each pass. */
@@ -174,5 +241,14 @@ void lc_graph_init_params(const lc_graph *g, float *host, uint64_t seed);
 
 /* Node storage root (follows views). */
 int lc_graph_storage_root(const lc_graph *g, int id);
+
+/* conv2d node (or one of its backward nodes): true for 1x1, stride 1, no
+ * padding, which runs without im2col (one GEMM per example). */
+bool lc_graph_conv_pointwise(const lc_graph *g, int id);
+/* conv2d node (or one of its backward nodes): examples per im2col chunk for
+ * batch nb (the whole batch when the workspace fits the limit), and the
+ * workspace floats per example ((in*kh*kw + filters) * out_h * out_w). */
+int lc_graph_conv_chunk(const lc_graph *g, int id, int nb);
+int64_t lc_graph_conv_ws_per_example(const lc_graph *g, int id);
 
 #endif

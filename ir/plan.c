@@ -15,13 +15,47 @@ static bool in_arena(const lc_graph *g, const lc_node *n)
     return true;
 }
 
-typedef struct { int id; int64_t size; } plan_item;
+/* One block to place: a node's value or its auxiliary storage. */
+typedef struct plan_item {
+    int id;
+    bool aux;
+    int64_t size;       /* floats, aligned */
+    int def, last;
+    int64_t offset;
+} plan_item;
 
 static int by_size_desc(const void *a, const void *b)
 {
-    const plan_item *x = a, *y = b;
+    const plan_item *x = *(plan_item *const *)a, *y = *(plan_item *const *)b;
     if (x->size != y->size) return x->size < y->size ? 1 : -1;
-    return x->id - y->id;
+    if (x->id != y->id) return x->id - y->id;
+    return (int)x->aux - (int)y->aux;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+    const plan_item *x = *(plan_item *const *)a, *y = *(plan_item *const *)b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static int64_t align_act(int64_t s) { return (s + LC_ACT_ALIGN - 1) / LC_ACT_ALIGN * LC_ACT_ALIGN; }
+
+/* Auxiliary floats node id needs at batch nb (see lc_node.aux_floats). */
+static int64_t aux_need(const lc_graph *g, int id, int nb)
+{
+    const lc_node *n = &g->nodes[id];
+    switch (n->op) {
+    case LC_OP_CONV2D:
+    case LC_OP_CONV2D_DX:
+    case LC_OP_CONV2D_DW:
+        if (lc_graph_conv_pointwise(g, id)) return 0;
+        return (int64_t)lc_graph_conv_chunk(g, id, nb) * lc_graph_conv_ws_per_example(g, id);
+    case LC_OP_BATCHNORM:    /* mean, 1/std per channel */
+    case LC_OP_BATCHNORM_DX: /* sum(dy), sum(dy * xhat) per channel */
+        return 2 * (int64_t)n->shape.dims[0];
+    default:
+        return 0;
+    }
 }
 
 lc_status lc_graph_plan(lc_graph *g, int batch)
@@ -29,53 +63,80 @@ lc_status lc_graph_plan(lc_graph *g, int batch)
     if (batch <= 0) return LC_ERR(LC_ERR_INVALID, "batch size must be positive, got %d", batch);
     int n = g->n_nodes;
     for (int i = 0; i < n; i++) {
-        g->nodes[i].def = (lc_op_kind(g->nodes[i].op) == 'D') ? 0 : i;
-        g->nodes[i].last_use = i;
-        g->nodes[i].offset = -1;
+        lc_node *nd = &g->nodes[i];
+        nd->def = (lc_op_kind(nd->op) == 'D') ? 0 : i;
+        nd->last_use = i;
+        nd->offset = -1;
+        nd->aux_floats = aux_need(g, i, batch);
+        nd->aux_offset = -1;
+        nd->aux_last = i;
     }
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < g->nodes[i].n_inputs; k++) {
-            int r = lc_graph_storage_root(g, g->nodes[i].inputs[k]);
+    for (int i = 0; i < n; i++) {
+        const lc_node *nd = &g->nodes[i];
+        for (int k = 0; k < nd->n_inputs; k++) {
+            int r = lc_graph_storage_root(g, nd->inputs[k]);
             if (g->nodes[r].last_use < i) g->nodes[r].last_use = i;
         }
+        /* batchnorm backward nodes read the forward node's statistics */
+        if ((nd->op == LC_OP_BATCHNORM_DX || nd->op == LC_OP_BATCHNORM_DGAMMA) && nd->fwd >= 0 &&
+            g->nodes[nd->fwd].aux_last < i)
+            g->nodes[nd->fwd].aux_last = i;
+    }
+    /* the uploaded batch (examples, labels) stays intact for the whole step,
+     * so passes can be replayed on it without uploading it again */
+    for (int i = 0; i < n; i++)
+        if (lc_op_kind(g->nodes[i].op) == 'D') g->nodes[i].last_use = n;
     if (g->loss >= 0) g->nodes[g->loss].last_use = n; /* read after the step */
     if (g->logits >= 0) {
         int r = lc_graph_storage_root(g, g->logits);
         g->nodes[r].last_use = n;
     }
 
-    plan_item *items = malloc((size_t)n * sizeof *items);
-    int *placed = malloc((size_t)n * sizeof *placed);
-    if (!items || !placed) { free(items); free(placed); return LC_ERR(LC_ERR_NOMEM, "out of memory"); }
+    plan_item *items = malloc((size_t)(2 * n + 1) * sizeof *items);
+    plan_item **order = malloc((size_t)(2 * n + 1) * sizeof *order);
+    plan_item **conf = malloc((size_t)(2 * n + 1) * sizeof *conf);
+    if (!items || !order || !conf) {
+        free(items); free(order); free(conf);
+        return LC_ERR(LC_ERR_NOMEM, "out of memory");
+    }
     int m = 0;
-    for (int i = 0; i < n; i++)
-        if (in_arena(g, &g->nodes[i])) {
-            int64_t s = (int64_t)batch * lc_shape_numel(&g->nodes[i].shape);
-            items[m++] = (plan_item){i, (s + LC_ACT_ALIGN - 1) / LC_ACT_ALIGN * LC_ACT_ALIGN};
+    g->aux_peak_floats = 0;
+    for (int i = 0; i < n; i++) {
+        const lc_node *nd = &g->nodes[i];
+        if (in_arena(g, nd)) {
+            int64_t s = (int64_t)batch * lc_shape_numel(&nd->shape);
+            items[m++] = (plan_item){i, false, align_act(s), nd->def, nd->last_use, -1};
         }
-    qsort(items, (size_t)m, sizeof *items, by_size_desc);
+        if (nd->aux_floats > 0) {
+            items[m++] = (plan_item){i, true, align_act(nd->aux_floats), i, nd->aux_last, -1};
+            if (nd->aux_floats > g->aux_peak_floats) g->aux_peak_floats = nd->aux_floats;
+        }
+    }
+    for (int a = 0; a < m; a++) order[a] = &items[a];
+    qsort(order, (size_t)m, sizeof *order, by_size_desc);
     int64_t peak = 0;
-    int np = 0;
+    /* Largest first, each at the lowest offset that does not collide with an
+     * already placed block alive at the same time. */
     for (int a = 0; a < m; a++) {
-        lc_node *v = &g->nodes[items[a].id];
+        plan_item *v = order[a];
+        int nc = 0;
+        for (int b = 0; b < a; b++) {
+            plan_item *u = order[b];
+            if (!(u->last < v->def || v->last < u->def)) conf[nc++] = u;
+        }
+        qsort(conf, (size_t)nc, sizeof *conf, by_offset);
         int64_t off = 0;
-        /* First fit: bump past every overlapping (in time and space) value
-         * until a gap is found.  Sizes are few, so the quadratic loop is fine. */
-        bool moved = true;
-        while (moved) {
-            moved = false;
-            for (int b = 0; b < np; b++) {
-                lc_node *u = &g->nodes[placed[b]];
-                int64_t us = (int64_t)batch * lc_shape_numel(&u->shape);
-                us = (us + LC_ACT_ALIGN - 1) / LC_ACT_ALIGN * LC_ACT_ALIGN;
-                bool time = !(u->last_use < v->def || v->last_use < u->def);
-                bool space = !(u->offset + us <= off || off + items[a].size <= u->offset);
-                if (time && space) { off = u->offset + us; moved = true; }
-            }
+        for (int b = 0; b < nc; b++) {
+            if (conf[b]->offset >= off + v->size) break; /* the gap before it fits */
+            if (conf[b]->offset + conf[b]->size > off) off = conf[b]->offset + conf[b]->size;
         }
         v->offset = off;
-        placed[np++] = items[a].id;
-        if (off + items[a].size > peak) peak = off + items[a].size;
+        if (off + v->size > peak) peak = off + v->size;
+    }
+    for (int a = 0; a < m; a++) {
+        lc_node *nd = &g->nodes[items[a].id];
+        if (items[a].aux) nd->aux_offset = items[a].offset;
+        else nd->offset = items[a].offset;
     }
     /* views take their root's offset */
     for (int i = 0; i < n; i++)
@@ -84,7 +145,8 @@ lc_status lc_graph_plan(lc_graph *g, int batch)
             g->nodes[i].offset = g->nodes[r].offset;
         }
     free(items);
-    free(placed);
+    free(order);
+    free(conf);
     g->planned_batch = batch;
     g->act_floats = peak;
     return LC_OK;

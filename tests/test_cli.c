@@ -51,9 +51,9 @@ static void expect_error(const char *args, int code, const char *substr)
     char out[16384];
     int rc = run(args, out, sizeof out);
     const char *line = last_line(out);
-    ck_assert_msg(rc == code, "'%s': exit %d, expected %d; output: %s", args, rc, code, out);
-    ck_assert_msg(strstr(line, substr), "'%s': error line '%s' does not contain '%s'", args, line, substr);
-    ck_assert_msg(!strncmp(line, "layca", 5), "'%s': error line '%s' should start with 'layca'", args, line);
+    ck_assert_msg(rc == code, "'%.300s': exit %d, expected %d; last line: %.300s", args, rc, code, line);
+    ck_assert_msg(strstr(line, substr), "'%.300s': error line '%.300s' does not contain '%s'", args, line, substr);
+    ck_assert_msg(!strncmp(line, "layca", 5), "'%.300s': error line '%.300s' should start with 'layca'", args, line);
 }
 
 START_TEST(usage_errors)
@@ -209,6 +209,49 @@ START_TEST(inspect_json)
 }
 END_TEST
 
+/* layca plot: valid PNG and SVG files from a metrics file; a broken
+ * metrics file gives a one-line error with the line number. */
+START_TEST(plot_figures)
+{
+    setup();
+    char m[1200], args[3000], out[16384];
+    snprintf(m, sizeof m, "%s/run.jsonl", tmp);
+    FILE *f = fopen(m, "w");
+    for (int e = 0; e < 4; e++) {
+        fprintf(f, "{\"kind\": \"rotation\", \"epoch\": %d.01, \"step\": %d, \"rotation\": {\"a\": %g, \"b\": %g, \"c\": %g}, "
+                   "\"norm\": {\"a\": 1, \"b\": 2, \"c\": 3}}\n", e, e * 10 + 1, 0.1 * e, 0.2 * e, 0.25 * e);
+        fprintf(f, "{\"kind\": \"eval\", \"epoch\": %d, \"step\": %d, \"lr\": 0.1, \"train_loss\": %g, \"train_acc\": %g, "
+                   "\"test_loss\": %g, \"test_acc\": %g}\n", e + 1, e * 10 + 10, 2.0 / (e + 1), 0.5 + 0.1 * e, 2.2 / (e + 1), 0.45 + 0.1 * e);
+    }
+    fclose(f);
+    char pre[1300];
+    snprintf(pre, sizeof pre, "%s/fig", tmp);
+    snprintf(args, sizeof args, "plot %s -o %s", m, pre);
+    ck_assert_msg(run(args, out, sizeof out) == 0, "%s", out);
+    static const char *names[] = {"-rotation", "-loss", "-accuracy"};
+    for (size_t i = 0; i < LC_COUNTOF(names); i++) {
+        char p[1400];
+        uint8_t *d;
+        size_t n;
+        snprintf(p, sizeof p, "%s%s.png", pre, names[i]);
+        ck_assert_msg(lc_file_read(p, &d, &n) == LC_OK, "%s missing", p);
+        ck_assert_msg(n > 1000 && !memcmp(d, "\x89PNG\r\n\x1a\n", 8), "%s is not a PNG", p);
+        free(d);
+        snprintf(p, sizeof p, "%s%s.svg", pre, names[i]);
+        ck_assert_msg(lc_file_read(p, &d, &n) == LC_OK, "%s missing", p);
+        d[n - 1] = 0;
+        ck_assert_msg(strstr((char *)d, "<svg") && strstr((char *)d, "</svg>"), "%s is not an SVG", p);
+        free(d);
+    }
+    f = fopen(m, "a");
+    fputs("{\"kind\": \"rotation\", \"epoch\": 5, \"rotation\": {\"a\": 1}}\n", f);
+    fclose(f);
+    expect_error(args, 1, "run.jsonl:9");
+    snprintf(args, sizeof args, "plot %s/nothing.jsonl", tmp);
+    expect_error(args, 1, "nothing.jsonl");
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cli");
@@ -219,6 +262,7 @@ static Suite *suite(void)
     tcase_add_test(tc, broken_models);
     tcase_add_test(tc, broken_data);
     tcase_add_test(tc, inspect_json);
+    tcase_add_test(tc, plot_figures);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -184,7 +184,19 @@ START_TEST(learns_and_writes_metrics)
     char line[1024];
     int lines = 0;
     double first = -1, last = -1;
+    int rot_lines = 0;
+    double rot_first = -1, rot_last = -1;
     while (fgets(line, sizeof line, f)) {
+        if (strstr(line, "\"kind\": \"rotation\"")) {
+            /* every kernel layer is named, in forward order */
+            char *a = strstr(line, "\"fc1\": "), *b = strstr(line, "\"fc2\": ");
+            ck_assert_msg(a && b && a < b, "rotation line: %s", line);
+            double v = atof(a + 7);
+            if (rot_first < 0) rot_first = v;
+            rot_last = v;
+            rot_lines++;
+            continue;
+        }
         lines++;
         static const char *keys[] = {"\"epoch\"", "\"step\"", "\"lr\"", "\"train_loss\"", "\"train_acc\"",
                                      "\"test_loss\"", "\"test_acc\""};
@@ -195,6 +207,9 @@ START_TEST(learns_and_writes_metrics)
     }
     fclose(f);
     ck_assert_int_eq(lines, 15);
+    /* after each epoch's first batch, and after the last step */
+    ck_assert_int_eq(rot_lines, 16);
+    ck_assert_msg(rot_last > rot_first && rot_last > 0.01, "fc1 rotation %g -> %g", rot_first, rot_last);
     ck_assert_msg(last < 0.5 * first, "train loss %g -> %g", first, last);
 }
 END_TEST
@@ -249,6 +264,130 @@ START_TEST(bad_inputs)
 }
 END_TEST
 
+/* Layca through the whole trainer: one step rotates each kernel layer by
+ * arctan(rho_l) (eq. 1 rates with alpha), and the norms stay the initial
+ * ones. */
+static void layca_rotation_case(double alpha)
+{
+    setup();
+    double rho = 0.1;
+    lc_train_opts o = base_opts();
+    o.spec.layca = 1;
+    o.spec.lr = rho;
+    o.spec.alpha = alpha;
+    o.spec.steps = 1;
+    o.spec.batch = 16;
+    lc_train_result r;
+    ck_assert_msg(lc_train_run(&o, &r) == LC_OK, "%s", lc_error_message());
+    ck_assert_int_eq(r.n_layers, 2);
+    double mult[2];
+    lc_ref_layer_multipliers(mult, 2, alpha);
+    for (int l = 0; l < 2; l++) {
+        double rl = rho * mult[l], want = 1 - 1 / sqrt(1 + rl * rl);
+        ck_assert_msg(fabs(r.rotation[l] - want) <= 1e-5 * want + 1e-9, "alpha %g layer %d: rotation %.9g, want %.9g",
+                      alpha, l, r.rotation[l], want);
+    }
+    lc_train_result_free(&r);
+}
+
+START_TEST(layca_one_step_rotation)
+{
+    layca_rotation_case(0.0);
+    layca_rotation_case(0.5);
+    layca_rotation_case(-0.3);
+}
+END_TEST
+
+START_TEST(layca_keeps_norms)
+{
+    setup();
+    lc_train_opts o = base_opts();
+    o.spec.layca = 1;
+    o.spec.lr = 0.05;
+    o.spec.steps = 25;
+    o.spec.batch = 8;
+    lc_train_result r;
+    ck_assert_msg(lc_train_run(&o, &r) == LC_OK, "%s", lc_error_message());
+    lc_graph *g;
+    ck_assert_int_eq(lc_model_load(model_path, &g, NULL), LC_OK);
+    ck_assert_int_eq(lc_graph_compile(g, 8, true, NULL), LC_OK);
+    float *p = malloc((size_t)g->param_floats * 4);
+    lc_graph_init_params(g, p, 1); /* the trainer's default seed */
+    int kl[2];
+    ck_assert_int_eq(lc_graph_kernel_layers(g, kl, 2), 2);
+    for (int l = 0; l < 2; l++) {
+        const lc_param *pp = &g->params[kl[l]];
+        double n0 = 0;
+        for (int64_t i = 0; i < pp->numel; i++) n0 += (double)p[pp->offset + i] * p[pp->offset + i];
+        n0 = sqrt(n0);
+        ck_assert_msg(fabs(r.norm[l] - n0) <= 1e-5 * n0, "layer %d norm %.9g, initial %.9g", l, r.norm[l], n0);
+        ck_assert_msg(r.rotation[l] > 0.01, "layer %d did not rotate (%g)", l, r.rotation[l]);
+    }
+    free(p);
+    lc_graph_destroy(g);
+    lc_train_result_free(&r);
+}
+END_TEST
+
+/* Silhouette (cosine) against a direct computation written differently
+ * (explicit cosine per pair, per-class means by search), and known values. */
+static double silhouette_direct(const float *x, const int32_t *y, int n, int d)
+{
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        double best_other = INFINITY, own = 0;
+        int own_n = 0;
+        for (int c = 0; c < 8; c++) {
+            double s = 0;
+            int m = 0;
+            for (int j = 0; j < n; j++) {
+                if (y[j] != c || j == i) continue;
+                double dot = 0, na = 0, nb = 0;
+                for (int k = 0; k < d; k++) {
+                    dot += (double)x[i * d + k] * x[j * d + k];
+                    na += (double)x[i * d + k] * x[i * d + k];
+                    nb += (double)x[j * d + k] * x[j * d + k];
+                }
+                s += 1 - dot / sqrt(na * nb);
+                m++;
+            }
+            if (c == y[i]) { own = s; own_n = m; }
+            else if (m > 0 && s / m < best_other) best_other = s / m;
+        }
+        if (own_n == 0) continue;
+        double a = own / own_n;
+        total += (best_other - a) / fmax(a, best_other);
+    }
+    return total / n;
+}
+
+START_TEST(silhouette_matches_direct)
+{
+    lc_rng r;
+    lc_rng_seed(&r, 11);
+    enum { N = 57, D = 13, C = 4 };
+    float x[N * D];
+    int32_t y[N];
+    for (int i = 0; i < N; i++) {
+        y[i] = (int32_t)lc_rng_below(&r, C);
+        for (int k = 0; k < D; k++) x[i * D + k] = (float)(lc_rng_normal(&r) + (k == y[i] ? 2.0 : 0.0));
+    }
+    double got;
+    ck_assert_int_eq(lc_silhouette_cosine(x, y, N, D, C, &got), LC_OK);
+    double want = silhouette_direct(x, y, N, D);
+    ck_assert_msg(fabs(got - want) < 1e-9, "silhouette %.12g vs direct %.12g", got, want);
+    ck_assert(got > 0.05 && got < 1);
+    /* orthogonal classes of identical vectors: exactly 1 */
+    float z[6 * 2] = {1, 0, 2, 0, 3, 0, 0, 1, 0, 5, 0, 2};
+    int32_t zy[6] = {0, 0, 0, 1, 1, 1};
+    ck_assert_int_eq(lc_silhouette_cosine(z, zy, 6, 2, 2, &got), LC_OK);
+    ck_assert_msg(fabs(got - 1) < 1e-12, "%g", got);
+    /* one class only: an error, not a number */
+    int32_t one[6] = {0};
+    ck_assert_int_eq(lc_silhouette_cosine(z, one, 6, 2, 2, &got), LC_ERR_INVALID);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("train");
@@ -260,6 +399,9 @@ static Suite *suite(void)
     tcase_add_test(tc, learns_and_writes_metrics);
     tcase_add_test(tc, steps_partial_epoch);
     tcase_add_test(tc, bad_inputs);
+    tcase_add_test(tc, layca_one_step_rotation);
+    tcase_add_test(tc, layca_keeps_norms);
+    tcase_add_test(tc, silhouette_matches_direct);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lc_metrics.h"
 #include "lc_train.h"
+#include "plot.h"
+#include "study.h"
 
 #define EXIT_USAGE 2
 
@@ -18,6 +21,9 @@ static const char *usage_text =
     "  devices                      list OpenCL devices (index, name, type, memory)\n"
     "  train MODEL.json --data SPEC train a model (see 'layca train --help')\n"
     "  inspect MODEL.json [--json]  print the graph after each compiler pass\n"
+    "  plot METRICS.jsonl [-o PREFIX]  layer rotation curves and training curves (PNG and SVG)\n"
+    "  study NAME [options]         the paper's studies: mnist-toy, alpha-sweep, lr-grid, optimizers,\n"
+    "                               weight-decay (see 'layca study --help')\n"
     "  help                         this text\n";
 
 static const char *train_help =
@@ -30,22 +36,37 @@ static const char *train_help =
     "  --per-class N        keep N training examples per class (seeded draw)\n"
     "  --train-subset N     keep N training examples (seeded draw)\n"
     "  --test-subset N      evaluate on the first N test examples\n"
+    "                       cifar10:DIR, cifar100:DIR, cifar100-coarse:DIR (official binary releases)\n"
+    "                       images:DIR (train/<class>/*.jpg|png and test/<class>/...), tinyimagenet:DIR\n"
+    "                       (see tools/datasets.sh where)\n"
+    "  --val-split F        hold out a seeded fraction F of the training examples for validation\n"
+    "  --flip               augmentation: random horizontal flips\n"
+    "  --shift F            augmentation: random shifts up to F of the image size, reflect padding\n"
+    "  --per-channel        normalise per channel (default: one global mean and std, as the paper)\n"
     "  --no-shuffle         keep the training order\n"
     "  --no-normalize       skip the global mean/std normalisation\n"
     "training (flags override the model file's \"train\" section):\n"
-    "  --optimizer NAME     sgd (default)\n"
-    "  --lr F               learning rate (default 0.01)\n"
+    "  --optimizer NAME     sgd (default), sgd_amom, adam, rmsprop, adagrad\n"
+    "  --layca / --no-layca wrap the optimizer in Layca: each kernel layer rotates by arctan(rate)\n"
+    "                       per step and keeps its initial norm (the paper's Algorithm 1)\n"
+    "  --layca-skip-bias    under Layca, leave biases untouched (default: a plain inner step)\n"
+    "  --lr F               learning rate; with --layca the rotation rate rho (default 0.01)\n"
     "  --momentum F         SGD momentum (default 0)\n"
     "  --nesterov           Nesterov momentum\n"
     "  --weight-decay F     L2 coefficient (the gradient gains 2*F*w)\n"
     "  --alpha F            layer-wise rates, eq. 1 of the Layca paper (default 0)\n"
     "  --schedule M1,M2,..:F  multiply the rate by F at each milestone epoch\n"
+    "  --train-only NODE    train only this node's parameters, every other one frozen (single-layer training)\n"
     "  --epochs N | --steps N\n"
     "  --batch N            (default 128)\n"
     "  --seed N             initialisation, data draw and shuffling (default 1)\n"
     "outputs:\n"
-    "  --metrics FILE.jsonl one JSON object per evaluation\n"
-    "  --eval-every N       evaluate on the test split every N epochs and after the last (default 1)\n"
+    "  --metrics FILE.jsonl one JSON object per evaluation (\"kind\": \"eval\") and per rotation record\n"
+    "                       (\"kind\": \"rotation\": each kernel layer's 1 - cos(w, w0) and norm)\n"
+    "  --rotation-every N   record rotation every N steps too (default: after each epoch's first batch)\n"
+    "  --no-fuse            the unfused optimizer path (several launches per layer), for checking\n"
+    "  --eval-every N       evaluate on the test split every N epochs and after the last (default 1);\n"
+    "                       the per-epoch rotation record follows the same cadence\n"
     "  --init FILE.safetensors   start from these weights\n"
     "  --save FILE.safetensors   write the final weights (PyTorch names and layouts)\n"
     "  --device SEL         P:D index or a name substring (default: LAYCA_DEVICE, first GPU, first CPU)\n"
@@ -148,6 +169,12 @@ static int cmd_train(int argc, char **argv)
         if (!strcmp(a, "--no-shuffle")) { o.no_shuffle = true; continue; }
         if (!strcmp(a, "--no-normalize")) { o.data.no_normalize = true; continue; }
         if (!strcmp(a, "--quiet")) { o.quiet = true; continue; }
+        if (!strcmp(a, "--layca")) { o.spec.layca = 1; continue; }
+        if (!strcmp(a, "--no-layca")) { o.spec.layca = 0; continue; }
+        if (!strcmp(a, "--no-fuse")) { o.no_fuse = true; continue; }
+        if (!strcmp(a, "--flip")) { o.flip = true; continue; }
+        if (!strcmp(a, "--per-channel")) { o.data.per_channel = true; continue; }
+        if (!strcmp(a, "--layca-skip-bias")) { o.layca_skip_non_kernel = true; continue; }
         if (i + 1 >= argc) return usage_error("%s needs a value", a);
         const char *v = argv[++i];
         double d;
@@ -167,6 +194,10 @@ static int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--steps")) { if (!parse_long(v, 1, 2000000000LL, &n)) return usage_error("--steps '%s': expected a positive integer", v); o.spec.steps = n; }
         else if (!strcmp(a, "--batch")) { if (!parse_long(v, 1, 1 << 20, &n)) return usage_error("--batch '%s': expected a positive integer", v); o.spec.batch = (int)n; }
         else if (!strcmp(a, "--seed")) { if (!parse_long(v, 0, 2000000000LL, &n)) return usage_error("--seed '%s': expected a non-negative integer", v); o.spec.seed = n; }
+        else if (!strcmp(a, "--rotation-every")) { if (!parse_long(v, 1, 2000000000LL, &n)) return usage_error("--rotation-every '%s': expected a positive integer", v); o.rotation_every = (int)n; }
+        else if (!strcmp(a, "--shift")) { if (!parse_double(v, &d) || d < 0 || d >= 0.5) return usage_error("--shift '%s': expected a fraction in [0, 0.5)", v); o.shift = d; }
+        else if (!strcmp(a, "--val-split")) { if (!parse_double(v, &d) || d <= 0 || d >= 1) return usage_error("--val-split '%s': expected a fraction in (0, 1)", v); o.data.val_split = d; }
+        else if (!strcmp(a, "--train-only")) o.train_only = v;
         else if (!strcmp(a, "--eval-every")) { if (!parse_long(v, 1, 1000000, &n)) return usage_error("--eval-every '%s': expected a positive integer", v); o.eval_every = (int)n; }
         else if (!strcmp(a, "--per-class")) { if (!parse_long(v, 1, 1 << 30, &n)) return usage_error("--per-class '%s': expected a positive integer", v); o.data.per_class = (int)n; }
         else if (!strcmp(a, "--train-subset")) { if (!parse_long(v, 1, 1LL << 40, &n)) return usage_error("--train-subset '%s': expected a positive integer", v); o.data.train_subset = n; }
@@ -180,6 +211,7 @@ static int cmd_train(int argc, char **argv)
     if (lc_train_run(&o, &r) != LC_OK) return fail();
     fprintf(stderr, "done: %lld steps, test accuracy %.2f%%, %.1f training steps/s\n", (long long)r.steps,
             100 * r.test_acc, r.steps_per_s);
+    lc_train_result_free(&r);
     return 0;
 }
 
@@ -218,6 +250,112 @@ static int cmd_inspect(int argc, char **argv)
     return 0;
 }
 
+/* Rotation curves as the paper draws them: x epoch (0 prepended with
+ * distance 0), one line per layer coloured viridis from first to last. */
+static lc_status plot_rotation(const lc_metrics *m, const char *prefix, const char *title)
+{
+    int L = m->n_layers, n = m->n_rot + 1;
+    double *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * L * sizeof *y);
+    lc_series *s = calloc((size_t)(L ? L : 1), sizeof *s);
+    if (!x || !y || !s) { free(x); free(y); free(s); return LC_ERR(LC_ERR_NOMEM, "out of memory"); }
+    double ymax = 0;
+    x[0] = 0;
+    for (int i = 0; i < m->n_rot; i++) x[i + 1] = m->rot[i].epoch;
+    for (int l = 0; l < L; l++) {
+        y[l * n] = 0;
+        for (int i = 0; i < m->n_rot; i++) {
+            y[l * n + i + 1] = m->rot[i].rotation[l];
+            if (isfinite(m->rot[i].rotation[l])) ymax = fmax(ymax, m->rot[i].rotation[l]);
+        }
+        s[l] = (lc_series){.x = x, .y = y + l * n, .n = n};
+        lc_viridis(L > 1 ? (double)l / (L - 1) : 0, s[l].rgb);
+    }
+    /* the paper's y range: the smallest of 1e-3, 1e-2, 1e-1 above the data,
+     * else [0, 1.1] */
+    double top = ymax <= 1e-3 ? 1e-3 : ymax <= 1e-2 ? 1e-2 : ymax <= 1e-1 ? 1e-1 : fmax(1.1, ymax * 1.02);
+    lc_figure f = {.title = title, .xlabel = "Epoch", .ylabel = "Cosine distance", .xmin = 0,
+                   .xmax = x[n - 1] > 0 ? x[n - 1] : 1, .ymin = 0, .ymax = top,
+                   .colorbar_low = "First layer", .colorbar_high = "Last layer"};
+    lc_status st = lc_plot(prefix, &f, s, L);
+    free(x);
+    free(y);
+    free(s);
+    return st;
+}
+
+static lc_status plot_training(const lc_metrics *m, const char *prefix, const char *title)
+{
+    int n = m->n_eval;
+    double *x = malloc((size_t)(n ? n : 1) * sizeof *x), *v = malloc((size_t)(n ? n : 1) * 4 * sizeof *v);
+    if (!x || !v) { free(x); free(v); return LC_ERR(LC_ERR_NOMEM, "out of memory"); }
+    for (int i = 0; i < n; i++) {
+        x[i] = m->eval[i].epoch;
+        v[i] = m->eval[i].train_loss;
+        v[n + i] = m->eval[i].test_loss;
+        v[2 * n + i] = 100 * m->eval[i].train_acc;
+        v[3 * n + i] = 100 * m->eval[i].test_acc;
+    }
+    char path[1100], t[300];
+    lc_series loss[2] = {{.x = x, .y = v, .n = n, .rgb = {0.12, 0.47, 0.71}, .label = "train", .points = n < 30},
+                         {.x = x, .y = v + n, .n = n, .rgb = {0.84, 0.15, 0.16}, .label = "test", .dashed = true, .points = n < 30}};
+    snprintf(t, sizeof t, "%s: loss", title);
+    lc_figure f = {.title = t, .xlabel = "Epoch", .ylabel = "Cross-entropy loss", .legend = true};
+    snprintf(path, sizeof path, "%s-loss", prefix);
+    lc_status st = lc_plot(path, &f, loss, 2);
+    if (st == LC_OK) {
+        lc_series acc[2] = {{.x = x, .y = v + 2 * n, .n = n, .rgb = {0.12, 0.47, 0.71}, .label = "train", .points = n < 30},
+                            {.x = x, .y = v + 3 * n, .n = n, .rgb = {0.84, 0.15, 0.16}, .label = "test", .dashed = true, .points = n < 30}};
+        snprintf(t, sizeof t, "%s: accuracy", title);
+        lc_figure g = {.title = t, .xlabel = "Epoch", .ylabel = "Accuracy (%)", .legend = true};
+        snprintf(path, sizeof path, "%s-accuracy", prefix);
+        st = lc_plot(path, &g, acc, 2);
+    }
+    free(x);
+    free(v);
+    return st;
+}
+
+static int cmd_plot(int argc, char **argv)
+{
+    const char *path = NULL, *prefix = NULL, *title = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--title")) {
+            if (i + 1 >= argc) return usage_error("%s needs a value", argv[i]);
+            if (argv[i][1] == 'o') prefix = argv[++i];
+            else title = argv[++i];
+        } else if (argv[i][0] == '-') return usage_error("unknown option '%s' for plot", argv[i]);
+        else if (path) return usage_error("unexpected argument '%s'", argv[i]);
+        else path = argv[i];
+    }
+    if (!path) return usage_error("%s", "plot needs a metrics file: layca plot METRICS.jsonl [-o PREFIX]");
+    char pre[1024];
+    if (!prefix) {
+        snprintf(pre, sizeof pre, "%s", path);
+        char *dot = strrchr(pre, '.');
+        if (dot && !strcmp(dot, ".jsonl")) *dot = 0;
+        prefix = pre;
+    }
+    if (!title) {
+        const char *b = strrchr(path, '/');
+        title = b ? b + 1 : path;
+    }
+    lc_metrics m;
+    if (lc_metrics_load(path, &m) != LC_OK) return fail();
+    lc_status st = LC_OK;
+    char out[1100];
+    if (m.n_rot > 0) {
+        snprintf(out, sizeof out, "%s-rotation", prefix);
+        st = plot_rotation(&m, out, title);
+        if (st == LC_OK) printf("%s.png\n%s.svg\n", out, out);
+    }
+    if (st == LC_OK && m.n_eval > 0) {
+        st = plot_training(&m, prefix, title);
+        if (st == LC_OK) printf("%s-loss.png\n%s-loss.svg\n%s-accuracy.png\n%s-accuracy.svg\n", prefix, prefix, prefix, prefix);
+    }
+    lc_metrics_deinit(&m);
+    return st == LC_OK ? 0 : fail();
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) { fputs(usage_text, stderr); return EXIT_USAGE; }
@@ -226,5 +364,7 @@ int main(int argc, char **argv)
     if (!strcmp(c, "devices")) return cmd_devices(argc, argv);
     if (!strcmp(c, "train")) return cmd_train(argc, argv);
     if (!strcmp(c, "inspect")) return cmd_inspect(argc, argv);
+    if (!strcmp(c, "plot")) return cmd_plot(argc, argv);
+    if (!strcmp(c, "study")) return lc_study_main(argc - 1, argv + 1);
     return usage_error("unknown command '%s'", c);
 }

@@ -1,7 +1,9 @@
-/* Minibatch iteration with a seeded, resumable order.  All state lives in
- * lc_batcher as plain data (rng, order, pos, epoch). */
+/* Minibatch iteration with a seeded, resumable order and optional seeded
+ * augmentation (flip, reflect-padded shifts).  All state lives in lc_batcher
+ * as plain data (rng, order, pos, epoch, aug_rng). */
 #include "lc_data.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +22,9 @@ lc_status lc_batcher_init(lc_batcher *b, const lc_dataset *d, int batch, bool sh
     b->batch = batch;
     b->shuffle = shuffle;
     lc_rng_seed(&b->rng, seed);
+    /* The augmentation stream is separate so that turning augmentation on
+     * does not change the data order. */
+    lc_rng_seed(&b->aug_rng, seed ^ 0x6175676d656e7421ULL);
     b->pos = 0;
     b->epoch = 0;
     return LC_OK;
@@ -42,6 +47,41 @@ void lc_batcher_begin_epoch(lc_batcher *b)
     b->epoch++;
 }
 
+/* Mirror index into [0, n) without repeating the edge: -1 -> 1, n -> n-2. */
+static inline int reflect(int i, int n)
+{
+    if (n == 1) return 0;
+    int period = 2 * (n - 1);
+    i %= period;
+    if (i < 0) i += period;
+    return i < n ? i : period - i;
+}
+
+void lc_augment_example(float *dst, const float *src, int c, int h, int w, bool flip, int dy, int dx)
+{
+    size_t plane = (size_t)h * (size_t)w;
+    for (int i = 0; i < h; i++) {
+        int si = reflect(i + dy, h);
+        for (int j = 0; j < w; j++) {
+            int sj = reflect((flip ? w - 1 - j : j) + dx, w);
+            size_t o = (size_t)i * w + (size_t)j, s = (size_t)si * w + (size_t)sj;
+            for (int k = 0; k < c; k++) dst[(size_t)k * plane + o] = src[(size_t)k * plane + s];
+        }
+    }
+}
+
+lc_status lc_batcher_set_augment(lc_batcher *b, bool flip, double shift_fraction)
+{
+    if (!b->d) return LC_ERR(LC_ERR_INVALID, "batcher: not initialised");
+    if (!(shift_fraction >= 0 && shift_fraction < 1))
+        return LC_ERR(LC_ERR_INVALID, "batcher: shift fraction %g must be in [0, 1)", shift_fraction);
+    int h = b->d->h, w = b->d->w;
+    b->aug_flip = flip;
+    b->aug_dy = (int)LC_MIN(lround(shift_fraction * h), (long)h - 1);
+    b->aug_dx = (int)LC_MIN(lround(shift_fraction * w), (long)w - 1);
+    return LC_OK;
+}
+
 int lc_batcher_next(lc_batcher *b, float *x, int32_t *y)
 {
     if (b->epoch == 0) lc_batcher_begin_epoch(b);
@@ -50,9 +90,19 @@ int lc_batcher_next(lc_batcher *b, float *x, int32_t *y)
     if (left <= 0) return 0;
     int count = (int)LC_MIN((int64_t)b->batch, left);
     size_t es = (size_t)lc_dataset_example_size(d);
+    bool aug = b->aug_flip || b->aug_dy > 0 || b->aug_dx > 0;
     for (int k = 0; k < count; k++) {
         int32_t i = b->order[b->pos + k];
-        memcpy(x + (size_t)k * es, d->x + (size_t)i * es, es * sizeof(float));
+        const float *src = d->x + (size_t)i * es;
+        float *dst = x + (size_t)k * es;
+        if (!aug) {
+            memcpy(dst, src, es * sizeof(float));
+        } else {
+            bool flip = b->aug_flip && (lc_rng_next(&b->aug_rng) >> 63);
+            int dy = b->aug_dy > 0 ? (int)lc_rng_below(&b->aug_rng, (uint64_t)(2 * b->aug_dy + 1)) - b->aug_dy : 0;
+            int dx = b->aug_dx > 0 ? (int)lc_rng_below(&b->aug_rng, (uint64_t)(2 * b->aug_dx + 1)) - b->aug_dx : 0;
+            lc_augment_example(dst, src, d->c, d->h, d->w, flip, dy, dx);
+        }
         y[k] = d->y[i];
     }
     b->pos += count;
@@ -67,6 +117,9 @@ lc_status lc_batcher_check(const lc_batcher *b)
     if (b->pos < 0 || b->pos > n)
         return LC_ERR(LC_ERR_INVALID, "batcher: position %lld is outside 0..%lld", (long long)b->pos, (long long)n);
     if (b->epoch < 0) return LC_ERR(LC_ERR_INVALID, "batcher: epoch %lld is negative", (long long)b->epoch);
+    if (b->aug_dy < 0 || b->aug_dy > b->d->h - 1 || b->aug_dx < 0 || b->aug_dx > b->d->w - 1)
+        return LC_ERR(LC_ERR_INVALID, "batcher: augmentation shift %d x %d pixels is outside 0..%d x 0..%d", b->aug_dy,
+                      b->aug_dx, b->d->h - 1, b->d->w - 1);
     uint8_t *seen = calloc((size_t)n, 1);
     if (!seen) return LC_ERR(LC_ERR_NOMEM, "batcher: out of memory");
     for (int64_t k = 0; k < n; k++) {

@@ -1,5 +1,7 @@
-/* Data sets in memory: allocation, seeded subsetting, normalisation, and the
- * spec strings ("mnist:DIR", "idx:IMAGES,LABELS") that tie loaders together. */
+/* Data sets in memory: allocation, seeded subsetting, normalisation (global
+ * or per channel), the validation split, and the spec strings ("mnist:DIR",
+ * "idx:IMAGES,LABELS", "cifar10:DIR", "images:DIR", ...) that tie loaders
+ * together. */
 #include "lc_data.h"
 
 #include <math.h>
@@ -31,12 +33,52 @@ lc_status lc_dataset_alloc(lc_dataset *d, int64_t n, int c, int h, int w, int cl
     return LC_OK;
 }
 
+static void free_names(char **names, int count)
+{
+    if (!names) return;
+    for (int i = 0; i < count; i++) free(names[i]);
+    free(names);
+}
+
 void lc_dataset_deinit(lc_dataset *d)
 {
     if (!d) return;
     free(d->x);
     free(d->y);
+    free_names(d->class_names, d->classes);
     memset(d, 0, sizeof *d);
+}
+
+lc_status lc_dataset_set_class_names(lc_dataset *d, const char *const *names, int count)
+{
+    if (names && count != d->classes)
+        return LC_ERR(LC_ERR_INVALID, "%d class names given for a data set of %d classes", count, d->classes);
+    char **v = NULL;
+    if (names && count > 0) {
+        v = calloc((size_t)count, sizeof *v);
+        if (!v) return LC_ERR(LC_ERR_NOMEM, "out of memory for %d class names", count);
+        for (int i = 0; i < count; i++) {
+            size_t k = strlen(names[i]);
+            v[i] = malloc(k + 1);
+            if (!v[i]) {
+                free_names(v, count);
+                return LC_ERR(LC_ERR_NOMEM, "out of memory for %d class names", count);
+            }
+            memcpy(v[i], names[i], k + 1);
+        }
+    }
+    free_names(d->class_names, d->classes);
+    d->class_names = v;
+    return LC_OK;
+}
+
+/* Changes the class count; names are kept only when the count is unchanged. */
+static void set_classes(lc_dataset *d, int classes)
+{
+    if (classes == d->classes) return;
+    free_names(d->class_names, d->classes);
+    d->class_names = NULL;
+    d->classes = classes;
 }
 
 int64_t lc_dataset_example_size(const lc_dataset *d) { return (int64_t)d->c * d->h * d->w; }
@@ -51,6 +93,13 @@ static lc_status gather(const lc_dataset *src, const uint8_t *keep, bool want, l
         return LC_OK;
     }
     LC_TRY(lc_dataset_alloc(out, count, src->c, src->h, src->w, src->classes));
+    if (src->class_names) {
+        lc_status st = lc_dataset_set_class_names(out, (const char *const *)src->class_names, src->classes);
+        if (st != LC_OK) {
+            lc_dataset_deinit(out);
+            return st;
+        }
+    }
     size_t es = (size_t)lc_dataset_example_size(src);
     int64_t j = 0;
     for (int64_t i = 0; i < src->n; i++) {
@@ -81,6 +130,13 @@ lc_status lc_dataset_head(const lc_dataset *src, int64_t count, lc_dataset *out)
         return LC_ERR(LC_ERR_INVALID, "cannot keep the first %lld of %lld examples", (long long)count,
                       (long long)src->n);
     LC_TRY(lc_dataset_alloc(out, count, src->c, src->h, src->w, src->classes));
+    if (src->class_names) {
+        lc_status st = lc_dataset_set_class_names(out, (const char *const *)src->class_names, src->classes);
+        if (st != LC_OK) {
+            lc_dataset_deinit(out);
+            return st;
+        }
+    }
     if (count == 0) return LC_OK;
     size_t es = (size_t)lc_dataset_example_size(src);
     memcpy(out->x, src->x, (size_t)count * es * sizeof(float));
@@ -113,6 +169,45 @@ void lc_dataset_normalize(lc_dataset *d, double mean, double std)
     size_t total = (size_t)d->n * (size_t)lc_dataset_example_size(d);
     double inv = 1.0 / std;
     for (size_t i = 0; i < total; i++) d->x[i] = (float)((d->x[i] - mean) * inv);
+}
+
+void lc_dataset_stats_per_channel(const lc_dataset *d, double *mean, double *std)
+{
+    size_t plane = (size_t)d->h * (size_t)d->w, es = (size_t)lc_dataset_example_size(d);
+    double count = (double)d->n * (double)plane;
+    for (int c = 0; c < d->c; c++) {
+        if (count == 0) {
+            mean[c] = std[c] = 0;
+            continue;
+        }
+        double s = 0, v = 0;
+        for (int64_t i = 0; i < d->n; i++) {
+            const float *x = d->x + (size_t)i * es + (size_t)c * plane;
+            for (size_t k = 0; k < plane; k++) s += x[k];
+        }
+        double m = s / count;
+        for (int64_t i = 0; i < d->n; i++) {
+            const float *x = d->x + (size_t)i * es + (size_t)c * plane;
+            for (size_t k = 0; k < plane; k++) {
+                double e = x[k] - m;
+                v += e * e;
+            }
+        }
+        mean[c] = m;
+        std[c] = sqrt(v / count);
+    }
+}
+
+void lc_dataset_normalize_per_channel(lc_dataset *d, const double *mean, const double *std)
+{
+    size_t plane = (size_t)d->h * (size_t)d->w, es = (size_t)lc_dataset_example_size(d);
+    for (int c = 0; c < d->c; c++) {
+        double m = mean[c], inv = 1.0 / std[c];
+        for (int64_t i = 0; i < d->n; i++) {
+            float *x = d->x + (size_t)i * es + (size_t)c * plane;
+            for (size_t k = 0; k < plane; k++) x[k] = (float)((x[k] - m) * inv);
+        }
+    }
 }
 
 /* ---- seeded draws ---- */
@@ -241,13 +336,43 @@ static int infer_classes(const lc_dataset *d)
     return (int)m + 1;
 }
 
-static const char *const KNOWN_KINDS = "mnist:DIR, idx:IMAGES,LABELS";
+static const char *const KNOWN_KINDS =
+    "mnist:DIR, idx:IMAGES,LABELS, cifar10:DIR, cifar100:DIR, cifar100-coarse:DIR, images:DIR, tinyimagenet:DIR";
 
-lc_status lc_data_open(const char *spec, const lc_data_opts *opts, lc_dataset *train, lc_dataset *test,
-                       double *mean, double *std, char *desc, size_t desc_len)
+/* Highest label + 1 over both splits. */
+static int infer_classes2(const lc_dataset *a, const lc_dataset *b)
+{
+    return LC_MAX(infer_classes(a), infer_classes(b));
+}
+
+/* opts.classes for loaders with a known class count: it must hold the labels. */
+static lc_status apply_classes(lc_dataset *train, lc_dataset *test, int classes, const char *spec)
+{
+    if (classes <= 0) return LC_OK;
+    int need = infer_classes2(train, test);
+    if (classes < need)
+        return LC_ERR(LC_ERR_INVALID, "%s: classes = %d but the labels go up to %d", spec, classes, need - 1);
+    set_classes(train, classes);
+    set_classes(test, classes);
+    return LC_OK;
+}
+
+/* The part of spec after "kind:", or NULL if spec is not of that kind. */
+static const char *spec_arg(const char *spec, const char *kind)
+{
+    size_t k = strlen(kind);
+    return strncmp(spec, kind, k) == 0 && spec[k] == ':' ? spec + k + 1 : NULL;
+}
+
+static const uint64_t VAL_SALT = 0x76616c5f73706c74ULL; /* "val_splt": the validation draw's own stream */
+
+lc_status lc_data_open3(const char *spec, const lc_data_opts *opts, lc_dataset *train, lc_dataset *val,
+                        lc_dataset *test, lc_data_info *info, char *desc, size_t desc_len)
 {
     memset(train, 0, sizeof *train);
     memset(test, 0, sizeof *test);
+    if (val) memset(val, 0, sizeof *val);
+    if (info) memset(info, 0, sizeof *info);
     if (desc && desc_len) desc[0] = 0;
     lc_data_opts o = {0};
     if (opts) o = *opts;
@@ -259,36 +384,43 @@ lc_status lc_data_open(const char *spec, const lc_data_opts *opts, lc_dataset *t
     if (o.per_class > 0 && o.train_subset > 0)
         return LC_ERR(LC_ERR_INVALID, "%s: per_class (%d) and train_subset (%lld) are exclusive; set one", spec,
                       o.per_class, (long long)o.train_subset);
+    if (!(o.val_split >= 0 && o.val_split < 1))
+        return LC_ERR(LC_ERR_INVALID, "%s: val_split = %g must be 0 (none) or a fraction in (0, 1)", spec,
+                      o.val_split);
+    if (o.val_split > 0 && !val)
+        return LC_ERR(LC_ERR_INVALID, "%s: val_split = %g needs somewhere to put the validation split (lc_data_open3)",
+                      spec, o.val_split);
 
     lc_status st = LC_OK;
-    char drawn[160] = "";
-    if (strncmp(spec, "mnist:", 6) == 0) {
-        const char *dir = spec + 6;
-        if (!*dir) return LC_ERR(LC_ERR_INVALID, "%s: empty folder (expected mnist:DIR)", spec);
-        LC_TRY(lc_mnist_load_dir(dir, train, test));
-        if (o.classes > 0) {
-            /* The loader checked labels < 10; a smaller count must still hold them. */
-            int need = LC_MAX(infer_classes(train), infer_classes(test));
-            if (o.classes < need) {
-                st = LC_ERR(LC_ERR_INVALID, "%s: classes = %d but the labels go up to %d", spec, o.classes,
-                            need - 1);
-                goto fail;
-            }
-            train->classes = test->classes = o.classes;
+    char drawn[160] = "", source[96] = "";
+    const char *arg;
+    bool fixed = true; /* a loader with its own train/test split (subsets drawn from train) */
+    if ((arg = spec_arg(spec, "mnist"))) {
+        if (!*arg) return LC_ERR(LC_ERR_INVALID, "%s: empty folder (expected mnist:DIR)", spec);
+        LC_TRY(lc_mnist_load_dir(arg, train, test));
+    } else if ((arg = spec_arg(spec, "cifar10"))) {
+        if (!*arg) return LC_ERR(LC_ERR_INVALID, "%s: empty folder (expected cifar10:DIR)", spec);
+        LC_TRY(lc_cifar10_load_dir(arg, train, test));
+    } else if ((arg = spec_arg(spec, "cifar100")) || (arg = spec_arg(spec, "cifar100-coarse"))) {
+        if (!*arg) return LC_ERR(LC_ERR_INVALID, "%s: empty folder (expected cifar100:DIR)", spec);
+        LC_TRY(lc_cifar100_load_dir(arg, spec[8] == '-', train, test));
+    } else if ((arg = spec_arg(spec, "images")) || (arg = spec_arg(spec, "tinyimagenet"))) {
+        bool tiny = spec[0] == 't';
+        if (!*arg)
+            return LC_ERR(LC_ERR_INVALID, "%s: empty folder (expected %s:DIR)", spec, tiny ? "tinyimagenet" : "images");
+        lc_images_opts io = {.cache_dir = o.cache_dir, .no_cache = o.no_cache, .quiet = o.quiet};
+        lc_images_info ii;
+        LC_TRY(lc_images_load_dir(arg, tiny ? LC_IMAGES_TINYIMAGENET : LC_IMAGES_FOLDERS, &io, train, test, &ii));
+        int hits = ii.from_cache[0] + ii.from_cache[1];
+        if (info) {
+            info->cache_hits = hits;
+            info->cache_misses = 2 - hits;
         }
-        if (o.per_class > 0 || o.train_subset > 0) {
-            int64_t pool = train->n;
-            st = draw_into(train, &o, spec, NULL);
-            if (st != LC_OK) goto fail;
-            if (o.per_class > 0)
-                snprintf(drawn, sizeof drawn, " (%d per class of %lld, seed %llu)", o.per_class, (long long)pool,
-                         (unsigned long long)o.seed);
-            else
-                snprintf(drawn, sizeof drawn, " (random subset of %lld, seed %llu)", (long long)pool,
-                         (unsigned long long)o.seed);
-        }
-    } else if (strncmp(spec, "idx:", 4) == 0) {
-        const char *args = spec + 4, *comma = strchr(args, ',');
+        snprintf(source, sizeof source, hits == 2 ? ", from the decode cache" : hits == 1 ? ", partly decoded"
+                                                                                         : ", decoded");
+    } else if ((arg = spec_arg(spec, "idx"))) {
+        fixed = false;
+        const char *args = arg, *comma = strchr(args, ',');
         if (!comma || comma == args || !comma[1] || strchr(comma + 1, ','))
             return LC_ERR(LC_ERR_INVALID, "%s: expected idx:IMAGES,LABELS (two paths separated by one comma)", spec);
         if (o.per_class <= 0 && o.train_subset <= 0)
@@ -329,34 +461,122 @@ lc_status lc_data_open(const char *spec, const lc_data_opts *opts, lc_dataset *t
                       colon ? (int)(colon - spec) : (int)strlen(spec), spec, KNOWN_KINDS);
     }
 
+    if (fixed) {
+        st = apply_classes(train, test, o.classes, spec);
+        if (st != LC_OK) goto fail;
+        if (o.per_class > 0 || o.train_subset > 0) {
+            int64_t pool = train->n;
+            st = draw_into(train, &o, spec, NULL);
+            if (st != LC_OK) goto fail;
+            if (o.per_class > 0)
+                snprintf(drawn, sizeof drawn, " (%d per class of %lld, seed %llu)", o.per_class, (long long)pool,
+                         (unsigned long long)o.seed);
+            else
+                snprintf(drawn, sizeof drawn, " (random subset of %lld, seed %llu)", (long long)pool,
+                         (unsigned long long)o.seed);
+        }
+    }
+
     char tested[64] = "";
     if (o.test_subset > 0)
         snprintf(tested, sizeof tested, " (first %lld of %lld)", (long long)o.test_subset, (long long)test->n);
     st = apply_test_subset(test, o.test_subset, spec);
     if (st != LC_OK) goto fail;
 
-    double m = 0, s = 1;
-    if (!o.no_normalize) {
-        lc_dataset_stats(train, &m, &s);
-        if (!(s > 1e-12) || !isfinite(m)) {
+    char vald[96] = "";
+    if (o.val_split > 0) {
+        int64_t k = llround(o.val_split * (double)train->n);
+        if (k < 1 || k >= train->n) {
             st = LC_ERR(LC_ERR_INVALID,
-                        "%s: the %lld training examples have std %g (mean %g): cannot normalise; use no_normalize",
-                        spec, (long long)train->n, s, m);
+                        "%s: val_split = %g of %lld training examples gives %lld validation examples; it must leave "
+                        "at least one in each split",
+                        spec, o.val_split, (long long)train->n, (long long)k);
             goto fail;
         }
-        lc_dataset_normalize(train, m, s);
-        lc_dataset_normalize(test, m, s);
+        uint8_t *keep = malloc((size_t)train->n);
+        if (!keep) {
+            st = LC_ERR(LC_ERR_NOMEM, "%s: out of memory", spec);
+            goto fail;
+        }
+        lc_dataset rest = {0};
+        st = lc_data_draw_subset(train, k, o.seed ^ VAL_SALT, spec, keep);
+        if (st == LC_OK) st = lc_dataset_split(train, keep, val, &rest);
+        free(keep);
+        if (st != LC_OK) goto fail;
+        lc_dataset_deinit(train);
+        *train = rest;
+        snprintf(vald, sizeof vald, ", %lld val (%g of train, seed %llu)", (long long)val->n, o.val_split,
+                 (unsigned long long)o.seed);
     }
-    if (mean) *mean = m;
-    if (std) *std = s;
+
+    double m[LC_DATA_MAX_CHANNELS] = {0}, s[LC_DATA_MAX_CHANNELS] = {1, 1, 1, 1};
+    int nstats = 1;
+    if (o.per_channel) {
+        if (train->c > LC_DATA_MAX_CHANNELS) {
+            st = LC_ERR(LC_ERR_UNSUPPORTED, "%s: per-channel normalisation supports up to %d channels, the data has %d",
+                        spec, LC_DATA_MAX_CHANNELS, train->c);
+            goto fail;
+        }
+        nstats = train->c;
+        for (int c = 0; c < nstats; c++) s[c] = 1;
+    }
+    if (!o.no_normalize) {
+        if (o.per_channel)
+            lc_dataset_stats_per_channel(train, m, s);
+        else
+            lc_dataset_stats(train, &m[0], &s[0]);
+        for (int c = 0; c < nstats; c++) {
+            if (!(s[c] > 1e-12) || !isfinite(m[c])) {
+                if (o.per_channel)
+                    st = LC_ERR(LC_ERR_INVALID,
+                                "%s: channel %d of the %lld training examples has std %g (mean %g): cannot normalise; "
+                                "use no_normalize",
+                                spec, c, (long long)train->n, s[c], m[c]);
+                else
+                    st = LC_ERR(LC_ERR_INVALID,
+                                "%s: the %lld training examples have std %g (mean %g): cannot normalise; use "
+                                "no_normalize",
+                                spec, (long long)train->n, s[c], m[c]);
+                goto fail;
+            }
+        }
+        lc_dataset *all[3] = {train, val, test};
+        for (int k = 0; k < 3; k++) {
+            if (!all[k] || all[k]->n == 0) continue;
+            if (o.per_channel)
+                lc_dataset_normalize_per_channel(all[k], m, s);
+            else
+                lc_dataset_normalize(all[k], m[0], s[0]);
+        }
+    }
+    if (info) {
+        info->nstats = nstats;
+        for (int c = 0; c < nstats; c++) {
+            info->mean[c] = m[c];
+            info->std[c] = s[c];
+        }
+    }
     if (desc && desc_len)
-        snprintf(desc, desc_len, "%s: %lld train%s, %lld test%s, %dx%dx%d, %d classes%s", spec,
-                 (long long)train->n, drawn, (long long)test->n, tested, train->c, train->h, train->w, train->classes,
-                 o.no_normalize ? ", not normalised" : "");
+        snprintf(desc, desc_len, "%s: %lld train%s%s, %lld test%s, %dx%dx%d, %d classes%s%s", spec,
+                 (long long)train->n, drawn, vald, (long long)test->n, tested, train->c, train->h, train->w,
+                 train->classes, o.no_normalize ? ", not normalised" : o.per_channel ? ", per-channel normalised" : "",
+                 source);
     return LC_OK;
 
 fail:
     lc_dataset_deinit(train);
     lc_dataset_deinit(test);
+    if (val) lc_dataset_deinit(val);
     return st;
+}
+
+lc_status lc_data_open(const char *spec, const lc_data_opts *opts, lc_dataset *train, lc_dataset *test,
+                       double *mean, double *std, char *desc, size_t desc_len)
+{
+    lc_data_info info;
+    lc_status st = lc_data_open3(spec, opts, train, NULL, test, &info, desc, desc_len);
+    if (st != LC_OK) return st;
+    if (mean) *mean = info.mean[0];
+    if (std) *std = info.std[0];
+    return LC_OK;
 }

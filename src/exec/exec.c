@@ -1,5 +1,21 @@
 /* Lowering of IR nodes to launches (kernels and CLBlast GEMMs) and the
- * executor that replays them. */
+ * executor that replays them.
+ *
+ * conv2d: im2col + GEMM over chunks of examples (the whole batch when the
+ * workspace fits, see lc_graph_conv_chunk), the workspace being the node's
+ * auxiliary block in the activation arena:
+ *   forward  col[K, nc*ohw] = im2col(x); t[cout, nc*ohw] = W[cout, K] col;
+ *            y (NCHW) = scatter(t) + b
+ *   dW       t = dy as [cout, nc*ohw]; col = im2col(x); dW (+)= t col^T
+ *   dx       t = dy as [cout, nc*ohw]; dcol = W^T t; dx = col2im(dcol)
+ * with K = cin*kh*kw.  1x1 stride-1 unpadded convs skip im2col: one GEMM per
+ * example on the NCHW planes.
+ * batchnorm: a per-channel statistics kernel (batch statistics + running
+ * update in training, the running statistics in evaluation) writes
+ * [mean, 1/std] into the node's auxiliary block, an elementwise kernel
+ * normalises; the backward reads the same block.
+ * dropout: counter-based mask from (seed, step, node), recomputed by the
+ * backward; the key argument is set before each replay. */
 #include "lc_exec.h"
 
 #include <stdlib.h>
@@ -12,8 +28,10 @@ typedef struct launch {
     int node;
     cl_kernel k;
     int dims;
-    size_t global[2], local[2];
+    size_t global[3], local[3];
     bool has_local;
+    int rng_arg;        /* dropout: index of the key argument, else -1 */
+    int rng_node;       /* dropout: the forward dropout node */
     /* GEMM */
     bool ta, tb;
     size_t m, n, kk, ao, bo, co, lda, ldb, ldc;
@@ -23,20 +41,32 @@ typedef struct launch {
 
 typedef struct llist {
     int batch;          /* 0 = unused slot */
+    bool training;
     launch *l;
     int count, n_fwd, cap;
 } llist;
 
-#define N_LISTS 3
+/* slot 0: planned batch, training; slot 1: planned batch, evaluation; the
+ * others hold other batch sizes and are recycled */
+#define N_LISTS 6
+
+enum { P_ELT, P_LOSS, P_CONV, P_POOL, P_NORM, P_DROP, P_COUNT };
+static const char *const prog_names[P_COUNT] = {"eltwise", "loss", "conv", "pool", "norm", "dropout"};
+
+/* work-group size of the reduction kernels of norm.cl (LC_RED_WG) */
+#define RED_WG 64
 
 struct lc_exec {
     lc_rt *rt;
     lc_graph *g;
     cl_mem params, grads, acts, correct, acc;
-    cl_program p_elt, p_loss;
+    cl_program prog[P_COUNT];
     llist lists[N_LISTS];
-    int cur;            /* index of the list of the current batch */
+    int cur;            /* index of the list of the current batch and mode */
     int n;              /* current batch size */
+    int recycle;        /* next slot to recycle */
+    bool training;
+    uint64_t seed, step, last_step;
     size_t bytes;
 };
 
@@ -58,6 +88,35 @@ void lc_exec_destroy(lc_exec *ex)
     free(ex);
 }
 
+/* ---- dropout masks (the host twin of dropout.cl) ---- */
+
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+uint64_t lc_dropout_key(uint64_t seed, uint64_t step, const char *node)
+{
+    uint64_t salt = lc_hash64(node, strlen(node), 0xd0d0);
+    return mix64(mix64(seed ^ mix64(step + 0x9E3779B97F4A7C15ull)) ^ salt);
+}
+
+uint32_t lc_dropout_threshold(double rate)
+{
+    if (!(rate > 0)) return 0;
+    double t = rate * 16777216.0;
+    return t >= 16777215.0 ? 16777215u : (uint32_t)t;
+}
+
+bool lc_dropout_keep(uint64_t key, uint64_t index, uint32_t threshold)
+{
+    return (uint32_t)(mix64(key + (index + 1) * 0x9E3779B97F4A7C15ull) >> 40) >= threshold;
+}
+
+/* ---- lowering ---- */
+
 /* Where a node's value lives. */
 typedef struct loc { cl_mem buf; int off; } loc;
 
@@ -78,6 +137,9 @@ static loc where(const lc_exec *ex, int id)
     return (loc){ex->acts, (int)n->offset};
 }
 
+static loc aux_of(const lc_exec *ex, int id) { return (loc){ex->acts, (int)ex->g->nodes[id].aux_offset}; }
+static loc shift(loc l, int64_t floats) { return (loc){l.buf, (int)(l.off + floats)}; }
+
 static launch *push(llist *L)
 {
     if (L->count == L->cap) {
@@ -89,12 +151,23 @@ static launch *push(llist *L)
     }
     launch *x = &L->l[L->count++];
     memset(x, 0, sizeof *x);
+    x->rng_arg = -1;
+    x->rng_node = -1;
     return x;
 }
 
-static lc_status kern(lc_exec *ex, llist *L, int node, cl_program p, const char *name, const lc_arg *args, int nargs,
+static lc_status program(lc_exec *ex, int p, cl_program *out)
+{
+    if (!ex->prog[p]) LC_TRY(lc_rt_program(ex->rt, prog_names[p], "", &ex->prog[p]));
+    *out = ex->prog[p];
+    return LC_OK;
+}
+
+static lc_status kern(lc_exec *ex, llist *L, int node, int prog, const char *name, const lc_arg *args, int nargs,
                       int dims, size_t g0, size_t g1, size_t l0)
 {
+    cl_program p;
+    LC_TRY(program(ex, prog, &p));
     launch *x = push(L);
     if (!x) return LC_ERR(LC_ERR_NOMEM, "out of memory");
     x->kind = L_KERNEL;
@@ -104,33 +177,150 @@ static lc_status kern(lc_exec *ex, llist *L, int node, cl_program p, const char 
     x->dims = dims;
     x->global[0] = g0 ? g0 : 1;
     x->global[1] = g1 ? g1 : 1;
+    x->global[2] = 1;
     if (l0) {
         x->has_local = true;
         x->local[0] = l0;
-        x->local[1] = 1;
+        x->local[1] = x->local[2] = 1;
     }
+    return LC_OK;
+}
+
+static lc_status gemm_b(llist *L, int node, bool ta, bool tb, size_t m, size_t n, size_t k, loc a, size_t lda, loc b,
+                        size_t ldb, float beta, loc c, size_t ldc)
+{
+    launch *x = push(L);
+    if (!x) return LC_ERR(LC_ERR_NOMEM, "out of memory");
+    *x = (launch){.kind = L_GEMM, .node = node, .rng_arg = -1, .rng_node = -1, .ta = ta, .tb = tb, .m = m, .n = n,
+                  .kk = k, .alpha = 1.0f, .beta = beta, .a = a.buf, .ao = (size_t)a.off, .lda = lda, .b = b.buf,
+                  .bo = (size_t)b.off, .ldb = ldb, .c = c.buf, .co = (size_t)c.off, .ldc = ldc};
     return LC_OK;
 }
 
 static lc_status gemm(llist *L, int node, bool ta, bool tb, size_t m, size_t n, size_t k, loc a, size_t lda, loc b,
                       size_t ldb, loc c, size_t ldc)
 {
-    launch *x = push(L);
-    if (!x) return LC_ERR(LC_ERR_NOMEM, "out of memory");
-    *x = (launch){.kind = L_GEMM, .node = node, .ta = ta, .tb = tb, .m = m, .n = n, .kk = k, .alpha = 1.0f,
-                  .beta = 0.0f, .a = a.buf, .ao = (size_t)a.off, .lda = lda, .b = b.buf, .bo = (size_t)b.off,
-                  .ldb = ldb, .c = c.buf, .co = (size_t)c.off, .ldc = ldc};
-    return LC_OK;
+    return gemm_b(L, node, ta, tb, m, n, k, a, lda, b, ldb, 0.0f, c, ldc);
 }
 
 static int numel(const lc_graph *g, int id) { return (int)lc_shape_numel(&g->nodes[id].shape); }
 
-/* The lowering: IR node -> launches, for batch size nb. */
-static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb)
+/* channels and spatial size of a [c, h, w] or flat [c] shape */
+static void chan_hw(const lc_shape *s, int *c, int *hw)
+{
+    *c = s->dims[0];
+    *hw = s->rank == 3 ? s->dims[1] * s->dims[2] : 1;
+}
+
+/* Sizes of a conv2d node (forward node `c`). */
+typedef struct conv_dims { int cin, h, w, cout, oh, ow, ohw, kh, kw, sh, sw, pt, pl, K; } conv_dims;
+
+static conv_dims conv_dims_of(const lc_graph *g, const lc_node *c)
+{
+    const lc_node *x = &g->nodes[c->inputs[0]];
+    conv_dims d = {.cin = x->shape.dims[0], .h = x->shape.dims[1], .w = x->shape.dims[2], .cout = c->units,
+                   .oh = c->shape.dims[1], .ow = c->shape.dims[2], .kh = c->kh, .kw = c->kw, .sh = c->sh,
+                   .sw = c->sw, .pt = c->pad_t, .pl = c->pad_l};
+    d.ohw = d.oh * d.ow;
+    d.K = d.cin * d.kh * d.kw;
+    return d;
+}
+
+static lc_status im2col(lc_exec *ex, llist *L, int id, loc col, loc x, int nc, const conv_dims *d)
+{
+    lc_arg a[] = {LC_ARG(col.buf), LC_ARG(col.off), LC_ARG(x.buf), LC_ARG(x.off), LC_ARG(nc), LC_ARG(d->cin),
+                  LC_ARG(d->h), LC_ARG(d->w), LC_ARG(d->kh), LC_ARG(d->kw), LC_ARG(d->sh), LC_ARG(d->sw),
+                  LC_ARG(d->pt), LC_ARG(d->pl), LC_ARG(d->oh), LC_ARG(d->ow)};
+    return kern(ex, L, id, P_CONV, "lc_im2col", a, 16, 2, (size_t)nc * (size_t)d->oh, (size_t)d->K, 0);
+}
+
+/* t[c, nc*hw] <- y[nc, c, hw] */
+static lc_status to_cn(lc_exec *ex, llist *L, int id, loc t, loc y, int nc, int c, int hw)
+{
+    lc_arg a[] = {LC_ARG(t.buf), LC_ARG(t.off), LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(nc), LC_ARG(c), LC_ARG(hw)};
+    return kern(ex, L, id, P_CONV, "lc_nc_to_cn", a, 7, 1, (size_t)nc * (size_t)c, 0, 0);
+}
+
+static lc_status lower_conv(lc_exec *ex, llist *L, int id, int nb)
+{
+    lc_graph *g = ex->g;
+    lc_node *nd = &g->nodes[id];
+    const lc_node *c = nd->op == LC_OP_CONV2D ? nd : &g->nodes[nd->fwd];
+    conv_dims d = conv_dims_of(g, c);
+    loc y = where(ex, id);
+    int hw = d.h * d.w;
+    if (lc_graph_conv_pointwise(g, id)) { /* 1x1 stride 1: x_n is already [cin, hw] */
+        for (int n = 0; n < nb; n++) {
+            if (nd->op == LC_OP_CONV2D) { /* y_n = W x_n */
+                LC_TRY(gemm(L, id, false, false, (size_t)d.cout, (size_t)hw, (size_t)d.cin, where(ex, c->inputs[1]),
+                            (size_t)d.cin, shift(where(ex, nd->inputs[0]), (int64_t)n * d.cin * hw), (size_t)hw,
+                            shift(y, (int64_t)n * d.cout * hw), (size_t)hw));
+            } else if (nd->op == LC_OP_CONV2D_DX) { /* dx_n = W^T dy_n */
+                LC_TRY(gemm(L, id, true, false, (size_t)d.cin, (size_t)hw, (size_t)d.cout, where(ex, nd->inputs[1]),
+                            (size_t)d.cin, shift(where(ex, nd->inputs[0]), (int64_t)n * d.cout * hw), (size_t)hw,
+                            shift(y, (int64_t)n * d.cin * hw), (size_t)hw));
+            } else { /* dW (+)= dy_n x_n^T */
+                LC_TRY(gemm_b(L, id, false, true, (size_t)d.cout, (size_t)d.cin, (size_t)hw,
+                              shift(where(ex, nd->inputs[0]), (int64_t)n * d.cout * hw), (size_t)hw,
+                              shift(where(ex, nd->inputs[1]), (int64_t)n * d.cin * hw), (size_t)hw,
+                              n ? 1.0f : 0.0f, y, (size_t)d.cin));
+            }
+        }
+        if (nd->op == LC_OP_CONV2D && c->bias) {
+            loc b = where(ex, c->inputs[2]);
+            int planes = nb * d.cout;
+            lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(b.buf), LC_ARG(b.off), LC_ARG(d.cout), LC_ARG(hw),
+                          LC_ARG(planes)};
+            LC_TRY(kern(ex, L, id, P_CONV, "lc_channel_bias", a, 7, 1, (size_t)planes, 0, 0));
+        }
+        return LC_OK;
+    }
+    int chunk = lc_graph_conv_chunk(g, id, nb);
+    loc ws = aux_of(ex, id);
+    if (ws.off < 0) return LC_ERR(LC_ERR_INVALID, "node '%s': conv workspace is not planned", nd->name);
+    loc col = ws, t = shift(ws, (int64_t)d.K * chunk * d.ohw);
+    for (int n0 = 0; n0 < nb; n0 += chunk) {
+        int nc = nb - n0 < chunk ? nb - n0 : chunk;
+        size_t cols = (size_t)nc * (size_t)d.ohw;
+        if (nd->op == LC_OP_CONV2D) {
+            loc x = shift(where(ex, nd->inputs[0]), (int64_t)n0 * d.cin * hw);
+            LC_TRY(im2col(ex, L, id, col, x, nc, &d));
+            LC_TRY(gemm(L, id, false, false, (size_t)d.cout, cols, (size_t)d.K, where(ex, nd->inputs[1]), (size_t)d.K,
+                        col, cols, t, cols));
+            loc yy = shift(y, (int64_t)n0 * d.cout * d.ohw);
+            loc b = c->bias ? where(ex, c->inputs[2]) : (loc){ex->params, 0};
+            int has_bias = c->bias;
+            lc_arg a[] = {LC_ARG(yy.buf), LC_ARG(yy.off), LC_ARG(t.buf), LC_ARG(t.off), LC_ARG(b.buf), LC_ARG(b.off),
+                          LC_ARG(has_bias), LC_ARG(nc), LC_ARG(d.cout), LC_ARG(d.ohw)};
+            LC_TRY(kern(ex, L, id, P_CONV, "lc_cn_to_nc", a, 10, 1, (size_t)nc * (size_t)d.cout, 0, 0));
+        } else if (nd->op == LC_OP_CONV2D_DX) {
+            LC_TRY(to_cn(ex, L, id, t, shift(where(ex, nd->inputs[0]), (int64_t)n0 * d.cout * d.ohw), nc, d.cout,
+                         d.ohw));
+            LC_TRY(gemm(L, id, true, false, (size_t)d.K, cols, (size_t)d.cout, where(ex, nd->inputs[1]), (size_t)d.K,
+                        t, cols, col, cols));
+            loc dx = shift(y, (int64_t)n0 * d.cin * hw);
+            lc_arg a[] = {LC_ARG(dx.buf), LC_ARG(dx.off), LC_ARG(col.buf), LC_ARG(col.off), LC_ARG(nc), LC_ARG(d.cin),
+                          LC_ARG(d.h), LC_ARG(d.w), LC_ARG(d.kh), LC_ARG(d.kw), LC_ARG(d.sh), LC_ARG(d.sw),
+                          LC_ARG(d.pt), LC_ARG(d.pl), LC_ARG(d.oh), LC_ARG(d.ow)};
+            LC_TRY(kern(ex, L, id, P_CONV, "lc_col2im", a, 16, 1, (size_t)nc * (size_t)d.cin * (size_t)d.h, 0, 0));
+        } else { /* CONV2D_DW */
+            LC_TRY(to_cn(ex, L, id, t, shift(where(ex, nd->inputs[0]), (int64_t)n0 * d.cout * d.ohw), nc, d.cout,
+                         d.ohw));
+            LC_TRY(im2col(ex, L, id, col, shift(where(ex, nd->inputs[1]), (int64_t)n0 * d.cin * hw), nc, &d));
+            LC_TRY(gemm_b(L, id, false, true, (size_t)d.cout, (size_t)d.K, cols, t, cols, col, cols,
+                          n0 ? 1.0f : 0.0f, y, (size_t)d.K));
+        }
+    }
+    return LC_OK;
+}
+
+/* The lowering: IR node -> launches, for batch size nb and a mode. */
+static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
 {
     lc_graph *g = ex->g;
     lc_node *nd = &g->nodes[id];
     int in0 = nd->n_inputs > 0 ? nd->inputs[0] : -1, in1 = nd->n_inputs > 1 ? nd->inputs[1] : -1;
+    const lc_node *f = nd->fwd >= 0 ? &g->nodes[nd->fwd] : nd; /* attributes */
     loc y = where(ex, id);
     int total = nb * numel(g, id);
     switch (nd->op) {
@@ -149,37 +339,37 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb)
             loc b = where(ex, nd->inputs[2]);
             int relu = 0;
             lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(b.buf), LC_ARG(b.off), LC_ARG(nb), LC_ARG(out), LC_ARG(relu)};
-            LC_TRY(kern(ex, L, id, ex->p_elt, "lc_bias_act", a, 7, 2, (size_t)out, (size_t)nb, 0));
+            LC_TRY(kern(ex, L, id, P_ELT, "lc_bias_act", a, 7, 2, (size_t)out, (size_t)nb, 0));
         }
         return LC_OK;
     }
     case LC_OP_RELU: {
         loc x = where(ex, in0);
         lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(x.buf), LC_ARG(x.off), LC_ARG(total)};
-        return kern(ex, L, id, ex->p_elt, "lc_relu_fwd", a, 5, 1, (size_t)total, 0, 0);
+        return kern(ex, L, id, P_ELT, "lc_relu_fwd", a, 5, 1, (size_t)total, 0, 0);
     }
     case LC_OP_ADD:
     case LC_OP_ACCUM: {
         loc a0 = where(ex, in0), a1 = where(ex, in1);
         lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(a1.buf), LC_ARG(a1.off),
                       LC_ARG(total)};
-        return kern(ex, L, id, ex->p_elt, "lc_add", a, 7, 1, (size_t)total, 0, 0);
+        return kern(ex, L, id, P_ELT, "lc_add", a, 7, 1, (size_t)total, 0, 0);
     }
     case LC_OP_SOFTMAX_CE: {
         loc z = where(ex, in0), lab = where(ex, in1);
         int classes = numel(g, in0);
         lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(ex->correct), LC_ARG(z.buf), LC_ARG(z.off),
                       LC_ARG(lab.buf), LC_ARG(lab.off), LC_ARG(nb), LC_ARG(classes)};
-        LC_TRY(kern(ex, L, id, ex->p_loss, "lc_softmax_ce_fwd", a, 9, 1, (size_t)nb, 0, 0));
+        LC_TRY(kern(ex, L, id, P_LOSS, "lc_softmax_ce_fwd", a, 9, 1, (size_t)nb, 0, 0));
         lc_arg s[] = {LC_ARG(ex->acc), LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(ex->correct), LC_ARG(nb)};
-        return kern(ex, L, id, ex->p_loss, "lc_loss_stats", s, 5, 1, 64, 0, 64);
+        return kern(ex, L, id, P_LOSS, "lc_loss_stats", s, 5, 1, 64, 0, 64);
     }
     case LC_OP_SOFTMAX_CE_DX: {
         loc z = where(ex, in0), lab = where(ex, in1);
         int classes = numel(g, in0);
         lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(z.buf), LC_ARG(z.off), LC_ARG(lab.buf), LC_ARG(lab.off),
                       LC_ARG(nb), LC_ARG(classes)};
-        return kern(ex, L, id, ex->p_loss, "lc_softmax_ce_bwd", a, 8, 1, (size_t)nb, 0, 0);
+        return kern(ex, L, id, P_LOSS, "lc_softmax_ce_bwd", a, 8, 1, (size_t)nb, 0, 0);
     }
     case LC_OP_DENSE_DX: {
         /* dx[n,in] = dy[n,out] W[out,in] */
@@ -197,13 +387,128 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb)
         loc dy = where(ex, in0);
         int cols = numel(g, in0);
         lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(nb), LC_ARG(cols)};
-        return kern(ex, L, id, ex->p_elt, "lc_bias_grad", a, 6, 1, (size_t)cols, 0, 0);
+        return kern(ex, L, id, P_ELT, "lc_bias_grad", a, 6, 1, (size_t)cols, 0, 0);
     }
     case LC_OP_RELU_DX: {
         loc dy = where(ex, in0), yy = where(ex, in1);
         lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(yy.buf), LC_ARG(yy.off),
                       LC_ARG(total)};
-        return kern(ex, L, id, ex->p_elt, "lc_relu_bwd", a, 7, 1, (size_t)total, 0, 0);
+        return kern(ex, L, id, P_ELT, "lc_relu_bwd", a, 7, 1, (size_t)total, 0, 0);
+    }
+    case LC_OP_CONV2D:
+    case LC_OP_CONV2D_DX:
+    case LC_OP_CONV2D_DW:
+        return lower_conv(ex, L, id, nb);
+    case LC_OP_CHANNEL_DB: {
+        loc dy = where(ex, in0);
+        int c, hw;
+        chan_hw(&g->nodes[in0].shape, &c, &hw);
+        lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(nb), LC_ARG(c), LC_ARG(hw)};
+        return kern(ex, L, id, P_NORM, "lc_channel_sum", a, 7, 1, (size_t)c * RED_WG, 0, RED_WG);
+    }
+    case LC_OP_BATCHNORM: {
+        int c, hw;
+        chan_hw(&nd->shape, &c, &hw);
+        loc x = where(ex, in0), st = aux_of(ex, id), rm = where(ex, nd->inputs[1]), rv = where(ex, nd->inputs[2]);
+        loc gm = nd->affine ? where(ex, nd->inputs[3]) : (loc){ex->params, 0};
+        loc bt = nd->affine ? where(ex, nd->inputs[4]) : (loc){ex->params, 0};
+        float eps = (float)nd->eps, mom = (float)nd->momentum;
+        if (tr) {
+            lc_arg a[] = {LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(rm.buf), LC_ARG(rm.off), LC_ARG(rv.buf),
+                          LC_ARG(rv.off), LC_ARG(x.buf), LC_ARG(x.off), LC_ARG(nb), LC_ARG(c), LC_ARG(hw),
+                          LC_ARG(eps), LC_ARG(mom)};
+            LC_TRY(kern(ex, L, id, P_NORM, "lc_bn_stats", a, 13, 1, (size_t)c * RED_WG, 0, RED_WG));
+        } else {
+            lc_arg a[] = {LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(rm.buf), LC_ARG(rm.off), LC_ARG(rv.buf),
+                          LC_ARG(rv.off), LC_ARG(c), LC_ARG(eps)};
+            LC_TRY(kern(ex, L, id, P_NORM, "lc_bn_stats_eval", a, 8, 1, (size_t)c, 0, 0));
+        }
+        int affine = nd->affine, planes = nb * c;
+        lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(x.buf), LC_ARG(x.off), LC_ARG(st.buf), LC_ARG(st.off),
+                      LC_ARG(gm.buf), LC_ARG(gm.off), LC_ARG(bt.buf), LC_ARG(bt.off), LC_ARG(affine), LC_ARG(c),
+                      LC_ARG(hw), LC_ARG(planes)};
+        return kern(ex, L, id, P_NORM, "lc_bn_apply", a, 14, 1, (size_t)planes, 0, 0);
+    }
+    case LC_OP_BATCHNORM_DX: {
+        int c, hw;
+        chan_hw(&nd->shape, &c, &hw);
+        loc dy = where(ex, in0), x = where(ex, in1), st = aux_of(ex, nd->fwd), sums = aux_of(ex, id);
+        loc gm = f->affine ? where(ex, f->inputs[3]) : (loc){ex->params, 0};
+        int affine = f->affine, planes = nb * c;
+        if (tr) {
+            lc_arg a[] = {LC_ARG(sums.buf), LC_ARG(sums.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(x.buf),
+                          LC_ARG(x.off), LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(nb), LC_ARG(c), LC_ARG(hw)};
+            LC_TRY(kern(ex, L, id, P_NORM, "lc_bn_bwd_sums", a, 11, 1, (size_t)c * RED_WG, 0, RED_WG));
+            lc_arg b[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(x.buf), LC_ARG(x.off),
+                          LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(sums.buf), LC_ARG(sums.off), LC_ARG(gm.buf),
+                          LC_ARG(gm.off), LC_ARG(affine), LC_ARG(nb), LC_ARG(c), LC_ARG(hw)};
+            return kern(ex, L, id, P_NORM, "lc_bn_bwd_dx", b, 16, 1, (size_t)planes, 0, 0);
+        }
+        lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(st.buf), LC_ARG(st.off),
+                      LC_ARG(gm.buf), LC_ARG(gm.off), LC_ARG(affine), LC_ARG(c), LC_ARG(hw), LC_ARG(planes)};
+        return kern(ex, L, id, P_NORM, "lc_bn_bwd_dx_eval", a, 12, 1, (size_t)planes, 0, 0);
+    }
+    case LC_OP_BATCHNORM_DGAMMA: {
+        int c, hw;
+        chan_hw(&g->nodes[in1].shape, &c, &hw);
+        loc dy = where(ex, in0), x = where(ex, in1), st = aux_of(ex, nd->fwd);
+        lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(x.buf), LC_ARG(x.off),
+                      LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(nb), LC_ARG(c), LC_ARG(hw)};
+        return kern(ex, L, id, P_NORM, "lc_bn_dgamma", a, 11, 1, (size_t)c * RED_WG, 0, RED_WG);
+    }
+    case LC_OP_MAXPOOL:
+    case LC_OP_AVGPOOL:
+    case LC_OP_MAXPOOL_DX:
+    case LC_OP_AVGPOOL_DX: {
+        bool fwd = nd->op == LC_OP_MAXPOOL || nd->op == LC_OP_AVGPOOL;
+        const lc_shape *xs = fwd ? &g->nodes[in0].shape : &nd->shape, *ys = &f->shape;
+        int nc = nb * xs->dims[0], h = xs->dims[1], w = xs->dims[2], oh = ys->dims[1], ow = ys->dims[2];
+        loc a0 = where(ex, in0);
+        if (nd->op == LC_OP_MAXPOOL_DX) {
+            loc x = where(ex, in1);
+            lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(x.buf), LC_ARG(x.off),
+                          LC_ARG(nc), LC_ARG(h), LC_ARG(w), LC_ARG(f->kh), LC_ARG(f->kw), LC_ARG(f->sh),
+                          LC_ARG(f->sw), LC_ARG(oh), LC_ARG(ow)};
+            if (f->sh == f->kh && f->sw == f->kw) { /* windows tile the input */
+                lc_arg b[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(x.buf),
+                              LC_ARG(x.off), LC_ARG(nc), LC_ARG(h), LC_ARG(w), LC_ARG(f->kh), LC_ARG(f->kw), LC_ARG(oh),
+                              LC_ARG(ow)};
+                return kern(ex, L, id, P_POOL, "lc_maxpool_bwd_tiled", b, 13, 1, (size_t)nc * (size_t)oh, 0, 0);
+            }
+            return kern(ex, L, id, P_POOL, "lc_maxpool_bwd", a, 15, 1, (size_t)nc * (size_t)h, 0, 0);
+        }
+        const char *kn = nd->op == LC_OP_MAXPOOL ? "lc_maxpool_fwd"
+                         : nd->op == LC_OP_AVGPOOL ? "lc_avgpool_fwd" : "lc_avgpool_bwd";
+        lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(nc), LC_ARG(h), LC_ARG(w),
+                      LC_ARG(f->kh), LC_ARG(f->kw), LC_ARG(f->sh), LC_ARG(f->sw), LC_ARG(oh), LC_ARG(ow)};
+        /* one work-item per output row (forward) or input row (backward) */
+        return kern(ex, L, id, P_POOL, kn, a, 13, 1, (size_t)nc * (size_t)(fwd ? oh : h), 0, 0);
+    }
+    case LC_OP_GLOBAL_AVGPOOL:
+    case LC_OP_GLOBAL_AVGPOOL_DX: {
+        const lc_shape *xs = nd->op == LC_OP_GLOBAL_AVGPOOL ? &g->nodes[in0].shape : &nd->shape;
+        int nc = nb * xs->dims[0], hw = xs->dims[1] * xs->dims[2];
+        loc a0 = where(ex, in0);
+        lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(nc), LC_ARG(hw)};
+        if (nd->op == LC_OP_GLOBAL_AVGPOOL) return kern(ex, L, id, P_POOL, "lc_gap_fwd", a, 6, 1, (size_t)nc, 0, 0);
+        return kern(ex, L, id, P_POOL, "lc_gap_bwd", a, 6, 1, (size_t)nc, 0, 0);
+    }
+    case LC_OP_DROPOUT:
+    case LC_OP_DROPOUT_DX: {
+        loc x = where(ex, in0);
+        if (!tr || f->rate == 0) {
+            lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(x.buf), LC_ARG(x.off), LC_ARG(total)};
+            return kern(ex, L, id, P_DROP, "lc_copy", a, 5, 1, (size_t)total, 0, 0);
+        }
+        cl_ulong key = 0;
+        cl_uint thr = lc_dropout_threshold(f->rate);
+        float scale = (float)(1.0 / (1.0 - f->rate));
+        lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(x.buf), LC_ARG(x.off), LC_ARG(total), LC_ARG(key),
+                      LC_ARG(thr), LC_ARG(scale)};
+        LC_TRY(kern(ex, L, id, P_DROP, "lc_dropout", a, 8, 1, (size_t)total, 0, 0));
+        L->l[L->count - 1].rng_arg = 5;
+        L->l[L->count - 1].rng_node = nd->op == LC_OP_DROPOUT ? id : nd->fwd;
+        return LC_OK;
     }
     case LC_OP_COUNT:
         break;
@@ -211,28 +516,33 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb)
     return LC_ERR(LC_ERR_UNSUPPORTED, "node '%s': op %s has no lowering", nd->name, lc_op_name(nd->op));
 }
 
-static lc_status build_list(lc_exec *ex, llist *L, int nb)
+static lc_status build_list(lc_exec *ex, llist *L, int nb, bool tr)
 {
     L->batch = nb;
+    L->training = tr;
     for (int i = 0; i < ex->g->n_nodes; i++) {
         if (i == ex->g->n_forward) L->n_fwd = L->count;
-        lc_status st = lower_node(ex, L, i, nb);
+        lc_status st = lower_node(ex, L, i, nb, tr);
         if (st != LC_OK) return st;
     }
     if (ex->g->n_forward >= ex->g->n_nodes) L->n_fwd = L->count;
     return LC_OK;
 }
 
-static lc_status list_for(lc_exec *ex, int nb, int *idx)
+static lc_status list_for(lc_exec *ex, int nb, bool tr, int *idx)
 {
     for (int i = 0; i < N_LISTS; i++)
-        if (ex->lists[i].batch == nb) { *idx = i; return LC_OK; }
-    /* slot 0 holds the planned batch for good; others are recycled */
-    int slot = 1;
-    for (int i = 1; i < N_LISTS; i++)
-        if (ex->lists[i].batch == 0) { slot = i; break; }
+        if (ex->lists[i].batch == nb && ex->lists[i].training == tr) { *idx = i; return LC_OK; }
+    /* slots 0 and 1 hold the planned batch for good; others are recycled */
+    int slot = -1;
+    for (int i = 2; i < N_LISTS && slot < 0; i++)
+        if (ex->lists[i].batch == 0) slot = i;
+    if (slot < 0) {
+        slot = 2 + ex->recycle;
+        ex->recycle = (ex->recycle + 1) % (N_LISTS - 2);
+    }
     llist_free(&ex->lists[slot]);
-    lc_status st = build_list(ex, &ex->lists[slot], nb);
+    lc_status st = build_list(ex, &ex->lists[slot], nb, tr);
     if (st != LC_OK) { llist_free(&ex->lists[slot]); return st; }
     *idx = slot;
     return LC_OK;
@@ -246,11 +556,21 @@ static lc_status run(lc_exec *ex, const llist *L, int from, int to)
             LC_TRY(lc_rt_sgemm(ex->rt, x->ta, x->tb, x->m, x->n, x->kk, x->alpha, x->a, x->ao, x->lda, x->b, x->bo,
                                x->ldb, x->beta, x->c, x->co, x->ldc));
         } else {
+            if (x->rng_arg >= 0) {
+                cl_ulong key = lc_dropout_key(ex->seed, ex->last_step, ex->g->nodes[x->rng_node].name);
+                LC_TRY(lc_rt_check(clSetKernelArg(x->k, (cl_uint)x->rng_arg, sizeof key, &key), "clSetKernelArg"));
+            }
             LC_TRY(lc_rt_launch(ex->rt, x->k, x->dims, x->global, x->has_local ? x->local : NULL,
                                 ex->g->nodes[x->node].name));
         }
     }
     return LC_OK;
+}
+
+static bool same_gemm(const launch *a, const launch *b)
+{
+    return a->ta == b->ta && a->tb == b->tb && a->m == b->m && a->n == b->n && a->kk == b->kk && a->lda == b->lda &&
+           a->ldb == b->ldb && a->ldc == b->ldc;
 }
 
 lc_status lc_exec_create(lc_exec **out, lc_rt *rt, lc_graph *g)
@@ -261,6 +581,7 @@ lc_status lc_exec_create(lc_exec **out, lc_rt *rt, lc_graph *g)
     if (!ex) return LC_ERR(LC_ERR_NOMEM, "out of memory");
     ex->rt = rt;
     ex->g = g;
+    ex->training = g->n_forward > 0 && g->n_forward < g->n_nodes;
     lc_status st;
 #define CHECK(x) do { st = (x); if (st != LC_OK) goto fail; } while (0)
     size_t pbytes = (size_t)(g->param_floats > 0 ? g->param_floats : 1) * 4;
@@ -275,16 +596,20 @@ lc_status lc_exec_create(lc_exec **out, lc_rt *rt, lc_graph *g)
     CHECK(lc_rt_fill_zero(rt, ex->acts, 0, abytes));
     CHECK(lc_rt_fill_zero(rt, ex->acc, 0, 16));
     ex->bytes = 2 * pbytes + abytes + (size_t)g->planned_batch * 4 + 16;
-    CHECK(lc_rt_program(rt, "eltwise", "", &ex->p_elt));
-    CHECK(lc_rt_program(rt, "loss", "", &ex->p_loss));
-    CHECK(build_list(ex, &ex->lists[0], g->planned_batch));
-    ex->cur = 0;
+    CHECK(build_list(ex, &ex->lists[0], g->planned_batch, true));
+    CHECK(build_list(ex, &ex->lists[1], g->planned_batch, false));
+    ex->cur = ex->training ? 0 : 1;
     ex->n = g->planned_batch;
-    /* Run every GEMM once so CLBlast compiles its kernels now, not inside
-     * the training loop.  Outputs are scratch until the first real step;
-     * parameter gradients are zeroed again below. */
-    for (int i = 0; i < ex->lists[0].count; i++)
-        if (ex->lists[0].l[i].kind == L_GEMM) CHECK(run(ex, &ex->lists[0], i, i + 1));
+    /* Run every GEMM shape once so CLBlast compiles its kernels now, not
+     * inside the training loop.  Outputs are scratch until the first real
+     * step; parameter gradients are zeroed again below. */
+    const llist *L0 = &ex->lists[0];
+    for (int i = 0; i < L0->count; i++) {
+        if (L0->l[i].kind != L_GEMM) continue;
+        bool seen = false;
+        for (int j = 0; j < i && !seen; j++) seen = L0->l[j].kind == L_GEMM && same_gemm(&L0->l[i], &L0->l[j]);
+        if (!seen) CHECK(run(ex, L0, i, i + 1));
+    }
     CHECK(lc_rt_fill_zero(rt, ex->grads, 0, pbytes));
     CHECK(lc_rt_finish(rt));
     *out = ex;
@@ -318,7 +643,7 @@ lc_status lc_exec_set_batch(lc_exec *ex, const float *x, const int32_t *y, int n
     lc_graph *g = ex->g;
     if (n <= 0 || n > g->planned_batch)
         return LC_ERR(LC_ERR_INVALID, "batch of %d examples does not fit the plan (1..%d)", n, g->planned_batch);
-    LC_TRY(list_for(ex, n, &ex->cur));
+    LC_TRY(list_for(ex, n, ex->training, &ex->cur));
     ex->n = n;
     size_t xs = (size_t)n * (size_t)lc_shape_numel(&g->nodes[g->input].shape) * 4;
     LC_TRY(lc_rt_write(ex->rt, ex->acts, (size_t)g->nodes[g->input].offset * 4, xs, x));
@@ -327,9 +652,25 @@ lc_status lc_exec_set_batch(lc_exec *ex, const float *x, const int32_t *y, int n
     return LC_OK;
 }
 
+lc_status lc_exec_set_mode(lc_exec *ex, bool training)
+{
+    if (ex->training == training) return LC_OK;
+    int idx;
+    LC_TRY(list_for(ex, ex->n, training, &idx));
+    ex->training = training;
+    ex->cur = idx;
+    return LC_OK;
+}
+
+bool lc_exec_training(const lc_exec *ex) { return ex->training; }
+void lc_exec_set_seed(lc_exec *ex, uint64_t seed) { ex->seed = seed; }
+void lc_exec_set_step(lc_exec *ex, uint64_t step) { ex->step = ex->last_step = step; }
+uint64_t lc_exec_step(const lc_exec *ex) { return ex->step; }
+
 lc_status lc_exec_forward(lc_exec *ex)
 {
     const llist *L = &ex->lists[ex->cur];
+    if (L->training) ex->last_step = ex->step++;
     return run(ex, L, 0, L->n_fwd);
 }
 
@@ -363,7 +704,9 @@ lc_status lc_exec_read_node(lc_exec *ex, int id, float *host)
 lc_exec_counts lc_exec_launch_counts(const lc_exec *ex)
 {
     const llist *L = &ex->lists[0];
-    return (lc_exec_counts){.forward = L->n_fwd, .backward = L->count - L->n_fwd, .programs = 2};
+    int progs = 0;
+    for (int p = 0; p < P_COUNT; p++) progs += ex->prog[p] != NULL;
+    return (lc_exec_counts){.forward = L->n_fwd, .backward = L->count - L->n_fwd, .programs = progs};
 }
 
 size_t lc_exec_device_bytes(const lc_exec *ex) { return ex->bytes; }

@@ -38,6 +38,32 @@ lc_status lc_exec_stats(lc_exec *ex, double *loss_sum, double *correct, bool res
  * gradients), for tests and tools.  host must hold n*numel floats. */
 lc_status lc_exec_read_node(lc_exec *ex, int id, float *host);
 
+/* Training or evaluation mode (default: training when the graph was
+ * compiled with its backward pass, else evaluation).  In evaluation,
+ * dropout is the identity and batchnorm normalises with (and does not
+ * update) its running statistics; a backward pass in evaluation mode
+ * differentiates that fixed function.  Each mode has its own launch lists,
+ * built at creation for the planned batch (and on first use for another
+ * batch size), so switching allocates nothing in a loop. */
+lc_status lc_exec_set_mode(lc_exec *ex, bool training);
+bool lc_exec_training(const lc_exec *ex);
+/* Dropout masks are a counter-based hash of (seed, step, node name, element
+ * index in the batch), generated in the kernels: nothing is uploaded.  Each
+ * training-mode lc_exec_forward uses the current step and then advances it;
+ * lc_exec_backward reuses the last forward's step (the same mask).  The seed
+ * (default 0) and step are the executor's whole random state, for resuming. */
+void lc_exec_set_seed(lc_exec *ex, uint64_t seed);
+void lc_exec_set_step(lc_exec *ex, uint64_t step);
+uint64_t lc_exec_step(const lc_exec *ex); /* the step the next training forward uses */
+
+/* The dropout mask, on the host (tests, tools): element `index` (in
+ * [0, batch * numel)) of node `node` at (seed, step) is kept when
+ * lc_dropout_keep(lc_dropout_key(seed, step, node), index,
+ * lc_dropout_threshold(rate)); the fraction dropped is threshold / 2^24. */
+uint64_t lc_dropout_key(uint64_t seed, uint64_t step, const char *node);
+uint32_t lc_dropout_threshold(double rate);
+bool lc_dropout_keep(uint64_t key, uint64_t index, uint32_t threshold);
+
 typedef struct lc_exec_counts {
     int forward, backward;  /* launches per step (kernels + GEMMs) */
     int programs;           /* programs the executor uses */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #define MAX_NODES 4096
+#define MAX_JSON_INPUTS 4 /* names in a node's "inputs" */
 
 typedef struct ctx {
     const char *where;
@@ -138,7 +139,58 @@ static lc_status parse_defaults(ctx *c, const cJSON *d, defaults *df)
     return LC_OK;
 }
 
-static const char *const known_ops = "dense, relu, flatten, add";
+static const char *const known_ops =
+    "dense, conv2d, batchnorm, relu, maxpool, avgpool, global_avgpool, dropout, flatten, add";
+
+/* An integer or an array [h, w] of two integers, each in [lo, hi]. */
+static lc_status get_pair(const ctx *c, const cJSON *obj, const char *key, bool required, int lo, int hi, int out[2])
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v) return required ? perr(c, key, "missing (an integer or [h, w] is required)") : LC_OK;
+    int tmp[2] = {0, 0};
+    if (cJSON_IsNumber(v)) {
+        if (v->valuedouble != floor(v->valuedouble) || v->valuedouble < lo || v->valuedouble > hi)
+            return perr(c, key, "expected an integer in [%d, %d] or [h, w], got %.17g", lo, hi, v->valuedouble);
+        tmp[0] = tmp[1] = (int)v->valuedouble;
+    } else if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 2) {
+        int k = 0;
+        for (const cJSON *it = v->child; it; it = it->next, k++) {
+            if (!cJSON_IsNumber(it) || it->valuedouble != floor(it->valuedouble) || it->valuedouble < lo ||
+                it->valuedouble > hi)
+                return perr(c, key, "element %d: expected an integer in [%d, %d]", k, lo, hi);
+            tmp[k] = (int)it->valuedouble;
+        }
+    } else {
+        return perr(c, key, "expected an integer or [h, w], got %s", json_type(v));
+    }
+    out[0] = tmp[0];
+    out[1] = tmp[1];
+    return LC_OK;
+}
+
+/* init / bias / bias_init / bias_value of a layer with parameters */
+typedef struct layer_init {
+    int bias;
+    lc_init init, bias_init;
+    double bias_value;
+} layer_init;
+
+static lc_status get_layer_init(const ctx *c, const cJSON *nd, const defaults *df, layer_init *li)
+{
+    li->bias = df->bias;
+    li->init = df->init;
+    li->bias_init = df->bias_init;
+    li->bias_value = df->bias_value;
+    LC_TRY(get_bool(c, nd, "bias", &li->bias));
+    const char *s = NULL;
+    LC_TRY(get_str(c, nd, "init", false, &s));
+    if (s) LC_TRY(parse_init(c, "init", s, &li->init));
+    s = NULL;
+    LC_TRY(get_str(c, nd, "bias_init", false, &s));
+    if (s) LC_TRY(parse_init(c, "bias_init", s, &li->bias_init));
+    LC_TRY(get_num(c, nd, "bias_value", -1e6, 1e6, &li->bias_value));
+    return LC_OK;
+}
 
 static lc_status parse_node(ctx *c, lc_graph *g, const cJSON *nd, int index, int prev, const defaults *df,
                             int *out_id)
@@ -156,8 +208,8 @@ static lc_status parse_node(ctx *c, lc_graph *g, const cJSON *nd, int index, int
     int ins[LC_MAX_INPUTS], nin = 0;
     const cJSON *iv = cJSON_GetObjectItemCaseSensitive(nd, "inputs");
     if (iv) {
-        if (!cJSON_IsArray(iv) || cJSON_GetArraySize(iv) < 1 || cJSON_GetArraySize(iv) > LC_MAX_INPUTS)
-            return perr(c, "inputs", "expected an array of 1 to %d node names", LC_MAX_INPUTS);
+        if (!cJSON_IsArray(iv) || cJSON_GetArraySize(iv) < 1 || cJSON_GetArraySize(iv) > MAX_JSON_INPUTS)
+            return perr(c, "inputs", "expected an array of 1 to %d node names", MAX_JSON_INPUTS);
         int k = 0;
         for (const cJSON *it = iv->child; it; it = it->next, k++) {
             char key[32];
@@ -192,6 +244,63 @@ static lc_status parse_node(ctx *c, lc_graph *g, const cJSON *nd, int index, int
         if (s) LC_TRY(parse_init(c, "bias_init", s, &binit));
         LC_TRY(get_num(c, nd, "bias_value", -1e6, 1e6, &bval));
         id = lc_graph_add_dense(g, name, ins[0], units, bias != 0, init, binit, bval);
+    } else if (!strcmp(op, "conv2d")) {
+        static const char *const keys[] = {"name", "op", "inputs", "filters", "kernel", "stride", "pad", "bias", "init",
+                                           "bias_init", "bias_value", NULL};
+        LC_TRY(check_keys(c, nd, keys));
+        if (nin != 1) return perr(c, "inputs", "conv2d takes one input, got %d", nin);
+        int filters = 0, k[2] = {0, 0}, st[2] = {1, 1}, pd[2] = {0, 0};
+        LC_TRY(get_int(c, nd, "filters", true, 1, 1 << 20, &filters));
+        LC_TRY(get_pair(c, nd, "kernel", true, 1, 1024, k));
+        LC_TRY(get_pair(c, nd, "stride", false, 1, 1024, st));
+        lc_pad_mode pm = LC_PAD_SAME;
+        const cJSON *pv = cJSON_GetObjectItemCaseSensitive(nd, "pad");
+        if (pv && cJSON_IsString(pv)) {
+            if (!strcmp(pv->valuestring, "same")) pm = LC_PAD_SAME;
+            else if (!strcmp(pv->valuestring, "valid")) pm = LC_PAD_VALID;
+            else return perr(c, "pad", "expected \"same\", \"valid\", an integer or [h, w], got '%s'", pv->valuestring);
+        } else if (pv) {
+            if (!cJSON_IsNumber(pv) && !cJSON_IsArray(pv))
+                return perr(c, "pad", "expected \"same\", \"valid\", an integer or [h, w], got %s", json_type(pv));
+            LC_TRY(get_pair(c, nd, "pad", false, 0, 1024, pd));
+            pm = LC_PAD_EXPLICIT;
+        }
+        layer_init li;
+        LC_TRY(get_layer_init(c, nd, df, &li));
+        id = lc_graph_add_conv2d(g, name, ins[0], filters, k[0], k[1], st[0], st[1], pm, pd[0], pd[1], li.bias != 0,
+                                 li.init, li.bias_init, li.bias_value);
+    } else if (!strcmp(op, "batchnorm")) {
+        static const char *const keys[] = {"name", "op", "inputs", "momentum", "epsilon", "affine", NULL};
+        LC_TRY(check_keys(c, nd, keys));
+        if (nin != 1) return perr(c, "inputs", "batchnorm takes one input, got %d", nin);
+        double momentum = 0.99, eps = 1e-3;
+        int affine = 0;
+        LC_TRY(get_num(c, nd, "momentum", 0, 1, &momentum));
+        LC_TRY(get_num(c, nd, "epsilon", 1e-12, 1, &eps));
+        LC_TRY(get_bool(c, nd, "affine", &affine));
+        id = lc_graph_add_batchnorm(g, name, ins[0], momentum, eps, affine != 0);
+    } else if (!strcmp(op, "maxpool") || !strcmp(op, "avgpool")) {
+        static const char *const keys[] = {"name", "op", "inputs", "kernel", "stride", NULL};
+        LC_TRY(check_keys(c, nd, keys));
+        if (nin != 1) return perr(c, "inputs", "%s takes one input, got %d", op, nin);
+        int k[2] = {0, 0};
+        LC_TRY(get_pair(c, nd, "kernel", true, 1, 1024, k));
+        int st[2] = {k[0], k[1]};
+        LC_TRY(get_pair(c, nd, "stride", false, 1, 1024, st));
+        id = lc_graph_add_pool(g, op[0] == 'm' ? LC_OP_MAXPOOL : LC_OP_AVGPOOL, name, ins[0], k[0], k[1], st[0], st[1]);
+    } else if (!strcmp(op, "global_avgpool")) {
+        static const char *const keys[] = {"name", "op", "inputs", NULL};
+        LC_TRY(check_keys(c, nd, keys));
+        if (nin != 1) return perr(c, "inputs", "global_avgpool takes one input, got %d", nin);
+        id = lc_graph_add_node(g, LC_OP_GLOBAL_AVGPOOL, name, ins, 1);
+    } else if (!strcmp(op, "dropout")) {
+        static const char *const keys[] = {"name", "op", "inputs", "rate", NULL};
+        LC_TRY(check_keys(c, nd, keys));
+        if (nin != 1) return perr(c, "inputs", "dropout takes one input, got %d", nin);
+        double rate = -1;
+        if (!cJSON_GetObjectItemCaseSensitive(nd, "rate")) return perr(c, "rate", "missing (a number in [0, 1) is required)");
+        LC_TRY(get_num(c, nd, "rate", 0, 0.999999, &rate));
+        id = lc_graph_add_dropout(g, name, ins[0], rate);
     } else if (!strcmp(op, "relu") || !strcmp(op, "flatten")) {
         static const char *const keys[] = {"name", "op", "inputs", NULL};
         LC_TRY(check_keys(c, nd, keys));
@@ -262,8 +371,9 @@ static lc_status parse_train(ctx *c, const cJSON *t, lc_train_spec *ts)
         int k = 0, last = -1;
         for (const cJSON *it = ms->child; it; it = it->next, k++) {
             if (k >= LC_MAX_MILESTONES) return perr(c, "milestones", "at most %d milestones", LC_MAX_MILESTONES);
-            if (!cJSON_IsNumber(it) || it->valuedouble != floor(it->valuedouble) || it->valuedouble <= last)
-                return perr(c, "milestones", "element %d: expected increasing positive integers", k);
+            if (!cJSON_IsNumber(it) || it->valuedouble != floor(it->valuedouble) || it->valuedouble <= last ||
+                it->valuedouble < 1 || it->valuedouble > 1000000)
+                return perr(c, "milestones", "element %d: expected increasing epoch numbers in [1, 1000000]", k);
             ts->milestones[k] = last = (int)it->valuedouble;
         }
         ts->n_milestones = k;
@@ -283,7 +393,12 @@ static lc_status json_syntax_error(const char *where, const char *text, size_t l
     for (const char *p = text; p < ep; p++) {
         if (*p == '\n') { line++; col = 1; } else col++;
     }
-    return lc_error_set(LC_ERR_INVALID, "%s:%d:%d: not valid JSON near '%.20s'", where, line, col, ep);
+    char near[24];
+    size_t k = 0;
+    for (const char *p = ep; k < sizeof near - 1 && p < text + len && *p && *p != '\n' && *p != '\r'; p++)
+        near[k++] = (*p < ' ') ? ' ' : *p;
+    near[k] = 0;
+    return lc_error_set(LC_ERR_INVALID, "%s:%d:%d: not valid JSON near '%s'", where, line, col, near);
 }
 
 lc_status lc_model_parse(const char *text, size_t len, const char *where, lc_graph **out, lc_train_spec *train)

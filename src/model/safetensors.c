@@ -87,8 +87,15 @@ lc_status lc_safetensors_parse(uint8_t *bytes, size_t len, const char *where, lc
     int n = cJSON_GetArraySize(h);
     out->tensors = calloc((size_t)(n > 0 ? n : 1), sizeof *out->tensors);
     if (!out->tensors) { cJSON_Delete(h); lc_st_file_deinit(out); return LC_ERR(LC_ERR_NOMEM, "out of memory"); }
-    const uint8_t *data = bytes + 8 + hl;
+    /* The data must be 4-byte aligned for float access; a header length
+     * that is not a multiple of 4 (other writers pad to 8, not all do) moves
+     * the data down to the header's 8-aligned start. */
+    uint8_t *data = bytes + 8 + hl;
     uint64_t dlen = len - 8 - hl;
+    if ((uintptr_t)data % 4) {
+        memmove(bytes + 8, data, (size_t)dlen);
+        data = bytes + 8;
+    }
     lc_status st = LC_OK;
     for (const cJSON *e = h->child; e; e = e->next) {
         if (!strcmp(e->string, "__metadata__")) continue;
@@ -111,9 +118,16 @@ lc_status lc_safetensors_parse(uint8_t *bytes, size_t len, const char *where, lc
         }
         snprintf(t->name, sizeof t->name, "%s", e->string);
         int64_t numel = 1;
+        for (int k = 0; k < out->n; k++)
+            if (!strcmp(out->tensors[k].name, t->name)) {
+                st = LC_ERR(LC_ERR_FORMAT, "%s: tensor '%s' appears twice in the header", where, t->name);
+                goto done;
+            }
         for (const cJSON *d = sh->child; d; d = d->next) {
-            if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 1e12) {
-                st = LC_ERR(LC_ERR_FORMAT, "%s: tensor '%s': bad shape", where, e->string);
+            if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 1e12 ||
+                d->valuedouble != floor(d->valuedouble) || (double)numel * d->valuedouble > 1e12) {
+                st = LC_ERR(LC_ERR_FORMAT, "%s: tensor '%s': bad shape (dimensions must be whole numbers, at most 1e12 values)",
+                            where, e->string);
                 goto done;
             }
             t->shape[t->rank++] = (int64_t)d->valuedouble;
@@ -204,12 +218,14 @@ lc_status lc_model_load_params(const char *path, const lc_graph *g, float *param
             }
     }
     if (st == LC_OK && f.n != g->n_params) {
-        for (int i = 0; i < f.n; i++)
-            if (lc_graph_find(g, f.tensors[i].name) < 0) {
+        for (int i = 0; i < f.n; i++) {
+            int id = lc_graph_find(g, f.tensors[i].name);
+            if (id < 0 || g->nodes[id].op != LC_OP_PARAM) {
                 st = LC_ERR(LC_ERR_INVALID, "%s: tensor '%s' is not a parameter of model '%s' (a checkpoint of another model?)",
                             path, f.tensors[i].name, g->name);
                 break;
             }
+        }
     }
     lc_st_file_deinit(&f);
     return st;

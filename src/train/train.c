@@ -58,12 +58,20 @@ static double layer_multiplier(int l, int L, double alpha)
     return pow(1.0 - alpha, 5.0 * (L - 1 - l) / (L - 1));
 }
 
+void lc_train_result_free(lc_train_result *r)
+{
+    free(r->rotation);
+    free(r->norm);
+    r->rotation = r->norm = NULL;
+    r->n_layers = 0;
+}
+
 typedef struct trainer {
     lc_graph *g;
     lc_rt *rt;
     lc_exec *ex;
     lc_optim *opt;
-    lc_dataset train, test;
+    lc_dataset train, val, test;
     lc_batcher tb;
     float *xbuf;
     int32_t *ybuf;
@@ -71,6 +79,11 @@ typedef struct trainer {
     double *rates, *mult;
     int batch;
     FILE *metrics;
+    /* rotation monitoring: kernel layers in forward order */
+    int L;
+    int *layer_of_kernel;   /* optim kernel index -> forward layer index */
+    char (*layer_name)[LC_NAME_MAX];
+    double *rot_opt, *norm_opt, *rot, *norm;
 } trainer;
 
 static void trainer_free(trainer *t)
@@ -82,11 +95,18 @@ static void trainer_free(trainer *t)
     lc_batcher_deinit(&t->tb);
     lc_dataset_deinit(&t->train);
     lc_dataset_deinit(&t->test);
+    lc_dataset_deinit(&t->val);
     free(t->xbuf);
     free(t->ybuf);
     free(t->host_params);
     free(t->rates);
     free(t->mult);
+    free(t->layer_of_kernel);
+    free(t->layer_name);
+    free(t->rot_opt);
+    free(t->norm_opt);
+    free(t->rot);
+    free(t->norm);
     if (t->metrics) fclose(t->metrics);
 }
 
@@ -106,20 +126,60 @@ static lc_status evaluate(trainer *t, const lc_dataset *d, double *loss, double 
     return LC_OK;
 }
 
-static void write_metrics(FILE *f, int epoch, int64_t step, double lr, double trl, double tra, double tel,
-                          double tea, double secs)
+/* Reads each kernel layer's rotation and norm (after the step that was
+ * made with a request) and writes a "rotation" line. */
+static lc_status record_rotation(trainer *t, double epoch, int64_t step)
+{
+    LC_TRY(lc_optim_rotation(t->opt, t->rot_opt, t->norm_opt));
+    for (int j = 0; j < t->L; j++) {
+        t->rot[t->layer_of_kernel[j]] = t->rot_opt[j];
+        t->norm[t->layer_of_kernel[j]] = t->norm_opt[j];
+    }
+    if (!t->metrics) return LC_OK;
+    fprintf(t->metrics, "{\"kind\": \"rotation\", \"epoch\": %.6f, \"step\": %lld, \"rotation\": {", epoch,
+            (long long)step);
+    for (int l = 0; l < t->L; l++) fprintf(t->metrics, "%s\"%s\": %.7g", l ? ", " : "", t->layer_name[l], t->rot[l]);
+    fprintf(t->metrics, "}, \"norm\": {");
+    for (int l = 0; l < t->L; l++) fprintf(t->metrics, "%s\"%s\": %.7g", l ? ", " : "", t->layer_name[l], t->norm[l]);
+    fprintf(t->metrics, "}}\n");
+    fflush(t->metrics);
+    return LC_OK;
+}
+
+/* "rotation 0.012 0.020 0.031" (first to last layer), or quantiles when
+ * there are many layers */
+static void rotation_summary(const trainer *t, char *buf, size_t len)
+{
+    size_t o = (size_t)snprintf(buf, len, "  rotation");
+    if (t->L <= 8) {
+        for (int l = 0; l < t->L && o < len; l++) o += (size_t)snprintf(buf + o, len - o, " %.3f", t->rot[l]);
+        return;
+    }
+    double lo = t->rot[0], hi = t->rot[0], sum = 0;
+    for (int l = 0; l < t->L; l++) {
+        lo = fmin(lo, t->rot[l]);
+        hi = fmax(hi, t->rot[l]);
+        sum += t->rot[l];
+    }
+    snprintf(buf + o, len - o, " first %.3f last %.3f min %.3f mean %.3f max %.3f (%d layers)", t->rot[0],
+             t->rot[t->L - 1], lo, sum / t->L, hi, t->L);
+}
+
+static void write_metrics(FILE *f, int epoch, int64_t step, double lr, double trl, double tra, double val,
+                          double vaa, double tel, double tea, double secs)
 {
     if (!f) return;
-    fprintf(f,
-            "{\"epoch\": %d, \"step\": %lld, \"lr\": %.9g, \"train_loss\": %.6f, \"train_acc\": %.6f, "
-            "\"test_loss\": %.6f, \"test_acc\": %.6f, \"time_s\": %.3f}\n",
-            epoch, (long long)step, lr, trl, tra, tel, tea, secs);
+    fprintf(f, "{\"kind\": \"eval\", \"epoch\": %d, \"step\": %lld, \"lr\": %.9g, \"train_loss\": %.6f, \"train_acc\": %.6f, ",
+            epoch, (long long)step, lr, trl, tra);
+    if (!isnan(vaa)) fprintf(f, "\"val_loss\": %.6f, \"val_acc\": %.6f, ", val, vaa);
+    fprintf(f, "\"test_loss\": %.6f, \"test_acc\": %.6f, \"time_s\": %.3f}\n", tel, tea, secs);
     fflush(f);
 }
 
 lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
 {
     memset(res, 0, sizeof *res);
+    res->silhouette = NAN;
     trainer T = {0};
     trainer *t = &T;
     lc_status st;
@@ -135,9 +195,9 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
     lc_data_opts dopts = o->data;
     dopts.seed = (uint64_t)spec.seed;
     dopts.classes = t->g->classes;
-    double mean = 0, sd = 1;
+    lc_data_info dinfo;
     char desc[512];
-    CHECK(lc_data_open(o->data_spec, &dopts, &t->train, &t->test, &mean, &sd, desc, sizeof desc));
+    CHECK(lc_data_open3(o->data_spec, &dopts, &t->train, &t->val, &t->test, &dinfo, desc, sizeof desc));
     lc_graph *g = t->g;
     int64_t in_numel = lc_shape_numel(&g->nodes[g->input].shape);
     if (lc_dataset_example_size(&t->train) != in_numel) {
@@ -156,7 +216,25 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
     LC_INFO("data: %s", desc);
     t->batch = (int)LC_MIN((int64_t)spec.batch, t->train.n);
 
-    /* compile and plan */
+    if (o->fixed_gating || o->silhouette) {
+        st = LC_ERR(LC_ERR_UNSUPPORTED, "fixed gating and the feedback silhouette are not available yet");
+        goto done;
+    }
+    if (o->train_only) {
+        int id = lc_graph_find(g, o->train_only);
+        bool has = false;
+        for (int i = 0; i < g->n_params; i++) {
+            lc_node *pn = &g->nodes[g->params[i].node];
+            pn->trainable = pn->owner == id && id >= 0;
+            has |= pn->trainable;
+        }
+        if (!has) {
+            st = LC_ERR(LC_ERR_INVALID, "--train-only '%s': model '%s' has no node of that name with parameters",
+                        o->train_only, g->name);
+            goto done;
+        }
+    }
+    /* compile and plan (a frozen prefix gets no backward pass) */
     CHECK(lc_graph_compile(g, t->batch, true, NULL));
     int L = lc_graph_kernel_layers(g, NULL, 0);
     LC_INFO("model '%s': %d nodes, %d kernel layers, %lld trainable parameters; memory plan at batch %d: "
@@ -182,6 +260,8 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
     oc.nesterov = spec.nesterov != 0;
     oc.weight_decay = spec.weight_decay;
     oc.layca = spec.layca != 0;
+    oc.fuse = !o->no_fuse;
+    oc.layca_skip_non_kernel = o->layca_skip_non_kernel;
     lc_optim_tensor *ot = calloc((size_t)g->n_params + 1, sizeof *ot);
     t->rates = calloc((size_t)g->n_params + 1, sizeof *t->rates);
     t->mult = calloc((size_t)g->n_params + 1, sizeof *t->mult);
@@ -206,6 +286,37 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
                          lc_exec_grads(t->ex));
     free(ot);
     if (st != LC_OK) goto done;
+    /* kernel layers: the optimizer lists them in tensor-table order, the
+     * metrics in forward order */
+    t->L = lc_optim_kernel_count(t->opt);
+    {
+        int n = t->L > 0 ? t->L : 1;
+        t->layer_of_kernel = calloc((size_t)n, sizeof *t->layer_of_kernel);
+        t->layer_name = calloc((size_t)n, sizeof *t->layer_name);
+        t->rot_opt = calloc((size_t)n, sizeof(double));
+        t->norm_opt = calloc((size_t)n, sizeof(double));
+        t->rot = calloc((size_t)n, sizeof(double));
+        t->norm = calloc((size_t)n, sizeof(double));
+        int *fwd = calloc((size_t)n, sizeof *fwd);
+        if (!t->layer_of_kernel || !t->layer_name || !t->rot_opt || !t->norm_opt || !t->rot || !t->norm || !fwd) {
+            free(fwd);
+            st = LC_ERR(LC_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        int nf = lc_graph_kernel_layers(g, fwd, n);
+        int j = 0;
+        for (int i = 0; i < g->n_params && j < t->L; i++) {
+            if (!g->nodes[g->params[i].node].is_kernel) continue;
+            int l = 0;
+            while (l < nf && fwd[l] != i) l++;
+            t->layer_of_kernel[j++] = l < nf ? l : 0;
+        }
+        for (int l = 0; l < nf && l < n; l++) {
+            const lc_node *pn = &g->nodes[g->params[fwd[l]].node];
+            snprintf(t->layer_name[l], LC_NAME_MAX, "%s", pn->owner >= 0 ? g->nodes[pn->owner].name : pn->name);
+        }
+        free(fwd);
+    }
     CHECK(lc_rt_finish(t->rt));
     double setup_s = lc_now_s() - t0;
     LC_INFO("ready in %.2f s: %d programs built from source, %d loaded from the cache; launches per step: "
@@ -223,16 +334,19 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
     t->ybuf = malloc((size_t)t->batch * 4);
     if (!t->xbuf || !t->ybuf) { st = LC_ERR(LC_ERR_NOMEM, "out of memory"); goto done; }
     CHECK(lc_batcher_init(&t->tb, &t->train, t->batch, !o->no_shuffle, (uint64_t)spec.seed));
+    if (o->flip || o->shift > 0) CHECK(lc_batcher_set_augment(&t->tb, o->flip, o->shift));
 
     int64_t per_epoch = (t->train.n + t->batch - 1) / t->batch;
     int epochs = spec.epochs;
     if (spec.steps > 0) epochs = (int)((spec.steps + per_epoch - 1) / per_epoch);
-    LC_INFO("training: %s%s, lr %g, batch %d, %d epoch%s (%lld steps each)", spec.layca ? "layca-" : "",
-            spec.optimizer, spec.lr, t->batch, epochs, epochs == 1 ? "" : "s", (long long)per_epoch);
+    LC_INFO("training: %s%s, %s %g, batch %d, %d epoch%s (%lld steps each)", spec.layca ? "layca-" : "",
+            spec.optimizer, spec.layca ? "rho" : "lr", spec.lr, t->batch, epochs, epochs == 1 ? "" : "s", (long long)per_epoch);
 
+    /* evaluation, and the per-epoch rotation record, every `every` epochs */
+    int every = o->eval_every > 0 ? o->eval_every : 1;
     int64_t step = 0;
     double train_time = 0, t_start = lc_now_s();
-    double trl = NAN, tra = NAN, tel = NAN, tea = NAN;
+    double trl = NAN, tra = NAN, tel = NAN, tea = NAN, vl = NAN, va = NAN;
     for (int e = 0; e < epochs; e++) {
         double lr = lc_train_schedule_lr(&spec, e);
         for (int i = 0; i < g->n_params; i++) t->rates[i] = lr * t->mult[i];
@@ -240,31 +354,49 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
         CHECK(lc_exec_stats(t->ex, NULL, NULL, true));
         lc_batcher_begin_epoch(&t->tb);
         double te0 = lc_now_s();
-        int64_t seen = 0;
+        int64_t seen = 0, in_epoch = 0;
         int n;
         while ((spec.steps <= 0 || step < spec.steps) && (n = lc_batcher_next(&t->tb, t->xbuf, t->ybuf)) > 0) {
             CHECK(lc_exec_set_batch(t->ex, t->xbuf, t->ybuf, n));
             CHECK(lc_exec_forward(t->ex));
             CHECK(lc_exec_backward(t->ex));
+            /* rotation: once per epoch after its first batch (as the paper),
+             * every --rotation-every steps, and after the last step */
+            bool last_step = spec.steps > 0 && step + 1 == spec.steps;
+            bool rot = (in_epoch == 0 && e % every == 0) ||
+                       (o->rotation_every > 0 && (step + 1) % o->rotation_every == 0) || last_step;
+            if (rot) lc_optim_request_rotation(t->opt);
             CHECK(lc_optim_step(t->opt));
             step++;
+            in_epoch++;
             seen += n;
+            if (rot) CHECK(record_rotation(t, e + (double)in_epoch / (double)per_epoch, step));
         }
+        bool last = e + 1 == epochs;
+        if (last && !(spec.steps > 0 && step == spec.steps) && in_epoch > 1)
+            CHECK(record_rotation(t, (double)(e + 1), step));
         double ls, c;
         CHECK(lc_exec_stats(t->ex, &ls, &c, true)); /* synchronises */
         train_time += lc_now_s() - te0;
         trl = ls / (double)(seen ? seen : 1);
         tra = c / (double)(seen ? seen : 1);
         if (!isfinite(trl)) LC_WARN("epoch %d: the training loss is not finite (lr too high?)", e + 1);
-        int every = o->eval_every > 0 ? o->eval_every : 1;
-        bool last = e + 1 == epochs;
         if ((e + 1) % every && !last) continue;
+        if (!o->quiet && !last && t->L > 0) {
+            /* for the progress line only: the rotation at the epoch's end */
+            CHECK(lc_optim_rotation(t->opt, t->rot_opt, t->norm_opt));
+            for (int j = 0; j < t->L; j++) t->rot[t->layer_of_kernel[j]] = t->rot_opt[j];
+        }
+        if (t->val.n > 0) CHECK(evaluate(t, &t->val, &vl, &va));
         CHECK(evaluate(t, &t->test, &tel, &tea));
-        write_metrics(t->metrics, e + 1, step, lr, trl, tra, tel, tea, lc_now_s() - t_start);
-        if (!o->quiet)
-            fprintf(stderr, "epoch %d/%d  step %lld  lr %.4g  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  (%.1f steps/s)\n",
+        write_metrics(t->metrics, e + 1, step, lr, trl, tra, vl, va, tel, tea, lc_now_s() - t_start);
+        if (!o->quiet) {
+            char rs[512] = "";
+            if (t->L > 0) rotation_summary(t, rs, sizeof rs);
+            fprintf(stderr, "epoch %d/%d  step %lld  lr %.4g  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  (%.1f steps/s)%s\n",
                     e + 1, epochs, (long long)step, lr, trl, 100 * tra, tel, 100 * tea,
-                    train_time > 0 ? (double)step / train_time : 0.0);
+                    train_time > 0 ? (double)step / train_time : 0.0, rs);
+        }
     }
     res->epochs = epochs;
     if (o->save_path) {
@@ -277,6 +409,8 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
     res->train_acc = tra;
     res->test_loss = tel;
     res->test_acc = tea;
+    res->val_loss = vl;
+    res->val_acc = va;
     res->seconds = train_time;
     res->steps_per_s = train_time > 0 ? (double)step / train_time : 0;
     res->device_bytes = lc_exec_device_bytes(t->ex);
@@ -285,6 +419,13 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
     res->launches_forward = lc_exec_launch_counts(t->ex).forward;
     res->launches_backward = lc_exec_launch_counts(t->ex).backward;
     res->launches_optimizer = lc_optim_launches_per_step(t->opt);
+    res->n_layers = t->L;
+    res->rotation = malloc((size_t)(t->L > 0 ? t->L : 1) * sizeof(double));
+    res->norm = malloc((size_t)(t->L > 0 ? t->L : 1) * sizeof(double));
+    if (res->rotation && res->norm && t->L > 0) {
+        memcpy(res->rotation, t->rot, (size_t)t->L * sizeof(double));
+        memcpy(res->norm, t->norm, (size_t)t->L * sizeof(double));
+    }
     st = LC_OK;
 done:
 #undef CHECK

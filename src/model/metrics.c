@@ -1,0 +1,122 @@
+/* Metrics JSON lines -> records. */
+#include "lc_metrics.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void lc_metrics_deinit(lc_metrics *m)
+{
+    if (!m) return;
+    for (int i = 0; i < m->n_rot; i++) {
+        free(m->rot[i].rotation);
+        free(m->rot[i].norm);
+    }
+    free(m->rot);
+    free(m->eval);
+    free(m->layer);
+    memset(m, 0, sizeof *m);
+}
+
+static double num(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static lc_status parse_rot(lc_metrics *m, const cJSON *o, const char *where, int line)
+{
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "rotation");
+    const cJSON *nm = cJSON_GetObjectItemCaseSensitive(o, "norm");
+    if (!cJSON_IsObject(r)) return LC_ERR(LC_ERR_FORMAT, "%s:%d: a rotation line needs a \"rotation\" object", where, line);
+    int n = cJSON_GetArraySize(r);
+    if (m->n_rot == 0) {
+        m->n_layers = n;
+        m->layer = calloc((size_t)(n > 0 ? n : 1), sizeof *m->layer);
+        if (!m->layer) return LC_ERR(LC_ERR_NOMEM, "out of memory");
+        int i = 0;
+        for (const cJSON *it = r->child; it; it = it->next, i++) snprintf(m->layer[i], 64, "%s", it->string);
+    } else if (n != m->n_layers) {
+        return LC_ERR(LC_ERR_FORMAT, "%s:%d: %d layers, earlier rotation lines had %d", where, line, n, m->n_layers);
+    }
+    lc_rot_rec *nr = realloc(m->rot, (size_t)(m->n_rot + 1) * sizeof *nr);
+    if (!nr) return LC_ERR(LC_ERR_NOMEM, "out of memory");
+    m->rot = nr;
+    lc_rot_rec *rec = &m->rot[m->n_rot];
+    rec->epoch = num(o, "epoch");
+    rec->step = num(o, "step");
+    rec->rotation = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
+    rec->norm = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
+    if (!rec->rotation || !rec->norm) { free(rec->rotation); free(rec->norm); return LC_ERR(LC_ERR_NOMEM, "out of memory"); }
+    m->n_rot++;
+    int i = 0;
+    for (const cJSON *it = r->child; it; it = it->next, i++) {
+        if (strcmp(it->string, m->layer[i]))
+            return LC_ERR(LC_ERR_FORMAT, "%s:%d: layer %d is '%s', earlier lines have '%s'", where, line, i, it->string,
+                          m->layer[i]);
+        rec->rotation[i] = cJSON_IsNumber(it) ? it->valuedouble : NAN;
+        const cJSON *nv = cJSON_IsObject(nm) ? cJSON_GetObjectItemCaseSensitive(nm, it->string) : NULL;
+        rec->norm[i] = cJSON_IsNumber(nv) ? nv->valuedouble : NAN;
+    }
+    return LC_OK;
+}
+
+lc_status lc_metrics_parse(const char *text, size_t len, const char *where, lc_metrics *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t pos = 0;
+    int line = 0;
+    lc_status st = LC_OK;
+    while (pos < len && st == LC_OK) {
+        size_t e = pos;
+        while (e < len && text[e] != '\n') e++;
+        line++;
+        size_t l = e - pos;
+        bool blank = true;
+        for (size_t i = pos; i < e; i++)
+            if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r') blank = false;
+        if (!blank) {
+            cJSON *o = cJSON_ParseWithLength(text + pos, l);
+            if (!cJSON_IsObject(o)) {
+                st = LC_ERR(LC_ERR_FORMAT, "%s:%d: not a JSON object", where, line);
+            } else {
+                const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "kind");
+                const char *kind = cJSON_IsString(k) ? k->valuestring : "eval";
+                if (!strcmp(kind, "rotation")) {
+                    st = parse_rot(out, o, where, line);
+                } else if (!strcmp(kind, "eval")) {
+                    lc_eval_rec *ne = realloc(out->eval, (size_t)(out->n_eval + 1) * sizeof *ne);
+                    if (!ne) st = LC_ERR(LC_ERR_NOMEM, "out of memory");
+                    else {
+                        out->eval = ne;
+                        out->eval[out->n_eval++] = (lc_eval_rec){num(o, "epoch"), num(o, "step"), num(o, "lr"),
+                                                                 num(o, "train_loss"), num(o, "train_acc"),
+                                                                 num(o, "test_loss"), num(o, "test_acc")};
+                        if (isnan(out->eval[out->n_eval - 1].epoch))
+                            st = LC_ERR(LC_ERR_FORMAT, "%s:%d: an evaluation line needs \"epoch\"", where, line);
+                    }
+                }
+                /* other kinds are for other readers: skipped */
+            }
+            cJSON_Delete(o);
+        }
+        pos = e + 1;
+    }
+    if (st != LC_OK) lc_metrics_deinit(out);
+    return st;
+}
+
+lc_status lc_metrics_load(const char *path, lc_metrics *out)
+{
+    uint8_t *b;
+    size_t n;
+    LC_TRY(lc_file_read(path, &b, &n));
+    lc_status st = lc_metrics_parse((const char *)b, n, path, out);
+    free(b);
+    if (st == LC_OK && out->n_eval == 0 && out->n_rot == 0)
+        st = LC_ERR(LC_ERR_FORMAT, "%s: no evaluation or rotation lines", path);
+    return st;
+}

@@ -1,0 +1,427 @@
+/* `layca study`: the paper's studies as commands, on tiny generated data and
+ * tiny scales.  Results files (one row per run), figures (PNG and SVG),
+ * resumption (--max-runs, finished runs skipped and left untouched), changed
+ * parameters refused (--force goes on), a failed run recorded while the study
+ * goes on (--retry-failed reruns it), the MNIST toy with its fixed-gating
+ * runs (recorded as unsupported while the trainer lacks them). */
+#include "lc_test.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "lc_train.h"
+
+static char layca[1024], dir[1024], model[1200], data[1200], pool[1200], out[200000];
+
+static void put_be32(FILE *f, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8), (unsigned char)v};
+    fwrite(b, 1, 4, f);
+}
+
+/* n images of 4x4 whose class (0..2) decides where the bright pixels are */
+static void write_idx(const char *folder, const char *name_img, const char *name_lab, int n, uint64_t seed)
+{
+    char p[1400];
+    lc_rng r;
+    lc_rng_seed(&r, seed);
+    snprintf(p, sizeof p, "%s/%s", folder, name_img);
+    FILE *fi = fopen(p, "wb");
+    snprintf(p, sizeof p, "%s/%s", folder, name_lab);
+    FILE *fl = fopen(p, "wb");
+    ck_assert(fi && fl);
+    put_be32(fi, 0x803); put_be32(fi, (uint32_t)n); put_be32(fi, 4); put_be32(fi, 4);
+    put_be32(fl, 0x801); put_be32(fl, (uint32_t)n);
+    for (int i = 0; i < n; i++) {
+        int c = i % 3; /* balanced classes: the per-class draw always finds enough */
+        for (int k = 0; k < 16; k++) {
+            int v = (int)lc_rng_below(&r, 80);
+            if (k / 6 == c) v += 150;
+            fputc(v, fi);
+        }
+        fputc(c, fl);
+    }
+    fclose(fi);
+    fclose(fl);
+}
+
+static void setup(void)
+{
+    if (dir[0]) return;
+    lc_rt *rt;
+    if (lc_rt_create(&rt, NULL, false) != LC_OK) lc_test_skip_all("no OpenCL device");
+    lc_rt_destroy(rt);
+    const char *b = getenv("LAYCA_BUILD_ROOT");
+    snprintf(layca, sizeof layca, "%s/tools/layca", b ? b : "..");
+    snprintf(dir, sizeof dir, "%s/study", lc_test_tmpdir());
+    ck_assert_int_eq(lc_mkdirs(dir), LC_OK);
+    write_idx(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", 60, 1);
+    write_idx(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 30, 2);
+    snprintf(data, sizeof data, "mnist:%s", dir);
+    /* an MNIST-like pool (the toy draws its training images from the test set) */
+    snprintf(pool, sizeof pool, "%s/pool", dir);
+    ck_assert_int_eq(lc_mkdirs(pool), LC_OK);
+    write_idx(pool, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 90, 3);
+    snprintf(model, sizeof model, "%s/tiny.json", dir);
+    FILE *f = fopen(model, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("{\"format\": \"layca-model/1\", \"name\": \"tinymlp\", \"input\": {\"shape\": [16]}, \"classes\": 3,\n"
+          " \"defaults\": {\"bias\": true, \"init\": \"he_uniform\", \"bias_init\": \"constant\", \"bias_value\": 0.05},\n"
+          " \"nodes\": [{\"name\": \"dense0\", \"op\": \"dense\", \"units\": 8}, {\"name\": \"relu0\", \"op\": \"relu\"},\n"
+          "  {\"name\": \"dense1\", \"op\": \"dense\", \"units\": 8}, {\"name\": \"relu1\", \"op\": \"relu\"},\n"
+          "  {\"name\": \"dense2\", \"op\": \"dense\", \"units\": 3}],\n"
+          " \"train\": {\"optimizer\": \"sgd\", \"lr\": 0.1, \"epochs\": 2, \"batch\": 16}}\n", f);
+    fclose(f);
+    char cache[1100];
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    setenv("LAYCA_CACHE_DIR", cache, 1);
+}
+
+/* Runs `layca ARGS`; returns the exit code; `out` gets stdout+stderr. */
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+    char args[4096], cmd[6000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", layca, args);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    ck_assert_msg(WIFEXITED(st), "'%s' did not exit normally (crash?)", args);
+    return WEXITSTATUS(st);
+}
+
+static char *slurp(const char *path)
+{
+    uint8_t *d;
+    size_t n;
+    if (lc_file_read(path, &d, &n) != LC_OK) return NULL;
+    char *s = realloc(d, n + 1);
+    ck_assert_ptr_nonnull(s);
+    s[n] = 0;
+    return s;
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    return n;
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* The rows of results.csv with this status (the header excluded) */
+static int csv_rows(const char *study_dir, const char *status)
+{
+    char p[1400], pat[64];
+    snprintf(p, sizeof p, "%s/results.csv", study_dir);
+    char *s = slurp(p);
+    ck_assert_msg(s != NULL, "%s missing", p);
+    ck_assert_msg(!strncmp(s, "id,status,", 10), "%s: header '%.60s'", p, s);
+    snprintf(pat, sizeof pat, ",%s,", status ? status : "");
+    int n = 0;
+    for (char *line = strtok(strchr(s, '\n') + 1, "\n"); line; line = strtok(NULL, "\n"))
+        if (!status || strstr(line, pat)) n++;
+    free(s);
+    return n;
+}
+
+static void check_figure(const char *study_dir, const char *name)
+{
+    char p[1400];
+    snprintf(p, sizeof p, "%s/%s.png", study_dir, name);
+    uint8_t *d;
+    size_t n;
+    ck_assert_msg(lc_file_read(p, &d, &n) == LC_OK, "%s missing", p);
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    ck_assert_msg(n > 100 && !memcmp(d, sig, 8), "%s is not a PNG", p);
+    free(d);
+    snprintf(p, sizeof p, "%s/%s.svg", study_dir, name);
+    char *s = slurp(p);
+    ck_assert_msg(s != NULL, "%s missing", p);
+    ck_assert_msg(strstr(s, "<svg") != NULL, "%s is not an SVG", p);
+    free(s);
+}
+
+#define SWEEP "study alpha-sweep --model %s --data %s --alphas 0,0.2 --steps 4 --scale quick --train-subset 40 " \
+              "--test-subset 20 --out %s"
+
+START_TEST(usage_errors)
+{
+    setup();
+    ck_assert_int_eq(run("study"), 2);
+    ck_assert_int_eq(run("help"), 0);
+    ck_assert_ptr_nonnull(strstr(out, "study NAME"));
+    ck_assert_int_eq(run("study --help"), 0);
+    ck_assert_ptr_nonnull(strstr(out, "mnist-toy"));
+    ck_assert_int_eq(run("study frobnicate"), 2);
+    ck_assert_ptr_nonnull(strstr(out, "unknown study 'frobnicate'"));
+    ck_assert_int_eq(run("study alpha-sweep --scale paper"), 2);
+    ck_assert_msg(strstr(out, "needs --model and --data") && strstr(out, "e.g. layca study alpha-sweep --model"), "%s", out);
+    ck_assert_int_eq(run("study weight-decay --scale paper --model %s", model), 2);
+    ck_assert_msg(strstr(out, "needs --data"), "%s", out);
+    ck_assert_int_eq(run("study mnist-toy --alphas 0"), 2);
+    ck_assert_ptr_nonnull(strstr(out, "--alphas does not apply to study mnist-toy"));
+    ck_assert_int_eq(run("study alpha-sweep --model %s --data %s --alphas 0,1.5", model, data), 2);
+    ck_assert_ptr_nonnull(strstr(out, "--alphas '0,1.5'"));
+    ck_assert_int_eq(run("study lr-grid --model %s --data %s --scale huge", model, data), 2);
+    ck_assert_int_eq(run("study optimizers --model %s --data %s --optimizers sgd,lbfgs", model, data), 2);
+    ck_assert_int_eq(run("study lr-grid --model %s --data %s --bogus 1", model, data), 2);
+    ck_assert_ptr_nonnull(strstr(out, "unknown option '--bogus'"));
+    ck_assert_int_eq(run("study lr-grid --model %s --data %s --epochs 2 --steps 3", model, data), 2);
+}
+END_TEST
+
+/* --dry-run lists the runs and writes nothing; the paper scale's run lists */
+START_TEST(dry_run_lists)
+{
+    setup();
+    char d[1400];
+    snprintf(d, sizeof d, "%s/dry", dir);
+    ck_assert_int_eq(run("study alpha-sweep --model %s --data %s --scale paper --dry-run --out %s", model, data, d), 0);
+    ck_assert_msg(count(out, "-alpha") == 26, "13 alphas x 2 optimizers expected:\n%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "layca-alpha-0.80"));
+    ck_assert_ptr_nonnull(strstr(out, "sgd-alpha+0.80"));
+    ck_assert_msg(!exists(d), "--dry-run wrote %s", d);
+    ck_assert_int_eq(run("study lr-grid --model %s --data %s --scale paper --dry-run --out %s", model, data, d), 0);
+    ck_assert_msg(count(out, " sgd-lr") == 10, "10 rates expected:\n%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "sgd-lr9 "));
+    ck_assert_ptr_nonnull(strstr(out, "sgd-lr0.000457247"));
+    ck_assert_int_eq(run("study optimizers --model %s --data %s --scale paper --dry-run --out %s", model, data, d), 0);
+    ck_assert_ptr_nonnull(strstr(out, "adam-l2"));
+    ck_assert_ptr_nonnull(strstr(out, "adagrad-layca"));
+    ck_assert_msg(count(out, "-layca ") == 5 && count(out, "-l2 ") == 5, "%s", out);
+    ck_assert_int_eq(run("study weight-decay --model %s --data %s --scale paper --dry-run --out %s", model, data, d), 0);
+    ck_assert_ptr_nonnull(strstr(out, "sgd-wd0.0005"));
+    ck_assert_ptr_nonnull(strstr(out, "L2 0.0005"));
+    ck_assert_int_eq(run("study mnist-toy --model %s --mnist %s --scale paper --dry-run --out %s", model, pool, d), 0);
+    /* paper: 10 repetitions x 2 trained layers (dense0, dense1) x 2 modes */
+    ck_assert_msg(count(out, "-normal") == 20 && count(out, "-fixed") == 20, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "4000 steps"));
+    ck_assert_msg(!exists(d), "--dry-run wrote %s", d);
+}
+END_TEST
+
+START_TEST(sweep_writes_results_and_figures)
+{
+    setup();
+    char d[1400], p[1500];
+    snprintf(d, sizeof d, "%s/sweep", dir);
+    int rc = run(SWEEP, model, data, d);
+    ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
+    ck_assert_msg(strstr(out, "QUICK"), "the scale is not announced:\n%s", out);
+    ck_assert_int_eq(csv_rows(d, NULL), 4);
+    ck_assert_int_eq(csv_rows(d, "ok"), 4);
+    snprintf(p, sizeof p, "%s/results.json", d);
+    char *js = slurp(p);
+    ck_assert_ptr_nonnull(js);
+    ck_assert_int_eq(count(js, "{\"id\": "), 4);
+    ck_assert_ptr_nonnull(strstr(js, "\"table\""));
+    free(js);
+    snprintf(p, sizeof p, "%s/study.json", d);
+    char *sj = slurp(p);
+    ck_assert_ptr_nonnull(sj);
+    ck_assert_ptr_nonnull(strstr(sj, "\"alphas\": [0, 0.2]"));
+    free(sj);
+    for (int i = 0; i < 4; i++) {
+        static const char *ids[4] = {"layca-alpha+0.00", "sgd-alpha+0.00", "layca-alpha+0.20", "sgd-alpha+0.20"};
+        snprintf(p, sizeof p, "%s/runs/%s/metrics.jsonl", d, ids[i]);
+        ck_assert_msg(exists(p), "%s missing", p);
+        snprintf(p, sizeof p, "%s/runs/%s/result.json", d, ids[i]);
+        char *r = slurp(p);
+        ck_assert_msg(r && strstr(r, "\"status\": \"ok\""), "%s: %s", p, r ? r : "missing");
+        free(r);
+    }
+    check_figure(d, "accuracy-vs-alpha");
+    check_figure(d, "rotation-alpha0-layca");
+    check_figure(d, "rotation-alpha0-sgd");
+    check_figure(d, "loss-layca-alphas");
+    /* the table on stdout: both optimizers, no paper numbers for this model */
+    ck_assert_msg(strstr(out, "Layca") && strstr(out, "SGD") && strstr(out, "paper: no numbers"), "%s", out);
+
+    /* the same for lr-grid (log x figure) */
+    snprintf(d, sizeof d, "%s/grid", dir);
+    rc = run("study lr-grid --model %s --data %s --lrs 0.3,0.03 --steps 3 --scale paper --out %s", model, data, d);
+    ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
+    ck_assert_int_eq(csv_rows(d, "ok"), 2);
+    check_figure(d, "accuracy-vs-lr");
+
+    /* optimizers: every optimizer with and without Layca, median rotation */
+    snprintf(d, sizeof d, "%s/optim", dir);
+    rc = run("study optimizers --model %s --data %s --optimizers sgd,adam --steps 3 --scale paper --out %s", model, data, d);
+    ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
+    ck_assert_int_eq(csv_rows(d, "ok"), 4);
+    ck_assert_msg(strstr(out, "92.53") && strstr(out, "92.72"), "paper numbers missing:\n%s", out);
+    check_figure(d, "accuracy-curves");
+    check_figure(d, "rotation-adam-layca");
+    snprintf(p, sizeof p, "%s/runs/sgd-layca/result.json", d);
+    char *r = slurp(p);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_msg(!strstr(r, "\"rotation_median\": null"), "%s", r);
+    free(r);
+}
+END_TEST
+
+static void read_result(const char *study_dir, const char *id, char **text, struct timespec *mtime)
+{
+    char p[1500];
+    snprintf(p, sizeof p, "%s/runs/%s/result.json", study_dir, id);
+    struct stat st;
+    ck_assert_msg(stat(p, &st) == 0, "%s missing", p);
+    *mtime = st.st_mtim;
+    *text = slurp(p);
+    ck_assert_ptr_nonnull(*text);
+}
+
+START_TEST(resume_and_changed_parameters)
+{
+    setup();
+    char d[1400], p[1500];
+    snprintf(d, sizeof d, "%s/resume", dir);
+    int rc = run(SWEEP " --max-runs 2", model, data, d);
+    ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
+    ck_assert_msg(strstr(out, "stopped after 2 new runs"), "%s", out);
+    ck_assert_int_eq(csv_rows(d, NULL), 2);
+    char *t0, *t1;
+    struct timespec m0, m1;
+    read_result(d, "layca-alpha+0.00", &t0, &m0);
+    read_result(d, "sgd-alpha+0.00", &t1, &m1);
+    snprintf(p, sizeof p, "%s/runs/layca-alpha+0.20/result.json", d);
+    ck_assert_msg(!exists(p), "a third run ran under --max-runs 2");
+
+    rc = run(SWEEP, model, data, d);
+    ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
+    ck_assert_msg(strstr(out, "skipping finished run layca-alpha+0.00") && strstr(out, "skipping finished run sgd-alpha+0.00"),
+                  "%s", out);
+    ck_assert_msg(strstr(out, "[3/4] layca-alpha+0.20") && strstr(out, "[4/4] sgd-alpha+0.20"), "%s", out);
+    ck_assert_msg(!strstr(out, "[1/4]") && !strstr(out, "[2/4]"), "a finished run ran again:\n%s", out);
+    ck_assert_int_eq(csv_rows(d, "ok"), 4);
+    char *u0, *u1;
+    struct timespec n0, n1;
+    read_result(d, "layca-alpha+0.00", &u0, &n0);
+    read_result(d, "sgd-alpha+0.00", &u1, &n1);
+    ck_assert_str_eq(t0, u0);
+    ck_assert_str_eq(t1, u1);
+    ck_assert(m0.tv_sec == n0.tv_sec && m0.tv_nsec == n0.tv_nsec);
+    ck_assert(m1.tv_sec == n1.tv_sec && m1.tv_nsec == n1.tv_nsec);
+    free(t0); free(t1); free(u0); free(u1);
+
+    /* a third start does nothing new */
+    rc = run(SWEEP, model, data, d);
+    ck_assert_msg(rc == 0 && count(out, "skipping finished run") == 4 && strstr(out, "0 new runs"), "%s", out);
+
+    /* other parameters: refused, naming what changed */
+    rc = run("study alpha-sweep --model %s --data %s --alphas 0,0.2 --steps 5 --scale quick --train-subset 40 "
+             "--test-subset 20 --out %s", model, data, d);
+    ck_assert_msg(rc == 1, "exit %d:\n%s", rc, out);
+    ck_assert_msg(strstr(out, "other parameters") && strstr(out, "steps 5 (stored: 4)") && strstr(out, "--force"), "%s", out);
+    /* the refused start touched nothing */
+    ck_assert_int_eq(csv_rows(d, "ok"), 4);
+    /* --force: the runs whose settings changed run again (all of them here) */
+    rc = run("study alpha-sweep --model %s --data %s --alphas 0,0.2 --steps 5 --scale quick --train-subset 40 "
+             "--test-subset 20 --out %s --force", model, data, d);
+    ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
+    ck_assert_msg(!strstr(out, "skipping finished") && count(out, "other settings; running it again") == 4, "%s", out);
+    snprintf(p, sizeof p, "%s/runs/layca-alpha+0.00/result.json", d);
+    char *r = slurp(p);
+    ck_assert_msg(r && strstr(r, "\"steps\": 5"), "%s", r ? r : "missing");
+    free(r);
+    /* --force with one more alpha: only the new runs run */
+    rc = run("study alpha-sweep --model %s --data %s --alphas 0,0.2,0.4 --steps 5 --scale quick --train-subset 40 "
+             "--test-subset 20 --out %s --force", model, data, d);
+    ck_assert_msg(rc == 0 && count(out, "skipping finished run") == 4 && strstr(out, "[5/6] layca-alpha+0.40"), "%s", out);
+    ck_assert_int_eq(csv_rows(d, "ok"), 6);
+}
+END_TEST
+
+START_TEST(failed_run_recorded)
+{
+    setup();
+    char d[1400];
+    snprintf(d, sizeof d, "%s/fail", dir);
+    const char *grid = "study lr-grid --model %s --data %s --lrs 1,0.1,0.01 --steps 3 --scale paper --out %s%s";
+    int rc = run(grid, model, data, d, " --test-fail-run sgd-lr0.1");
+    ck_assert_msg(rc == 1, "exit %d:\n%s", rc, out);
+    ck_assert_msg(strstr(out, "sgd-lr0.1: FAILED") && strstr(out, "[3/3] sgd-lr0.01") && strstr(out, "1 run failed"), "%s", out);
+    ck_assert_int_eq(csv_rows(d, NULL), 3);
+    ck_assert_int_eq(csv_rows(d, "ok"), 2);
+    ck_assert_int_eq(csv_rows(d, "error"), 1);
+    char p[1500];
+    snprintf(p, sizeof p, "%s/runs/sgd-lr0.1/result.json", d);
+    char *r = slurp(p);
+    ck_assert_msg(r && strstr(r, "\"status\": \"error\"") && strstr(r, "no-such-data"), "%s", r ? r : "missing");
+    free(r);
+    /* the table and figure are made from the runs that finished */
+    check_figure(d, "accuracy-vs-lr");
+    /* a restart leaves it alone... */
+    rc = run(grid, model, data, d, "");
+    ck_assert_msg(rc == 1 && strstr(out, "skipping failed run sgd-lr0.1") && count(out, "skipping finished run") == 2, "%s", out);
+    /* ...unless --retry-failed */
+    rc = run(grid, model, data, d, " --retry-failed");
+    ck_assert_msg(rc == 0 && strstr(out, "[2/3] sgd-lr0.1") && count(out, "skipping finished run") == 2, "%s", out);
+    ck_assert_int_eq(csv_rows(d, "ok"), 3);
+}
+END_TEST
+
+START_TEST(mnist_toy)
+{
+    setup();
+    char d[1400];
+    snprintf(d, sizeof d, "%s/toy", dir);
+    int rc = run("study mnist-toy --model %s --mnist %s --per-class 5 --steps 3 --reps 2 --out %s", model, pool, d);
+    ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
+    /* 2 repetitions x 2 layers (dense0, dense1; dense2 is the classifier) x 2 modes */
+    ck_assert_int_eq(csv_rows(d, NULL), 8);
+    ck_assert_int_eq(csv_rows(d, "ok") + csv_rows(d, "unsupported"), 8);
+    ck_assert_msg(csv_rows(d, "ok") >= 4, "the normal runs must train:\n%s", out);
+    ck_assert_msg(strstr(out, "layer") && strstr(out, "normal") && strstr(out, "fixed") && strstr(out, "std"), "%s", out);
+    check_figure(d, "accuracy-by-layer");
+    /* repetition r: seed r for the data draw and the weights */
+    char p[1500];
+    snprintf(p, sizeof p, "%s/runs/r1-dense0-normal/result.json", d);
+    char *r = slurp(p);
+    ck_assert_msg(r && strstr(r, "seed=1 ") && strstr(r, "train_only=dense0") && strstr(r, "per_class=5"), "%s",
+                  r ? r : "missing");
+    free(r);
+    snprintf(p, sizeof p, "%s/runs/r0-dense1-fixed/result.json", d);
+    r = slurp(p);
+    ck_assert_msg(r && strstr(r, "fixed_gating=1") && strstr(r, "seed=0 "), "%s", r ? r : "missing");
+    bool unsupported = strstr(r, "\"status\": \"unsupported\"") != NULL;
+    free(r);
+    /* unsupported runs are tried again on the next start; the others are skipped */
+    rc = run("study mnist-toy --model %s --mnist %s --per-class 5 --steps 3 --reps 2 --out %s", model, pool, d);
+    ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
+    ck_assert_int_eq(count(out, "skipping finished run"), unsupported ? 4 : 8);
+    if (unsupported) ck_assert_msg(strstr(out, "unsupported by the trainer"), "%s", out);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("study");
+    TCase *tc = tcase_create("study");
+    tcase_set_timeout(tc, 900);
+    tcase_add_test(tc, usage_errors);
+    tcase_add_test(tc, dry_run_lists);
+    tcase_add_test(tc, sweep_writes_results_and_figures);
+    tcase_add_test(tc, resume_and_changed_parameters);
+    tcase_add_test(tc, failed_run_recorded);
+    tcase_add_test(tc, mnist_toy);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return lc_test_run(suite()); }

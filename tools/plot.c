@@ -1,0 +1,132 @@
+/* PLplot figures: white background, black axes, coloured lines. */
+#include "plot.h"
+
+#include <math.h>
+#include <plplot.h>
+#include <stdio.h>
+#include <string.h>
+
+void lc_viridis(double t, double rgb[3])
+{
+    static const double k[9][3] = {{68, 1, 84},    {72, 40, 120},  {62, 74, 137},  {49, 104, 142}, {38, 130, 142},
+                                   {31, 158, 137}, {53, 183, 121}, {109, 205, 89}, {253, 231, 37}};
+    if (!(t >= 0)) t = 0;
+    if (t > 1) t = 1;
+    double p = t * 8;
+    int i = (int)p;
+    if (i >= 8) i = 7;
+    double f = p - i;
+    for (int c = 0; c < 3; c++) rgb[c] = ((1 - f) * k[i][c] + f * k[i + 1][c]) / 255.0;
+}
+
+static void set_rgb(int idx, const double rgb[3])
+{
+    plscol0(idx, (int)lround(rgb[0] * 255), (int)lround(rgb[1] * 255), (int)lround(rgb[2] * 255));
+    plcol0(idx);
+}
+
+static void draw(const lc_figure *f, const lc_series *s, int n)
+{
+    double xmin = f->xmin, xmax = f->xmax, ymin = f->ymin, ymax = f->ymax;
+    if (xmin == xmax || ymin == ymax) {
+        double a = INFINITY, b = -INFINITY, c = INFINITY, d = -INFINITY;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < s[i].n; j++) {
+                if (!isfinite(s[i].x[j]) || !isfinite(s[i].y[j])) continue;
+                a = fmin(a, s[i].x[j]);
+                b = fmax(b, s[i].x[j]);
+                c = fmin(c, s[i].y[j]);
+                d = fmax(d, s[i].y[j]);
+            }
+        if (!isfinite(a)) { a = 0; b = 1; c = 0; d = 1; }
+        if (xmin == xmax) { xmin = a; xmax = b > a ? b : a + 1; }
+        if (ymin == ymax) {
+            double pad = (d - c) * 0.05 + 1e-12;
+            ymin = c - pad;
+            ymax = d + pad;
+        }
+    }
+    if (f->logx) { xmin = log10(xmin); xmax = log10(xmax); }
+    plscol0(0, 255, 255, 255);
+    plscol0(1, 0, 0, 0);
+    plinit();
+    pladv(0);
+    plschr(0, 0.9);
+    double right = f->colorbar_low ? 0.80 : 0.95;
+    plvpor(0.11, right, 0.12, 0.90);
+    plwind(xmin, xmax, ymin, ymax);
+    plcol0(1);
+    plbox(f->logx ? "bcnstl" : "bcnst", 0, 0, "bcnstv", 0, 0);
+    pllab(f->xlabel ? f->xlabel : "", f->ylabel ? f->ylabel : "", f->title ? f->title : "");
+    for (int i = 0; i < n; i++) {
+        double xs[4096], ys[4096];
+        int m = 0;
+        for (int j = 0; j < s[i].n && m < 4096; j++) {
+            if (!isfinite(s[i].x[j]) || !isfinite(s[i].y[j])) continue;
+            xs[m] = f->logx ? log10(s[i].x[j]) : s[i].x[j];
+            ys[m] = s[i].y[j];
+            m++;
+        }
+        set_rgb(15, s[i].rgb);
+        plwidth(2.0);
+        pllsty(s[i].dashed ? 2 : 1);
+        if (m > 1) plline(m, xs, ys);
+        if (s[i].points && m > 0) plpoin(m, xs, ys, 17);
+    }
+    pllsty(1);
+    plwidth(1.0);
+    if (f->legend) {
+        /* a simple legend: coloured sample lines with labels, top left */
+        double lx = xmin + 0.04 * (xmax - xmin), ly = ymax - 0.06 * (ymax - ymin);
+        for (int i = 0; i < n; i++) {
+            if (!s[i].label) continue;
+            double xx[2] = {lx, lx + 0.07 * (xmax - xmin)}, yy[2] = {ly, ly};
+            set_rgb(15, s[i].rgb);
+            plwidth(2.0);
+            pllsty(s[i].dashed ? 2 : 1);
+            plline(2, xx, yy);
+            pllsty(1);
+            plcol0(1);
+            plptex(xx[1] + 0.02 * (xmax - xmin), ly, 1, 0, 0, s[i].label);
+            ly -= 0.06 * (ymax - ymin);
+        }
+    }
+    if (f->colorbar_low) {
+        plvpor(0.86, 0.89, 0.12, 0.90);
+        plwind(0, 1, 0, 1);
+        for (int i = 0; i < 64; i++) {
+            double rgb[3], xx[4] = {0, 1, 1, 0}, yy[4] = {i / 64.0, i / 64.0, (i + 1) / 64.0, (i + 1) / 64.0};
+            lc_viridis(i / 63.0, rgb);
+            set_rgb(15, rgb);
+            plfill(4, xx, yy);
+        }
+        plcol0(1);
+        plbox("bc", 0, 0, "bc", 0, 0);
+        plmtex("b", 1.5, 0.5, 0.5, f->colorbar_low);
+        plmtex("t", 1.0, 0.5, 0.5, f->colorbar_high);
+    }
+    plend();
+}
+
+lc_status lc_plot(const char *prefix, const lc_figure *fig, const lc_series *s, int n)
+{
+    static const char *dev[2] = {"pngcairo", "svgcairo"}, *ext[2] = {"png", "svg"};
+    for (int k = 0; k < 2; k++) {
+        char path[1100], tmp[1200];
+        snprintf(path, sizeof path, "%s.%s", prefix, ext[k]);
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        FILE *probe = fopen(tmp, "w");
+        if (!probe) return LC_ERR(LC_ERR_IO, "%s: cannot write", path);
+        fclose(probe);
+        plsdev(dev[k]);
+        plsfnam(tmp);
+        plsetopt("geometry", "900x600");
+        draw(fig, s, n);
+        /* written to a temp name, then renamed: no half-written figure */
+        if (rename(tmp, path) != 0) {
+            remove(tmp);
+            return LC_ERR(LC_ERR_IO, "%s: cannot rename the finished figure", path);
+        }
+    }
+    return LC_OK;
+}

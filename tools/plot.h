@@ -1,0 +1,31 @@
+/* Line figures through PLplot, written as PNG and SVG. */
+#ifndef LC_PLOT_H
+#define LC_PLOT_H
+
+#include <stdbool.h>
+
+#include "lc_core.h"
+
+typedef struct lc_series {
+    const double *x, *y;
+    int n;
+    double rgb[3];       /* 0..1 */
+    const char *label;   /* legend text, NULL for none */
+    bool dashed;
+    bool points;         /* draw markers too */
+} lc_series;
+
+typedef struct lc_figure {
+    const char *title, *xlabel, *ylabel;
+    double xmin, xmax, ymin, ymax; /* xmin == xmax: from the data */
+    bool logx;
+    const char *colorbar_low, *colorbar_high; /* a viridis bar with these ends, or NULL */
+    bool legend;
+} lc_figure;
+
+/* Viridis colour at t in [0, 1]. */
+void lc_viridis(double t, double rgb[3]);
+/* Writes PREFIX.png and PREFIX.svg. */
+lc_status lc_plot(const char *prefix, const lc_figure *fig, const lc_series *s, int n);
+
+#endif
