@@ -41,3 +41,11 @@ __kernel void lc_bias_grad(__global float *db, int db_off, __global const float 
     for (int r = 0; r < rows; r++) s += dy[dy_off + r * cols + c];
     db[db_off + c] = s;
 }
+
+/* z = a * b (fixed gating: x times its recorded 0/1 mask) */
+__kernel void lc_mul(__global float *z, int z_off, __global const float *a, int a_off, __global const float *b,
+                     int b_off, int n)
+{
+    int i = get_global_id(0);
+    if (i < n) z[z_off + i] = a[a_off + i] * b[b_off + i];
+}

@@ -1,8 +1,9 @@
 /* Softmax cross-entropy, fused and numerically stable (max subtraction).
  * One work-item per example; classes are few. */
 
-/* loss[i] = logsumexp(z_i) - z_i[label]; correct[i] = argmax == label
- * (ties: lowest index). */
+/* loss[i] = logsumexp(z_i) - z_i[label]; correct[2i] = top-1 hit (argmax
+ * == label, ties to the lowest index), correct[2i+1] = top-5 hit (fewer
+ * than 5 classes rank before the label, by the same tie rule). */
 __kernel void lc_softmax_ce_fwd(__global float *loss, int loss_off, __global float *correct,
                                 __global const float *z, int z_off, __global const int *labels, int lab_off,
                                 int n, int classes)
@@ -10,15 +11,18 @@ __kernel void lc_softmax_ce_fwd(__global float *loss, int loss_off, __global flo
     int i = get_global_id(0);
     if (i >= n) return;
     __global const float *zi = z + z_off + (size_t)i * classes;
-    float m = zi[0];
-    int arg = 0;
-    for (int c = 1; c < classes; c++)
-        if (zi[c] > m) { m = zi[c]; arg = c; }
+    int y = labels[lab_off + i];
+    float zy = zi[y], m = zi[0];
+    int rank = 0;
+    for (int c = 0; c < classes; c++) {
+        m = fmax(m, zi[c]);
+        rank += zi[c] > zy || (zi[c] == zy && c < y);
+    }
     float s = 0.0f;
     for (int c = 0; c < classes; c++) s += exp(zi[c] - m);
-    int y = labels[lab_off + i];
-    loss[loss_off + i] = log(s) + m - zi[y];
-    correct[i] = arg == y ? 1.0f : 0.0f;
+    loss[loss_off + i] = log(s) + m - zy;
+    correct[2 * i] = rank == 0 ? 1.0f : 0.0f;
+    correct[2 * i + 1] = rank < 5 ? 1.0f : 0.0f;
 }
 
 /* dz = (softmax(z) - onehot(label)) / n : the gradient of the mean loss */
@@ -38,28 +42,31 @@ __kernel void lc_softmax_ce_bwd(__global float *dz, int dz_off, __global const f
     for (int c = 0; c < classes; c++) di[c] = (exp(zi[c] - m) * inv - (c == y ? 1.0f : 0.0f)) * scale;
 }
 
-/* acc[0] += sum(loss[0..n)), acc[1] += sum(correct[0..n)); one work-group of
- * LC_STATS_WG work-items. */
+/* acc[0] += sum(loss[0..n)), acc[1] += top-1 hits, acc[2] += top-5 hits;
+ * one work-group of LC_STATS_WG work-items. */
 #ifndef LC_STATS_WG
 #define LC_STATS_WG 64
 #endif
 __kernel __attribute__((reqd_work_group_size(LC_STATS_WG, 1, 1)))
 void lc_loss_stats(__global float *acc, __global const float *loss, int loss_off, __global const float *correct, int n)
 {
-    __local float sl[LC_STATS_WG], sc[LC_STATS_WG];
+    __local float sl[LC_STATS_WG], sc[LC_STATS_WG], s5[LC_STATS_WG];
     int t = get_local_id(0);
-    float a = 0.0f, b = 0.0f;
+    float a = 0.0f, b = 0.0f, c = 0.0f;
     for (int i = t; i < n; i += LC_STATS_WG) {
         a += loss[loss_off + i];
-        b += correct[i];
+        b += correct[2 * i];
+        c += correct[2 * i + 1];
     }
     sl[t] = a;
     sc[t] = b;
+    s5[t] = c;
     barrier(CLK_LOCAL_MEM_FENCE);
     if (t == 0) {
-        float x = 0.0f, y = 0.0f;
-        for (int k = 0; k < LC_STATS_WG; k++) { x += sl[k]; y += sc[k]; }
+        float x = 0.0f, y = 0.0f, w = 0.0f;
+        for (int k = 0; k < LC_STATS_WG; k++) { x += sl[k]; y += sc[k]; w += s5[k]; }
         acc[0] += x;
         acc[1] += y;
+        acc[2] += w;
     }
 }

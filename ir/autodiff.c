@@ -85,6 +85,13 @@ lc_status lc_graph_autodiff(lc_graph *g)
                 LC_TRY(add_grad(g, x, add_bwd(g, LC_OP_RELU_DX, x, "grad", ins, 2, &g->nodes[x].shape, true)));
             }
             break;
+        case LC_OP_GATE:
+            /* d(x * mask)/dx = mask: the same op on the gradient */
+            if (g->nodes[x].needs_grad) {
+                int ins[2] = {gi, n.inputs[1]};
+                LC_TRY(add_grad(g, x, add_bwd(g, LC_OP_GATE, x, "grad", ins, 2, &g->nodes[x].shape, true)));
+            }
+            break;
         case LC_OP_FLATTEN:
             if (g->nodes[x].needs_grad)
                 LC_TRY(add_grad(g, x, add_bwd(g, LC_OP_RESHAPE, x, "grad", &gi, 1, &g->nodes[x].shape, true)));

@@ -319,6 +319,17 @@ static lc_status infer_node(lc_graph *g, int id)
         n->shape = in0->shape;
         n->batched = in0->batched;
         return LC_OK;
+    case LC_OP_MASK:
+        return LC_OK;
+    case LC_OP_GATE: {
+        lc_node *in1 = &g->nodes[n->inputs[1]];
+        if (!same_shape(&in0->shape, &in1->shape))
+            return SHAPE_ERR(n, "gate needs a mask of the input's shape %s, got %s",
+                             lc_shape_str(&in0->shape, b1, sizeof b1), lc_shape_str(&in1->shape, b2, sizeof b2));
+        n->shape = in0->shape;
+        n->batched = true;
+        return LC_OK;
+    }
     case LC_OP_FLATTEN:
         n->shape = (lc_shape){1, {(int)lc_shape_numel(&in0->shape)}};
         n->batched = in0->batched;
@@ -461,7 +472,8 @@ lc_status lc_graph_verify(const lc_graph *g)
                           n->n_inputs, want);
         for (int k = 0; k < n->n_inputs; k++) {
             int in = n->inputs[k];
-            if (in < 0 || in >= i)
+            /* data nodes (uploaded before the step) may be added later */
+            if (in < 0 || in >= g->n_nodes || (in >= i && lc_op_kind(g->nodes[in].op) != 'D'))
                 return LC_ERR(LC_ERR_INVALID, "node '%s' input %d (%d) does not precede it", n->name, k, in);
         }
         if (n->op == LC_OP_PARAM && lc_shape_numel(&n->shape) <= 0)
@@ -598,4 +610,27 @@ void lc_graph_dump(const lc_graph *g, FILE *f, const char *title)
                 "%.2f MiB (x2 with gradients)\n",
                 g->planned_batch, (double)g->act_floats * 4 / 1048576.0, (double)g->aux_peak_floats * 4 / 1048576.0,
                 (double)g->param_floats * 4 / 1048576.0);
+}
+
+int lc_graph_gate_relus(lc_graph *g, int keep, int *mask_of)
+{
+    if (lc_graph_infer(g) != LC_OK) return -1; /* the masks take the ReLUs' shapes */
+    int n0 = g->n_nodes, count = 0;
+    if (mask_of)
+        for (int i = 0; i < n0; i++) mask_of[i] = -1;
+    for (int i = 0; i < n0; i++) {
+        if (g->nodes[i].op != LC_OP_RELU || i == keep) continue;
+        char name[LC_NAME_MAX];
+        snprintf(name, sizeof name, "%.50s.mask", g->nodes[i].name);
+        int m = new_node(g, LC_OP_MASK, name);
+        if (m < 0) return -1;
+        g->nodes[m].shape = g->nodes[i].shape;
+        g->nodes[m].batched = true;
+        g->nodes[i].op = LC_OP_GATE;
+        g->nodes[i].inputs[1] = m;
+        g->nodes[i].n_inputs = 2;
+        if (mask_of) mask_of[i] = m;
+        count++;
+    }
+    return count;
 }

@@ -52,7 +52,9 @@
     X(MAXPOOL_DX, "maxpool_grad", 'B', 2)          /* dy, x */                 \
     X(AVGPOOL_DX, "avgpool_grad", 'B', 1)          /* dy */                    \
     X(GLOBAL_AVGPOOL_DX, "global_avgpool_grad", 'B', 1) /* dy */               \
-    X(DROPOUT_DX, "dropout_grad", 'B', 1)          /* dy */
+    X(DROPOUT_DX, "dropout_grad", 'B', 1)          /* dy */                    \
+    X(MASK, "mask", 'D', 0)             /* per-example 0/1 values, uploaded */ \
+    X(GATE, "gate", 'F', 2)             /* x * mask (fixed ReLU gating) */
 
 typedef enum lc_op {
 #define LC_X_(id, name, kind, nin) LC_OP_##id,
@@ -238,6 +240,14 @@ int64_t lc_graph_trainable_count(const lc_graph *g);
 /* Initialises host parameter values (param_floats floats) with the seeded
  * initialisers. */
 void lc_graph_init_params(const lc_graph *g, float *host, uint64_t seed);
+
+/* Fixed gating (the paper's "prevent feedback improvement"): every ReLU
+ * except `keep` (-1: none) becomes GATE(x, mask) with a new MASK data node
+ * of the same shape, whose values the caller uploads per batch.  mask_of
+ * (n_nodes entries of the graph before the call, may be NULL) receives, for
+ * each replaced ReLU's id, its mask node id (-1 elsewhere).  Call before
+ * compiling.  Returns the number of ReLUs replaced, or -1 on error. */
+int lc_graph_gate_relus(lc_graph *g, int keep, int *mask_of);
 
 /* Node storage root (follows views). */
 int lc_graph_storage_root(const lc_graph *g, int id);

@@ -32,6 +32,7 @@ typedef struct ref_run {
 typedef struct ref_opts {
     bool eval;                /* evaluation mode (default: training) */
     const uint8_t *const *masks; /* training: per node id, the dropout keep mask (n * numel); NULL = keep all */
+    const float *const *gates;   /* per MASK node id, its uploaded values (n * numel) */
 } ref_opts;
 
 static inline void ref_run_free(ref_run *r, const lc_graph *g)
@@ -117,6 +118,10 @@ static inline void ref_run_graph_opts(ref_run *r, const lc_graph *g, const float
         const lc_shape *xs = nd->n_inputs ? &g->nodes[nd->inputs[0]].shape : NULL;
         switch (nd->op) {
         case LC_OP_INPUT: for (size_t k = 0; k < sz; k++) r->val[i][k] = x[k]; break;
+        case LC_OP_MASK: for (size_t k = 0; k < sz; k++) r->val[i][k] = o->gates[i][k]; break;
+        case LC_OP_GATE: /* the mask node may come later in the list: read the upload */
+            for (size_t k = 0; k < sz; k++) r->val[i][k] = a[k] * o->gates[nd->inputs[1]][k];
+            break;
         case LC_OP_DENSE:
             lc_ref_dense_fwd(r->val[i], a, PV(nd->inputs[1]), nd->bias ? PV(nd->inputs[2]) : NULL, n,
                              (int)NUMEL(nd->inputs[0]), nd->units);
@@ -169,7 +174,7 @@ static inline void ref_run_graph_opts(ref_run *r, const lc_graph *g, const float
     }
     for (int i = nf - 1; i >= 0; i--) {
         const lc_node *nd = &g->nodes[i];
-        if (nd->op == LC_OP_PARAM || nd->op == LC_OP_LABELS || nd->op == LC_OP_INPUT) continue;
+        if (nd->op == LC_OP_PARAM || nd->op == LC_OP_LABELS || nd->op == LC_OP_INPUT || nd->op == LC_OP_MASK) continue;
         int in0 = nd->inputs[0];
         size_t sz = (size_t)n * NUMEL(i), sz0 = (size_t)n * NUMEL(in0);
         const lc_shape *xs = &g->nodes[in0].shape;
@@ -187,6 +192,9 @@ static inline void ref_run_graph_opts(ref_run *r, const lc_graph *g, const float
         }
         case LC_OP_RELU:
             for (size_t k = 0; k < sz; k++) dx[k] = r->val[i][k] > 0 ? gi[k] : 0;
+            break;
+        case LC_OP_GATE:
+            for (size_t k = 0; k < sz; k++) dx[k] = gi[k] * o->gates[nd->inputs[1]][k];
             break;
         case LC_OP_FLATTEN:
             for (size_t k = 0; k < sz; k++) dx[k] = gi[k];

@@ -90,9 +90,19 @@ static void check_graph(int kind, int in, int hidden, int classes, int planned, 
     e = ref_rel_err_f(dev, rr.val[g->loss], (size_t)n);
     ck_assert_msg(e < 1e-5, "loss kind %d n %d: rel err %g", kind, n, e);
     double ls, c;
-    ck_assert_int_eq(lc_exec_stats(ex, &ls, &c, true), LC_OK);
+    double c5;
+    ck_assert_int_eq(lc_exec_stats5(ex, &ls, &c, &c5, true), LC_OK);
     ck_assert_msg(fabs(ls / n - rr.loss) < 1e-5 * fmax(1, rr.loss), "mean loss %g vs %g", ls / n, rr.loss);
     ck_assert_int_eq((int)c, rr.correct);
+    /* top-5: fewer than 5 classes rank before the label (ties to the lower index) */
+    int want5 = 0;
+    for (int i = 0; i < n; i++) {
+        const double *zi = rr.val[g->logits] + (size_t)i * classes;
+        int rank = 0;
+        for (int k = 0; k < classes; k++) rank += zi[k] > zi[y[i]] || (zi[k] == zi[y[i]] && k < y[i]);
+        want5 += rank < 5;
+    }
+    ck_assert_int_eq((int)c5, want5);
 
     ck_assert_int_eq(lc_exec_read_grads(ex, dev), LC_OK);
     for (int i = 0; i < g->n_params; i++) {
@@ -140,6 +150,67 @@ START_TEST(partial_batch)
 {
     check_graph(G_MLP, 33, 31, 7, 65, 33);
     check_graph(G_RESIDUAL, 31, 31, 5, 64, 1);
+}
+END_TEST
+
+/* Fixed gating: ReLUs replaced by gates with uploaded 0/1 masks; the
+ * device's values and gradients equal those of the network with the same
+ * fixed masks, computed in double. */
+START_TEST(fixed_gating_gradients)
+{
+    setup_rt();
+    int n = 13, classes = 5;
+    lc_graph *g = make_graph(G_RESIDUAL, 17, 19, classes);
+    int keep = lc_graph_find(g, "r2");
+    int *mask_of = malloc((size_t)g->n_nodes * sizeof *mask_of);
+    int n0 = g->n_nodes;
+    ck_assert_int_eq(lc_graph_gate_relus(g, keep, mask_of), 1);
+    int r1 = lc_graph_find(g, "r1"), m1 = mask_of[r1];
+    ck_assert_int_eq(g->nodes[r1].op, LC_OP_GATE);
+    ck_assert_int_eq(g->nodes[keep].op, LC_OP_RELU);
+    ck_assert_int_eq(m1, n0);
+    lc_status cst = lc_graph_compile(g, n, true, NULL);
+    ck_assert_msg(cst == LC_OK, "compile: %s", lc_error_message());
+    lc_exec *ex;
+    ck_assert_int_eq(lc_exec_create(&ex, rt, g), LC_OK);
+    float *p = malloc((size_t)g->param_floats * 4), x[13 * 17], *mk = malloc((size_t)n * 19 * 4);
+    int32_t y[13];
+    lc_graph_init_params(g, p, 3);
+    lc_rng r;
+    lc_rng_seed(&r, 5);
+    for (int i = 0; i < n * 17; i++) x[i] = (float)lc_rng_normal(&r);
+    for (int i = 0; i < n; i++) y[i] = (int32_t)lc_rng_below(&r, (uint64_t)classes);
+    for (int i = 0; i < n * 19; i++) mk[i] = lc_rng_uniform(&r) < 0.5 ? 1.0f : 0.0f;
+    ck_assert_int_eq(lc_exec_write_params(ex, p), LC_OK);
+    ck_assert_int_eq(lc_exec_set_batch(ex, x, y, n), LC_OK);
+    ck_assert_int_eq(lc_exec_set_input(ex, m1, mk, n), LC_OK);
+    ck_assert_int_eq(lc_exec_set_input(ex, m1, mk, n - 1), LC_ERR_INVALID); /* wrong count */
+    ck_assert_int_eq(lc_exec_forward(ex), LC_OK);
+    ck_assert_int_eq(lc_exec_backward(ex), LC_OK);
+    const float **gates = calloc((size_t)g->n_nodes, sizeof *gates);
+    gates[m1] = mk;
+    ref_opts ro = {.gates = gates};
+    ref_run rr;
+    ref_run_graph_opts(&rr, g, p, x, y, n, &ro);
+    float *dev = malloc((size_t)(g->param_floats + n * classes) * 4);
+    ck_assert_int_eq(lc_exec_read_node(ex, g->logits, dev), LC_OK);
+    double e = ref_rel_err_f(dev, rr.val[g->logits], (size_t)(n * classes));
+    ck_assert_msg(e < 1e-5, "gated logits: rel err %g", e);
+    ck_assert_int_eq(lc_exec_read_grads(ex, dev), LC_OK);
+    for (int i = 0; i < g->n_params; i++) {
+        const lc_param *pp = &g->params[i];
+        e = ref_rel_err_f(dev + pp->offset, rr.pgrad + pp->offset, (size_t)pp->numel);
+        ck_assert_msg(e < 1e-4, "gated grad of %s: rel err %g", g->nodes[pp->node].name, e);
+    }
+    /* the gate differs from a ReLU: some gated units are negative and pass */
+    ref_run_free(&rr, g);
+    free(gates);
+    free(dev);
+    free(p);
+    free(mk);
+    free(mask_of);
+    lc_exec_destroy(ex);
+    lc_graph_destroy(g);
 }
 END_TEST
 
@@ -1275,6 +1346,7 @@ static Suite *suite(void)
     tcase_add_test(tc, flatten_input);
     tcase_add_test(tc, partial_batch);
     tcase_add_test(tc, batch_too_large);
+    tcase_add_test(tc, fixed_gating_gradients);
     tcase_add_test(tc, softmax_large_logits);
     tcase_add_test(tc, conv_same_padding_semantics);
     tcase_add_test(tc, model_conv_nodes);

@@ -388,6 +388,52 @@ START_TEST(silhouette_matches_direct)
 }
 END_TEST
 
+/* Fixed gating through the trainer: with a zero rate the gated network is
+ * the initial network (the masks are its own ReLU patterns), so the test
+ * loss equals the normal run's; once the trained layer moves, the frozen
+ * patterns change the result. */
+static double run_deep(bool fixed, double lr, int steps, double *silhouette)
+{
+    char m[700];
+    snprintf(m, sizeof m, "%s/deep.json", dir);
+    FILE *f = fopen(m, "w");
+    fputs("{\"format\": \"layca-model/1\", \"name\": \"deep\", \"input\": {\"shape\": [16]}, \"classes\": 3,\n"
+          " \"defaults\": {\"bias\": true, \"init\": \"he_uniform\"},\n"
+          " \"nodes\": [{\"name\": \"fc1\", \"op\": \"dense\", \"units\": 9}, {\"name\": \"r1\", \"op\": \"relu\"},\n"
+          "  {\"name\": \"fc2\", \"op\": \"dense\", \"units\": 7}, {\"name\": \"r2\", \"op\": \"relu\"},\n"
+          "  {\"name\": \"fc3\", \"op\": \"dense\", \"units\": 3}]}\n", f);
+    fclose(f);
+    lc_train_opts o = base_opts();
+    o.model_path = m;
+    o.train_only = "fc1";
+    o.fixed_gating = fixed;
+    o.spec.lr = lr;
+    o.spec.steps = steps;
+    o.spec.batch = 20;
+    o.silhouette = silhouette ? "r1" : NULL;
+    o.silhouette_samples = 30;
+    lc_train_result r;
+    ck_assert_msg(lc_train_run(&o, &r) == LC_OK, "%s", lc_error_message());
+    if (silhouette) *silhouette = r.silhouette;
+    double loss = r.test_loss;
+    lc_train_result_free(&r);
+    return loss;
+}
+
+START_TEST(fixed_gating_trainer)
+{
+    setup();
+    double a = run_deep(false, 0.0, 2, NULL), b = run_deep(true, 0.0, 2, NULL);
+    ck_assert_msg(fabs(a - b) <= 1e-6 * fabs(a), "zero rate: normal %.9g vs fixed gating %.9g", a, b);
+    a = run_deep(false, 0.5, 12, NULL);
+    b = run_deep(true, 0.5, 12, NULL);
+    ck_assert_msg(fabs(a - b) > 1e-4, "trained: normal %.9g and fixed gating %.9g should differ", a, b);
+    double s;
+    run_deep(false, 0.5, 12, &s);
+    ck_assert_msg(s > -1 && s < 1, "silhouette %g", s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("train");
@@ -402,6 +448,7 @@ static Suite *suite(void)
     tcase_add_test(tc, layca_one_step_rotation);
     tcase_add_test(tc, layca_keeps_norms);
     tcase_add_test(tc, silhouette_matches_direct);
+    tcase_add_test(tc, fixed_gating_trainer);
     suite_add_tcase(s, tc);
     return s;
 }

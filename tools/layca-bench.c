@@ -2,12 +2,16 @@
  * present, next to the device's own measured peaks.
  *
  *   layca-bench [--device SEL] [--model FILE]... [--batch N] [--steps N] [--json] [--quick]
+ *               [--profile[=op|kernel|node]] [--no-profile]
  *
  * Measures per device: copy bandwidth, launch latency, SGEMM GFLOP/s per
  * backend, training step time and images/s for each model, optimizer step
  * time (plain, Layca fused, Layca unfused) with its bytes moved as a share
  * of the copy bandwidth, cold and warm start (process start to the end of
- * the first training step), and device memory of the plan.  Prints a table
+ * the first training step), device memory of the plan, and where each
+ * model's step spends its time ("op" lines: ms per step and share per op;
+ * --profile=kernel splits ops into their kernels and GEMMs, =node per node;
+ * on by default, --no-profile skips it).  Prints a table
  * on stdout, or with --json one JSON object per measurement. */
 #include <dirent.h>
 #include <errno.h>
@@ -27,6 +31,8 @@ typedef struct bench {
     int batch, steps;
     const char *self;
     double copy_gbps; /* of the current device, for shares */
+    bool profile;     /* per-op timing after each model's step */
+    lc_exec_prof_by profile_by;
 } bench;
 
 static void emit(bench *b, const lc_rt *rt, const char *what, const char *model, int batch, const fig *f, int n)
@@ -233,6 +239,41 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
+/* Where the step's time goes: each launch timed alone (a wait after each),
+ * grouped per op and part; one "op" line per group, largest first, with its
+ * share of the profiled step (the sum of the groups) and of the measured
+ * step.  The launches of the optimizer are not included. */
+static lc_status bench_profile(bench *b, lc_rt *rt, setup *s, const char *model, double step_ms)
+{
+    enum { MAXE = 256 };
+    lc_exec_prof_entry *e = calloc(MAXE, sizeof *e);
+    if (!e) return LC_ERR(LC_ERR_NOMEM, "out of memory");
+    int n = 0;
+    double tot = 0;
+    int reps = b->steps < 3 ? b->steps : 3;
+    lc_status st = lc_exec_profile(s->ex, reps, b->profile_by, e, MAXE, &n, &tot);
+    if (st == LC_OK) {
+        if (n > MAXE) n = MAXE;
+        for (int i = 0; i < n; i++) {
+            fig f[] = {{"op", 0, e[i].op}, {"part", 0, e[i].part[0] ? e[i].part : NULL}, {"ms", e[i].ms, NULL},
+                       {"share", tot > 0 ? e[i].ms / tot : NAN, NULL},
+                       {"share_of_step", step_ms > 0 ? e[i].ms / step_ms : NAN, NULL},
+                       {"launches", e[i].launches, NULL}};
+            if (!f[1].s) {
+                f[1] = f[2]; f[2] = f[3]; f[3] = f[4]; f[4] = f[5];
+                emit(b, rt, "op", model, b->batch, f, 5);
+            } else {
+                emit(b, rt, "op", model, b->batch, f, 6);
+            }
+        }
+        fig f[] = {{"ms", tot, NULL}, {"measured_ms", step_ms, NULL}};
+        emit(b, rt, "op_total", model, b->batch, f, 2);
+    }
+    free(e);
+    (void)rt;
+    return st;
+}
+
 static lc_status bench_model(bench *b, lc_rt *rt, const char *path)
 {
     setup s;
@@ -251,6 +292,7 @@ static lc_status bench_model(bench *b, lc_rt *rt, const char *path)
                    {"parameter_mib", (double)s.g->param_floats * 4 / 1048576.0, NULL},
                    {"device_mib", (double)lc_exec_device_bytes(s.ex) / 1048576.0, NULL}};
         emit(b, rt, "memory", base_name(path), b->batch, m, 3);
+        if (b->profile) st = bench_profile(b, rt, &s, base_name(path), ms);
     }
     /* the optimizer step alone: plain SGD, Layca fused, Layca unfused */
     for (int v = 0; v < 3 && st == LC_OK; v++) {
@@ -347,7 +389,7 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 
 int main(int argc, char **argv)
 {
-    bench b = {.batch = 128, .steps = 20, .self = argv[0]};
+    bench b = {.batch = 128, .steps = 20, .self = argv[0], .profile = true, .profile_by = LC_PROF_KERNEL};
     const char *device = NULL, *models[64];
     int n_models = 0;
     bool quick = false;
@@ -357,8 +399,18 @@ int main(int argc, char **argv)
         const char *a = argv[i];
         if (!strcmp(a, "--json")) b.json = true;
         else if (!strcmp(a, "--quick")) quick = true;
+        else if (!strcmp(a, "--no-profile")) b.profile = false;
+        else if (!strcmp(a, "--profile") || !strncmp(a, "--profile=", 10)) {
+            b.profile = true;
+            const char *v = a[9] == '=' ? a + 10 : "kernel";
+            if (!strcmp(v, "op")) b.profile_by = LC_PROF_OP;
+            else if (!strcmp(v, "kernel")) b.profile_by = LC_PROF_KERNEL;
+            else if (!strcmp(v, "node")) b.profile_by = LC_PROF_NODE;
+            else { fprintf(stderr, "layca-bench: --profile takes op, kernel or node, got '%s'\n", v); return 2; }
+        }
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: layca-bench [--device SEL] [--model FILE]... [--batch N] [--steps N] [--json] [--quick]\n");
+            printf("usage: layca-bench [--device SEL] [--model FILE]... [--batch N] [--steps N] [--json] [--quick]\n"
+                   "                   [--profile[=op|kernel|node]] [--no-profile]\n");
             return 0;
         } else if (i + 1 < argc && !strcmp(a, "--startup-child")) {
             const char *m = argv[++i];

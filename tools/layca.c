@@ -57,6 +57,10 @@ static const char *train_help =
     "  --alpha F            layer-wise rates, eq. 1 of the Layca paper (default 0)\n"
     "  --schedule M1,M2,..:F  multiply the rate by F at each milestone epoch\n"
     "  --train-only NODE    train only this node's parameters, every other one frozen (single-layer training)\n"
+    "  --fixed-gating       hold every ReLU's on/off pattern per example at its initial value, except the\n"
+    "                       ReLU right after the --train-only node (the paper's \"prevent feedback improvement\")\n"
+    "  --silhouette NODE    after each evaluation, the cosine silhouette of the loss gradient at NODE's output\n"
+    "                       over the first --silhouette-samples test examples (default 1000), by class\n"
     "  --epochs N | --steps N\n"
     "  --batch N            (default 128)\n"
     "  --seed N             initialisation, data draw and shuffling (default 1)\n"
@@ -173,6 +177,7 @@ static int cmd_train(int argc, char **argv)
         if (!strcmp(a, "--no-layca")) { o.spec.layca = 0; continue; }
         if (!strcmp(a, "--no-fuse")) { o.no_fuse = true; continue; }
         if (!strcmp(a, "--flip")) { o.flip = true; continue; }
+        if (!strcmp(a, "--fixed-gating")) { o.fixed_gating = true; continue; }
         if (!strcmp(a, "--per-channel")) { o.data.per_channel = true; continue; }
         if (!strcmp(a, "--layca-skip-bias")) { o.layca_skip_non_kernel = true; continue; }
         if (i + 1 >= argc) return usage_error("%s needs a value", a);
@@ -198,6 +203,8 @@ static int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--shift")) { if (!parse_double(v, &d) || d < 0 || d >= 0.5) return usage_error("--shift '%s': expected a fraction in [0, 0.5)", v); o.shift = d; }
         else if (!strcmp(a, "--val-split")) { if (!parse_double(v, &d) || d <= 0 || d >= 1) return usage_error("--val-split '%s': expected a fraction in (0, 1)", v); o.data.val_split = d; }
         else if (!strcmp(a, "--train-only")) o.train_only = v;
+        else if (!strcmp(a, "--silhouette")) o.silhouette = v;
+        else if (!strcmp(a, "--silhouette-samples")) { if (!parse_long(v, 2, 1 << 20, &n)) return usage_error("--silhouette-samples '%s': expected an integer >= 2", v); o.silhouette_samples = (int)n; }
         else if (!strcmp(a, "--eval-every")) { if (!parse_long(v, 1, 1000000, &n)) return usage_error("--eval-every '%s': expected a positive integer", v); o.eval_every = (int)n; }
         else if (!strcmp(a, "--per-class")) { if (!parse_long(v, 1, 1 << 30, &n)) return usage_error("--per-class '%s': expected a positive integer", v); o.data.per_class = (int)n; }
         else if (!strcmp(a, "--train-subset")) { if (!parse_long(v, 1, 1LL << 40, &n)) return usage_error("--train-subset '%s': expected a positive integer", v); o.data.train_subset = n; }

@@ -779,10 +779,16 @@ static void resolve_cnn_common(study *S, int paper_epochs)
         S->train_subset = quick_train;
         note(S, "training examples: a seeded draw of %lld (paper: the whole training set)", (long long)quick_train);
     }
-    if (S->quick && S->test_subset < 0) {
+    /* the test split of an image folder is sorted by class: its first N
+     * examples are one or two classes, so no test subset there */
+    bool sorted = !strncmp(S->data, "images:", 7) || !strncmp(S->data, "tinyimagenet:", 13);
+    if (S->quick && S->test_subset < 0 && !sorted) {
         S->test_subset = quick_test;
         note(S, "test examples: the first %lld (paper: the whole test set)", (long long)quick_test);
     }
+    if (sorted && S->test_subset > 0)
+        note(S, "WARNING: --test-subset keeps the first %lld test examples, and an image folder's test split is sorted "
+                "by class: the accuracies cover only the first classes", (long long)S->test_subset);
     if (S->per_class < 0) S->per_class = 0;
     if (S->train_subset < 0) S->train_subset = 0;
     if (S->test_subset < 0) S->test_subset = 0;
@@ -1240,6 +1246,11 @@ static void t_line(table *t, const char *fmt, ...)
 
 static const char *status_cell(const run *r, char *buf, size_t len, double frac)
 {
+    if (r->status == R_OK && !isfinite(r->train_loss)) {
+        char a[32];
+        snprintf(buf, len, "%s (NaN loss)", fmt_pct(a, sizeof a, frac));
+        return buf;
+    }
     if (r->status == R_OK) return fmt_pct(buf, len, frac);
     snprintf(buf, len, "%s", status_names[r->status]);
     return buf;
@@ -1556,11 +1567,29 @@ typedef struct figs {
     int n;
 } figs;
 
-static lc_status plot(const study *S, figs *F, const char *name, const lc_figure *f, const lc_series *s, int n)
+/* lc_plot's legend sits in the top left corner: with an automatic y range,
+ * leave room above the data for it. */
+static lc_status plot(const study *S, figs *F, const char *name, const lc_figure *f0, const lc_series *s, int n)
 {
     char prefix[1100];
     snprintf(prefix, sizeof prefix, "%s/%s", S->out, name);
-    LC_TRY(lc_plot(prefix, f, s, n));
+    lc_figure f = *f0;
+    if (f.legend && f.ymin == f.ymax) {
+        double lo = INFINITY, hi = -INFINITY;
+        int entries = 0;
+        for (int i = 0; i < n; i++) {
+            entries += s[i].label != NULL;
+            for (int j = 0; j < s[i].n; j++)
+                if (isfinite(s[i].y[j])) { lo = fmin(lo, s[i].y[j]); hi = fmax(hi, s[i].y[j]); }
+        }
+        if (isfinite(lo)) {
+            double pad = (hi - lo) * 0.05 + 1e-9 + (hi == lo ? fabs(hi) * 0.05 + 0.5 : 0);
+            double q = 0.06 * entries + 0.05; /* the legend's share of the height */
+            f.ymin = lo - pad;
+            f.ymax = f.ymin + (hi + pad - f.ymin) / (1 - q);
+        }
+    }
+    LC_TRY(lc_plot(prefix, &f, s, n));
     if (F->n < 64) snprintf(F->list[F->n++], sizeof F->list[0], "%s.{png,svg}", prefix);
     return LC_OK;
 }

@@ -18,6 +18,7 @@
  * backward; the key argument is set before each replay. */
 #include "lc_exec.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,7 @@ typedef struct launch {
     bool has_local;
     int rng_arg;        /* dropout: index of the key argument, else -1 */
     int rng_node;       /* dropout: the forward dropout node */
+    const char *kname;  /* kernel name (a literal), for profiles */
     /* GEMM */
     bool ta, tb;
     size_t m, n, kk, ao, bo, co, lda, ldb, ldc;
@@ -172,6 +174,7 @@ static lc_status kern(lc_exec *ex, llist *L, int node, int prog, const char *nam
     if (!x) return LC_ERR(LC_ERR_NOMEM, "out of memory");
     x->kind = L_KERNEL;
     x->node = node;
+    x->kname = name;
     LC_TRY(lc_rt_kernel(ex->rt, p, name, &x->k));
     LC_TRY(lc_rt_set_args(x->k, args, nargs, name));
     x->dims = dims;
@@ -342,6 +345,14 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
             LC_TRY(kern(ex, L, id, P_ELT, "lc_bias_act", a, 7, 2, (size_t)out, (size_t)nb, 0));
         }
         return LC_OK;
+    }
+    case LC_OP_MASK:
+        return LC_OK;
+    case LC_OP_GATE: {
+        loc x = where(ex, in0), m = where(ex, in1);
+        lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(x.buf), LC_ARG(x.off), LC_ARG(m.buf), LC_ARG(m.off),
+                      LC_ARG(total)};
+        return kern(ex, L, id, P_ELT, "lc_mul", a, 7, 1, (size_t)total, 0, 0);
     }
     case LC_OP_RELU: {
         loc x = where(ex, in0);
@@ -589,7 +600,7 @@ lc_status lc_exec_create(lc_exec **out, lc_rt *rt, lc_graph *g)
     CHECK(lc_rt_alloc(rt, pbytes, &ex->params));
     CHECK(lc_rt_alloc(rt, pbytes, &ex->grads));
     CHECK(lc_rt_alloc(rt, abytes, &ex->acts));
-    CHECK(lc_rt_alloc(rt, (size_t)g->planned_batch * 4, &ex->correct));
+    CHECK(lc_rt_alloc(rt, (size_t)g->planned_batch * 8, &ex->correct));
     CHECK(lc_rt_alloc(rt, 16, &ex->acc));
     CHECK(lc_rt_fill_zero(rt, ex->params, 0, pbytes));
     CHECK(lc_rt_fill_zero(rt, ex->grads, 0, pbytes));
@@ -680,14 +691,20 @@ lc_status lc_exec_backward(lc_exec *ex)
     return run(ex, L, L->n_fwd, L->count);
 }
 
-lc_status lc_exec_stats(lc_exec *ex, double *loss_sum, double *correct, bool reset)
+lc_status lc_exec_stats5(lc_exec *ex, double *loss_sum, double *correct, double *correct5, bool reset)
 {
-    float acc[2];
+    float acc[3];
     LC_TRY(lc_rt_read(ex->rt, ex->acc, 0, sizeof acc, acc));
     if (loss_sum) *loss_sum = acc[0];
     if (correct) *correct = acc[1];
+    if (correct5) *correct5 = acc[2];
     if (reset) LC_TRY(lc_rt_fill_zero(ex->rt, ex->acc, 0, 16));
     return LC_OK;
+}
+
+lc_status lc_exec_stats(lc_exec *ex, double *loss_sum, double *correct, bool reset)
+{
+    return lc_exec_stats5(ex, loss_sum, correct, NULL, reset);
 }
 
 lc_status lc_exec_read_node(lc_exec *ex, int id, float *host)
@@ -710,3 +727,76 @@ lc_exec_counts lc_exec_launch_counts(const lc_exec *ex)
 }
 
 size_t lc_exec_device_bytes(const lc_exec *ex) { return ex->bytes; }
+
+lc_status lc_exec_set_input(lc_exec *ex, int id, const float *data, int n)
+{
+    const lc_graph *g = ex->g;
+    if (id < 0 || id >= g->n_nodes || lc_op_kind(g->nodes[id].op) != 'D' || g->nodes[id].offset < 0)
+        return LC_ERR(LC_ERR_INVALID, "node %d is not an uploaded input", id);
+    if (n != ex->n)
+        return LC_ERR(LC_ERR_INVALID, "input '%s': %d examples, the batch has %d", g->nodes[id].name, n, ex->n);
+    size_t bytes = (size_t)n * (size_t)lc_shape_numel(&g->nodes[id].shape) * 4;
+    return lc_rt_write(ex->rt, ex->acts, (size_t)g->nodes[id].offset * 4, bytes, data);
+}
+
+/* ---- per-op profile ---- */
+
+static const char *part_of(const launch *x)
+{
+    if (x->kind == L_GEMM) return "gemm";
+    return x->kname ? x->kname : "kernel";
+}
+
+lc_status lc_exec_profile(lc_exec *ex, int reps, lc_exec_prof_by by, lc_exec_prof_entry *out, int max, int *n_out,
+                          double *step_ms)
+{
+    const llist *L = &ex->lists[ex->cur];
+    if (reps < 1) reps = 1;
+    if (n_out) *n_out = 0;
+    if (step_ms) *step_ms = 0;
+    lc_exec_prof_entry *e = calloc((size_t)L->count + 1, sizeof *e);
+    if (!e) return LC_ERR(LC_ERR_NOMEM, "out of memory");
+    int ne = 0;
+    uint64_t step = ex->step, last = ex->last_step;
+    if (L->training) ex->last_step = ex->step;
+    lc_status st = lc_rt_finish(ex->rt);
+    for (int r = 0; r < reps && st == LC_OK; r++)
+        for (int i = 0; i < L->count && st == LC_OK; i++) {
+            const launch *x = &L->l[i];
+            const lc_node *nd = &ex->g->nodes[x->node];
+            double t0 = lc_now_s();
+            st = run(ex, L, i, i + 1);
+            if (st == LC_OK) st = lc_rt_finish(ex->rt);
+            double dt = lc_now_s() - t0;
+            const char *a = by == LC_PROF_NODE ? nd->name : lc_op_name(nd->op);
+            const char *b = by == LC_PROF_OP ? "" : part_of(x);
+            int k = 0;
+            while (k < ne && (strcmp(e[k].op, a) || strcmp(e[k].part, b))) k++;
+            if (k == ne) {
+                snprintf(e[k].op, sizeof e[k].op, "%s", a);
+                snprintf(e[k].part, sizeof e[k].part, "%s", b);
+                ne++;
+            }
+            e[k].ms += dt * 1e3 / reps;
+            if (r == 0) e[k].launches++;
+        }
+    ex->step = step;
+    ex->last_step = last;
+    if (st == LC_OK) {
+        /* largest first (insertion sort: a few dozen groups) */
+        for (int i = 1; i < ne; i++)
+            for (int j = i; j > 0 && e[j].ms > e[j - 1].ms; j--) {
+                lc_exec_prof_entry t = e[j];
+                e[j] = e[j - 1];
+                e[j - 1] = t;
+            }
+        double tot = 0;
+        for (int i = 0; i < ne; i++) tot += e[i].ms;
+        if (out)
+            for (int i = 0; i < ne && i < max; i++) out[i] = e[i];
+        if (n_out) *n_out = ne;
+        if (step_ms) *step_ms = tot;
+    }
+    free(e);
+    return st;
+}

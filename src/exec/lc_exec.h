@@ -25,6 +25,9 @@ lc_status lc_exec_read_grads(lc_exec *ex, float *host);
 
 /* Uploads n <= planned batch examples (x: n * input numel, y: n labels). */
 lc_status lc_exec_set_batch(lc_exec *ex, const float *x, const int32_t *y, int n);
+/* Uploads the values of data node `id` (a MASK) for the current batch of n
+ * examples (after lc_exec_set_batch). */
+lc_status lc_exec_set_input(lc_exec *ex, int id, const float *data, int n);
 /* Enqueues the forward pass on the last uploaded batch; the loss and
  * correct counts are added to the device accumulators. */
 lc_status lc_exec_forward(lc_exec *ex);
@@ -34,6 +37,8 @@ lc_status lc_exec_backward(lc_exec *ex);
 /* Reads (and optionally resets) the accumulated loss sum and correct count;
  * this synchronises with the device. */
 lc_status lc_exec_stats(lc_exec *ex, double *loss_sum, double *correct, bool reset);
+/* The same with the top-5 hits too. */
+lc_status lc_exec_stats5(lc_exec *ex, double *loss_sum, double *correct, double *correct5, bool reset);
 /* Reads node `id`'s value for the last batch (activations or parameter
  * gradients), for tests and tools.  host must hold n*numel floats. */
 lc_status lc_exec_read_node(lc_exec *ex, int id, float *host);
@@ -70,5 +75,26 @@ typedef struct lc_exec_counts {
 } lc_exec_counts;
 lc_exec_counts lc_exec_launch_counts(const lc_exec *ex);
 size_t lc_exec_device_bytes(const lc_exec *ex); /* arenas allocated by the executor */
+
+/* Per-op timing (benchmarks, tools).  Replays the current batch's forward
+ * and backward launches `reps` times launch by launch, waiting for each to
+ * finish, and adds up the wall time per group:
+ *   LC_PROF_OP:     per IR op ("conv2d", "batchnorm_grad_input", ...)
+ *   LC_PROF_KERNEL: per IR op and part (kernel name, "gemm" or "host-conv")
+ *   LC_PROF_NODE:   per node and part
+ * Writes up to max entries, largest first, into out; *n_out gets the number
+ * of groups (which may exceed max) and *step_ms the sum of all groups per
+ * step (the step without overlap between launches).  Side effects are those
+ * of training steps on the last uploaded batch (batchnorm running
+ * statistics move); the dropout step is left as it was. */
+typedef enum lc_exec_prof_by { LC_PROF_OP = 0, LC_PROF_KERNEL, LC_PROF_NODE } lc_exec_prof_by;
+typedef struct lc_exec_prof_entry {
+    char op[LC_NAME_MAX];    /* op name, or node name (LC_PROF_NODE) */
+    char part[LC_NAME_MAX];  /* "" for LC_PROF_OP */
+    double ms;               /* per step */
+    int launches;            /* per step */
+} lc_exec_prof_entry;
+lc_status lc_exec_profile(lc_exec *ex, int reps, lc_exec_prof_by by, lc_exec_prof_entry *out, int max, int *n_out,
+                          double *step_ms);
 
 #endif

@@ -44,6 +44,7 @@ typedef struct lc_train_result {
     int64_t steps;
     int epochs;
     double train_loss, train_acc, test_loss, test_acc;
+    double test_top5;
     double val_loss, val_acc;   /* NaN without a validation split */
     double silhouette;          /* the last silhouette value (NaN without --silhouette) */
     double seconds, steps_per_s;  /* training steps only, evaluation excluded */

@@ -84,6 +84,14 @@ typedef struct trainer {
     int *layer_of_kernel;   /* optim kernel index -> forward layer index */
     char (*layer_name)[LC_NAME_MAX];
     double *rot_opt, *norm_opt, *rot, *norm;
+    /* fixed gating: per gated ReLU, its mask node and the recorded on/off
+     * bits of every example of each split (0 train, 1 val, 2 test) */
+    int n_gates;
+    int *gate_mask;         /* mask node ids */
+    int64_t *gate_numel;
+    uint8_t **gate_bits[3]; /* [n_gates][n_examples * numel] */
+    float *gate_buf;
+    int32_t *idx;           /* example indices of the current batch */
 } trainer;
 
 static void trainer_free(trainer *t)
@@ -107,22 +115,161 @@ static void trainer_free(trainer *t)
     free(t->norm_opt);
     free(t->rot);
     free(t->norm);
+    for (int s = 0; s < 3; s++) {
+        for (int k = 0; t->gate_bits[s] && k < t->n_gates; k++) free(t->gate_bits[s][k]);
+        free(t->gate_bits[s]);
+    }
+    free(t->gate_mask);
+    free(t->gate_numel);
+    free(t->gate_buf);
+    free(t->idx);
     if (t->metrics) fclose(t->metrics);
 }
 
-static lc_status evaluate(trainer *t, const lc_dataset *d, double *loss, double *acc)
+/* Uploads the recorded masks of the batch's examples (split s, indices idx). */
+static lc_status upload_gates(trainer *t, int s, const int32_t *idx, int n)
 {
+    for (int k = 0; k < t->n_gates; k++) {
+        int64_t m = t->gate_numel[k];
+        for (int i = 0; i < n; i++) {
+            const uint8_t *b = t->gate_bits[s][k] + (int64_t)idx[i] * m;
+            float *d = t->gate_buf + (int64_t)i * m;
+            for (int64_t j = 0; j < m; j++) d[j] = (float)b[j];
+        }
+        LC_TRY(lc_exec_set_input(t->ex, t->gate_mask[k], t->gate_buf, n));
+    }
+    return LC_OK;
+}
+
+static const lc_dataset *split_of(trainer *t, int s) { return s == 0 ? &t->train : s == 1 ? &t->val : &t->test; }
+
+/* Fixed gating, step 1: with the initial weights, run an ungated copy of the
+ * model over every split and record each ReLU's on/off pattern per example;
+ * step 2: turn the ReLUs of g (except `keep`) into gates fed by those
+ * patterns. */
+static lc_status setup_fixed_gating(trainer *t, const char *model_path, const float *params, int keep)
+{
+    lc_graph *g = t->g, *g2 = NULL;
+    lc_exec *ex2 = NULL;
+    lc_status st;
+    int *relu = malloc((size_t)g->n_nodes * sizeof *relu);
+    int *mask_of = malloc((size_t)g->n_nodes * sizeof *mask_of);
+    if (!relu || !mask_of) { free(relu); free(mask_of); return LC_ERR(LC_ERR_NOMEM, "out of memory"); }
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].op == LC_OP_RELU && i != keep) relu[n++] = i;
+    t->n_gates = n;
+    t->gate_mask = calloc((size_t)(n ? n : 1), sizeof *t->gate_mask);
+    t->gate_numel = calloc((size_t)(n ? n : 1), sizeof *t->gate_numel);
+    for (int s = 0; s < 3; s++) t->gate_bits[s] = calloc((size_t)(n ? n : 1), sizeof(uint8_t *));
+    int64_t widest = 1;
+    for (int k = 0; k < n; k++) {
+        t->gate_numel[k] = lc_shape_numel(&g->nodes[relu[k]].shape);
+        widest = LC_MAX(widest, t->gate_numel[k]);
+    }
+    t->gate_buf = malloc((size_t)(t->batch * widest) * sizeof(float));
+    float *out = malloc((size_t)(t->batch * widest) * sizeof(float));
+    if (!t->gate_mask || !t->gate_numel || !t->gate_bits[0] || !t->gate_bits[1] || !t->gate_bits[2] || !t->gate_buf || !out) {
+        st = LC_ERR(LC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    /* the same model, ungated, forward only; parameters share the layout */
+    if ((st = lc_model_load(model_path, &g2, NULL)) != LC_OK) goto done;
+    if ((st = lc_graph_compile(g2, t->batch, false, NULL)) != LC_OK) goto done;
+    if ((st = lc_exec_create(&ex2, t->rt, g2)) != LC_OK) goto done;
+    if ((st = lc_exec_set_mode(ex2, false)) != LC_OK) goto done;
+    if ((st = lc_exec_write_params(ex2, params)) != LC_OK) goto done;
+    for (int s = 0; s < 3; s++) {
+        const lc_dataset *d = split_of(t, s);
+        int64_t es = lc_dataset_example_size(d);
+        for (int k = 0; k < n; k++) {
+            t->gate_bits[s][k] = malloc((size_t)(d->n * t->gate_numel[k]) + 1);
+            if (!t->gate_bits[s][k]) { st = LC_ERR(LC_ERR_NOMEM, "out of memory for the gating masks"); goto done; }
+        }
+        for (int64_t i = 0; i < d->n; i += t->batch) {
+            int nb = (int)LC_MIN((int64_t)t->batch, d->n - i);
+            if ((st = lc_exec_set_batch(ex2, d->x + i * es, d->y + i, nb)) != LC_OK) goto done;
+            if ((st = lc_exec_forward(ex2)) != LC_OK) goto done;
+            for (int k = 0; k < n; k++) {
+                int id = lc_graph_find(g2, g->nodes[relu[k]].name);
+                if ((st = lc_exec_read_node(ex2, id, out)) != LC_OK) goto done;
+                uint8_t *b = t->gate_bits[s][k] + i * t->gate_numel[k];
+                for (int64_t j = 0; j < nb * t->gate_numel[k]; j++) b[j] = out[j] > 0.0f;
+            }
+        }
+    }
+    if (lc_graph_gate_relus(g, keep, mask_of) != n) { st = LC_ERR(LC_ERR_INVALID, "gating the ReLUs failed"); goto done; }
+    for (int k = 0; k < n; k++) t->gate_mask[k] = mask_of[relu[k]];
+    LC_INFO("fixed gating: %d ReLUs hold their initial on/off pattern%s%s", n, keep >= 0 ? "; free: " : "",
+            keep >= 0 ? g->nodes[keep].name : "");
+    st = LC_OK;
+done:
+    lc_exec_destroy(ex2);
+    lc_graph_destroy(g2);
+    free(out);
+    free(relu);
+    free(mask_of);
+    return st;
+}
+
+/* The cosine silhouette of the loss gradient at node `sid`'s output over
+ * the first `count` test examples, in evaluation mode (the paper's
+ * feedback silhouette). */
+static lc_status feedback_silhouette(trainer *t, int sid, int count, double *out)
+{
+    lc_graph *g = t->g;
+    int gid = g->nodes[sid].grad;
+    const lc_dataset *d = &t->test;
+    int n = (int)LC_MIN((int64_t)count, d->n);
+    int64_t dim = lc_shape_numel(&g->nodes[sid].shape), es = lc_dataset_example_size(d);
+    float *fb = malloc((size_t)(n * dim) * sizeof(float) + 4);
+    if (!fb) return LC_ERR(LC_ERR_NOMEM, "out of memory for the feedback of %d examples", n);
+    lc_status st = lc_exec_set_mode(t->ex, false);
+    for (int i = 0; i < n && st == LC_OK; i += t->batch) {
+        int nb = LC_MIN(t->batch, n - i);
+        st = lc_exec_set_batch(t->ex, d->x + (int64_t)i * es, d->y + i, nb);
+        if (st == LC_OK && t->n_gates) {
+            for (int k = 0; k < nb; k++) t->idx[k] = i + k;
+            st = upload_gates(t, 2, t->idx, nb);
+        }
+        if (st == LC_OK) st = lc_exec_forward(t->ex);
+        if (st == LC_OK) st = lc_exec_backward(t->ex);
+        if (st == LC_OK) st = lc_exec_read_node(t->ex, gid, fb + (int64_t)i * dim);
+    }
+    lc_status st2 = lc_exec_set_mode(t->ex, true);
+    if (st == LC_OK) st = st2;
+    if (st == LC_OK) st = lc_exec_stats(t->ex, NULL, NULL, true);
+    if (st == LC_OK) st = lc_silhouette_cosine(fb, d->y, n, (int)dim, g->classes, out);
+    free(fb);
+    return st;
+}
+
+/* Evaluation mode (batch-norm running statistics, no dropout) over a whole
+ * split; top-1 and top-5 accuracy. */
+static lc_status evaluate(trainer *t, const lc_dataset *d, double *loss, double *acc, double *acc5)
+{
+    int split = d == &t->train ? 0 : d == &t->val ? 1 : 2;
     int64_t es = lc_dataset_example_size(d);
     LC_TRY(lc_exec_stats(t->ex, NULL, NULL, true));
-    for (int64_t i = 0; i < d->n; i += t->batch) {
+    LC_TRY(lc_exec_set_mode(t->ex, false));
+    lc_status st = LC_OK;
+    for (int64_t i = 0; i < d->n && st == LC_OK; i += t->batch) {
         int n = (int)LC_MIN((int64_t)t->batch, d->n - i);
-        LC_TRY(lc_exec_set_batch(t->ex, d->x + i * es, d->y + i, n));
-        LC_TRY(lc_exec_forward(t->ex));
+        st = lc_exec_set_batch(t->ex, d->x + i * es, d->y + i, n);
+        if (st == LC_OK && t->n_gates) {
+            for (int k = 0; k < n; k++) t->idx[k] = (int32_t)(i + k);
+            st = upload_gates(t, split, t->idx, n);
+        }
+        if (st == LC_OK) st = lc_exec_forward(t->ex);
     }
-    double ls, c;
-    LC_TRY(lc_exec_stats(t->ex, &ls, &c, true));
+    lc_status st2 = lc_exec_set_mode(t->ex, true);
+    LC_TRY(st);
+    LC_TRY(st2);
+    double ls, c, c5;
+    LC_TRY(lc_exec_stats5(t->ex, &ls, &c, &c5, true));
     *loss = d->n ? ls / (double)d->n : NAN;
     *acc = d->n ? c / (double)d->n : NAN;
+    *acc5 = d->n ? c5 / (double)d->n : NAN;
     return LC_OK;
 }
 
@@ -166,13 +313,13 @@ static void rotation_summary(const trainer *t, char *buf, size_t len)
 }
 
 static void write_metrics(FILE *f, int epoch, int64_t step, double lr, double trl, double tra, double val,
-                          double vaa, double tel, double tea, double secs)
+                          double vaa, double vaa5, double tel, double tea, double tea5, double secs)
 {
     if (!f) return;
     fprintf(f, "{\"kind\": \"eval\", \"epoch\": %d, \"step\": %lld, \"lr\": %.9g, \"train_loss\": %.6f, \"train_acc\": %.6f, ",
             epoch, (long long)step, lr, trl, tra);
-    if (!isnan(vaa)) fprintf(f, "\"val_loss\": %.6f, \"val_acc\": %.6f, ", val, vaa);
-    fprintf(f, "\"test_loss\": %.6f, \"test_acc\": %.6f, \"time_s\": %.3f}\n", tel, tea, secs);
+    if (!isnan(vaa)) fprintf(f, "\"val_loss\": %.6f, \"val_acc\": %.6f, \"val_top5\": %.6f, ", val, vaa, vaa5);
+    fprintf(f, "\"test_loss\": %.6f, \"test_acc\": %.6f, \"test_top5\": %.6f, \"time_s\": %.3f}\n", tel, tea, tea5, secs);
     fflush(f);
 }
 
@@ -216,12 +363,10 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
     LC_INFO("data: %s", desc);
     t->batch = (int)LC_MIN((int64_t)spec.batch, t->train.n);
 
-    if (o->fixed_gating || o->silhouette) {
-        st = LC_ERR(LC_ERR_UNSUPPORTED, "fixed gating and the feedback silhouette are not available yet");
-        goto done;
-    }
+    int trained = -1;
     if (o->train_only) {
         int id = lc_graph_find(g, o->train_only);
+        trained = id;
         bool has = false;
         for (int i = 0; i < g->n_params; i++) {
             lc_node *pn = &g->nodes[g->params[i].node];
@@ -234,24 +379,48 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
             goto done;
         }
     }
+    t->idx = malloc((size_t)t->batch * sizeof *t->idx);
+    t->host_params = malloc((size_t)(g->param_floats ? g->param_floats : 1) * 4);
+    if (!t->idx || !t->host_params) { st = LC_ERR(LC_ERR_NOMEM, "out of memory"); goto done; }
+    lc_graph_init_params(g, t->host_params, (uint64_t)spec.seed);
+    if (o->init_path) CHECK(lc_model_load_params(o->init_path, g, t->host_params));
+
+    /* device */
+    double t0 = lc_now_s();
+    CHECK(lc_rt_create(&t->rt, o->device, false));
+    LC_INFO("device: %s (%s, %s)", t->rt->info.name, lc_rt_device_type_name(t->rt->info.type), t->rt->info.platform_name);
+
+    if (o->fixed_gating) {
+        /* the trained layer's own ReLU stays free: the ReLU right after it */
+        int keep = -1;
+        for (int i = 0; trained >= 0 && i < g->n_nodes; i++)
+            if (g->nodes[i].op == LC_OP_RELU && g->nodes[i].inputs[0] == trained) keep = i;
+        CHECK(setup_fixed_gating(t, o->model_path, t->host_params, keep));
+    }
+    int sil = -1;
+    if (o->silhouette) {
+        sil = lc_graph_find(g, o->silhouette);
+        if (sil < 0 || lc_op_kind(g->nodes[sil].op) != 'F') {
+            st = LC_ERR(LC_ERR_INVALID, "--silhouette '%s': model '%s' has no layer node of that name", o->silhouette,
+                        g->name);
+            goto done;
+        }
+    }
     /* compile and plan (a frozen prefix gets no backward pass) */
     CHECK(lc_graph_compile(g, t->batch, true, NULL));
+    if (sil >= 0 && g->nodes[sil].grad < 0) {
+        st = LC_ERR(LC_ERR_INVALID, "--silhouette '%s': no gradient reaches this node (is anything before it trained?)",
+                    o->silhouette);
+        goto done;
+    }
     int L = lc_graph_kernel_layers(g, NULL, 0);
     LC_INFO("model '%s': %d nodes, %d kernel layers, %lld trainable parameters; memory plan at batch %d: "
             "activations %.2f MiB, parameters+gradients %.2f MiB",
             g->name, g->n_forward, L, (long long)lc_graph_trainable_count(g), t->batch,
             (double)g->act_floats * 4 / 1048576.0, (double)g->param_floats * 8 / 1048576.0);
 
-    /* device */
-    double t0 = lc_now_s();
-    CHECK(lc_rt_create(&t->rt, o->device, false));
-    LC_INFO("device: %s (%s, %s)", t->rt->info.name, lc_rt_device_type_name(t->rt->info.type), t->rt->info.platform_name);
     CHECK(lc_exec_create(&t->ex, t->rt, g));
-
-    t->host_params = malloc((size_t)(g->param_floats ? g->param_floats : 1) * 4);
-    if (!t->host_params) { st = LC_ERR(LC_ERR_NOMEM, "out of memory"); goto done; }
-    lc_graph_init_params(g, t->host_params, (uint64_t)spec.seed);
-    if (o->init_path) CHECK(lc_model_load_params(o->init_path, g, t->host_params));
+    lc_exec_set_seed(t->ex, (uint64_t)spec.seed); /* dropout masks */
     CHECK(lc_exec_write_params(t->ex, t->host_params));
 
     lc_optim_config oc;
@@ -342,11 +511,21 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
     LC_INFO("training: %s%s, %s %g, batch %d, %d epoch%s (%lld steps each)", spec.layca ? "layca-" : "",
             spec.optimizer, spec.layca ? "rho" : "lr", spec.lr, t->batch, epochs, epochs == 1 ? "" : "s", (long long)per_epoch);
 
+    if (sil >= 0) {
+        /* the feedback silhouette before training (epoch 0) */
+        CHECK(feedback_silhouette(t, sil, o->silhouette_samples > 0 ? o->silhouette_samples : 1000, &res->silhouette));
+        if (t->metrics) {
+            fprintf(t->metrics, "{\"kind\": \"silhouette\", \"epoch\": 0, \"step\": 0, \"node\": \"%s\", \"value\": %.6f}\n",
+                    o->silhouette, res->silhouette);
+            fflush(t->metrics);
+        }
+        if (!o->quiet) fprintf(stderr, "epoch 0  feedback silhouette at %s: %.4f\n", o->silhouette, res->silhouette);
+    }
     /* evaluation, and the per-epoch rotation record, every `every` epochs */
     int every = o->eval_every > 0 ? o->eval_every : 1;
     int64_t step = 0;
     double train_time = 0, t_start = lc_now_s();
-    double trl = NAN, tra = NAN, tel = NAN, tea = NAN, vl = NAN, va = NAN;
+    double trl = NAN, tra = NAN, tel = NAN, tea = NAN, tea5 = NAN, vl = NAN, va = NAN, va5 = NAN;
     for (int e = 0; e < epochs; e++) {
         double lr = lc_train_schedule_lr(&spec, e);
         for (int i = 0; i < g->n_params; i++) t->rates[i] = lr * t->mult[i];
@@ -358,6 +537,7 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
         int n;
         while ((spec.steps <= 0 || step < spec.steps) && (n = lc_batcher_next(&t->tb, t->xbuf, t->ybuf)) > 0) {
             CHECK(lc_exec_set_batch(t->ex, t->xbuf, t->ybuf, n));
+            if (t->n_gates) CHECK(upload_gates(t, 0, t->tb.order + t->tb.pos - n, n));
             CHECK(lc_exec_forward(t->ex));
             CHECK(lc_exec_backward(t->ex));
             /* rotation: once per epoch after its first batch (as the paper),
@@ -387,12 +567,22 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
             CHECK(lc_optim_rotation(t->opt, t->rot_opt, t->norm_opt));
             for (int j = 0; j < t->L; j++) t->rot[t->layer_of_kernel[j]] = t->rot_opt[j];
         }
-        if (t->val.n > 0) CHECK(evaluate(t, &t->val, &vl, &va));
-        CHECK(evaluate(t, &t->test, &tel, &tea));
-        write_metrics(t->metrics, e + 1, step, lr, trl, tra, vl, va, tel, tea, lc_now_s() - t_start);
+        if (t->val.n > 0) CHECK(evaluate(t, &t->val, &vl, &va, &va5));
+        CHECK(evaluate(t, &t->test, &tel, &tea, &tea5));
+        write_metrics(t->metrics, e + 1, step, lr, trl, tra, vl, va, va5, tel, tea, tea5, lc_now_s() - t_start);
+        if (sil >= 0) {
+            CHECK(feedback_silhouette(t, sil, o->silhouette_samples > 0 ? o->silhouette_samples : 1000,
+                                      &res->silhouette));
+            if (t->metrics) {
+                fprintf(t->metrics, "{\"kind\": \"silhouette\", \"epoch\": %d, \"step\": %lld, \"node\": \"%s\", \"value\": %.6f}\n",
+                        e + 1, (long long)step, o->silhouette, res->silhouette);
+                fflush(t->metrics);
+            }
+        }
         if (!o->quiet) {
-            char rs[512] = "";
+            char rs[600] = "";
             if (t->L > 0) rotation_summary(t, rs, sizeof rs);
+            if (sil >= 0) snprintf(rs + strlen(rs), sizeof rs - strlen(rs), "  silhouette %.4f", res->silhouette);
             fprintf(stderr, "epoch %d/%d  step %lld  lr %.4g  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  (%.1f steps/s)%s\n",
                     e + 1, epochs, (long long)step, lr, trl, 100 * tra, tel, 100 * tea,
                     train_time > 0 ? (double)step / train_time : 0.0, rs);
@@ -409,6 +599,7 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
     res->train_acc = tra;
     res->test_loss = tel;
     res->test_acc = tea;
+    res->test_top5 = tea5;
     res->val_loss = vl;
     res->val_acc = va;
     res->seconds = train_time;
