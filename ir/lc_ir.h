@@ -98,6 +98,8 @@ typedef struct lc_node {
     bool batched;
     lc_dtype dtype;
     bool needs_grad;     /* depends on a trainable parameter */
+    bool keep_value;     /* the planner keeps this value (and its gradient) to the end of the
+                          * step, for callers that read it afterwards */
 
     /* attributes */
     int units;           /* DENSE: output units; CONV2D: filters */

@@ -87,6 +87,11 @@ lc_status lc_graph_plan(lc_graph *g, int batch)
     for (int i = 0; i < n; i++)
         if (lc_op_kind(g->nodes[i].op) == 'D') g->nodes[i].last_use = n;
     if (g->loss >= 0) g->nodes[g->loss].last_use = n; /* read after the step */
+    for (int i = 0; i < n; i++) {
+        if (!g->nodes[i].keep_value) continue;
+        g->nodes[lc_graph_storage_root(g, i)].last_use = n;
+        if (g->nodes[i].grad >= 0) g->nodes[lc_graph_storage_root(g, g->nodes[i].grad)].last_use = n;
+    }
     if (g->logits >= 0) {
         int r = lc_graph_storage_root(g, g->logits);
         g->nodes[r].last_use = n;

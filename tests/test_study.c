@@ -406,6 +406,13 @@ START_TEST(mnist_toy)
     ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
     ck_assert_int_eq(count(out, "skipping finished run"), unsupported ? 4 : 8);
     if (unsupported) ck_assert_msg(strstr(out, "unsupported by the trainer"), "%s", out);
+    /* --rerun: the finished runs whose id contains the text run again */
+    rc = run("study mnist-toy --model %s --mnist %s --per-class 5 --steps 3 --reps 2 --out %s --rerun r1-dense0", model,
+             pool, d);
+    ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
+    ck_assert_msg(strstr(out, "running r1-dense0-normal again") && strstr(out, "[5/8] r1-dense0-normal") &&
+                  !strstr(out, "skipping finished run r1-dense0-normal"), "%s", out);
+    ck_assert_int_eq(count(out, "skipping finished run"), unsupported ? 3 : 6);
 }
 END_TEST
 

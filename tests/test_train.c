@@ -392,7 +392,7 @@ END_TEST
  * the initial network (the masks are its own ReLU patterns), so the test
  * loss equals the normal run's; once the trained layer moves, the frozen
  * patterns change the result. */
-static double run_deep(bool fixed, double lr, int steps, double *silhouette)
+static double run_deep_layer(const char *layer, bool fixed, double lr, int steps, double *silhouette)
 {
     char m[700];
     snprintf(m, sizeof m, "%s/deep.json", dir);
@@ -401,11 +401,13 @@ static double run_deep(bool fixed, double lr, int steps, double *silhouette)
           " \"defaults\": {\"bias\": true, \"init\": \"he_uniform\"},\n"
           " \"nodes\": [{\"name\": \"fc1\", \"op\": \"dense\", \"units\": 9}, {\"name\": \"r1\", \"op\": \"relu\"},\n"
           "  {\"name\": \"fc2\", \"op\": \"dense\", \"units\": 7}, {\"name\": \"r2\", \"op\": \"relu\"},\n"
-          "  {\"name\": \"fc3\", \"op\": \"dense\", \"units\": 3}]}\n", f);
+          "  {\"name\": \"fc3\", \"op\": \"dense\", \"units\": 8}, {\"name\": \"r3\", \"op\": \"relu\"},\n"
+          "  {\"name\": \"fc4\", \"op\": \"dense\", \"units\": 9}, {\"name\": \"r4\", \"op\": \"relu\"},\n"
+          "  {\"name\": \"fc5\", \"op\": \"dense\", \"units\": 3}]}\n", f);
     fclose(f);
     lc_train_opts o = base_opts();
     o.model_path = m;
-    o.train_only = "fc1";
+    o.train_only = layer;
     o.fixed_gating = fixed;
     o.spec.lr = lr;
     o.spec.steps = steps;
@@ -420,6 +422,11 @@ static double run_deep(bool fixed, double lr, int steps, double *silhouette)
     return loss;
 }
 
+static double run_deep(bool fixed, double lr, int steps, double *silhouette)
+{
+    return run_deep_layer("fc1", fixed, lr, steps, silhouette);
+}
+
 START_TEST(fixed_gating_trainer)
 {
     setup();
@@ -428,6 +435,11 @@ START_TEST(fixed_gating_trainer)
     a = run_deep(false, 0.5, 12, NULL);
     b = run_deep(true, 0.5, 12, NULL);
     ck_assert_msg(fabs(a - b) > 1e-4, "trained: normal %.9g and fixed gating %.9g should differ", a, b);
+    /* training the last hidden layer: the gated ReLUs before it sit on a frozen
+     * prefix, so fixed gating changes nothing */
+    a = run_deep_layer("fc4", false, 0.5, 12, NULL);
+    b = run_deep_layer("fc4", true, 0.5, 12, NULL);
+    ck_assert_msg(fabs(a - b) <= 1e-6 * fabs(a), "frozen prefix: normal %.9g vs fixed gating %.9g", a, b);
     double s;
     run_deep(false, 0.5, 12, &s);
     ck_assert_msg(s > -1 && s < 1, "silhouette %g", s);

@@ -63,6 +63,7 @@ static const char *study_help =
     "  --max-runs N         stop after N new runs (run the same command again to go on)\n"
     "  --dry-run            print the runs (and which are finished) and exit\n"
     "  --retry-failed       rerun the runs that ended in an error\n"
+    "  --rerun TEXT         rerun the finished runs whose id contains TEXT (e.g. 'fixed', 'alpha+0.20')\n"
     "  --force              go on in a folder whose study.json holds other parameters (the runs whose\n"
     "                       settings changed are rerun)\n"
     "  --verbose            the trainer's own progress lines\n"
@@ -386,7 +387,7 @@ typedef struct study {
     int scale;                 /* -1 unset, 0 quick, 1 paper */
     long long max_runs;        /* 0 = no limit */
     bool dry_run, retry_failed, force, verbose;
-    const char *model_opt, *data_opt, *mnist_opt, *fail_run;
+    const char *model_opt, *data_opt, *mnist_opt, *fail_run, *rerun;
     int epochs, batch, reps, eval_every, per_class; /* -1 unset */
     int64_t steps, seed, train_subset, test_subset; /* -1 unset */
     double lr, lr_layca, lr_sgd;                    /* NaN unset */
@@ -526,7 +527,7 @@ static int parse_options(study *S, int argc, char **argv)
         if (a[0] != '-') return usage_error("unexpected argument '%s' (one study at a time)", a);
         unsigned mask = 0;
         static const struct { const char *name; unsigned mask; } opts[] = {
-            {"--out", M_ALL}, {"--scale", M_ALL}, {"--device", M_ALL}, {"--max-runs", M_ALL},
+            {"--out", M_ALL}, {"--scale", M_ALL}, {"--rerun", M_ALL}, {"--device", M_ALL}, {"--max-runs", M_ALL},
             {"--model", M_ALL}, {"--data", M_ALL}, {"--steps", M_ALL}, {"--batch", M_ALL},
             {"--seed", M_ALL}, {"--eval-every", M_ALL}, {"--per-class", M_ALL}, {"--train-subset", M_ALL},
             {"--test-subset", M_ALL}, {"--test-fail-run", M_ALL}, {"--mnist", M_TOY}, {"--reps", M_TOY},
@@ -559,6 +560,10 @@ static int parse_options(study *S, int argc, char **argv)
         else if (!strcmp(a, "--data")) S->data_opt = v;
         else if (!strcmp(a, "--mnist")) S->mnist_opt = v;
         else if (!strcmp(a, "--test-fail-run")) S->fail_run = v;
+        else if (!strcmp(a, "--rerun")) {
+            if (!*v) return usage_error("%s", "--rerun needs a non-empty part of a run id");
+            S->rerun = v;
+        }
         else if (!strcmp(a, "--steps")) {
             if (!parse_long(v, 1, 2000000000LL, &n)) return usage_error("--steps '%s': expected a positive integer", v);
             S->steps = n;
@@ -1998,6 +2003,12 @@ int lc_study_main(int argc, char **argv)
         if (!load_result(S, r, cfg, sizeof cfg)) continue;
         if (strcmp(cfg, r->config)) {
             fprintf(stderr, "study: run %s was made with other settings; running it again\n", r->id);
+            r->status = R_PENDING;
+            r->message[0] = 0;
+            continue;
+        }
+        if (S->rerun && strstr(r->id, S->rerun)) {
+            fprintf(stderr, "study: running %s again (--rerun %s)\n", r->id, S->rerun);
             r->status = R_PENDING;
             r->message[0] = 0;
             continue;

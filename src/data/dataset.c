@@ -315,16 +315,24 @@ static lc_status draw_into(lc_dataset *d, const lc_data_opts *o, const char *whe
     return LC_OK;
 }
 
-static lc_status apply_test_subset(lc_dataset *test, int64_t k, const char *spec)
+/* A seeded draw of k test examples, kept in their order (image folders and
+ * CIFAR test files can be sorted by class, so the first k would not do). */
+static lc_status apply_test_subset(lc_dataset *test, int64_t k, uint64_t seed, const char *spec)
 {
     if (k <= 0) return LC_OK;
     if (k > test->n)
         return LC_ERR(LC_ERR_INVALID, "%s: test_subset = %lld exceeds the %lld test examples", spec, (long long)k,
                       (long long)test->n);
-    lc_dataset head;
-    LC_TRY(lc_dataset_head(test, k, &head));
+    uint8_t *keep = calloc((size_t)test->n, 1);
+    if (!keep) return LC_ERR(LC_ERR_NOMEM, "out of memory");
+    lc_dataset kept, rest;
+    lc_status st = lc_data_draw_subset(test, k, seed ^ 0x7e57u, spec, keep);
+    if (st == LC_OK) st = lc_dataset_split(test, keep, &kept, &rest);
+    free(keep);
+    LC_TRY(st);
+    lc_dataset_deinit(&rest);
     lc_dataset_deinit(test);
-    *test = head;
+    *test = kept;
     return LC_OK;
 }
 
@@ -479,8 +487,8 @@ lc_status lc_data_open3(const char *spec, const lc_data_opts *opts, lc_dataset *
 
     char tested[64] = "";
     if (o.test_subset > 0)
-        snprintf(tested, sizeof tested, " (first %lld of %lld)", (long long)o.test_subset, (long long)test->n);
-    st = apply_test_subset(test, o.test_subset, spec);
+        snprintf(tested, sizeof tested, " (%lld drawn from %lld)", (long long)o.test_subset, (long long)test->n);
+    st = apply_test_subset(test, o.test_subset, o.seed, spec);
     if (st != LC_OK) goto fail;
 
     char vald[96] = "";

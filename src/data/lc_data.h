@@ -166,7 +166,7 @@ lc_status lc_images_load_dir(const char *dir, lc_images_layout layout, const lc_
 typedef struct lc_data_opts {
     int per_class;        /* >0: keep this many training examples per class (seeded random draw) */
     int64_t train_subset; /* >0: keep this many training examples (seeded random draw) */
-    int64_t test_subset;  /* >0: keep the first N test examples */
+    int64_t test_subset;  /* >0: keep N test examples (seeded draw, original order kept) */
     uint64_t seed;
     bool no_normalize;    /* default false: normalise */
     int classes;          /* >0: number of classes; 0: 10 for mnist:, max label + 1 for idx: */

@@ -175,6 +175,11 @@ static lc_status setup_fixed_gating(trainer *t, const char *model_path, const fl
     }
     /* the same model, ungated, forward only; parameters share the layout */
     if ((st = lc_model_load(model_path, &g2, NULL)) != LC_OK) goto done;
+    for (int k = 0; k < n; k++) {
+        /* read after the whole forward pass: keep them from being reused */
+        int id = lc_graph_find(g2, g->nodes[relu[k]].name);
+        if (id >= 0) g2->nodes[id].keep_value = true;
+    }
     if ((st = lc_graph_compile(g2, t->batch, false, NULL)) != LC_OK) goto done;
     if ((st = lc_exec_create(&ex2, t->rt, g2)) != LC_OK) goto done;
     if ((st = lc_exec_set_mode(ex2, false)) != LC_OK) goto done;
@@ -406,6 +411,8 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
             goto done;
         }
     }
+    /* the silhouette reads the node's gradient after the whole backward pass */
+    if (sil >= 0) g->nodes[sil].keep_value = true;
     /* compile and plan (a frozen prefix gets no backward pass) */
     CHECK(lc_graph_compile(g, t->batch, true, NULL));
     if (sil >= 0 && g->nodes[sil].grad < 0) {
