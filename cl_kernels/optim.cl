@@ -15,9 +15,10 @@
  * whole floatV vectors and keeps its sums in per-lane vector accumulators.
  *
  * Layout: the parameter arena, the gradient arena, the optimizer state
- * arenas and the w0 arena all share one layout: tensors at offsets aligned to 256 floats, so a vector that starts
- * inside a tensor never leaves the arena (the tail vector of a tensor is
- * masked: lanes past its end are neither stored nor summed).  The host cuts
+ * arenas and the w0 arena all share one layout: tensors at offsets aligned
+ * to 256 floats, so a vector that starts inside a tensor never leaves the
+ * arena.  The tail vector of a tensor is masked: lanes past its end are
+ * read but stored back unchanged and never summed.  The host cuts
  * every tensor into CHUNKS of consecutive elements (whole 256-float groups
  * except at the tensor's end, a bounded number per tensor); one work-group
  * handles one chunk, so it belongs to exactly one tensor, and a tensor's
@@ -525,9 +526,13 @@ __kernel LC_REQD void lc_optim_plain(__global float *w, __global const float *g,
     int c = get_group_id(0), lid = get_local_id(0);
     int4 ch = chunks[c];
     float lr = rates[ch.z];
-    lc_acc a0, a1;
+    lc_acc a0 = lc_acc_zero(), a1 = lc_acc_zero();
     LC_FOR_VECTORS(ch.x, ch.y, lc_v_plain(w, g, s1, s2, w, i, lr, hp, masked, mask, 0, &a0, &a1));
 }
+
+/* Kernels with a work-group tree (LC_WG > 1) reach it unconditionally and
+ * decide only the final write: no return before a barrier, even a uniform
+ * one (PoCL's small work-group compilation mishandled that). */
 
 /* Kernel A, one work-group per chunk: advances the inner optimizer state
  * from the raw gradient.  Plain tensors (mode 1) are updated here (w -= s).
@@ -547,30 +552,27 @@ __kernel LC_REQD void lc_optim_fused_a(__global float *w, __global const float *
     lc_acc a0 = lc_acc_zero(), a1 = lc_acc_zero(), a2 = lc_acc_zero();
     if (mode == LC_MODE_LAYCA) {
         LC_FOR_VECTORS(ch.x, ch.y, lc_v_layca_step(w, g, s1, s2, i, inner_lr, hp, masked, mask, 1, &a0, &a1, &a2));
-        lc_pt p0 = lc_acc_total(a0), p1 = lc_acc_total(a1), p2 = lc_acc_total(a2);
-        LC_REDUCE3(p0, p1, p2);
-        if (lid == 0) {
-            __global lc_pt *p = part + (size_t)c * 4;
-            p[0] = p0;
-            p[1] = p1;
-            p[2] = p2;
-        }
-        return;
-    }
-    if (mode == LC_MODE_PLAIN) {
+    } else if (mode == LC_MODE_PLAIN) {
         float lr = rates[ch.z];
-        if (!mon) {
+        if (mon)
+            LC_FOR_VECTORS(ch.x, ch.y, lc_v_plain(w, g, s1, s2, w0, i, lr, hp, masked, mask, 1, &a0, &a1));
+        else
             LC_FOR_VECTORS(ch.x, ch.y, lc_v_plain(w, g, s1, s2, w0, i, lr, hp, masked, mask, 0, &a0, &a1));
-            return;
-        }
-        LC_FOR_VECTORS(ch.x, ch.y, lc_v_plain(w, g, s1, s2, w0, i, lr, hp, masked, mask, 1, &a0, &a1));
-    } else {
-        if (!mon) return;
+    } else if (mon) {
         LC_FOR_VECTORS(ch.x, ch.y, lc_v_rot(w, w0, i, masked, mask, &a0, &a1));
     }
-    lc_pt p0 = lc_acc_total(a0), p1 = lc_acc_total(a1), p2 = LC_PT_ZERO;
+#if LC_WG == 1
+    if (mode != LC_MODE_LAYCA && !mon) return;
+#endif
+    lc_pt p0 = lc_acc_total(a0), p1 = lc_acc_total(a1), p2 = lc_acc_total(a2);
     LC_REDUCE3(p0, p1, p2);
-    if (lid == 0) {
+    if (lid != 0) return;
+    if (mode == LC_MODE_LAYCA) {
+        __global lc_pt *p = part + (size_t)c * 4;
+        p[0] = p0;
+        p[1] = p1;
+        p[2] = p2;
+    } else if (mon) {
         rot[(size_t)c * 2] = p0;
         rot[(size_t)c * 2 + 1] = p1;
     }
@@ -593,27 +595,26 @@ __kernel LC_REQD void lc_optim_fused_b(__global float *w, __global const float *
     int c = get_group_id(0), lid = get_local_id(0);
     int4 ch = chunks[c];
     int4 ti = tens[ch.z];
-    if ((ti.w & 3) != LC_MODE_LAYCA) return;
     lc_pt t0, t1, t2;
     lc_layer_totals(part, ti.y, ti.z, lid, &t0, &t1, &t2);
     LC_REDUCE3(t0, t1, t2);
     float cc = 0.0f, kk = 1.0f, beta = 0.0f;
     int go = lc_layca_coef(t0, t1, t2, rates[ch.z], n0[ch.z], &cc, &kk, &beta);
     lc_acc a0 = lc_acc_zero(), a1 = lc_acc_zero();
-    if (go && !monitor) {
-        LC_FOR_VECTORS(ch.x, ch.y,
-                       lc_v_layca_apply(w, g, s1, s2, w0, i, inner_lr, hp, cc, kk, beta, masked, mask, 0, &a0, &a1));
-        return;
-    }
-    if (!monitor) return;
-    if (go)
+    if (go && monitor)
         LC_FOR_VECTORS(ch.x, ch.y,
                        lc_v_layca_apply(w, g, s1, s2, w0, i, inner_lr, hp, cc, kk, beta, masked, mask, 1, &a0, &a1));
-    else
+    else if (go)
+        LC_FOR_VECTORS(ch.x, ch.y,
+                       lc_v_layca_apply(w, g, s1, s2, w0, i, inner_lr, hp, cc, kk, beta, masked, mask, 0, &a0, &a1));
+    else if (monitor)
         LC_FOR_VECTORS(ch.x, ch.y, lc_v_rot(w, w0, i, masked, mask, &a0, &a1));
+#if LC_WG == 1
+    if (!monitor) return;
+#endif
     lc_pt p0 = lc_acc_total(a0), p1 = lc_acc_total(a1), p2 = LC_PT_ZERO;
     LC_REDUCE3(p0, p1, p2);
-    if (lid == 0) {
+    if (lid == 0 && monitor) {
         rot[(size_t)c * 2] = p0;
         rot[(size_t)c * 2 + 1] = p1;
     }
@@ -627,12 +628,12 @@ __kernel LC_REQD void lc_optim_rot_partials(__global const float *w, __global co
     LC_LOCALS;
     int c = get_group_id(0), lid = get_local_id(0);
     int4 ch = chunks[c];
-    if (!(tens[ch.z].w & 4)) return;
+    int kern = tens[ch.z].w & 4;
     lc_acc a0 = lc_acc_zero(), a1 = lc_acc_zero();
-    LC_FOR_VECTORS(ch.x, ch.y, lc_v_rot(w, w0, i, masked, mask, &a0, &a1));
+    if (kern) LC_FOR_VECTORS(ch.x, ch.y, lc_v_rot(w, w0, i, masked, mask, &a0, &a1));
     lc_pt p0 = lc_acc_total(a0), p1 = lc_acc_total(a1), p2 = LC_PT_ZERO;
     LC_REDUCE3(p0, p1, p2);
-    if (lid == 0) {
+    if (lid == 0 && kern) {
         rot[(size_t)c * 2] = p0;
         rot[(size_t)c * 2 + 1] = p1;
     }
@@ -652,7 +653,7 @@ __kernel LC_REQD void lc_optim_u_step(__global float *w, __global const float *g
     int c = c0 + (int)get_group_id(0), lid = get_local_id(0);
     int4 ch = chunks[c];
     int mode = tens[ch.z].w & 3;
-    lc_acc a0, a1, a2;
+    lc_acc a0 = lc_acc_zero(), a1 = lc_acc_zero(), a2 = lc_acc_zero();
     if (mode == LC_MODE_PLAIN) {
         float lr = rates[ch.z];
         LC_FOR_VECTORS(ch.x, ch.y, lc_v_plain(w, g, s1, s2, w, i, lr, hp, masked, mask, 0, &a0, &a1));
@@ -710,7 +711,7 @@ __kernel LC_REQD void lc_optim_u_update(__global float *w, __global const float 
     __global const lc_pt *p = tot + (size_t)ch.z * 4;
     float cc, kk, beta;
     if (!lc_layca_coef(p[0], p[1], p[2], rates[ch.z], n0[ch.z], &cc, &kk, &beta)) return;
-    lc_acc a0, a1;
+    lc_acc a0 = lc_acc_zero(), a1 = lc_acc_zero();
     LC_FOR_VECTORS(ch.x, ch.y,
                    lc_v_layca_apply(w, g, s1, s2, w, i, inner_lr, hp, cc, kk, beta, masked, mask, 0, &a0, &a1));
 }

@@ -352,7 +352,7 @@ START_TEST(test_layca_one_step_rotation)
 }
 END_TEST
 
-/* Fused and unfused agree over 20 steps (1e-4). */
+/* Fused and unfused agree over 20 steps (bit for bit here; 1e-4 asked). */
 START_TEST(test_fused_vs_unfused)
 {
     const inner_case *c = &cases[_i % NCASES];
@@ -388,6 +388,9 @@ START_TEST(test_fused_vs_unfused)
     }
     ck_assert_msg(md / mv <= 1e-4, "%s %s: fused vs unfused rel diff %g", lc_optim_kind_name(c->kind),
                   layca ? "layca" : "plain", md / mv);
+    /* the same sums in the same order: the same weights */
+    ck_assert_msg(memcmp(A.w, B.w, (size_t)A.floats * 4) == 0, "%s %s: fused and unfused weights differ",
+                  lc_optim_kind_name(c->kind), layca ? "layca" : "plain");
     /* switching at run time works too */
     lc_optim_set_fused(A.o, false);
     ck_assert_int_eq(lc_optim_launches_per_step(A.o), lc_optim_launches_per_step(B.o));
@@ -522,6 +525,163 @@ START_TEST(test_rotation_vs_ref)
         }
     }
     ck_assert_double_le(fabs(cd[L - 1]), 1e-12); /* frozen */
+    world_free(&W);
+}
+END_TEST
+
+/* ---- layout, kernel geometries, sums ---------------------------------------------- */
+
+/* The gaps after each tensor (up to its next 256-float group) are left as
+ * they are and never enter a step or a sum, on sizes around the vector
+ * widths and chunk boundaries: weights' gaps hold 0.5, gradients' gaps NaN. */
+START_TEST(test_gaps_untouched)
+{
+    bool layca = _i % 2, fused = _i / 2 == 0;
+    static const int64_t sizes[] = {1, 15, 16, 17, 33, 4095, 4097, 9000};
+    world W = {0};
+    for (size_t k = 0; k < LC_COUNTOF(sizes); k++) add_tensor(&W, sizes[k], true, true);
+    add_tensor(&W, 300, true, false); /* frozen kernel */
+    add_tensor(&W, 40, false, true);  /* bias */
+    world_init(&W, 444 + (uint64_t)_i);
+    for (int i = 0; i < W.n; i++)
+        for (int64_t k = W.t[i].offset + W.t[i].numel; k < W.t[i].offset + (W.t[i].numel + 255) / 256 * 256; k++) {
+            W.w[k] = 0.5f;
+            W.rw[k] = W.w0[k] = 0.5;
+            W.g[k] = NAN;
+        }
+    OK(lc_rt_write(g_rt, W.params, 0, (size_t)W.floats * 4, W.w));
+    lc_optim_config cfg = case_config(&cases[1], layca, fused);
+    world_create(&W, &cfg);
+    world_rates(&W, layca ? 0.1 : 0.05, 0.4);
+    for (int s = 0; s < 3; s++) {
+        world_grads(&W, 0);
+        if (s == 2) lc_optim_request_rotation(W.o);
+        OK(lc_optim_step(W.o));
+        ref_step(&W);
+    }
+    double d = diff_vs_ref(&W);
+    ck_assert_msg(d <= 1e-5, "%s %s: rel diff %g", layca ? "layca" : "plain", fused ? "fused" : "unfused", d);
+    lc_optim_state st;
+    OK(lc_optim_state_read(W.o, &st));
+    for (int i = 0; i < W.n; i++)
+        for (int64_t k = W.t[i].offset + W.t[i].numel; k < W.t[i].offset + (W.t[i].numel + 255) / 256 * 256; k++) {
+            ck_assert_msg(W.w[k] == 0.5f, "gap %lld after tensor %d holds %g", (long long)k, i, W.w[k]);
+            ck_assert_msg(st.arena[0][k] == 0.0f, "state gap %lld holds %g", (long long)k, st.arena[0][k]);
+        }
+    lc_optim_state_free(&st);
+    int L = lc_optim_kernel_count(W.o);
+    double cd[16];
+    OK(lc_optim_rotation(W.o, cd, NULL));
+    for (int i = 0, l = 0; i < W.n; i++) {
+        if (!W.t[i].is_kernel) continue;
+        double want = lc_ref_cosine_distance(W.rw + W.t[i].offset, W.w0 + W.t[i].offset, (size_t)W.t[i].numel);
+        ck_assert_msg(fabs(cd[l] - want) <= 1e-5, "tensor %d: %.9g vs %.9g", i, cd[l], want);
+        l++;
+    }
+    ck_assert_double_le(fabs(cd[L - 1]), 1e-12); /* frozen */
+    world_free(&W);
+}
+END_TEST
+
+/* The other kernel geometries and the double-float sums (what GPUs and
+ * devices without fp64 get), forced through the environment: Layca and
+ * plain steps against the reference with rotation monitoring, and the
+ * parallel-gradient zero step that needs near-exact sums. */
+static const char *const geometries[][3] = {
+    {"1", "8", "0"}, {"64", "4", "1"}, {"256", "4", "0"}, {"8", "16", "1"},
+};
+
+static void set_geometry(const char *const *gm)
+{
+    setenv("LAYCA_OPTIM_WG", gm[0], 1);
+    setenv("LAYCA_OPTIM_VEC", gm[1], 1);
+    setenv("LAYCA_OPTIM_FP64", gm[2], 1);
+}
+
+static void clear_geometry(void)
+{
+    unsetenv("LAYCA_OPTIM_WG");
+    unsetenv("LAYCA_OPTIM_VEC");
+    unsetenv("LAYCA_OPTIM_FP64");
+}
+
+START_TEST(test_geometries)
+{
+    const char *const *gm = geometries[_i / 3];
+    int v = _i % 3; /* 0: Layca fused Nesterov; 1: Layca unfused Adam; 2: plain fused SGD momentum */
+    const inner_case *c = &cases[v == 0 ? 2 : v == 1 ? 4 : 1];
+    world W = {0};
+    small_layout(&W);
+    add_tensor(&W, 5000, true, true);
+    add_tensor(&W, 300, true, false); /* frozen kernel */
+    world_init(&W, 900 + (uint64_t)_i);
+    lc_optim_config cfg = case_config(c, v != 2, v != 1);
+    set_geometry(gm);
+    world_create(&W, &cfg);
+    clear_geometry();
+    world_rates(&W, v != 2 ? 0.2 : c->lr, 0.4);
+    for (int s = 0; s < 3; s++) {
+        world_grads(&W, 0);
+        if (s == 2) lc_optim_request_rotation(W.o);
+        OK(lc_optim_step(W.o));
+        ref_step(&W);
+    }
+    double d = diff_vs_ref(&W);
+    ck_assert_msg(d <= 1e-5, "wg %s vec %s fp64 %s, variant %d: rel diff %g", gm[0], gm[1], gm[2], v, d);
+    double cd[8], nr[8];
+    int L = lc_optim_kernel_count(W.o);
+    OK(lc_optim_rotation(W.o, cd, nr));
+    for (int i = 0, l = 0; i < W.n; i++) {
+        if (!W.t[i].is_kernel) continue;
+        double want = lc_ref_cosine_distance(W.rw + W.t[i].offset, W.w0 + W.t[i].offset, (size_t)W.t[i].numel);
+        ck_assert_msg(fabs(cd[l] - want) <= 1e-5, "wg %s vec %s fp64 %s tensor %d: %.9g vs %.9g", gm[0], gm[1], gm[2],
+                      i, cd[l], want);
+        l++;
+    }
+    ck_assert_double_le(fabs(cd[L - 1]), 1e-12); /* frozen */
+    if (v != 2) {
+        /* a gradient parallel to w: a zero Layca step, weights bit-identical */
+        lc_optim_destroy(W.o);
+        lc_optim_config c0 = case_config(&cases[0], true, v == 0);
+        set_geometry(gm);
+        world_create(&W, &c0);
+        clear_geometry();
+        world_rates(&W, 0.3, 0.0);
+        float *before = malloc((size_t)W.floats * 4);
+        read_params(&W, before);
+        memset(W.g, 0, (size_t)W.floats * 4);
+        for (int64_t j = 0; j < W.t[0].numel; j++) W.g[W.t[0].offset + j] = -0.5f * before[W.t[0].offset + j];
+        OK(lc_rt_write(g_rt, W.grads, 0, (size_t)W.floats * 4, W.g));
+        OK(lc_optim_step(W.o));
+        read_params(&W, W.w);
+        ck_assert_msg(memcmp(before, W.w, (size_t)W.floats * 4) == 0, "wg %s vec %s fp64 %s: parallel step moved w",
+                      gm[0], gm[1], gm[2]);
+        free(before);
+    }
+    world_free(&W);
+}
+END_TEST
+
+/* SGD without momentum keeps no state: its arena stays zero, plain and
+ * Layca alike. */
+START_TEST(test_sgd_stateless)
+{
+    world W = {0};
+    small_layout(&W);
+    world_init(&W, 61);
+    lc_optim_config cfg = case_config(&cases[0], _i == 1, true);
+    world_create(&W, &cfg);
+    world_rates(&W, 0.1, 0.0);
+    for (int s = 0; s < 2; s++) {
+        world_grads(&W, 0);
+        OK(lc_optim_step(W.o));
+        ref_step(&W);
+    }
+    ck_assert_double_le(diff_vs_ref(&W), 1e-5);
+    lc_optim_state st;
+    OK(lc_optim_state_read(W.o, &st));
+    for (int64_t k = 0; k < W.floats; k++) ck_assert_float_eq(st.arena[0][k], 0.0f);
+    lc_optim_state_free(&st);
     world_free(&W);
 }
 END_TEST
@@ -710,6 +870,9 @@ static Suite *optim_suite(void)
     tcase_add_loop_test(tc, test_state_roundtrip, 0, 2);
     tcase_add_loop_test(tc, test_skip_non_kernel, 0, 2);
     tcase_add_loop_test(tc, test_zero_and_frozen, 0, 2);
+    tcase_add_loop_test(tc, test_gaps_untouched, 0, 4);
+    tcase_add_loop_test(tc, test_geometries, 0, 3 * (int)LC_COUNTOF(geometries));
+    tcase_add_loop_test(tc, test_sgd_stateless, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,13 +1,15 @@
 /* Optimizers on the device, with Layca (reference/layca-paper.md sections
  * 1-4).  Works on a parameter arena and a gradient arena of the same layout:
- * tensors at offsets aligned to LC_OPTIM_GROUP floats with zero gaps, so one
- * launch updates the whole network and each work-group belongs to one
- * tensor.  Knows nothing of the IR.
+ * tensors at offsets aligned to LC_OPTIM_GROUP floats, so one launch updates
+ * the whole network and each work-group belongs to one tensor; what the gaps
+ * between tensors hold is left as it is and never enters a sum.  Knows
+ * nothing of the IR.
  *
  * Inner optimizers (Keras 2.1.2 forms, reference 1.3; they match
  * lc_ref_optim_compute_step): SGD (momentum, Nesterov), SGD_AMom, Adam,
  * RMSprop, Adagrad; L2 weight decay as Keras l2 (g += 2 wd w).  Their state
- * always advances from the raw gradient.
+ * always advances from the raw gradient.  SGD with momentum 0 keeps no
+ * state (m = -lr g is never read again): its state arena stays zero.
  *
  * Plain mode (layca false): w -= s with the tensor's rate as the lr
  * (SGD: m <- mu m - rate g, s = -m; SGD_AMom stores m unscaled:
@@ -40,16 +42,35 @@
  * Fused path (default, cfg.fuse): plain optimizers take ONE launch per step
  * for the whole network (a barrier-free elementwise kernel; kernel A below
  * when rotation monitoring is requested); Layca takes TWO whatever the
- * depth: kernel A
- * advances the state, writes s to a scratch arena and per-chunk partial sums
+ * depth: kernel A advances the state and writes per-chunk partial sums
  * <s,w>, ||s||^2, ||w||^2; kernel B finishes each layer's sums from its
  * chunks' partials in a fixed order (deterministic, no atomics), computes the
  * projected update analytically (||s_perp||^2 = ||s||^2 - <s,w>^2/||w||^2,
- * post-update norm ||w||^2 (1+rho^2)) and applies it elementwise.  Sums are
- * double-float pairs built from float operations only (no fp64 needed).
+ * post-update norm ||w||^2 (1+rho^2)), recomputes s bit for bit from the
+ * advanced state (and g, w where the kind needs them; no scratch arena) and
+ * applies the update elementwise.  A step thus moves about 20 bytes per
+ * parameter for Layca-SGD (A reads w, g; B reads w, g, writes w), 12 for
+ * plain SGD, plus 8 per state arena and pass that touches it.  Sums use
+ * exact products: doubles per vector lane on fp64 devices, double-float
+ * pairs built from float operations elsewhere; then lanes, work-items and
+ * chunks in a fixed order.  (Float sums would not do: Layca's tangent test
+ * needs ||s_perp||^2 to ~1e-11 of ||s||^2.)
  * The unfused path (cfg.fuse false or lc_optim_set_fused) runs per tensor:
- * 1 launch for a plain tensor, 4 for a Layca one (step, per-group partials,
- * total, update); same results to rounding.
+ * 1 launch for a plain tensor, 4 for a Layca one (step, per-chunk partials,
+ * total, update); the same sums in the same order, so the same weights.
+ *
+ * Kernels (cl_kernels/optim.cl) are built once per configuration, with the
+ * inner optimizer, Nesterov, momentum 0 and weight decay on/off as build
+ * options (no runtime switch in the hot loops).  Work decomposition: each
+ * tensor is cut into chunks of whole groups (at least 4096 floats, at most
+ * 64 chunks per tensor on CPUs, 256 elsewhere), one work-group per chunk.
+ * On CPU devices a work-group is one work-item that walks its chunk with
+ * float16 vectors (PoCL does not vectorise across work-items of a kernel
+ * with a loop); elsewhere 256 work-items interleave float4 vectors and
+ * finish with a local-memory tree.  The environment variables
+ * LAYCA_OPTIM_WG (work-items per group, a power of two), LAYCA_OPTIM_VEC
+ * (4, 8 or 16) and LAYCA_OPTIM_FP64=0 (double-float sums) override the
+ * choice, for tests.
  *
  * Rotation monitoring: lc_optim_request_rotation before a step makes that
  * step also produce each kernel's POST-step <w,w0> and ||w||^2 partials, in

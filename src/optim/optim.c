@@ -331,7 +331,7 @@ lc_status lc_optim_set_rates(lc_optim *o, const double *rate)
 
 /* The hyper-parameters of step t, laid out per kind as cl_kernels/optim.cl
  * documents. */
-static cl_float8 hyper(const lc_optim *o, int64_t t)
+static void hyper(const lc_optim *o, int64_t t, cl_float8 *out)
 {
     const lc_optim_config *c = &o->cfg;
     cl_float8 h;
@@ -357,7 +357,7 @@ static cl_float8 hyper(const lc_optim *o, int64_t t)
     }
     h.s[4] = (float)c->eps;
     h.s[7] = (float)(2.0 * c->weight_decay);
-    return h;
+    *out = h;
 }
 
 /* Enqueues groups work-groups of k. */
@@ -377,28 +377,28 @@ static lc_status launch_rot(lc_optim *o)
     return launch(o, o->k_rot, o->nchunks, "lc_optim_rot_partials");
 }
 
-static lc_status step_fused(lc_optim *o, cl_float8 hp, float inner, cl_int monitor)
+static lc_status step_fused(lc_optim *o, const cl_float8 *hp, float inner, cl_int monitor)
 {
     if (!o->nlayca && !monitor) { /* the plain chunks come first */
         lc_arg a[] = {LC_ARG(o->params), LC_ARG(o->grads),  LC_ARG(o->state[0]), LC_ARG(o->state[1]),
-                      LC_ARG(o->chunks), LC_ARG(o->rates), LC_ARG(hp)};
+                      LC_ARG(o->chunks), LC_ARG(o->rates), LC_ARG(*hp)};
         LC_TRY(lc_rt_set_args(o->k_plain, a, (int)LC_COUNTOF(a), "lc_optim_plain"));
         return launch(o, o->k_plain, o->ch_plain, "lc_optim_plain");
     }
     lc_arg a[] = {LC_ARG(o->params), LC_ARG(o->grads),  LC_ARG(o->state[0]), LC_ARG(o->state[1]), LC_ARG(o->w0),
                   LC_ARG(o->part),   LC_ARG(o->rot),    LC_ARG(o->chunks),   LC_ARG(o->tens),     LC_ARG(o->rates),
-                  LC_ARG(hp),        LC_ARG(inner),     LC_ARG(monitor)};
+                  LC_ARG(*hp),       LC_ARG(inner),     LC_ARG(monitor)};
     LC_TRY(lc_rt_set_args(o->k_a, a, (int)LC_COUNTOF(a), "lc_optim_fused_a"));
     LC_TRY(launch(o, o->k_a, monitor ? o->nchunks : o->ch_layca + o->ch_plain, "lc_optim_fused_a"));
     if (!o->nlayca) return LC_OK;
     lc_arg b[] = {LC_ARG(o->params), LC_ARG(o->grads), LC_ARG(o->state[0]), LC_ARG(o->state[1]), LC_ARG(o->w0),
                   LC_ARG(o->part),   LC_ARG(o->rot),   LC_ARG(o->chunks),   LC_ARG(o->tens),     LC_ARG(o->rates),
-                  LC_ARG(o->n0buf),  LC_ARG(hp),       LC_ARG(inner),       LC_ARG(monitor)};
+                  LC_ARG(o->n0buf),  LC_ARG(*hp),      LC_ARG(inner),       LC_ARG(monitor)};
     LC_TRY(lc_rt_set_args(o->k_b, b, (int)LC_COUNTOF(b), "lc_optim_fused_b"));
     return launch(o, o->k_b, o->ch_layca, "lc_optim_fused_b");
 }
 
-static lc_status step_unfused(lc_optim *o, cl_float8 hp, float inner, cl_int monitor)
+static lc_status step_unfused(lc_optim *o, const cl_float8 *hp, float inner, cl_int monitor)
 {
     for (int i = 0; i < o->n; i++) {
         int mode = o->mode[i];
@@ -406,13 +406,13 @@ static lc_status step_unfused(lc_optim *o, cl_float8 hp, float inner, cl_int mon
         cl_int c0 = o->first_chunk[i], ti = i;
         int nc = o->n_chunks[i];
         lc_arg a[] = {LC_ARG(o->params), LC_ARG(o->grads), LC_ARG(o->state[0]), LC_ARG(o->state[1]),
-                      LC_ARG(o->chunks), LC_ARG(o->tens),  LC_ARG(o->rates),    LC_ARG(hp),
+                      LC_ARG(o->chunks), LC_ARG(o->tens),  LC_ARG(o->rates),    LC_ARG(*hp),
                       LC_ARG(inner),     LC_ARG(c0)};
         LC_TRY(lc_rt_set_args(o->k_ustep, a, (int)LC_COUNTOF(a), "lc_optim_u_step"));
         LC_TRY(launch(o, o->k_ustep, nc, "lc_optim_u_step"));
         if (mode != MODE_LAYCA) continue;
         lc_arg p[] = {LC_ARG(o->params), LC_ARG(o->grads), LC_ARG(o->state[0]), LC_ARG(o->state[1]), LC_ARG(o->part),
-                      LC_ARG(o->chunks), LC_ARG(hp),      LC_ARG(inner),       LC_ARG(c0)};
+                      LC_ARG(o->chunks), LC_ARG(*hp),      LC_ARG(inner),       LC_ARG(c0)};
         LC_TRY(lc_rt_set_args(o->k_upart, p, (int)LC_COUNTOF(p), "lc_optim_u_partials"));
         LC_TRY(launch(o, o->k_upart, nc, "lc_optim_u_partials"));
         lc_arg s[] = {LC_ARG(o->part), LC_ARG(o->tot), LC_ARG(o->tens), LC_ARG(ti)};
@@ -420,7 +420,7 @@ static lc_status step_unfused(lc_optim *o, cl_float8 hp, float inner, cl_int mon
         LC_TRY(launch(o, o->k_utot, 1, "lc_optim_u_total"));
         lc_arg u[] = {LC_ARG(o->params), LC_ARG(o->grads), LC_ARG(o->state[0]), LC_ARG(o->state[1]),
                       LC_ARG(o->tot),    LC_ARG(o->chunks), LC_ARG(o->rates),   LC_ARG(o->n0buf),
-                      LC_ARG(hp),        LC_ARG(inner),     LC_ARG(c0)};
+                      LC_ARG(*hp),       LC_ARG(inner),     LC_ARG(c0)};
         LC_TRY(lc_rt_set_args(o->k_uupd, u, (int)LC_COUNTOF(u), "lc_optim_u_update"));
         LC_TRY(launch(o, o->k_uupd, nc, "lc_optim_u_update"));
     }
@@ -434,9 +434,10 @@ lc_status lc_optim_step(lc_optim *o)
     o->rot_valid = false;
     cl_int monitor = o->rot_requested && o->nkern > 0;
     o->rot_requested = false;
-    cl_float8 hp = hyper(o, o->steps + 1);
+    cl_float8 hp;
+    hyper(o, o->steps + 1, &hp);
     float inner = (float)layca_inner_lr(&o->cfg);
-    if (o->nchunks > 0) LC_TRY(o->fused ? step_fused(o, hp, inner, monitor) : step_unfused(o, hp, inner, monitor));
+    if (o->nchunks > 0) LC_TRY(o->fused ? step_fused(o, &hp, inner, monitor) : step_unfused(o, &hp, inner, monitor));
     o->steps++;
     o->rot_valid = monitor != 0;
     return LC_OK;
