@@ -784,16 +784,12 @@ static void resolve_cnn_common(study *S, int paper_epochs)
         S->train_subset = quick_train;
         note(S, "training examples: a seeded draw of %lld (paper: the whole training set)", (long long)quick_train);
     }
-    /* the test split of an image folder is sorted by class: its first N
-     * examples are one or two classes, so no test subset there */
-    bool sorted = !strncmp(S->data, "images:", 7) || !strncmp(S->data, "tinyimagenet:", 13);
-    if (S->quick && S->test_subset < 0 && !sorted) {
+    /* the test subset is a seeded draw (kept in order), so it covers every
+     * class even where the split is sorted by class (image folders) */
+    if (S->quick && S->test_subset < 0) {
         S->test_subset = quick_test;
-        note(S, "test examples: the first %lld (paper: the whole test set)", (long long)quick_test);
+        note(S, "test examples: a seeded draw of %lld (paper: the whole test set)", (long long)quick_test);
     }
-    if (sorted && S->test_subset > 0)
-        note(S, "WARNING: --test-subset keeps the first %lld test examples, and an image folder's test split is sorted "
-                "by class: the accuracies cover only the first classes", (long long)S->test_subset);
     if (S->per_class < 0) S->per_class = 0;
     if (S->train_subset < 0) S->train_subset = 0;
     if (S->test_subset < 0) S->test_subset = 0;
