@@ -252,6 +252,105 @@ START_TEST(plot_figures)
 }
 END_TEST
 
+/* inspect --json of the paper's networks: kernel layers (L) and trainable
+ * parameter counts computed here from the architectures */
+static int count_items(const char *json, const char *key)
+{
+    const char *p = strstr(json, key);
+    if (!p) return -1;
+    p = strchr(p, '[');
+    int n = 0;
+    for (; *p && *p != ']'; p++) n += *p == '"';
+    return n / 2;
+}
+
+START_TEST(inspect_paper_networks)
+{
+    setup();
+    /* conv kxk: k*k*cin*cout; dense: in*out; no biases, no BN affine */
+    long long vgg = 0, cin = 3;
+    for (int s = 0; s < 4; s++)
+        for (int c = 0; c < 6; c++) { long long f = 32 << s; vgg += 9 * cin * f; cin = f; }
+    vgg += 256 * 10;
+    long long res = 9 * 3 * 16;
+    int ch[3] = {16, 32, 64};
+    cin = 16;
+    for (int s = 0; s < 3; s++)
+        for (int b = 0; b < 5; b++) {
+            res += 9 * cin * ch[s] + 9 * ch[s] * ch[s];
+            if (s > 0 && b == 0) res += cin * ch[s]; /* 1x1 shortcut */
+            cin = ch[s];
+        }
+    res += 64 * 100;
+    long long tiny = 0;
+    cin = 3;
+    for (int s = 0; s < 5; s++)
+        for (int c = 0; c < 2; c++) { long long f = 32 << s; tiny += 9 * cin * f; cin = f; }
+    tiny += 512 * 200;
+    long long wil = 0;
+    int reps[5] = {2, 2, 3, 3, 3}, fil[5] = {64, 128, 256, 512, 512};
+    cin = 3;
+    for (int s = 0; s < 5; s++)
+        for (int c = 0; c < reps[s]; c++) { wil += 9 * cin * fil[s]; cin = fil[s]; }
+    wil += 512 * 512 + 512 * 10;
+    static const char *names[] = {"cifar10_vgg", "resnet32_cifar100", "tiny_imagenet_cnn", "wilson_vgg"};
+    int L[] = {25, 34, 11, 15};
+    long long P[] = {vgg, res, tiny, wil};
+    for (int i = 0; i < 4; i++) {
+        char args[1400], out[65536], want[64];
+        snprintf(args, sizeof args, "inspect %s/models/%s.json --json", src, names[i]);
+        ck_assert_int_eq(run(args, out, sizeof out), 0);
+        ck_assert_msg(count_items(out, "\"kernel_layers\"") == L[i], "%s: %d kernel layers, want %d", names[i],
+                      count_items(out, "\"kernel_layers\""), L[i]);
+        snprintf(want, sizeof want, "\"parameters\": %lld", P[i]);
+        ck_assert_msg(strstr(out, want), "%s: want %s in %.300s", names[i], want, out);
+    }
+}
+END_TEST
+
+/* layca-bench --json: one object per line with the documented keys, and
+ * every kind of figure (times are not checked). */
+START_TEST(bench_json_shape)
+{
+    setup();
+    char model[1200], cmd[4096], line[4096];
+    snprintf(model, sizeof model, "%s/bench.json", tmp);
+    FILE *f = fopen(model, "w");
+    fputs("{\"format\": \"layca-model/1\", \"name\": \"b\", \"input\": {\"shape\": [1, 8, 8]}, \"classes\": 3,"
+          " \"nodes\": [{\"name\": \"c\", \"op\": \"conv2d\", \"filters\": 4, \"kernel\": 3}, {\"name\": \"r\", \"op\": \"relu\"},"
+          " {\"name\": \"f\", \"op\": \"flatten\"}, {\"name\": \"d\", \"op\": \"dense\", \"units\": 3}]}", f);
+    fclose(f);
+    const char *b = getenv("LAYCA_BUILD_ROOT");
+    snprintf(cmd, sizeof cmd, "%s/tools/layca-bench --json --batch 4 --steps 2 --model %s 2>/dev/null", b ? b : "..", model);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    static const char *whats[] = {"copy", "launch_latency", "gemm", "train_step", "memory", "optimizer_step", "startup"};
+    int seen[7] = {0}, lines = 0;
+    while (fgets(line, sizeof line, p)) {
+        lines++;
+        ck_assert_msg(line[0] == '{' && strstr(line, "}\n"), "not one JSON object per line: %s", line);
+        ck_assert_msg(strstr(line, "\"device\": \"") && strstr(line, "\"what\": \""), "missing device/what: %s", line);
+        for (int i = 0; i < 7; i++) {
+            char w[64];
+            snprintf(w, sizeof w, "\"what\": \"%s\"", whats[i]);
+            if (strstr(line, w)) seen[i]++;
+        }
+        if (strstr(line, "\"what\": \"train_step\""))
+            ck_assert_msg(strstr(line, "\"model\": \"") && strstr(line, "\"batch\": 4") && strstr(line, "\"ms\": ") &&
+                              strstr(line, "\"images_per_s\": "), "train_step keys: %s", line);
+        if (strstr(line, "\"what\": \"gemm\"")) ck_assert_msg(strstr(line, "\"gflops\": "), "gemm keys: %s", line);
+        if (strstr(line, "\"what\": \"copy\"")) ck_assert_msg(strstr(line, "\"gbps\": "), "copy keys: %s", line);
+        if (strstr(line, "\"what\": \"optimizer_step\""))
+            ck_assert_msg(strstr(line, "\"variant\": ") && strstr(line, "\"share_of_copy\": "), "optimizer keys: %s", line);
+    }
+    int rc = pclose(p);
+    ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "layca-bench failed");
+    for (int i = 0; i < 7; i++) ck_assert_msg(seen[i] > 0, "no '%s' line in %d lines", whats[i], lines);
+    ck_assert_int_eq(seen[5], 3); /* sgd, layca-fused, layca-unfused */
+    ck_assert_int_eq(seen[6], 2); /* cold and warm */
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cli");
@@ -263,6 +362,8 @@ static Suite *suite(void)
     tcase_add_test(tc, broken_data);
     tcase_add_test(tc, inspect_json);
     tcase_add_test(tc, plot_figures);
+    tcase_add_test(tc, inspect_paper_networks);
+    tcase_add_test(tc, bench_json_shape);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -446,6 +446,105 @@ START_TEST(fixed_gating_trainer)
 }
 END_TEST
 
+/* Fused and unfused Layca agree over 20 steps on a CNN (conv, batchnorm,
+ * pooling), and the fused step is 2 launches whatever the depth. */
+START_TEST(layca_fused_unfused_cnn)
+{
+    setup();
+    char m[700], out[2][700];
+    snprintf(m, sizeof m, "%s/cnn.json", dir);
+    FILE *f = fopen(m, "w");
+    fputs("{\"format\": \"layca-model/1\", \"name\": \"cnn\", \"input\": {\"shape\": [1, 4, 4]}, \"classes\": 3,\n"
+          " \"nodes\": [{\"name\": \"c1\", \"op\": \"conv2d\", \"filters\": 5, \"kernel\": 3},\n"
+          "  {\"name\": \"r1\", \"op\": \"relu\"}, {\"name\": \"b1\", \"op\": \"batchnorm\"},\n"
+          "  {\"name\": \"c2\", \"op\": \"conv2d\", \"filters\": 6, \"kernel\": 3, \"bias\": true},\n"
+          "  {\"name\": \"p\", \"op\": \"maxpool\", \"kernel\": 2}, {\"name\": \"f\", \"op\": \"flatten\"},\n"
+          "  {\"name\": \"d\", \"op\": \"dense\", \"units\": 3}]}\n", f);
+    fclose(f);
+    for (int v = 0; v < 2; v++) {
+        lc_train_opts o = base_opts();
+        o.model_path = m;
+        o.spec.layca = 1;
+        o.spec.lr = 0.05;
+        o.spec.steps = 20;
+        o.spec.batch = 8;
+        o.no_fuse = v == 1;
+        snprintf(out[v], sizeof out[v], "%s/cnn%d.safetensors", dir, v);
+        o.save_path = out[v];
+        lc_train_result r;
+        ck_assert_msg(lc_train_run(&o, &r) == LC_OK, "%s", lc_error_message());
+        if (v == 0) ck_assert_int_eq(r.launches_optimizer, 2);
+        else ck_assert_int_gt(r.launches_optimizer, 2);
+        lc_train_result_free(&r);
+    }
+    lc_graph *g;
+    ck_assert_int_eq(lc_model_load(m, &g, NULL), LC_OK);
+    ck_assert_int_eq(lc_graph_compile(g, 8, true, NULL), LC_OK);
+    float *a = calloc((size_t)g->param_floats, 4), *b = calloc((size_t)g->param_floats, 4);
+    ck_assert_int_eq(lc_model_load_params(out[0], g, a), LC_OK);
+    ck_assert_int_eq(lc_model_load_params(out[1], g, b), LC_OK);
+    for (int i = 0; i < g->n_params; i++) {
+        const lc_param *p = &g->params[i];
+        double md = 0, mx = 1e-30;
+        for (int64_t k = 0; k < p->numel; k++) {
+            md = fmax(md, fabs((double)a[p->offset + k] - b[p->offset + k]));
+            mx = fmax(mx, fabs((double)b[p->offset + k]));
+        }
+        ck_assert_msg(md <= 1e-4 * mx, "%s: fused vs unfused differ by %g (max %g)", g->nodes[p->node].name, md, mx);
+    }
+    free(a);
+    free(b);
+    lc_graph_destroy(g);
+}
+END_TEST
+
+START_TEST(layca_two_launches_deep)
+{
+    setup();
+    char m[700];
+    snprintf(m, sizeof m, "%s/mlp100.json", dir);
+    FILE *f = fopen(m, "w");
+    fputs("{\"format\": \"layca-model/1\", \"name\": \"mlp100\", \"input\": {\"shape\": [16]}, \"classes\": 3,"
+          " \"defaults\": {\"bias\": true}, \"nodes\": [", f);
+    for (int i = 0; i < 99; i++) fprintf(f, "{\"name\": \"d%d\", \"op\": \"dense\", \"units\": 12}, {\"name\": \"r%d\", \"op\": \"relu\"}, ", i, i);
+    fputs("{\"name\": \"out\", \"op\": \"dense\", \"units\": 3}]}", f);
+    fclose(f);
+    const char *models[2] = {m, NULL};
+    char mlp11[700];
+    const char *srcroot = getenv("LAYCA_SOURCE_ROOT");
+    snprintf(mlp11, sizeof mlp11, "%s/models/mlp11.json", srcroot ? srcroot : "..");
+    models[1] = mlp11;
+    int want_layers[2] = {100, 11};
+    const char *sh = getenv("LAYCA_SHARED");
+    char pool[1400], probe[800];
+    snprintf(probe, sizeof probe, "%s/data/mnist/t10k-images-idx3-ubyte.gz", sh ? sh : "../../shared");
+    snprintf(pool, sizeof pool, "idx:%s/data/mnist/t10k-images-idx3-ubyte.gz,%s/data/mnist/t10k-labels-idx1-ubyte.gz",
+             sh ? sh : "../../shared", sh ? sh : "../../shared");
+    FILE *pf = fopen(probe, "rb");
+    int count = pf ? 2 : 1; /* mlp11 needs the 28x28 MNIST pool from the shared data */
+    if (pf) fclose(pf);
+    else fprintf(stderr, "# %s absent: mlp11 part skipped\n", probe);
+    for (int i = 0; i < count; i++) {
+        lc_train_opts o = base_opts();
+        o.model_path = models[i];
+        if (i == 1) {
+            o.data_spec = pool;
+            o.data.per_class = 1;
+            o.data.test_subset = 100;
+        }
+        o.spec.layca = 1;
+        o.spec.lr = 0.01;
+        o.spec.steps = 2;
+        o.spec.batch = 8;
+        lc_train_result r;
+        ck_assert_msg(lc_train_run(&o, &r) == LC_OK, "%s", lc_error_message());
+        ck_assert_int_eq(r.n_layers, want_layers[i]);
+        ck_assert_int_eq(r.launches_optimizer, 2);
+        lc_train_result_free(&r);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("train");
@@ -461,6 +560,8 @@ static Suite *suite(void)
     tcase_add_test(tc, layca_keeps_norms);
     tcase_add_test(tc, silhouette_matches_direct);
     tcase_add_test(tc, fixed_gating_trainer);
+    tcase_add_test(tc, layca_fused_unfused_cnn);
+    tcase_add_test(tc, layca_two_launches_deep);
     suite_add_tcase(s, tc);
     return s;
 }
