@@ -23,22 +23,40 @@ static float lc_wg_sum(__local float *red, float v)
     return r;
 }
 
-/* Loop of work-item t over the n*hw elements of channel ch: nested loops
- * when a plane fills the work-group (no divisions), a flat index otherwise.
- * BODY sees e, the element's offset from the tensor start. */
-#define LC_CHANNEL_LOOP(BODY)                                                  \
-    if (hw >= LC_RED_WG) {                                                     \
-        for (int ni = 0; ni < n; ni++)                                         \
-            for (int p = t; p < hw; p += LC_RED_WG) {                          \
-                int e = (ni * c + ch) * hw + p;                                \
-                BODY                                                           \
+/* Loop of work-item t over its share of the n*hw elements of channel ch:
+ * a contiguous range of the channel's elements (planes of hw in order),
+ * walked plane segment by plane segment, 8 at a time with float8 loads and a
+ * scalar tail (PoCL does not vectorise across work-items around a loop, so
+ * the vectors are explicit).  BODY8 sees the float8 offset e8 (from the
+ * tensor start), BODY1 the scalar offset e; both accumulate into float8
+ * accumulators, folded by lc_hsum8. */
+#define LC_CHANNEL_RANGE(BODY8, BODY1)                                         \
+    {                                                                          \
+        int total_ = n * hw, per_ = (total_ + LC_RED_WG - 1) / LC_RED_WG;      \
+        per_ = (per_ + 7) & ~7;                                                \
+        int i_ = t * per_, end_ = min(total_, i_ + per_);                      \
+        while (i_ < end_) {                                                    \
+            int ni_ = i_ / hw, p_ = i_ - ni_ * hw;                             \
+            int seg_ = min(end_ - i_, hw - p_);                                \
+            int base_ = (ni_ * c + ch) * hw + p_, k_ = 0;                      \
+            for (; k_ + 8 <= seg_; k_ += 8) {                                  \
+                int e8 = base_ + k_;                                           \
+                BODY8                                                          \
             }                                                                  \
-    } else {                                                                   \
-        for (int i = t; i < n * hw; i += LC_RED_WG) {                          \
-            int ni = i / hw, e = (ni * c + ch) * hw + (i - ni * hw);           \
-            BODY                                                               \
+            for (; k_ < seg_; k_++) {                                          \
+                int e = base_ + k_;                                            \
+                BODY1                                                          \
+            }                                                                  \
+            i_ += seg_;                                                        \
         }                                                                      \
     }
+
+static float lc_hsum8(float8 v)
+{
+    float4 a = v.lo + v.hi;
+    float2 b = a.lo + a.hi;
+    return b.x + b.y;
+}
 
 /* training: batch mean and biased variance (two passes), running update
  * (Keras: running = momentum * running + (1 - momentum) * batch) */
@@ -49,12 +67,13 @@ void lc_bn_stats(__global float *stats, int s_off, __global float *rm, int rm_of
     __local float red[LC_RED_WG];
     int ch = get_group_id(0), t = get_local_id(0), m = n * hw;
     __global const float *xb = x + x_off;
-    float s = 0.0f;
-    LC_CHANNEL_LOOP(s += xb[e];)
-    float mean = lc_wg_sum(red, s) / (float)m;
-    float v = 0.0f;
-    LC_CHANNEL_LOOP(float d = xb[e] - mean; v += d * d;)
-    float var = lc_wg_sum(red, v) / (float)m;
+    float8 s8 = 0.0f;
+    LC_CHANNEL_RANGE(s8 += vload8(0, xb + e8);, s8.s0 += xb[e];)
+    float mean = lc_wg_sum(red, lc_hsum8(s8)) / (float)m;
+    float8 v8 = 0.0f;
+    LC_CHANNEL_RANGE(float8 d = vload8(0, xb + e8) - mean; v8 = fma(d, d, v8);,
+                     float d = xb[e] - mean; v8.s0 = fma(d, d, v8.s0);)
+    float var = lc_wg_sum(red, lc_hsum8(v8)) / (float)m;
     if (t == 0) {
         stats[s_off + ch] = mean;
         stats[s_off + c + ch] = rsqrt(var + eps);
@@ -85,7 +104,9 @@ __kernel void lc_bn_apply(__global float *y, int y_off, __global const float *x,
     float a = affine ? inv * gm[g_off + ch] : inv, b = affine ? bt[b_off + ch] : 0.0f;
     __global const float *xs = x + x_off + pl * hw;
     __global float *d = y + y_off + pl * hw;
-    for (int p = 0; p < hw; p++) d[p] = (xs[p] - mean) * a + b;
+    int p = 0;
+    for (; p + 8 <= hw; p += 8) vstore8(fma(vload8(0, xs + p) - mean, a, b), 0, d + p);
+    for (; p < hw; p++) d[p] = fma(xs[p] - mean, a, b);
 }
 
 /* sums[ch] = sum dy, sums[c + ch] = sum dy * xhat */
@@ -97,10 +118,11 @@ void lc_bn_bwd_sums(__global float *sums, int u_off, __global const float *dy, i
     int ch = get_group_id(0), t = get_local_id(0);
     float mean = stats[s_off + ch], inv = stats[s_off + c + ch];
     __global const float *gb = dy + dy_off, *xb = x + x_off;
-    float a = 0.0f, b = 0.0f;
-    LC_CHANNEL_LOOP(float d = gb[e]; a += d; b += d * (xb[e] - mean) * inv;)
-    a = lc_wg_sum(red, a);
-    b = lc_wg_sum(red, b);
+    float8 a8 = 0.0f, b8 = 0.0f;
+    LC_CHANNEL_RANGE(float8 d = vload8(0, gb + e8); a8 += d; b8 = fma(d, vload8(0, xb + e8) - mean, b8);,
+                     float d = gb[e]; a8.s0 += d; b8.s0 = fma(d, xb[e] - mean, b8.s0);)
+    float a = lc_wg_sum(red, lc_hsum8(a8));
+    float b = lc_wg_sum(red, lc_hsum8(b8)) * inv;
     if (t == 0) {
         sums[u_off + ch] = a;
         sums[u_off + c + ch] = b;
@@ -122,7 +144,12 @@ __kernel void lc_bn_bwd_dx(__global float *dx, int dx_off, __global const float 
     float s1 = sums[u_off + ch], s2 = sums[u_off + c + ch];
     __global const float *g = dy + dy_off + pl * hw, *xs = x + x_off + pl * hw;
     __global float *d = dx + dx_off + pl * hw;
-    for (int p = 0; p < hw; p++) d[p] = k * (m * g[p] - s1 - (xs[p] - mean) * inv * s2);
+    /* in this order a single element per channel (m = 1) gives exactly 0 */
+    float q = inv * s2;
+    int p = 0;
+    for (; p + 8 <= hw; p += 8)
+        vstore8(k * (m * vload8(0, g + p) - s1 - (vload8(0, xs + p) - mean) * q), 0, d + p);
+    for (; p < hw; p++) d[p] = k * (m * g[p] - s1 - (xs[p] - mean) * q);
 }
 
 /* evaluation (fixed statistics): dx = dy * gamma / std */
@@ -136,7 +163,9 @@ __kernel void lc_bn_bwd_dx_eval(__global float *dx, int dx_off, __global const f
     float k = (affine ? gm[g_off + ch] : 1.0f) * stats[s_off + c + ch];
     __global const float *g = dy + dy_off + pl * hw;
     __global float *d = dx + dx_off + pl * hw;
-    for (int p = 0; p < hw; p++) d[p] = g[p] * k;
+    int p = 0;
+    for (; p + 8 <= hw; p += 8) vstore8(vload8(0, g + p) * k, 0, d + p);
+    for (; p < hw; p++) d[p] = g[p] * k;
 }
 
 /* dgamma[ch] = sum dy * xhat */
@@ -148,9 +177,10 @@ void lc_bn_dgamma(__global float *dg, int dg_off, __global const float *dy, int 
     int ch = get_group_id(0), t = get_local_id(0);
     float mean = stats[s_off + ch], inv = stats[s_off + c + ch];
     __global const float *gb = dy + dy_off, *xb = x + x_off;
-    float b = 0.0f;
-    LC_CHANNEL_LOOP(b += gb[e] * (xb[e] - mean) * inv;)
-    b = lc_wg_sum(red, b);
+    float8 b8 = 0.0f;
+    LC_CHANNEL_RANGE(b8 = fma(vload8(0, gb + e8), vload8(0, xb + e8) - mean, b8);,
+                     b8.s0 = fma(gb[e], xb[e] - mean, b8.s0);)
+    float b = lc_wg_sum(red, lc_hsum8(b8)) * inv;
     if (t == 0) dg[dg_off + ch] = b;
 }
 
@@ -161,8 +191,8 @@ void lc_channel_sum(__global float *db, int db_off, __global const float *dy, in
     __local float red[LC_RED_WG];
     int ch = get_group_id(0), t = get_local_id(0);
     __global const float *gb = dy + dy_off;
-    float a = 0.0f;
-    LC_CHANNEL_LOOP(a += gb[e];)
-    a = lc_wg_sum(red, a);
+    float8 a8 = 0.0f;
+    LC_CHANNEL_RANGE(a8 += vload8(0, gb + e8);, a8.s0 += gb[e];)
+    float a = lc_wg_sum(red, lc_hsum8(a8));
     if (get_local_id(0) == 0) db[db_off + ch] = a;
 }

@@ -136,3 +136,63 @@ __kernel void lc_gap_bwd(__global float *dx, int dx_off, __global const float *d
     float v = dy[dy_off + i] / (float)hw;
     for (int k = 0; k < hw; k++) dx[dx_off + i * hw + k] = v;
 }
+
+/* 2x2 windows with stride 2 (the common case), explicit float8: one
+ * work-item per output row reads the two input rows 8 columns (4 windows)
+ * at a time.  The forward writes the maxima; the backward gives each
+ * window's first maximum (row-major order, as lc_window_argmax) its dy and
+ * the other three 0, and clears the uncovered last column / row. */
+__kernel void lc_maxpool2_fwd(__global float *y, int y_off, __global const float *x, int x_off, int nc, int h, int w,
+                              int oh, int ow)
+{
+    int row = get_global_id(0);
+    if (row >= nc * oh) return;
+    int oy = row % oh, pl = row / oh;
+    __global const float *r0 = x + x_off + (pl * h + 2 * oy) * w, *r1 = r0 + w;
+    __global float *d = y + y_off + row * ow;
+    int ox = 0;
+    for (; ox + 4 <= ow; ox += 4) {
+        float8 m = fmax(vload8(0, r0 + 2 * ox), vload8(0, r1 + 2 * ox));
+        vstore4(fmax(m.even, m.odd), 0, d + ox);
+    }
+    for (; ox < ow; ox++) d[ox] = fmax(fmax(r0[2 * ox], r0[2 * ox + 1]), fmax(r1[2 * ox], r1[2 * ox + 1]));
+}
+
+__kernel void lc_maxpool2_bwd(__global float *dx, int dx_off, __global const float *dy, int dy_off,
+                              __global const float *x, int x_off, int nc, int h, int w, int oh, int ow)
+{
+    int row = get_global_id(0);
+    if (row >= nc * oh) return;
+    int oy = row % oh, pl = row / oh;
+    int o0 = (pl * h + 2 * oy) * w;
+    __global const float *r0 = x + x_off + o0, *r1 = r0 + w, *g = dy + dy_off + row * ow;
+    __global float *d0 = dx + dx_off + o0, *d1 = d0 + w;
+    int ox = 0;
+    for (; ox + 4 <= ow; ox += 4) {
+        float8 u = vload8(0, r0 + 2 * ox), v = vload8(0, r1 + 2 * ox);
+        float4 a = u.even, b = u.odd, c = v.even, e = v.odd, gv = vload4(0, g + ox);
+        float4 m = fmax(fmax(a, b), fmax(c, e));
+        int4 sa = a == m, sb = (b == m) & ~sa, sc = (c == m) & ~(sa | sb), se = ~(sa | sb | sc);
+        float4 z = 0.0f;
+        float4 ga = select(z, gv, sa), gb = select(z, gv, sb), gc = select(z, gv, sc), ge = select(z, gv, se);
+        vstore8((float8)(ga.s0, gb.s0, ga.s1, gb.s1, ga.s2, gb.s2, ga.s3, gb.s3), 0, d0 + 2 * ox);
+        vstore8((float8)(gc.s0, ge.s0, gc.s1, ge.s1, gc.s2, ge.s2, gc.s3, ge.s3), 0, d1 + 2 * ox);
+    }
+    for (; ox < ow; ox++) {
+        float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], e = r1[2 * ox + 1], gv = g[ox];
+        int k = 0;
+        float m = a;
+        if (b > m) { m = b; k = 1; }
+        if (c > m) { m = c; k = 2; }
+        if (e > m) { k = 3; }
+        d0[2 * ox] = k == 0 ? gv : 0.0f;
+        d0[2 * ox + 1] = k == 1 ? gv : 0.0f;
+        d1[2 * ox] = k == 2 ? gv : 0.0f;
+        d1[2 * ox + 1] = k == 3 ? gv : 0.0f;
+    }
+    if (2 * ow < w) { d0[w - 1] = 0.0f; d1[w - 1] = 0.0f; }
+    if (oy == oh - 1 && 2 * oh < h) {
+        __global float *dl = dx + dx_off + (pl * h + h - 1) * w;
+        for (int k = 0; k < w; k++) dl[k] = 0.0f;
+    }
+}

@@ -455,6 +455,69 @@ START_TEST(test_sgemm)
 }
 END_TEST
 
+/* ---- host access (CPU devices whose buffers live in host memory) ---- */
+
+typedef struct par_ctx { int *hits; } par_ctx;
+static void par_task(void *p, int i) { __atomic_fetch_add(&((par_ctx *)p)->hits[i], 1, __ATOMIC_RELAXED); }
+
+/* The worker pool runs every index once, also many times in a row; maps see
+ * the device's writes and the device sees the host's; choices made by
+ * timing survive a new rt; the host SGEMM on host pointers. */
+START_TEST(test_host_access)
+{
+    char dir[512];
+    set_cache_dir_early(dir, sizeof dir, "host");
+    lc_rt *rt = make_rt(NULL);
+    ck_assert_int_ge(lc_rt_host_threads(rt), 1);
+    enum { N = 1001 };
+    int *hits = calloc(N, sizeof *hits);
+    par_ctx c = {hits};
+    for (int rep = 0; rep < 50; rep++) lc_rt_host_parallel(rt, rep == 0 ? 1 : N, par_task, &c);
+    ck_assert_int_eq(hits[0], 50);
+    for (int i = 1; i < N; i++) ck_assert_int_eq(hits[i], 49);
+    lc_rt_host_parallel(rt, 0, par_task, &c); /* nothing */
+    free(hits);
+
+    ck_assert_int_eq(lc_rt_choice_get(rt, "test|key"), -1);
+    lc_rt_choice_set(rt, "test|key", 3);
+    lc_rt_choice_set(rt, "test|other", 1);
+    lc_rt_choice_set(rt, "test|key", 2);
+    ck_assert_int_eq(lc_rt_choice_get(rt, "test|key"), 2);
+
+    if (lc_rt_host_blas_usable(rt)) {
+        cl_mem b;
+        OK(lc_rt_alloc(rt, 64 * sizeof(float), &b));
+        float v[64];
+        for (int i = 0; i < 64; i++) v[i] = (float)i;
+        OK(lc_rt_write(rt, b, 0, sizeof v, v));
+        float *p;
+        OK(lc_rt_map(rt, b, &p));
+        for (int i = 0; i < 64; i++) ck_assert_float_eq(p[i], (float)i);
+        /* C (2x3) = A (2x4) B (4x3) on the host, into the mapped buffer */
+        for (int i = 0; i < 8; i++) p[i] = (float)(i + 1);       /* A */
+        for (int i = 0; i < 12; i++) p[8 + i] = (float)(i % 5);  /* B */
+        OK(lc_rt_host_sgemm(false, false, 2, 3, 4, 1.0f, p, 4, p + 8, 3, 0.0f, p + 20, 3));
+        OK(lc_rt_unmap(rt, b, p));
+        OK(lc_rt_read(rt, b, 0, sizeof v, v));
+        for (int r = 0; r < 2; r++)
+            for (int col = 0; col < 3; col++) {
+                float want = 0;
+                for (int k = 0; k < 4; k++) want += (float)(r * 4 + k + 1) * (float)((k * 3 + col) % 5);
+                ck_assert_float_eq_tol(v[20 + r * 3 + col], want, 1e-4f);
+            }
+        clReleaseMemObject(b);
+        int old = lc_rt_host_blas_threads(1);
+        ck_assert_int_ge(old, 1);
+        ck_assert_int_eq(lc_rt_host_blas_threads(old), 1);
+    }
+    lc_rt_destroy(rt);
+    rt = make_rt(NULL);
+    ck_assert_int_eq(lc_rt_choice_get(rt, "test|key"), 2);
+    ck_assert_int_eq(lc_rt_choice_get(rt, "test|other"), 1);
+    lc_rt_destroy(rt);
+}
+END_TEST
+
 /* ---- program cache ---- */
 
 static void set_cache_dir(char *dir, size_t cap, const char *tag)
@@ -596,6 +659,7 @@ static Suite *rt_suite(void)
     tcase_add_test(tc, test_selftest_kernel);
     tcase_add_test(tc, test_sgemm);
     tcase_add_test(tc, test_sgemm_backends);
+    tcase_add_test(tc, test_host_access);
     tcase_add_test(tc, test_program_cache);
     tcase_add_test(tc, test_build_error);
     suite_add_tcase(s, tc);

@@ -10,6 +10,15 @@
  *   dx       t = dy as [cout, nc*ohw]; dcol = W^T t; dx = col2im(dcol)
  * with K = cin*kh*kw.  1x1 stride-1 unpadded convs skip im2col: one GEMM per
  * example on the NCHW planes.
+ * On CPU devices whose buffers live in host memory, each conv node can
+ * instead run on the host as one launch (L_HOST_CONV: the arenas mapped, a
+ * schedule of host_conv.c / host_wino.c on the host workers and BLAS, the
+ * same workspace): chunked (the steps above), blocked (im2col + GEMM per
+ * worker and group of examples, in cache) or Winograd F(2x2, 3x3) / F(4x4,
+ * 3x3) for 3x3 stride-1 convs.  The implementation is chosen per node by
+ * timing the candidates at creation, once per device and shape (cached
+ * beside the program cache, lc_rt_choice_*); LAYCA_CONV=device|host|
+ * host-chunked|host-blocked|host-winograd|host-winograd4 forces one.
  * batchnorm: a per-channel statistics kernel (batch statistics + running
  * update in training, the running statistics in evaluation) writes
  * [mean, 1/std] into the node's auxiliary block, an elementwise kernel
@@ -17,12 +26,13 @@
  * dropout: counter-based mask from (seed, step, node), recomputed by the
  * backward; the key argument is set before each replay. */
 #include "lc_exec.h"
+#include "exec_host.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { L_KERNEL, L_GEMM } lkind;
+typedef enum { L_KERNEL, L_GEMM, L_HOST_CONV } lkind;
 
 typedef struct launch {
     lkind kind;
@@ -39,6 +49,8 @@ typedef struct launch {
     size_t m, n, kk, ao, bo, co, lda, ldb, ldc;
     float alpha, beta;
     cl_mem a, b, c;
+    /* L_HOST_CONV: the node's conv on the host over nb examples */
+    int nb;
 } launch;
 
 typedef struct llist {
@@ -70,6 +82,7 @@ struct lc_exec {
     bool training;
     uint64_t seed, step, last_step;
     size_t bytes;
+    uint8_t *host_conv; /* per node: 0 or the host schedule of a conv (HC_CHUNKED, HC_BLOCKED) */
 };
 
 static void llist_free(llist *L)
@@ -87,6 +100,7 @@ void lc_exec_destroy(lc_exec *ex)
     cl_mem bufs[] = {ex->params, ex->grads, ex->acts, ex->correct, ex->acc};
     for (size_t i = 0; i < LC_COUNTOF(bufs); i++)
         if (bufs[i]) clReleaseMemObject(bufs[i]);
+    free(ex->host_conv);
     free(ex);
 }
 
@@ -216,7 +230,7 @@ static void chan_hw(const lc_shape *s, int *c, int *hw)
 }
 
 /* Sizes of a conv2d node (forward node `c`). */
-typedef struct conv_dims { int cin, h, w, cout, oh, ow, ohw, kh, kw, sh, sw, pt, pl, K; } conv_dims;
+/* conv_dims: exec_host.h */
 
 static conv_dims conv_dims_of(const lc_graph *g, const lc_node *c)
 {
@@ -252,6 +266,14 @@ static lc_status lower_conv(lc_exec *ex, llist *L, int id, int nb)
     conv_dims d = conv_dims_of(g, c);
     loc y = where(ex, id);
     int hw = d.h * d.w;
+    if (ex->host_conv && ex->host_conv[id]) {
+        launch *x = push(L);
+        if (!x) return LC_ERR(LC_ERR_NOMEM, "out of memory");
+        x->kind = L_HOST_CONV;
+        x->node = id;
+        x->nb = nb;
+        return LC_OK;
+    }
     if (lc_graph_conv_pointwise(g, id)) { /* 1x1 stride 1: x_n is already [cin, hw] */
         for (int n = 0; n < nb; n++) {
             if (nd->op == LC_OP_CONV2D) { /* y_n = W x_n */
@@ -475,6 +497,18 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
         const lc_shape *xs = fwd ? &g->nodes[in0].shape : &nd->shape, *ys = &f->shape;
         int nc = nb * xs->dims[0], h = xs->dims[1], w = xs->dims[2], oh = ys->dims[1], ow = ys->dims[2];
         loc a0 = where(ex, in0);
+        bool two = f->kh == 2 && f->kw == 2 && f->sh == 2 && f->sw == 2; /* vectorised kernels */
+        if (two && nd->op == LC_OP_MAXPOOL) {
+            lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(nc), LC_ARG(h),
+                          LC_ARG(w), LC_ARG(oh), LC_ARG(ow)};
+            return kern(ex, L, id, P_POOL, "lc_maxpool2_fwd", a, 9, 1, (size_t)nc * (size_t)oh, 0, 0);
+        }
+        if (two && nd->op == LC_OP_MAXPOOL_DX) {
+            loc x = where(ex, in1);
+            lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(x.buf), LC_ARG(x.off),
+                          LC_ARG(nc), LC_ARG(h), LC_ARG(w), LC_ARG(oh), LC_ARG(ow)};
+            return kern(ex, L, id, P_POOL, "lc_maxpool2_bwd", a, 11, 1, (size_t)nc * (size_t)oh, 0, 0);
+        }
         if (nd->op == LC_OP_MAXPOOL_DX) {
             loc x = where(ex, in1);
             lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(x.buf), LC_ARG(x.off),
@@ -559,11 +593,45 @@ static lc_status list_for(lc_exec *ex, int nb, bool tr, int *idx)
     return LC_OK;
 }
 
+/* A conv node on the host: the arenas it touches are mapped (the first map
+ * waits for the queued work), computed on, and unmapped. */
+static lc_status run_host_conv(lc_exec *ex, int id, int nb, int schedule)
+{
+    const lc_graph *g = ex->g;
+    const lc_node *nd = &g->nodes[id];
+    const lc_node *c = nd->op == LC_OP_CONV2D ? nd : &g->nodes[nd->fwd];
+    conv_dims d = conv_dims_of(g, c);
+    bool pw = lc_graph_conv_pointwise(g, id);
+    int chunk = pw ? nb : lc_graph_conv_chunk(g, id, nb);
+    if (!pw && nd->aux_offset < 0) return LC_ERR(LC_ERR_INVALID, "node '%s': conv workspace is not planned", nd->name);
+    cl_mem bufs[3] = {ex->acts, ex->params, ex->grads};
+    float *p[3] = {NULL, NULL, NULL};
+    lc_status st = LC_OK;
+    for (int i = 0; i < 3 && st == LC_OK; i++) st = lc_rt_map(ex->rt, bufs[i], &p[i]);
+#define HPTR(l) (p[(l).buf == ex->acts ? 0 : (l).buf == ex->params ? 1 : 2] + (l).off)
+    if (st == LC_OK) {
+        loc a = where(ex, nd->inputs[0]), b = where(ex, nd->inputs[1]), y = where(ex, id);
+        const float *bias = nd->op == LC_OP_CONV2D && c->bias ? HPTR(where(ex, c->inputs[2])) : NULL;
+        float *ws = pw ? NULL : HPTR(aux_of(ex, id));
+        int kind = nd->op == LC_OP_CONV2D ? HC_FWD : nd->op == LC_OP_CONV2D_DX ? HC_DX : HC_DW;
+        st = lc_host_conv(ex->rt, kind, schedule, &d, nb, chunk, pw, HPTR(a), HPTR(b), bias, HPTR(y), ws,
+                          pw ? 0 : (size_t)nd->aux_floats);
+    }
+#undef HPTR
+    for (int i = 0; i < 3; i++) {
+        lc_status u = lc_rt_unmap(ex->rt, bufs[i], p[i]);
+        if (st == LC_OK) st = u;
+    }
+    return st;
+}
+
 static lc_status run(lc_exec *ex, const llist *L, int from, int to)
 {
     for (int i = from; i < to; i++) {
         const launch *x = &L->l[i];
-        if (x->kind == L_GEMM) {
+        if (x->kind == L_HOST_CONV) {
+            LC_TRY(run_host_conv(ex, x->node, x->nb, ex->host_conv[x->node]));
+        } else if (x->kind == L_GEMM) {
             LC_TRY(lc_rt_sgemm(ex->rt, x->ta, x->tb, x->m, x->n, x->kk, x->alpha, x->a, x->ao, x->lda, x->b, x->bo,
                                x->ldb, x->beta, x->c, x->co, x->ldc));
         } else {
@@ -574,6 +642,114 @@ static lc_status run(lc_exec *ex, const llist *L, int from, int to)
             LC_TRY(lc_rt_launch(ex->rt, x->k, x->dims, x->global, x->has_local ? x->local : NULL,
                                 ex->g->nodes[x->node].name));
         }
+    }
+    return LC_OK;
+}
+
+/* ---- conv on the host or on the device: chosen per conv node by timing
+ * (once per device and shape, cached like the GEMM backends) when the
+ * device's buffers live in host memory; LAYCA_CONV=host|device forces ---- */
+
+static double time_list(lc_exec *ex, const llist *L, int reps, double stop_above)
+{
+    double best = 1e30;
+    for (int r = 0; r <= reps; r++) {
+        if (lc_rt_finish(ex->rt) != LC_OK) return 1e30;
+        double t0 = lc_now_s();
+        if (run(ex, L, 0, L->count) != LC_OK || lc_rt_finish(ex->rt) != LC_OK) return 1e30;
+        double t = lc_now_s() - t0;
+        if (r == 0 && t > stop_above) return t; /* the warm-up alone is too slow */
+        if (r > 0 && t < best) best = t;
+    }
+    return best;
+}
+
+/* Times the conv node's candidates: the device lowering and the host
+ * schedules that fit its workspace; *best gets 0 (device) or a schedule. */
+static lc_status time_conv(lc_exec *ex, int id, int *best)
+{
+    const lc_graph *g = ex->g;
+    const lc_node *nd = &g->nodes[id];
+    int nb = g->planned_batch;
+    const lc_node *c = nd->op == LC_OP_CONV2D ? nd : &g->nodes[nd->fwd];
+    conv_dims d = conv_dims_of(g, c);
+    int kind = nd->op == LC_OP_CONV2D ? HC_FWD : nd->op == LC_OP_CONV2D_DX ? HC_DX : HC_DW;
+    bool pw = lc_graph_conv_pointwise(g, id);
+    int threads = lc_rt_host_threads(ex->rt);
+    bool blk = !pw && lc_host_conv_blocked_threads(&d, nb, kind, threads, (size_t)nd->aux_floats) > 0;
+    bool win = !pw && lc_host_wino_threads(&d, nb, kind, 2, threads, (size_t)nd->aux_floats) > 0;
+    bool win4 = !pw && lc_host_wino_threads(&d, nb, kind, 4, threads, (size_t)nd->aux_floats) > 0;
+    /* the usual winners first, so that a slow candidate stops after its
+     * warm-up run (3 x the best so far) */
+    int cand[5] = {HC_WINO4, HC_WINO, HC_BLOCKED, HC_CHUNKED, 0};
+    double t[5] = {0, 0, 0, 0, 0}, tbest = 1e30;
+    *best = 0;
+    for (int i = 0; i < 5; i++) {
+        if ((cand[i] == HC_BLOCKED && !blk) || (cand[i] == HC_WINO && !win) || (cand[i] == HC_WINO4 && !win4))
+            continue;
+        llist T = {0};
+        ex->host_conv[id] = (uint8_t)cand[i];
+        lc_status st = lower_conv(ex, &T, id, nb);
+        if (st == LC_OK) t[i] = time_list(ex, &T, 2, 3 * tbest);
+        llist_free(&T);
+        if (st != LC_OK) return st;
+        if (t[i] < tbest) { tbest = t[i]; *best = cand[i]; }
+    }
+    ex->host_conv[id] = 0;
+    LC_DEBUG("conv node '%s' (%s): winograd 4 %.3f, winograd 2 %.3f, blocked %.3f, chunked %.3f, device %.3f ms "
+             "(0: not applicable) -> %s",
+             nd->name, lc_op_name(nd->op), t[0] * 1e3, t[1] * 1e3, t[2] * 1e3, t[3] * 1e3, t[4] * 1e3,
+             *best == HC_WINO4     ? "host winograd 4"
+             : *best == HC_WINO    ? "host winograd 2"
+             : *best == HC_BLOCKED ? "host blocked"
+             : *best == HC_CHUNKED ? "host chunked"
+                                   : "device");
+    return LC_OK;
+}
+
+static lc_status choose_conv(lc_exec *ex)
+{
+    lc_graph *g = ex->g;
+    if (!lc_rt_host_blas_usable(ex->rt) || !lc_rt_host_sgemm_available()) return LC_OK;
+    const char *force = getenv("LAYCA_CONV");
+    if (force && !strcmp(force, "device")) return LC_OK;
+    int forced = !force ? 0 : !strcmp(force, "host-chunked")                            ? HC_CHUNKED
+                 : !strcmp(force, "host-blocked") || !strcmp(force, "host") ? HC_BLOCKED
+                 : !strcmp(force, "host-winograd")                          ? HC_WINO
+                 : !strcmp(force, "host-winograd4")                         ? HC_WINO4
+                                                                           : 0;
+    ex->host_conv = calloc((size_t)g->n_nodes, sizeof *ex->host_conv);
+    if (!ex->host_conv) return LC_ERR(LC_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < g->n_nodes; i++) {
+        const lc_node *nd = &g->nodes[i];
+        if (nd->op != LC_OP_CONV2D && nd->op != LC_OP_CONV2D_DX && nd->op != LC_OP_CONV2D_DW) continue;
+        const lc_node *c = nd->op == LC_OP_CONV2D ? nd : &g->nodes[nd->fwd];
+        conv_dims d = conv_dims_of(g, c);
+        int nb = g->planned_batch, chunk = lc_graph_conv_chunk(g, i, nb);
+        if (forced) {
+            int kind = nd->op == LC_OP_CONV2D ? HC_FWD : nd->op == LC_OP_CONV2D_DX ? HC_DX : HC_DW;
+            int th = lc_rt_host_threads(ex->rt);
+            bool pw = lc_graph_conv_pointwise(g, i);
+            bool blk = !pw && lc_host_conv_blocked_threads(&d, nb, kind, th, (size_t)nd->aux_floats) > 0;
+            bool win = !pw && lc_host_wino_threads(&d, nb, kind, 2, th, (size_t)nd->aux_floats) > 0;
+            bool win4 = !pw && lc_host_wino_threads(&d, nb, kind, 4, th, (size_t)nd->aux_floats) > 0;
+            int s = forced;
+            if (s == HC_WINO4 && !win4) s = HC_WINO; /* not 3x3 stride 1, or no room */
+            if (s == HC_WINO && !win) s = HC_BLOCKED;
+            if (s == HC_BLOCKED && !blk) s = HC_CHUNKED;
+            ex->host_conv[i] = (uint8_t)s;
+            continue;
+        }
+        char key[256];
+        snprintf(key, sizeof key, "conv5|%s|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|t%d", lc_op_name(nd->op), d.cin,
+                 d.h, d.w, d.cout, d.kh, d.kw, d.sh, d.sw, d.pt, d.pl, d.oh, d.ow, nb, chunk,
+                 lc_rt_host_threads(ex->rt));
+        int v = lc_rt_choice_get(ex->rt, key);
+        if (v < 0 || v > HC_WINO4) {
+            LC_TRY(time_conv(ex, i, &v));
+            lc_rt_choice_set(ex->rt, key, v);
+        }
+        ex->host_conv[i] = (uint8_t)v;
     }
     return LC_OK;
 }
@@ -607,6 +783,7 @@ lc_status lc_exec_create(lc_exec **out, lc_rt *rt, lc_graph *g)
     CHECK(lc_rt_fill_zero(rt, ex->acts, 0, abytes));
     CHECK(lc_rt_fill_zero(rt, ex->acc, 0, 16));
     ex->bytes = 2 * pbytes + abytes + (size_t)g->planned_batch * 4 + 16;
+    CHECK(choose_conv(ex));
     CHECK(build_list(ex, &ex->lists[0], g->planned_batch, true));
     CHECK(build_list(ex, &ex->lists[1], g->planned_batch, false));
     ex->cur = ex->training ? 0 : 1;
@@ -744,6 +921,7 @@ lc_status lc_exec_set_input(lc_exec *ex, int id, const float *data, int n)
 static const char *part_of(const launch *x)
 {
     if (x->kind == L_GEMM) return "gemm";
+    if (x->kind == L_HOST_CONV) return "host-conv";
     return x->kname ? x->kname : "kernel";
 }
 

@@ -377,6 +377,8 @@ void lc_rt_destroy(lc_rt *rt)
     if (rt->queue) clFinish(rt->queue);
     lc_rt_programs_release(impl);
     lc_rt_gemm_release(impl);
+    lc_rt_pool_release(impl);
+    lc_rt_choices_release(impl);
     if (rt->queue) clReleaseCommandQueue(rt->queue);
     if (rt->ctx) clReleaseContext(rt->ctx);
     free(impl);

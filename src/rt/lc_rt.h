@@ -121,6 +121,33 @@ lc_status lc_rt_sgemm(lc_rt *rt, bool trans_a, bool trans_b, size_t m, size_t n,
                       cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta,
                       cl_mem c, size_t c_off, size_t ldc);
 
+/* Host access, for CPU devices whose buffers live in host memory
+ * (lc_rt_host_blas_usable): lc_rt_map maps a whole buffer for reading and
+ * writing and waits for the work queued before it (a queue drain);
+ * lc_rt_unmap enqueues the unmap (later launches see the host's writes). */
+lc_status lc_rt_map(lc_rt *rt, cl_mem buf, float **ptr);
+lc_status lc_rt_unmap(lc_rt *rt, cl_mem buf, float *ptr);
+/* Row-major SGEMM on host memory with the host BLAS; LC_ERR_UNSUPPORTED in
+ * a build without one (lc_rt_host_sgemm_available). */
+bool lc_rt_host_sgemm_available(void);
+lc_status lc_rt_host_sgemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha, const float *a,
+                           size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc);
+/* Sets the host BLAS's own thread count (n > 0; OpenBLAS) and returns the
+ * previous one (1 when it cannot be known): SGEMMs called from several
+ * host workers at once each run with 1. */
+int lc_rt_host_blas_threads(int n);
+/* Runs fn(ctx, i) for every i in [0, n) on the calling thread and the rt's
+ * host workers (lc_rt_host_threads in all: the device's compute units, or
+ * LAYCA_HOST_THREADS), in any order; returns when all are done.  Workers
+ * sleep between calls. */
+int lc_rt_host_threads(const lc_rt *rt);
+void lc_rt_host_parallel(lc_rt *rt, int n, void (*fn)(void *ctx, int i), void *ctx);
+/* Small integer choices made by timing (an implementation per shape), kept
+ * per device beside the program cache like the GEMM backends.  Keys have no
+ * spaces; get returns -1 for an unknown key. */
+int lc_rt_choice_get(lc_rt *rt, const char *key);
+void lc_rt_choice_set(lc_rt *rt, const char *key, int value);
+
 /* "clFoo failed: CL_OUT_OF_RESOURCES (-5)" style names. */
 const char *lc_rt_cl_error_name(cl_int err);
 lc_status lc_rt_check(cl_int err, const char *call);

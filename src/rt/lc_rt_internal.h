@@ -19,16 +19,26 @@ typedef struct lc_rt_gemm_choice {
     int backend; /* lc_rt_gemm_backend */
 } lc_rt_gemm_choice;
 
+typedef struct lc_rt_pool lc_rt_pool;
+struct choice;
+
 typedef struct lc_rt_impl {
     lc_rt pub; /* must stay first: lc_rt * and lc_rt_impl * convert */
     lc_rt_prog_entry *programs; /* in-process memo, owned */
     lc_rt_gemm_choice *gemm;    /* per-shape backend choices, owned */
     int n_gemm, cap_gemm;
     bool gemm_loaded;           /* choices read from the disk cache */
+    lc_rt_pool *pool;           /* host worker threads (host.c), made on first use */
+    struct choice *choice;      /* other choices made by timing (host.c) */
+    int n_choice, cap_choice;
+    bool choice_loaded;
 } lc_rt_impl;
 
 /* gemm.c */
 void lc_rt_gemm_release(lc_rt_impl *impl);
+/* host.c */
+void lc_rt_pool_release(lc_rt_impl *impl);
+void lc_rt_choices_release(lc_rt_impl *impl);
 
 static inline lc_rt_impl *lc_rt_impl_of(lc_rt *rt) { return (lc_rt_impl *)rt; }
 
