@@ -1,6 +1,7 @@
 /* layca: the command-line tool.  Owns stdout (tables, JSON); progress and
  * errors go to stderr.  Exit codes: 0 success, 2 usage error, 1 any other
  * error. */
+#include "cli_parse.h"
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -90,25 +91,6 @@ static int fail(void)
     return 1;
 }
 
-static bool parse_double(const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v)) return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_long(const char *s, long long lo, long long hi, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return false;
-    *out = v;
-    return true;
-}
 
 static int cmd_devices(int argc, char **argv)
 {
@@ -137,7 +119,7 @@ static int parse_schedule(const char *s, lc_train_spec *t)
     const char *colon = strrchr(s, ':');
     if (!colon) return usage_error("--schedule '%s': expected MILESTONES:FACTOR, e.g. 80,90,97:0.2", s);
     double f;
-    if (!parse_double(colon + 1, &f) || f <= 0) return usage_error("--schedule '%s': the factor must be a positive number", s);
+    if (!lc_parse_double(colon + 1, &f) || f <= 0) return usage_error("--schedule '%s': the factor must be a positive number", s);
     t->factor = f;
     t->n_milestones = 0;
     char buf[512];
@@ -148,7 +130,7 @@ static int parse_schedule(const char *s, lc_train_spec *t)
     int last = -1;
     for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
         long long v;
-        if (!parse_long(tok, 1, 1000000, &v) || v <= last || t->n_milestones >= LC_MAX_MILESTONES)
+        if (!lc_parse_long(tok, 1, 1000000, &v) || v <= last || t->n_milestones >= LC_MAX_MILESTONES)
             return usage_error("--schedule '%s': milestones must be increasing positive epoch numbers", s);
         t->milestones[t->n_milestones++] = last = (int)v;
     }
@@ -191,24 +173,24 @@ static int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--save")) o.save_path = v;
         else if (!strcmp(a, "--optimizer")) snprintf(o.spec.optimizer, sizeof o.spec.optimizer, "%s", v);
         else if (!strcmp(a, "--schedule")) { int r = parse_schedule(v, &o.spec); if (r) return r; }
-        else if (!strcmp(a, "--lr")) { if (!parse_double(v, &d) || d < 0) return usage_error("--lr '%s': expected a non-negative number", v); o.spec.lr = d; }
-        else if (!strcmp(a, "--momentum")) { if (!parse_double(v, &d) || d < 0 || d >= 1) return usage_error("--momentum '%s': expected a number in [0, 1)", v); o.spec.momentum = d; }
-        else if (!strcmp(a, "--weight-decay")) { if (!parse_double(v, &d) || d < 0) return usage_error("--weight-decay '%s': expected a non-negative number", v); o.spec.weight_decay = d; }
-        else if (!strcmp(a, "--alpha")) { if (!parse_double(v, &d) || d <= -1 || d >= 1) return usage_error("--alpha '%s': expected a number in (-1, 1)", v); o.spec.alpha = d; }
-        else if (!strcmp(a, "--epochs")) { if (!parse_long(v, 1, 1000000, &n)) return usage_error("--epochs '%s': expected a positive integer", v); o.spec.epochs = (int)n; }
-        else if (!strcmp(a, "--steps")) { if (!parse_long(v, 1, 2000000000LL, &n)) return usage_error("--steps '%s': expected a positive integer", v); o.spec.steps = n; }
-        else if (!strcmp(a, "--batch")) { if (!parse_long(v, 1, 1 << 20, &n)) return usage_error("--batch '%s': expected a positive integer", v); o.spec.batch = (int)n; }
-        else if (!strcmp(a, "--seed")) { if (!parse_long(v, 0, 2000000000LL, &n)) return usage_error("--seed '%s': expected a non-negative integer", v); o.spec.seed = n; }
-        else if (!strcmp(a, "--rotation-every")) { if (!parse_long(v, 1, 2000000000LL, &n)) return usage_error("--rotation-every '%s': expected a positive integer", v); o.rotation_every = (int)n; }
-        else if (!strcmp(a, "--shift")) { if (!parse_double(v, &d) || d < 0 || d >= 0.5) return usage_error("--shift '%s': expected a fraction in [0, 0.5)", v); o.shift = d; }
-        else if (!strcmp(a, "--val-split")) { if (!parse_double(v, &d) || d <= 0 || d >= 1) return usage_error("--val-split '%s': expected a fraction in (0, 1)", v); o.data.val_split = d; }
+        else if (!strcmp(a, "--lr")) { if (!lc_parse_double(v, &d) || d < 0) return usage_error("--lr '%s': expected a non-negative number", v); o.spec.lr = d; }
+        else if (!strcmp(a, "--momentum")) { if (!lc_parse_double(v, &d) || d < 0 || d >= 1) return usage_error("--momentum '%s': expected a number in [0, 1)", v); o.spec.momentum = d; }
+        else if (!strcmp(a, "--weight-decay")) { if (!lc_parse_double(v, &d) || d < 0) return usage_error("--weight-decay '%s': expected a non-negative number", v); o.spec.weight_decay = d; }
+        else if (!strcmp(a, "--alpha")) { if (!lc_parse_double(v, &d) || d <= -1 || d >= 1) return usage_error("--alpha '%s': expected a number in (-1, 1)", v); o.spec.alpha = d; }
+        else if (!strcmp(a, "--epochs")) { if (!lc_parse_long(v, 1, 1000000, &n)) return usage_error("--epochs '%s': expected a positive integer", v); o.spec.epochs = (int)n; }
+        else if (!strcmp(a, "--steps")) { if (!lc_parse_long(v, 1, 2000000000LL, &n)) return usage_error("--steps '%s': expected a positive integer", v); o.spec.steps = n; }
+        else if (!strcmp(a, "--batch")) { if (!lc_parse_long(v, 1, 1 << 20, &n)) return usage_error("--batch '%s': expected a positive integer", v); o.spec.batch = (int)n; }
+        else if (!strcmp(a, "--seed")) { if (!lc_parse_long(v, 0, 2000000000LL, &n)) return usage_error("--seed '%s': expected a non-negative integer", v); o.spec.seed = n; }
+        else if (!strcmp(a, "--rotation-every")) { if (!lc_parse_long(v, 1, 2000000000LL, &n)) return usage_error("--rotation-every '%s': expected a positive integer", v); o.rotation_every = (int)n; }
+        else if (!strcmp(a, "--shift")) { if (!lc_parse_double(v, &d) || d < 0 || d >= 0.5) return usage_error("--shift '%s': expected a fraction in [0, 0.5)", v); o.shift = d; }
+        else if (!strcmp(a, "--val-split")) { if (!lc_parse_double(v, &d) || d <= 0 || d >= 1) return usage_error("--val-split '%s': expected a fraction in (0, 1)", v); o.data.val_split = d; }
         else if (!strcmp(a, "--train-only")) o.train_only = v;
         else if (!strcmp(a, "--silhouette")) o.silhouette = v;
-        else if (!strcmp(a, "--silhouette-samples")) { if (!parse_long(v, 2, 1 << 20, &n)) return usage_error("--silhouette-samples '%s': expected an integer >= 2", v); o.silhouette_samples = (int)n; }
-        else if (!strcmp(a, "--eval-every")) { if (!parse_long(v, 1, 1000000, &n)) return usage_error("--eval-every '%s': expected a positive integer", v); o.eval_every = (int)n; }
-        else if (!strcmp(a, "--per-class")) { if (!parse_long(v, 1, 1 << 30, &n)) return usage_error("--per-class '%s': expected a positive integer", v); o.data.per_class = (int)n; }
-        else if (!strcmp(a, "--train-subset")) { if (!parse_long(v, 1, 1LL << 40, &n)) return usage_error("--train-subset '%s': expected a positive integer", v); o.data.train_subset = n; }
-        else if (!strcmp(a, "--test-subset")) { if (!parse_long(v, 1, 1LL << 40, &n)) return usage_error("--test-subset '%s': expected a positive integer", v); o.data.test_subset = n; }
+        else if (!strcmp(a, "--silhouette-samples")) { if (!lc_parse_long(v, 2, 1 << 20, &n)) return usage_error("--silhouette-samples '%s': expected an integer >= 2", v); o.silhouette_samples = (int)n; }
+        else if (!strcmp(a, "--eval-every")) { if (!lc_parse_long(v, 1, 1000000, &n)) return usage_error("--eval-every '%s': expected a positive integer", v); o.eval_every = (int)n; }
+        else if (!strcmp(a, "--per-class")) { if (!lc_parse_long(v, 1, 1 << 30, &n)) return usage_error("--per-class '%s': expected a positive integer", v); o.data.per_class = (int)n; }
+        else if (!strcmp(a, "--train-subset")) { if (!lc_parse_long(v, 1, 1LL << 40, &n)) return usage_error("--train-subset '%s': expected a positive integer", v); o.data.train_subset = n; }
+        else if (!strcmp(a, "--test-subset")) { if (!lc_parse_long(v, 1, 1LL << 40, &n)) return usage_error("--test-subset '%s': expected a positive integer", v); o.data.test_subset = n; }
         else { --i; return usage_error("unknown option '%s' for train", a); }
     }
     if (!o.model_path) return usage_error("%s", "train needs a model file: layca train MODEL.json --data SPEC");
@@ -230,7 +212,7 @@ static int cmd_inspect(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) json = true;
         else if (!strcmp(argv[i], "--batch")) {
-            if (i + 1 >= argc || !parse_long(argv[i + 1], 1, 1 << 20, &batch))
+            if (i + 1 >= argc || !lc_parse_long(argv[i + 1], 1, 1 << 20, &batch))
                 return usage_error("%s", "--batch needs a positive integer");
             i++;
         } else if (argv[i][0] == '-') return usage_error("unknown option '%s' for inspect", argv[i]);

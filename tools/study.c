@@ -11,6 +11,7 @@
  * parameters is refused unless --force.  Each result.json also holds its
  * run's full settings ("config"), so under --force only the runs whose
  * settings changed are rerun. */
+#include "cli_parse.h"
 #include "study.h"
 
 #include <errno.h>
@@ -199,25 +200,6 @@ static bool file_exists(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static bool parse_double(const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v)) return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_long(const char *s, long long lo, long long hi, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return false;
-    *out = v;
-    return true;
-}
 
 /* "a,b,c" -> numbers */
 static bool parse_list(const char *s, double *out, int max, int *n)
@@ -227,7 +209,7 @@ static bool parse_list(const char *s, double *out, int max, int *n)
     snprintf(buf, sizeof buf, "%s", s);
     *n = 0;
     for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        if (*n >= max || !parse_double(tok, &out[*n])) return false;
+        if (*n >= max || !lc_parse_double(tok, &out[*n])) return false;
         (*n)++;
     }
     return *n > 0;
@@ -493,7 +475,7 @@ static int parse_schedule_opt(const char *s, schedule *out)
 {
     const char *colon = strrchr(s, ':');
     double f;
-    if (!colon || !parse_double(colon + 1, &f) || f <= 0)
+    if (!colon || !lc_parse_double(colon + 1, &f) || f <= 0)
         return usage_error("--schedule '%s': expected MILESTONES:FACTOR, e.g. 80,90,97:0.2", s);
     char buf[512];
     size_t len = (size_t)(colon - s);
@@ -505,7 +487,7 @@ static int parse_schedule_opt(const char *s, schedule *out)
     int last = 0;
     for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
         long long v;
-        if (!parse_long(tok, 1, 1000000, &v) || v <= last || out->n >= LC_MAX_MILESTONES)
+        if (!lc_parse_long(tok, 1, 1000000, &v) || v <= last || out->n >= LC_MAX_MILESTONES)
             return usage_error("--schedule '%s': milestones must be increasing positive epoch numbers", s);
         out->ms[out->n++] = last = (int)v;
     }
@@ -554,7 +536,7 @@ static int parse_options(study *S, int argc, char **argv)
             else return usage_error("--scale '%s': expected quick or paper", v);
         } else if (!strcmp(a, "--device")) S->device = v;
         else if (!strcmp(a, "--max-runs")) {
-            if (!parse_long(v, 1, 1000000, &n)) return usage_error("--max-runs '%s': expected a positive integer", v);
+            if (!lc_parse_long(v, 1, 1000000, &n)) return usage_error("--max-runs '%s': expected a positive integer", v);
             S->max_runs = n;
         } else if (!strcmp(a, "--model")) S->model_opt = v;
         else if (!strcmp(a, "--data")) S->data_opt = v;
@@ -565,34 +547,34 @@ static int parse_options(study *S, int argc, char **argv)
             S->rerun = v;
         }
         else if (!strcmp(a, "--steps")) {
-            if (!parse_long(v, 1, 2000000000LL, &n)) return usage_error("--steps '%s': expected a positive integer", v);
+            if (!lc_parse_long(v, 1, 2000000000LL, &n)) return usage_error("--steps '%s': expected a positive integer", v);
             S->steps = n;
         } else if (!strcmp(a, "--epochs")) {
-            if (!parse_long(v, 1, 1000000, &n)) return usage_error("--epochs '%s': expected a positive integer", v);
+            if (!lc_parse_long(v, 1, 1000000, &n)) return usage_error("--epochs '%s': expected a positive integer", v);
             S->epochs = (int)n;
         } else if (!strcmp(a, "--batch")) {
-            if (!parse_long(v, 1, 1 << 20, &n)) return usage_error("--batch '%s': expected a positive integer", v);
+            if (!lc_parse_long(v, 1, 1 << 20, &n)) return usage_error("--batch '%s': expected a positive integer", v);
             S->batch = (int)n;
         } else if (!strcmp(a, "--seed")) {
-            if (!parse_long(v, 0, 2000000000LL, &n)) return usage_error("--seed '%s': expected a non-negative integer", v);
+            if (!lc_parse_long(v, 0, 2000000000LL, &n)) return usage_error("--seed '%s': expected a non-negative integer", v);
             S->seed = n;
         } else if (!strcmp(a, "--eval-every")) {
-            if (!parse_long(v, 1, 1000000, &n)) return usage_error("--eval-every '%s': expected a positive integer", v);
+            if (!lc_parse_long(v, 1, 1000000, &n)) return usage_error("--eval-every '%s': expected a positive integer", v);
             S->eval_every = (int)n;
         } else if (!strcmp(a, "--reps")) {
-            if (!parse_long(v, 1, 1000, &n)) return usage_error("--reps '%s': expected a positive integer", v);
+            if (!lc_parse_long(v, 1, 1000, &n)) return usage_error("--reps '%s': expected a positive integer", v);
             S->reps = (int)n;
         } else if (!strcmp(a, "--per-class")) {
-            if (!parse_long(v, 0, 1 << 30, &n)) return usage_error("--per-class '%s': expected a non-negative integer", v);
+            if (!lc_parse_long(v, 0, 1 << 30, &n)) return usage_error("--per-class '%s': expected a non-negative integer", v);
             S->per_class = (int)n;
         } else if (!strcmp(a, "--train-subset")) {
-            if (!parse_long(v, 0, 1LL << 40, &n)) return usage_error("--train-subset '%s': expected a non-negative integer", v);
+            if (!lc_parse_long(v, 0, 1LL << 40, &n)) return usage_error("--train-subset '%s': expected a non-negative integer", v);
             S->train_subset = n;
         } else if (!strcmp(a, "--test-subset")) {
-            if (!parse_long(v, 0, 1LL << 40, &n)) return usage_error("--test-subset '%s': expected a non-negative integer", v);
+            if (!lc_parse_long(v, 0, 1LL << 40, &n)) return usage_error("--test-subset '%s': expected a non-negative integer", v);
             S->test_subset = n;
         } else if (!strcmp(a, "--lr") || !strcmp(a, "--lr-layca") || !strcmp(a, "--lr-sgd") || !strcmp(a, "--sgd-lr")) {
-            if (!parse_double(v, &d) || d <= 0) return usage_error("%s '%s': expected a positive number", a, v);
+            if (!lc_parse_double(v, &d) || d <= 0) return usage_error("%s '%s': expected a positive number", a, v);
             if (!strcmp(a, "--lr")) S->lr = d;
             else if (!strcmp(a, "--lr-layca")) S->lr_layca = d;
             else S->lr_sgd = d;
