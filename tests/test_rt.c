@@ -419,8 +419,11 @@ START_TEST(test_sgemm_backends)
                 gemm_case_with(rt, backends[be], -0.5f, &rng, t & 1, (t >> 1) & 1, sizes[s][0], sizes[s][1], sizes[s][2]);
                 gemm_case_with(rt, backends[be], 0.0f, &rng, t & 1, (t >> 1) & 1, sizes[s][0], sizes[s][1], sizes[s][2]);
             }
-    /* with beta == 0 the automatic choice times the candidates once and
-     * remembers the winner, also for the next rt on this device */
+    /* the host BLAS is the default where it is usable */
+    ck_assert_int_eq(lc_rt_gemm_backend_for(rt, false, true, 64, 48, 40), nb == 2 ? LC_GEMM_HOST : LC_GEMM_CLBLAST);
+    /* with LAYCA_GEMM=time and beta == 0 the automatic choice times the
+     * candidates once and remembers the winner, also for the next rt */
+    setenv("LAYCA_GEMM", "time", 1);
     ck_assert_int_eq(lc_rt_gemm_backend_for(rt, false, true, 64, 48, 40), nb == 2 ? LC_GEMM_AUTO : LC_GEMM_CLBLAST);
     gemm_case_with(rt, LC_GEMM_AUTO, 0.0f, &rng, false, true, 64, 48, 40);
     int chosen = lc_rt_gemm_backend_for(rt, false, true, 64, 48, 40);
@@ -428,6 +431,7 @@ START_TEST(test_sgemm_backends)
     lc_rt_destroy(rt);
     rt = make_rt(NULL);
     ck_assert_int_eq(lc_rt_gemm_backend_for(rt, false, true, 64, 48, 40), chosen);
+    unsetenv("LAYCA_GEMM");
     lc_rt_destroy(rt);
 }
 END_TEST
@@ -445,7 +449,7 @@ START_TEST(test_sgemm)
     /* A leading dimension smaller than the row: CLBlast's status is named. */
     cl_mem d;
     OK(lc_rt_alloc(rt, 1024 * sizeof(float), &d));
-    lc_status st = lc_rt_sgemm(rt, false, false, 4, 4, 8, 1.0f, d, 0, 2, d, 0, 4, 0.0f, d, 0, 4);
+    lc_status st = lc_rt_sgemm_with(rt, LC_GEMM_CLBLAST, false, false, 4, 4, 8, 1.0f, d, 0, 2, d, 0, 4, 0.0f, d, 0, 4);
     ck_assert_int_eq(st, LC_ERR_DEVICE);
     ck_assert_msg(strstr(lc_error_message(), "CLBlastSgemm failed: kInvalidLeadDimA (-1016)") != NULL, "%s",
                   lc_error_message());

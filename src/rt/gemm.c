@@ -144,6 +144,11 @@ int lc_rt_gemm_backend_for(lc_rt *rt, bool ta, bool tb, size_t m, size_t n, size
     if (force && !strcmp(force, "clblast")) return LC_GEMM_CLBLAST;
     if (force && !strcmp(force, "host") && lc_rt_host_blas_usable(rt)) return LC_GEMM_HOST;
     if (!lc_rt_host_blas_usable(rt)) return LC_GEMM_CLBLAST;
+    /* On a host-memory CPU device the host BLAS won every shape of the
+     * project's models by 8-20x on PoCL (layca-bench), and timing CLBlast
+     * costs a cold compile of its kernels (~6 s): it is the default there,
+     * and LAYCA_GEMM=time times both per shape instead. */
+    if (!force || strcmp(force, "time")) return LC_GEMM_HOST;
     load_choices(rt);
     lc_rt_impl *impl = lc_rt_impl_of(rt);
     for (int i = 0; i < impl->n_gemm; i++) {
