@@ -562,6 +562,8 @@ END_TEST
  * F(2x2, 3x3) and F(4x4, 3x3) for the 3x3 stride-1 cases, blocked for the
  * others), which the executor otherwise picks by timing. */
 static void net_vs_reference(const char *file, int batch, bool eval, const char *grads_from);
+static void net_vs_reference_tol(const char *file, int batch, bool eval, const char *grads_from, double grad_tol,
+                                 double outliers);
 
 START_TEST(conv_paths_vs_reference)
 {
@@ -575,7 +577,7 @@ START_TEST(conv_paths_vs_reference)
         conv_cases_vs_reference();
         /* a conv - relu - batchnorm - pool network (the paper's VGG block) */
         net_vs_reference("cifar10_vgg.json", 2, false, "fc");
-        net_vs_reference("cifar10_vgg.json", 2, true, NULL);
+        net_vs_reference_tol("cifar10_vgg.json", 2, true, NULL, 5e-2, 0.03);
     }
     if (saved) setenv("LAYCA_CONV", saved, 1);
     else unsetenv("LAYCA_CONV");
@@ -1340,26 +1342,31 @@ static void net_vs_reference(const char *file, int batch, bool eval, const char 
  * lie within float rounding of a ReLU's kink: a flipped mask changes the
  * input gradients in its receptive field by ~10% (seen with the host conv
  * schedules: 425 of 32768 elements of conv0's gradient, 12% of relu0's
- * largest element; conv0's kernel gradient 4e-3 off), so there gradients
- * get 1e-2 or pass when at most 3% of their elements are off: a wrong
- * lowering is off nearly everywhere, and the small graphs above check every
- * op tightly. */
+ * largest element; conv0's kernel gradient 4e-3 off).  The same holds for
+ * the VGGs in evaluation mode: conv0_0's kernel gradient moved 5e-3 in the
+ * C10 VGG when some GEMMs changed from CLBlast to the host BLAS, 3e-2 in
+ * Wilson's with Winograd F(4x4, 3x3) (whose own error on a conv chain
+ * without ReLUs is 2e-6).  A flip near the input moves every element of the
+ * first kernels' gradients a little.  So in evaluation mode gradients get
+ * 5e-2, or pass when at most 3% of their elements are off: a wrong lowering
+ * is off by O(1) nearly everywhere, and the small graphs above check every
+ * op and conv schedule at 2e-4. */
 START_TEST(resnet32_vs_reference)
 {
     net_vs_reference("resnet32_cifar100.json", 2, false, "fc");
-    net_vs_reference_tol("resnet32_cifar100.json", 2, true, NULL, 1e-2, 0.03);
+    net_vs_reference_tol("resnet32_cifar100.json", 2, true, NULL, 5e-2, 0.03);
 }
 END_TEST
 START_TEST(cifar10_vgg_vs_reference)
 {
     net_vs_reference("cifar10_vgg.json", 2, false, "fc");
-    net_vs_reference("cifar10_vgg.json", 2, true, NULL);
+    net_vs_reference_tol("cifar10_vgg.json", 2, true, NULL, 5e-2, 0.03);
 }
 END_TEST
 START_TEST(wilson_vgg_vs_reference)
 {
     net_vs_reference("wilson_vgg.json", 2, false, NULL);
-    net_vs_reference("wilson_vgg.json", 2, true, NULL);
+    net_vs_reference_tol("wilson_vgg.json", 2, true, NULL, 5e-2, 0.03);
 }
 END_TEST
 

@@ -379,7 +379,7 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
     case LC_OP_RELU: {
         loc x = where(ex, in0);
         lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(x.buf), LC_ARG(x.off), LC_ARG(total)};
-        return kern(ex, L, id, P_ELT, "lc_relu_fwd", a, 5, 1, (size_t)total, 0, 0);
+        return kern(ex, L, id, P_ELT, "lc_relu_fwd", a, 5, 1, ((size_t)total + 15) / 16, 0, 0);
     }
     case LC_OP_ADD:
     case LC_OP_ACCUM: {
@@ -426,7 +426,7 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
         loc dy = where(ex, in0), yy = where(ex, in1);
         lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(yy.buf), LC_ARG(yy.off),
                       LC_ARG(total)};
-        return kern(ex, L, id, P_ELT, "lc_relu_bwd", a, 7, 1, (size_t)total, 0, 0);
+        return kern(ex, L, id, P_ELT, "lc_relu_bwd", a, 7, 1, ((size_t)total + 15) / 16, 0, 0);
     }
     case LC_OP_CONV2D:
     case LC_OP_CONV2D_DX:
@@ -741,10 +741,19 @@ static lc_status choose_conv(lc_exec *ex)
             continue;
         }
         char key[256];
-        snprintf(key, sizeof key, "conv5|%s|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|t%d", lc_op_name(nd->op), d.cin,
+        snprintf(key, sizeof key, "conv6|%s|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|t%d", lc_op_name(nd->op), d.cin,
                  d.h, d.w, d.cout, d.kh, d.kw, d.sh, d.sw, d.pt, d.pl, d.oh, d.ow, nb, chunk,
                  lc_rt_host_threads(ex->rt));
         int v = lc_rt_choice_get(ex->rt, key);
+        if (v == HC_BLOCKED || v == HC_WINO || v == HC_WINO4) { /* a cached schedule must still fit */
+            int kind = nd->op == LC_OP_CONV2D ? HC_FWD : nd->op == LC_OP_CONV2D_DX ? HC_DX : HC_DW;
+            int th = lc_rt_host_threads(ex->rt);
+            size_t ws = (size_t)nd->aux_floats;
+            bool pw = lc_graph_conv_pointwise(g, i);
+            bool fits = pw || (v == HC_BLOCKED ? lc_host_conv_blocked_threads(&d, nb, kind, th, ws)
+                                               : lc_host_wino_threads(&d, nb, kind, v == HC_WINO ? 2 : 4, th, ws)) > 0;
+            if (!fits) v = -1;
+        }
         if (v < 0 || v > HC_WINO4) {
             LC_TRY(time_conv(ex, i, &v));
             lc_rt_choice_set(ex->rt, key, v);

@@ -205,9 +205,14 @@ static int group_size(const conv_dims *d, int nb, int threads)
 
 /* floats of one worker's slice: col and t for g examples, and the weight
  * gradient accumulator */
+/* col and t rows are ROW_PAD floats longer than their g*ohw columns: row
+ * strides of a multiple of 4 KiB would put the rows im2col writes together
+ * in the same cache set */
+#define ROW_PAD 16
+
 static size_t slot_floats(const conv_dims *d, int g, int kind)
 {
-    size_t s = ((size_t)d->K + (size_t)d->cout) * (size_t)g * (size_t)d->ohw;
+    size_t s = ((size_t)d->K + (size_t)d->cout) * ((size_t)g * (size_t)d->ohw + ROW_PAD);
     if (kind == HC_DW) s += (size_t)d->cout * (size_t)d->K;
     return (s + 63) & ~(size_t)63;
 }
@@ -233,53 +238,54 @@ static void blk_task(void *p, int task)
     blk_ctx *c = p;
     const conv_dims *d = c->d;
     size_t hw = (size_t)d->h * d->w, ohw = (size_t)d->ohw, K = (size_t)d->K, co = (size_t)d->cout;
-    float *col = c->ws + (size_t)task * c->slot, *t = col + K * (size_t)c->g * ohw;
-    float *acc = t + co * (size_t)c->g * ohw;
+    size_t rl = (size_t)c->g * ohw + ROW_PAD; /* row length in the slot */
+    float *col = c->ws + (size_t)task * c->slot, *t = col + K * rl;
+    float *acc = t + co * rl;
     for (int n0 = task * c->g; n0 < c->nb; n0 += c->tasks * c->g) {
         int ng = c->nb - n0 < c->g ? c->nb - n0 : c->g;
-        size_t cols = (size_t)ng * ohw;
+        size_t cols = (size_t)ng * ohw, ld = cols + ROW_PAD;
         if (c->kind == HC_FWD) {
             const float *x = c->a + (size_t)n0 * d->cin * hw;
             for (int n = 0; n < ng; n++)
                 for (int ci = 0; ci < d->cin; ci++)
-                    im2col_plane(d, x + ((size_t)n * d->cin + ci) * hw, col + (size_t)n * ohw, cols, ci);
+                    im2col_plane(d, x + ((size_t)n * d->cin + ci) * hw, col + (size_t)n * ohw, ld, ci);
             float *y = c->out + (size_t)n0 * co * ohw;
             if (ng == 1) { /* straight into the NCHW planes */
-                lc_rt_host_sgemm(false, false, co, ohw, K, 1.0f, c->b, K, col, ohw, 0.0f, y, ohw);
+                lc_rt_host_sgemm(false, false, co, ohw, K, 1.0f, c->b, K, col, ld, 0.0f, y, ohw);
                 if (c->bias)
                     for (size_t ch = 0; ch < co; ch++) {
                         float bv = c->bias[ch], *o = y + ch * ohw;
                         for (size_t i = 0; i < ohw; i++) o[i] += bv;
                     }
             } else {
-                lc_rt_host_sgemm(false, false, co, cols, K, 1.0f, c->b, K, col, cols, 0.0f, t, cols);
-                for (int ch = 0; ch < d->cout; ch++) cn_to_nc(t, cols, y, ng, d->cout, ohw, c->bias, ch);
+                lc_rt_host_sgemm(false, false, co, cols, K, 1.0f, c->b, K, col, ld, 0.0f, t, ld);
+                for (int ch = 0; ch < d->cout; ch++) cn_to_nc(t, ld, y, ng, d->cout, ohw, c->bias, ch);
             }
         } else if (c->kind == HC_DX) {
             const float *dy = c->a + (size_t)n0 * co * ohw;
             if (ng == 1) {
-                lc_rt_host_sgemm(true, false, K, ohw, co, 1.0f, c->b, K, dy, ohw, 0.0f, col, ohw);
+                lc_rt_host_sgemm(true, false, K, ohw, co, 1.0f, c->b, K, dy, ohw, 0.0f, col, ld);
             } else {
-                for (int ch = 0; ch < d->cout; ch++) nc_to_cn(t, cols, dy, ng, d->cout, ohw, ch);
-                lc_rt_host_sgemm(true, false, K, cols, co, 1.0f, c->b, K, t, cols, 0.0f, col, cols);
+                for (int ch = 0; ch < d->cout; ch++) nc_to_cn(t, ld, dy, ng, d->cout, ohw, ch);
+                lc_rt_host_sgemm(true, false, K, cols, co, 1.0f, c->b, K, t, ld, 0.0f, col, ld);
             }
             float *dx = c->out + (size_t)n0 * d->cin * hw;
             for (int n = 0; n < ng; n++)
                 for (int ci = 0; ci < d->cin; ci++)
-                    col2im_plane(d, dx + ((size_t)n * d->cin + ci) * hw, col + (size_t)n * ohw, cols, ci);
+                    col2im_plane(d, dx + ((size_t)n * d->cin + ci) * hw, col + (size_t)n * ohw, ld, ci);
         } else {
             const float *dy = c->a + (size_t)n0 * co * ohw, *x = c->b + (size_t)n0 * d->cin * hw;
             for (int n = 0; n < ng; n++)
                 for (int ci = 0; ci < d->cin; ci++)
-                    im2col_plane(d, x + ((size_t)n * d->cin + ci) * hw, col + (size_t)n * ohw, cols, ci);
+                    im2col_plane(d, x + ((size_t)n * d->cin + ci) * hw, col + (size_t)n * ohw, ld, ci);
             const float *g = dy;
             size_t ldg = ohw;
             if (ng > 1) {
-                for (int ch = 0; ch < d->cout; ch++) nc_to_cn(t, cols, dy, ng, d->cout, ohw, ch);
+                for (int ch = 0; ch < d->cout; ch++) nc_to_cn(t, ld, dy, ng, d->cout, ohw, ch);
                 g = t;
-                ldg = cols;
+                ldg = ld;
             }
-            lc_rt_host_sgemm(false, true, co, K, cols, 1.0f, g, ldg, col, cols, c->used[task] ? 1.0f : 0.0f, acc, K);
+            lc_rt_host_sgemm(false, true, co, K, cols, 1.0f, g, ldg, col, ld, c->used[task] ? 1.0f : 0.0f, acc, K);
             c->used[task]++;
         }
     }
@@ -301,7 +307,8 @@ static lc_status blocked(lc_rt *rt, int kind, const conv_dims *d, int nb, const 
     lc_rt_host_parallel(rt, tasks, blk_task, &c);
     lc_rt_host_blas_threads(old);
     if (kind == HC_DW) { /* dW = the sum of the workers' accumulators, in task order */
-        size_t n = (size_t)d->cout * (size_t)d->K, off = ((size_t)d->K + (size_t)d->cout) * (size_t)g * d->ohw;
+        size_t n = (size_t)d->cout * (size_t)d->K,
+               off = ((size_t)d->K + (size_t)d->cout) * ((size_t)g * d->ohw + ROW_PAD);
         bool first = true;
         for (int t = 0; t < tasks; t++) {
             if (!c.used[t]) continue;

@@ -79,6 +79,9 @@ static int group_examples(const wgeo *g, int nb, int tasks)
  * put all of them in the same cache set. */
 #define XS_PAD 16
 
+/* xi stride of U and dU (padded as V and M) */
+static size_t ustride(const conv_dims *d) { return (size_t)d->cout * d->cin + XS_PAD; }
+
 /* one worker's slice: V, M and scratch, then (dW) its dU accumulator */
 static size_t acc_offset(const wgeo *g, int ge)
 {
@@ -88,10 +91,10 @@ static size_t acc_offset(const wgeo *g, int ge)
 
 static size_t slot_floats(const wgeo *g, int ge, int kind, const conv_dims *d)
 {
-    return acc_offset(g, ge) + (kind == HC_DW ? up64((size_t)g->nt * d->cout * d->cin) : 0);
+    return acc_offset(g, ge) + (kind == HC_DW ? up64((size_t)g->nt * ustride(d)) : 0);
 }
 
-static size_t shared_floats(const wgeo *g, const conv_dims *d) { return up64((size_t)g->nt * d->cout * d->cin); }
+static size_t shared_floats(const wgeo *g, const conv_dims *d) { return up64((size_t)g->nt * ustride(d)); }
 
 /* workers and examples per group within ws_floats: the most workers, then
  * the largest group (up to SLOT_LIMIT) that fits; 0 workers: no fit */
@@ -168,11 +171,12 @@ static void g_row(int m, const float *g, float *u)
         u[2] = 0.5f * (g[0] - g[1] + g[2]);
         u[3] = g[2];
     } else {
-        u[0] = g[0] / 4.0f;
-        u[1] = -(g[0] + g[1] + g[2]) / 6.0f;
-        u[2] = -(g[0] - g[1] + g[2]) / 6.0f;
-        u[3] = g[0] / 24.0f + g[1] / 12.0f + g[2] / 6.0f;
-        u[4] = g[0] / 24.0f - g[1] / 12.0f + g[2] / 6.0f;
+        const float s6 = 1.0f / 6.0f, s12 = 1.0f / 12.0f, s24 = 1.0f / 24.0f; /* multiplies, not divisions */
+        u[0] = 0.25f * g[0];
+        u[1] = -s6 * (g[0] + g[1] + g[2]);
+        u[2] = -s6 * (g[0] - g[1] + g[2]);
+        u[3] = s24 * g[0] + s12 * g[1] + s6 * g[2];
+        u[4] = s24 * g[0] - s12 * g[1] + s6 * g[2];
         u[5] = g[2];
     }
 }
@@ -184,23 +188,27 @@ static void gt_row(int m, const float *u, float *w)
         w[1] = 0.5f * (u[1] - u[2]);
         w[2] = 0.5f * (u[1] + u[2]) + u[3];
     } else {
-        w[0] = u[0] / 4.0f - (u[1] + u[2]) / 6.0f + (u[3] + u[4]) / 24.0f;
-        w[1] = -(u[1] - u[2]) / 6.0f + (u[3] - u[4]) / 12.0f;
-        w[2] = -(u[1] + u[2]) / 6.0f + (u[3] + u[4]) / 6.0f + u[5];
+        const float s6 = 1.0f / 6.0f, s12 = 1.0f / 12.0f, s24 = 1.0f / 24.0f;
+        w[0] = 0.25f * u[0] - s6 * (u[1] + u[2]) + s24 * (u[3] + u[4]);
+        w[1] = -s6 * (u[1] - u[2]) + s12 * (u[3] - u[4]);
+        w[2] = -s6 * (u[1] + u[2]) + s6 * (u[3] + u[4]) + u[5];
     }
 }
 
 /* ---- weights ---- */
 
 /* U[xi][ci][co] = G g G^T (forward), or for dx U[xi][co][ci] = G rot(g) G^T;
- * one task per output channel co of the layer */
-typedef struct wt_ctx { const float *w; float *u; int cout, cin, m; bool dx; } wt_ctx;
-static void weights_task(void *p, int co)
+ * one task per row of U (ci forward, co for dx), so that each task writes
+ * its rows of U contiguously */
+typedef struct wt_ctx { const float *w; float *u; int cout, cin, m; bool dx; size_t s; } wt_ctx;
+static void weights_task(void *p, int row)
 {
     const wt_ctx *c = p;
     int a = c->m + 2;
-    size_t s = (size_t)c->cout * c->cin;
-    for (int ci = 0; ci < c->cin; ci++) {
+    size_t s = c->s;
+    int ncol = c->dx ? c->cin : c->cout;
+    for (int cc = 0; cc < ncol; cc++) {
+        int co = c->dx ? row : cc, ci = c->dx ? cc : row;
         const float *g0 = c->w + ((size_t)co * c->cin + ci) * 9;
         float g[9], col[3], t[6][3], u[6];
         for (int k = 0; k < 9; k++) g[k] = c->dx ? g0[8 - k] : g0[k];
@@ -221,12 +229,12 @@ static void weights_task(void *p, int co)
 }
 
 /* dW[co][ci] = G^T dU G; one task per output channel */
-typedef struct wg_ctx { const float *du; float *dw; int cout, cin, m; } wg_ctx;
+typedef struct wg_ctx { const float *du; float *dw; int cout, cin, m; size_t s; } wg_ctx;
 static void wgrad_task(void *p, int co)
 {
     const wg_ctx *c = p;
     int a = c->m + 2;
-    size_t s = (size_t)c->cout * c->cin;
+    size_t s = c->s;
     for (int ci = 0; ci < c->cin; ci++) {
         const float *u = c->du + (size_t)co * c->cin + ci;
         float col[6], t[3][6], w[3];
@@ -683,14 +691,14 @@ static void wino_task(void *p, int task)
                 dy_example(g, c->in + (size_t)(n0 + n) * co_n * ohw, ohw, co_n, m + (size_t)n * tiles * co_n,
                            (size_t)co_n, xsm, scr);
             float *acc = slot + acc_offset(g, c->ge);
-            size_t us = (size_t)d->cout * d->cin;
+            size_t us = ustride(d);
             for (int xi = 0; xi < nt; xi++)
                 gemm_tn((size_t)d->cout, (size_t)d->cin, T, m + (size_t)xi * xsm, v + (size_t)xi * xsv,
                         c->used[task] > 0, acc + xi * us);
             c->used[task]++;
             continue;
         }
-        size_t us = (size_t)co_n * ci_n;
+        size_t us = ustride(d);
         for (int xi = 0; xi < nt; xi++) /* M[xi] (T x Cout) = V[xi] (T x Cin) U[xi] (Cin x Cout) */
             gemm_nn(T, (size_t)co_n, (size_t)ci_n, v + (size_t)xi * xsv, c->u + xi * us, m + (size_t)xi * xsm);
         for (int n = 0; n < ng; n++)
@@ -716,8 +724,8 @@ lc_status lc_host_wino(lc_rt *rt, int kind, int mt, const conv_dims *d, int nb, 
     float *u = ws; /* U, or for dW the summed dU */
     c.ws = ws + shared_floats(&c.g, d);
     if (kind != HC_DW) {
-        wt_ctx w = {b, u, d->cout, d->cin, mt, kind == HC_DX};
-        lc_rt_host_parallel(rt, d->cout, weights_task, &w);
+        wt_ctx w = {b, u, d->cout, d->cin, mt, kind == HC_DX, ustride(d)};
+        lc_rt_host_parallel(rt, kind == HC_DX ? d->cout : d->cin, weights_task, &w);
         c.u = u;
         c.in = a;
         c.bias = kind == HC_FWD ? bias : NULL;
@@ -730,7 +738,7 @@ lc_status lc_host_wino(lc_rt *rt, int kind, int mt, const conv_dims *d, int nb, 
     lc_rt_host_parallel(rt, c.tasks, wino_task, &c);
     lc_rt_host_blas_threads(old);
     if (kind == HC_DW) { /* dU = the workers' sums in task order, dW = G^T dU G */
-        size_t n = (size_t)c.g.nt * d->cout * d->cin, accoff = acc_offset(&c.g, c.ge);
+        size_t n = (size_t)c.g.nt * ustride(d), accoff = acc_offset(&c.g, c.ge);
         bool first = true;
         for (int t = 0; t < c.tasks; t++) {
             if (!c.used[t]) continue;
@@ -741,7 +749,7 @@ lc_status lc_host_wino(lc_rt *rt, int kind, int mt, const conv_dims *d, int nb, 
             first = false;
         }
         if (first) memset(u, 0, n * sizeof *u);
-        wg_ctx w = {u, out, d->cout, d->cin, mt};
+        wg_ctx w = {u, out, d->cout, d->cin, mt, ustride(d)};
         lc_rt_host_parallel(rt, d->cout, wgrad_task, &w);
     }
     return LC_OK;
