@@ -12,40 +12,14 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "lc_test_idx.h"
 #include "lc_train.h"
 
 static char layca[1024], dir[1024], model[1200], data[1200], pool[1200], out[200000];
 
-static void put_be32(FILE *f, uint32_t v)
-{
-    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8), (unsigned char)v};
-    fwrite(b, 1, 4, f);
-}
-
-/* n images of 4x4 whose class (0..2) decides where the bright pixels are */
 static void write_idx(const char *folder, const char *name_img, const char *name_lab, int n, uint64_t seed)
 {
-    char p[1400];
-    lc_rng r;
-    lc_rng_seed(&r, seed);
-    snprintf(p, sizeof p, "%s/%s", folder, name_img);
-    FILE *fi = fopen(p, "wb");
-    snprintf(p, sizeof p, "%s/%s", folder, name_lab);
-    FILE *fl = fopen(p, "wb");
-    ck_assert(fi && fl);
-    put_be32(fi, 0x803); put_be32(fi, (uint32_t)n); put_be32(fi, 4); put_be32(fi, 4);
-    put_be32(fl, 0x801); put_be32(fl, (uint32_t)n);
-    for (int i = 0; i < n; i++) {
-        int c = i % 3; /* balanced classes: the per-class draw always finds enough */
-        for (int k = 0; k < 16; k++) {
-            int v = (int)lc_rng_below(&r, 80);
-            if (k / 6 == c) v += 150;
-            fputc(v, fi);
-        }
-        fputc(c, fl);
-    }
-    fclose(fi);
-    fclose(fl);
+    lc_test_write_idx(folder, name_img, name_lab, n, seed, true);
 }
 
 static void setup(void)

@@ -1,0 +1,51 @@
+/* Small idx files in the official MNIST format for the device suites:
+ * n images of 4x4 whose class (0..2) decides which pixels are bright. */
+#ifndef LC_TEST_IDX_H
+#define LC_TEST_IDX_H
+
+#include <check.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lc_core.h"
+
+static inline void lc_test_put_be32(FILE *f, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8), (unsigned char)v};
+    fwrite(b, 1, 4, f);
+}
+
+/* balanced: classes cycle 0, 1, 2 (a per-class draw always finds enough);
+ * otherwise they are drawn at random. */
+static inline void lc_test_write_idx(const char *folder, const char *name_img, const char *name_lab, int n,
+                                     uint64_t seed, bool balanced)
+{
+    char p[4200];
+    lc_rng r;
+    lc_rng_seed(&r, seed);
+    snprintf(p, sizeof p, "%s/%s", folder, name_img);
+    FILE *fi = fopen(p, "wb");
+    snprintf(p, sizeof p, "%s/%s", folder, name_lab);
+    FILE *fl = fopen(p, "wb");
+    ck_assert(fi && fl);
+    lc_test_put_be32(fi, 0x803);
+    lc_test_put_be32(fi, (uint32_t)n);
+    lc_test_put_be32(fi, 4);
+    lc_test_put_be32(fi, 4);
+    lc_test_put_be32(fl, 0x801);
+    lc_test_put_be32(fl, (uint32_t)n);
+    for (int i = 0; i < n; i++) {
+        int c = balanced ? i % 3 : (int)lc_rng_below(&r, 3);
+        for (int k = 0; k < 16; k++) {
+            int v = (int)lc_rng_below(&r, 80);
+            if (k / 6 == c) v += 150;
+            fputc(v, fi);
+        }
+        fputc(c, fl);
+    }
+    fclose(fi);
+    fclose(fl);
+}
+
+#endif
