@@ -438,7 +438,8 @@ static void check_conv_graph(lc_graph *g, const run_cfg *cfg, const char *what)
     for (int i = 0; i < g->n_params; i++) {
         const lc_param *pp = &g->params[i];
         e = ref_rel_err_f(dev + pp->offset, rr.pnew + pp->offset, (size_t)pp->numel);
-        ck_assert_msg(e < fmax(1e-5, tol / 10), "%s: %s after the step: rel err %g", what, g->nodes[pp->node].name, e);
+        /* running statistics are batch statistics of the forward values (compared at tol): tol / 4 */
+        ck_assert_msg(e < fmax(1e-5, tol / 4), "%s: %s after the step: rel err %g", what, g->nodes[pp->node].name, e);
     }
     /* intermediate values and gradients that are still in the arena */
     int compared = 0;

@@ -17,8 +17,10 @@
  * worker and group of examples, in cache) or Winograd F(2x2, 3x3) / F(4x4,
  * 3x3) for 3x3 stride-1 convs.  The implementation is chosen per node by
  * timing the candidates at creation, once per device and shape (cached
- * beside the program cache, lc_rt_choice_*); LAYCA_CONV=device|host|
- * host-chunked|host-blocked|host-winograd|host-winograd4 forces one.
+ * beside the program cache, lc_rt_choice_*); LAYCA_CONV=device|
+ * host-chunked|host-blocked|host-winograd|host-winograd4 forces one, host
+ * meaning the fastest that applies in that order reversed (Winograd 4,
+ * Winograd 2, blocked, chunked).
  * batchnorm: a per-channel statistics kernel (batch statistics + running
  * update in training, the running statistics in evaluation) writes
  * [mean, 1/std] into the node's auxiliary block, an elementwise kernel
@@ -648,7 +650,8 @@ static lc_status run(lc_exec *ex, const llist *L, int from, int to)
 
 /* ---- conv on the host or on the device: chosen per conv node by timing
  * (once per device and shape, cached like the GEMM backends) when the
- * device's buffers live in host memory; LAYCA_CONV=host|device forces ---- */
+ * device's buffers live in host memory; LAYCA_CONV forces one (exec.c's
+ * header comment) ---- */
 
 static double time_list(lc_exec *ex, const llist *L, int reps, double stop_above)
 {
@@ -690,7 +693,7 @@ static lc_status time_conv(lc_exec *ex, int id, int *best)
         llist T = {0};
         ex->host_conv[id] = (uint8_t)cand[i];
         lc_status st = lower_conv(ex, &T, id, nb);
-        if (st == LC_OK) t[i] = time_list(ex, &T, 2, 3 * tbest);
+        if (st == LC_OK) t[i] = time_list(ex, &T, 3, 3 * tbest);
         llist_free(&T);
         if (st != LC_OK) return st;
         if (t[i] < tbest) { tbest = t[i]; *best = cand[i]; }
@@ -714,9 +717,9 @@ static lc_status choose_conv(lc_exec *ex)
     const char *force = getenv("LAYCA_CONV");
     if (force && !strcmp(force, "device")) return LC_OK;
     int forced = !force ? 0 : !strcmp(force, "host-chunked")                            ? HC_CHUNKED
-                 : !strcmp(force, "host-blocked") || !strcmp(force, "host") ? HC_BLOCKED
+                 : !strcmp(force, "host-blocked")                           ? HC_BLOCKED
                  : !strcmp(force, "host-winograd")                          ? HC_WINO
-                 : !strcmp(force, "host-winograd4")                         ? HC_WINO4
+                 : !strcmp(force, "host-winograd4") || !strcmp(force, "host") ? HC_WINO4
                                                                            : 0;
     ex->host_conv = calloc((size_t)g->n_nodes, sizeof *ex->host_conv);
     if (!ex->host_conv) return LC_ERR(LC_ERR_NOMEM, "out of memory");
@@ -741,7 +744,7 @@ static lc_status choose_conv(lc_exec *ex)
             continue;
         }
         char key[256];
-        snprintf(key, sizeof key, "conv6|%s|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|t%d", lc_op_name(nd->op), d.cin,
+        snprintf(key, sizeof key, "conv7|%s|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|t%d", lc_op_name(nd->op), d.cin,
                  d.h, d.w, d.cout, d.kh, d.kw, d.sh, d.sw, d.pt, d.pl, d.oh, d.ow, nb, chunk,
                  lc_rt_host_threads(ex->rt));
         int v = lc_rt_choice_get(ex->rt, key);
