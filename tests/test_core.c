@@ -88,6 +88,30 @@ START_TEST(files_atomic)
 }
 END_TEST
 
+START_TEST(strbuf_json)
+{
+    lc_strbuf b = {0};
+    lc_strbuf_json_string(&b, "a\"b\\c\n\x1b[31m");
+    ck_assert_str_eq(b.s, "\"a\\\"b\\\\c\\u000a\\u001b[31m\"");
+    lc_strbuf_clear(&b);
+    lc_strbuf_json_number(&b, "%.3f", NAN);
+    lc_strbuf_printf(&b, ",");
+    lc_strbuf_json_number(&b, "%.3f", INFINITY);
+    lc_strbuf_printf(&b, ",");
+    lc_strbuf_json_number(&b, "%.3f", 1.5);
+    ck_assert_str_eq(b.s, "null,null,1.500");
+    /* longer than the small formatting buffer */
+    lc_strbuf_clear(&b);
+    for (int i = 0; i < 1000; i++) lc_strbuf_printf(&b, "%s", "0123456789");
+    lc_strbuf_printf(&b, "%0600d", 7);
+    ck_assert_uint_eq(b.len, 10600);
+    ck_assert_uint_eq(strlen(b.s), 10600);
+    ck_assert_int_eq(b.s[10599], '7');
+    lc_strbuf_free(&b);
+    ck_assert_ptr_null(b.s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("core");
@@ -95,6 +119,7 @@ int main(void)
     tcase_add_test(tc, error_messages);
     tcase_add_test(tc, rng_reproducible_and_uniform);
     tcase_add_test(tc, files_atomic);
+    tcase_add_test(tc, strbuf_json);
     suite_add_tcase(s, tc);
     return lc_test_run(s);
 }

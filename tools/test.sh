@@ -1,11 +1,31 @@
 #!/usr/bin/env bash
-# The whole test suite: set up, build, run every Check suite through meson,
-# and print 'N passed, N failed' counted over the individual tests.
+# The whole test suite: set up, build, run the Check suites through meson in
+# every configuration below, and print 'N passed, N failed' counted over the
+# individual tests of all of them.  Arguments are handed to 'meson test' for
+# the default configuration only (e.g. tools/test.sh test_exec).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/tools/setup.sh" || { echo "0 passed, 1 failed"; exit 1; }
 cd "$root"
-meson test -C build --print-errorlogs "$@"
-rc=$?
-python3 "$root/tools/count_tests.py" build/meson-logs/testlog.json || rc=1
+logs=build/meson-logs
+rm -f "$logs"/cfg-*.json
+rc=0
+
+# run_config NAME [VAR=VALUE ...] -- [TEST ...]: one configuration, its log
+# in build/meson-logs/cfg-NAME.json.
+run_config() {
+  local name=$1 envs=()
+  shift
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  echo "== configuration $name${envs[*]:+ (${envs[*]})}" >&2
+  env "${envs[@]}" meson test -C build --print-errorlogs --logbase "cfg-$name" "$@" || rc=1
+}
+
+if [ $# -gt 0 ]; then
+  run_config default -- "$@"
+else
+  run_config default --
+fi
+python3 "$root/tools/count_tests.py" "$logs"/cfg-*.json || rc=1
 exit $rc

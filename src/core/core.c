@@ -226,3 +226,80 @@ double lc_now_s(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+/* ---- text buffers ---- */
+static int strbuf_reserve(lc_strbuf *b, size_t more)
+{
+    if (b->oom) return 0;
+    if (b->len + more + 1 <= b->cap) return 1;
+    size_t nc = b->cap ? b->cap : 256;
+    while (nc < b->len + more + 1) nc *= 2;
+    char *ns = realloc(b->s, nc);
+    if (!ns) { b->oom = 1; return 0; }
+    b->s = ns;
+    b->cap = nc;
+    return 1;
+}
+
+void lc_strbuf_printf(lc_strbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char small[256];
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !strbuf_reserve(b, (size_t)n)) return;
+    if ((size_t)n < sizeof small) {
+        memcpy(b->s + b->len, small, (size_t)n + 1);
+    } else {
+        va_start(ap, fmt);
+        vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    b->len += (size_t)n;
+}
+
+void lc_strbuf_json_string(lc_strbuf *b, const char *s)
+{
+    size_t n = strlen(s);
+    if (!strbuf_reserve(b, 6 * n + 2)) return;
+    char *o = b->s + b->len;
+    *o++ = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            *o++ = '\\';
+            *o++ = (char)*p;
+        } else if (*p < 0x20 || *p == 0x7f) {
+            o += sprintf(o, "\\u%04x", *p);
+        } else {
+            *o++ = (char)*p;
+        }
+    }
+    *o++ = '"';
+    *o = 0;
+    b->len = (size_t)(o - b->s);
+}
+
+void lc_strbuf_json_number(lc_strbuf *b, const char *fmt, double v)
+{
+    if (!isfinite(v)) {
+        lc_strbuf_printf(b, "null");
+        return;
+    }
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, fmt, v);
+    lc_strbuf_printf(b, "%s", tmp);
+}
+
+void lc_strbuf_clear(lc_strbuf *b)
+{
+    b->len = 0;
+    b->oom = 0;
+    if (b->s) b->s[0] = 0;
+}
+
+void lc_strbuf_free(lc_strbuf *b)
+{
+    free(b->s);
+    memset(b, 0, sizeof *b);
+}

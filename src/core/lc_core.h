@@ -70,6 +70,23 @@ lc_status lc_mkdirs(const char *path);
 
 double lc_now_s(void); /* monotonic seconds */
 
+/* A growing text buffer, for lines that must reach a file in one write
+ * (metrics) and for JSON.  A failed allocation sets oom and drops later
+ * appends; s is always 0-terminated once anything was appended. */
+typedef struct lc_strbuf {
+    char *s;
+    size_t len, cap;
+    int oom;
+} lc_strbuf;
+void lc_strbuf_printf(lc_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A JSON string: quoted, with '"', '\\' and control bytes escaped. */
+void lc_strbuf_json_string(lc_strbuf *b, const char *s);
+/* A JSON number with printf format fmt ("%.6g"), or null when v is NaN or
+ * infinite (JSON has no such numbers). */
+void lc_strbuf_json_number(lc_strbuf *b, const char *fmt, double v);
+void lc_strbuf_clear(lc_strbuf *b); /* length 0, keeps the memory */
+void lc_strbuf_free(lc_strbuf *b);
+
 #define LC_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define LC_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define LC_COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
