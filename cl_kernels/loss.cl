@@ -3,7 +3,8 @@
 
 /* loss[i] = logsumexp(z_i) - z_i[label]; correct[2i] = top-1 hit (argmax
  * == label, ties to the lowest index), correct[2i+1] = top-5 hit (fewer
- * than 5 classes rank before the label, by the same tie rule). */
+ * than 5 classes rank before the label, by the same tie rule); any NaN
+ * logit is a miss for both. */
 __kernel void lc_softmax_ce_fwd(__global float *loss, int loss_off, __global float *correct,
                                 __global const float *z, int z_off, __global const int *labels, int lab_off,
                                 int n, int classes)
@@ -13,11 +14,15 @@ __kernel void lc_softmax_ce_fwd(__global float *loss, int loss_off, __global flo
     __global const float *zi = z + z_off + (size_t)i * classes;
     int y = labels[lab_off + i];
     float zy = zi[y], m = zi[0];
-    int rank = 0;
+    int rank = 0, bad = 0;
     for (int c = 0; c < classes; c++) {
         m = fmax(m, zi[c]);
         rank += zi[c] > zy || (zi[c] == zy && c < y);
+        bad |= isnan(zi[c]);
     }
+    /* a NaN logit makes the prediction undefined: a miss, never a hit (NaN
+     * compares false, so it would otherwise rank nothing above the label) */
+    if (bad) rank = 1 << 30;
     float s = 0.0f;
     for (int c = 0; c < classes; c++) s += exp(zi[c] - m);
     loss[loss_off + i] = log(s) + m - zy;

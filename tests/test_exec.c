@@ -266,6 +266,47 @@ START_TEST(softmax_large_logits)
 }
 END_TEST
 
+/* A NaN logit is a miss, for top-1 and top-5: weights holding NaN must not
+ * read as 100% accuracy (a diverged run once did). */
+START_TEST(softmax_nan_is_a_miss)
+{
+    setup_rt();
+    lc_graph *g = make_graph(G_MLP, 3, 3, 4);
+    ck_assert_int_eq(lc_graph_compile(g, 4, false, NULL), LC_OK);
+    lc_exec *ex;
+    ck_assert_int_eq(lc_exec_create(&ex, rt, g), LC_OK);
+    float *p = calloc((size_t)g->param_floats, 4);
+    float x[12] = {1, 2, 3, -1, 0.5f, 2, 0, 0, 1, 3, 2, 1};
+    int32_t y[4] = {0, 1, 2, 0};
+    /* finite weights first: some hits, so the count can be seen to change */
+    for (int i = 0; i < g->n_params; i++)
+        for (int64_t k = 0; k < g->params[i].numel; k++) p[g->params[i].offset + k] = (k % 3 == 0) ? 1.0f : 0.1f;
+    ck_assert_int_eq(lc_exec_write_params(ex, p), LC_OK);
+    ck_assert_int_eq(lc_exec_set_batch(ex, x, y, 4), LC_OK);
+    ck_assert_int_eq(lc_exec_forward(ex), LC_OK);
+    double ls, c, c5;
+    ck_assert_int_eq(lc_exec_stats5(ex, &ls, &c, &c5, true), LC_OK);
+    ck_assert(isfinite(ls));
+    ck_assert_double_eq(c5, 4.0); /* 3 classes: the label is always in the top 5 */
+    /* every weight NaN: every logit NaN */
+    for (int64_t k = 0; k < g->param_floats; k++) p[k] = NAN;
+    ck_assert_int_eq(lc_exec_write_params(ex, p), LC_OK);
+    ck_assert_int_eq(lc_exec_forward(ex), LC_OK);
+    ck_assert_int_eq(lc_exec_stats5(ex, &ls, &c, &c5, true), LC_OK);
+    ck_assert(isnan(ls));
+    ck_assert_double_eq(c, 0.0);
+    ck_assert_double_eq(c5, 0.0);
+    /* the reference agrees */
+    ref_run rr;
+    ref_run_graph(&rr, g, p, x, y, 4);
+    ck_assert_int_eq(rr.correct, 0);
+    ref_run_free(&rr, g);
+    free(p);
+    lc_exec_destroy(ex);
+    lc_graph_destroy(g);
+}
+END_TEST
+
 /* ======================================================================
  * Convolutional ops: device vs the double reference on small graphs.
  * ====================================================================== */
@@ -1451,6 +1492,7 @@ static Suite *suite(void)
     tcase_add_test(tc, batch_too_large);
     tcase_add_test(tc, fixed_gating_gradients);
     tcase_add_test(tc, softmax_large_logits);
+    tcase_add_test(tc, softmax_nan_is_a_miss);
     tcase_add_test(tc, conv_same_padding_semantics);
     tcase_add_test(tc, model_conv_nodes);
     tcase_add_test(tc, conv_vs_reference);

@@ -123,7 +123,9 @@ double lc_ref_softmax_ce_fwd(double *loss_per_sample, int *correct, const double
         int am;
         double loss = row_logsumexp(z, classes, &am) - z[labels[i]];
         if (loss_per_sample) loss_per_sample[i] = loss;
-        if (am == labels[i]) ok++;
+        bool nan = false;
+        for (int k = 0; k < classes; k++) nan |= isnan(z[k]);
+        if (am == labels[i] && !nan) ok++; /* a NaN prediction is a miss */
         total += loss;
     }
     if (correct) *correct = ok;

@@ -44,9 +44,17 @@ static void overlay(lc_train_spec *dst, const lc_train_spec *src)
         memcpy(dst->milestones, src->milestones, sizeof dst->milestones);
         dst->factor = src->factor;
     }
-    if (src->epochs >= 0) dst->epochs = src->epochs;
+    /* the run's length is one setting: --epochs replaces the file's steps
+     * and --steps its epochs */
+    if (src->epochs >= 0) {
+        dst->epochs = src->epochs;
+        dst->steps = -1;
+    }
+    if (src->steps >= 0) {
+        dst->steps = src->steps;
+        dst->epochs = -1;
+    }
     if (src->batch >= 0) dst->batch = src->batch;
-    if (src->steps >= 0) dst->steps = src->steps;
     if (src->seed >= 0) dst->seed = src->seed;
 }
 
