@@ -155,12 +155,23 @@ START_TEST(learns_and_writes_metrics)
     ck_assert_msg(r.test_acc > 0.9, "test accuracy %g", r.test_acc);
     FILE *f = fopen(metrics, "r");
     ck_assert_ptr_nonnull(f);
-    char line[1024];
-    int lines = 0;
+    char line[8192];
+    int lines = 0, settings = 0;
     double first = -1, last = -1;
     int rot_lines = 0;
     double rot_first = -1, rot_last = -1;
     while (fgets(line, sizeof line, f)) {
+        ck_assert_msg(strchr(line, '\n'), "a metrics line is longer than the test's buffer");
+        if (strstr(line, "\"kind\": \"settings\"")) {
+            /* the first line, once: the resolved settings */
+            ck_assert_int_eq(lines + rot_lines, 0);
+            ck_assert_ptr_nonnull(strstr(line, "\"lr\": 0.050000000000000003"));
+            ck_assert_ptr_nonnull(strstr(line, "\"momentum\": 0.90000000000000002"));
+            ck_assert_ptr_nonnull(strstr(line, "\"epochs\": 15"));
+            ck_assert_ptr_nonnull(strstr(line, "\"layers\": [\"fc1\", \"fc2\"]"));
+            settings++;
+            continue;
+        }
         if (strstr(line, "\"kind\": \"rotation\"")) {
             /* every kernel layer is named, in forward order */
             char *a = strstr(line, "\"fc1\": "), *b = strstr(line, "\"fc2\": ");
@@ -181,6 +192,7 @@ START_TEST(learns_and_writes_metrics)
     }
     fclose(f);
     ck_assert_int_eq(lines, 15);
+    ck_assert_int_eq(settings, 1);
     /* after each epoch's first batch, and after the last step */
     ck_assert_int_eq(rot_lines, 16);
     ck_assert_msg(rot_last > rot_first && rot_last > 0.01, "fc1 rotation %g -> %g", rot_first, rot_last);

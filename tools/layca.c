@@ -4,6 +4,7 @@
 #include "cli_parse.h"
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@ static const char *usage_text =
     "commands:\n"
     "  devices                      list OpenCL devices (index, name, type, memory)\n"
     "  train MODEL.json --data SPEC train a model (see 'layca train --help')\n"
+    "  eval MODEL.json --init W --data SPEC  evaluate saved weights: loss, top-1/top-5, per-class\n"
+    "                               accuracy, confusion matrix as JSON (see 'layca eval --help')\n"
     "  inspect MODEL.json [--json]  print the graph after each compiler pass\n"
     "  plot METRICS.jsonl [-o PREFIX]  layer rotation curves and training curves (PNG and SVG)\n"
     "  study NAME [options]         the paper's studies: mnist-toy, alpha-sweep, lr-grid, optimizers,\n"
@@ -72,10 +75,26 @@ static const char *train_help =
     "  --no-fuse            the unfused optimizer path (several launches per layer), for checking\n"
     "  --eval-every N       evaluate on the test split every N epochs and after the last (default 1);\n"
     "                       the per-epoch rotation record follows the same cadence\n"
-    "  --init FILE.safetensors   start from these weights\n"
-    "  --save FILE.safetensors   write the final weights (PyTorch names and layouts)\n"
+    "  --init FILE.safetensors   start from these weights (a checkpoint's weights too)\n"
+    "  --save FILE.safetensors   write the final weights (PyTorch names and layouts; the input\n"
+    "                       normalisation in the metadata, for 'layca eval')\n"
+    "  --on-nonfinite stop|continue  a non-finite training loss stops the run with exit 1, naming the\n"
+    "                       step and the first layer holding a non-finite value (default: stop)\n"
+    "checkpoints (outputs never overwrite an input or each other; their folders are checked first):\n"
+    "  --checkpoint-every N | Ne   a checkpoint every N steps, or every N epochs with 'e' (e.g. 2e)\n"
+    "  --checkpoint-dir DIR the checkpoints' folder (default: 'checkpoints' beside --save, else\n"
+    "                       beside --metrics); files DIR/ckpt-<step>.safetensors\n"
+    "  --checkpoint-keep K  keep the last K checkpoints (default 3)\n"
+    "  --resume DIR|FILE    continue from a checkpoint (a folder: its latest) with the same model, data\n"
+    "                       and settings (--epochs/--steps may grow); the weights and metrics come out\n"
+    "                       as an uninterrupted run's on the same device\n"
+    "                       SIGINT or SIGTERM finish the step, write a checkpoint (when a folder is\n"
+    "                       known) and exit 130 / 143; a second Ctrl-C stops at once\n"
+    "device and output:\n"
     "  --device SEL         P:D index or a name substring (default: LAYCA_DEVICE, first GPU, first CPU)\n"
-    "  --quiet              no per-epoch lines\n";
+    "  --device-only        no host shortcuts (host BLAS, host convolutions): run what a GPU runs\n"
+    "  --progress auto|lines  a live line on a terminal (auto), or a plain line every ~10 s\n"
+    "  --quiet              no progress or epoch lines\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -137,11 +156,27 @@ static int parse_schedule(const char *s, lc_train_spec *t)
     return 0;
 }
 
+/* SIGINT / SIGTERM: the trainer finishes its step, writes a checkpoint and
+ * returns; the handler is reset so that a second signal stops at once. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig) { stop_signal = sig; }
+
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 static int cmd_train(int argc, char **argv)
 {
     lc_train_opts o;
-    memset(&o, 0, sizeof o);
-    lc_train_spec_unset(&o.spec);
+    lc_train_opts_init(&o);
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(train_help, stdout); return 0; }
@@ -162,6 +197,7 @@ static int cmd_train(int argc, char **argv)
         if (!strcmp(a, "--fixed-gating")) { o.fixed_gating = true; continue; }
         if (!strcmp(a, "--per-channel")) { o.data.per_channel = true; continue; }
         if (!strcmp(a, "--layca-skip-bias")) { o.layca_skip_non_kernel = true; continue; }
+        if (!strcmp(a, "--device-only")) { o.device_only = true; continue; }
         if (i + 1 >= argc) return usage_error("%s needs a value", a);
         const char *v = argv[++i];
         double d;
@@ -191,16 +227,140 @@ static int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--per-class")) { if (!lc_parse_long(v, 1, 1 << 30, &n)) return usage_error("--per-class '%s': expected a positive integer", v); o.data.per_class = (int)n; }
         else if (!strcmp(a, "--train-subset")) { if (!lc_parse_long(v, 1, 1LL << 40, &n)) return usage_error("--train-subset '%s': expected a positive integer", v); o.data.train_subset = n; }
         else if (!strcmp(a, "--test-subset")) { if (!lc_parse_long(v, 1, 1LL << 40, &n)) return usage_error("--test-subset '%s': expected a positive integer", v); o.data.test_subset = n; }
+        else if (!strcmp(a, "--checkpoint-every")) {
+            size_t len = strlen(v);
+            char num[32];
+            bool epochs = len > 1 && v[len - 1] == 'e';
+            snprintf(num, sizeof num, "%.*s", (int)(epochs ? len - 1 : len), v);
+            if (len >= sizeof num || !lc_parse_long(num, 1, 1LL << 40, &n))
+                return usage_error("--checkpoint-every '%s': expected N (steps) or Ne (epochs), N a positive integer", v);
+            if (epochs) o.checkpoint_every_epochs = (int)LC_MIN(n, 1000000);
+            else o.checkpoint_every = n;
+        }
+        else if (!strcmp(a, "--checkpoint-dir")) o.checkpoint_dir = v;
+        else if (!strcmp(a, "--checkpoint-keep")) { if (!lc_parse_long(v, 1, 1000000, &n)) return usage_error("--checkpoint-keep '%s': expected a positive integer", v); o.checkpoint_keep = (int)n; }
+        else if (!strcmp(a, "--resume")) o.resume = v;
+        else if (!strcmp(a, "--on-nonfinite")) {
+            if (!strcmp(v, "stop")) o.on_nonfinite = LC_NONFINITE_STOP;
+            else if (!strcmp(v, "continue")) o.on_nonfinite = LC_NONFINITE_CONTINUE;
+            else return usage_error("--on-nonfinite '%s': expected stop or continue", v);
+        }
+        else if (!strcmp(a, "--progress")) {
+            if (!strcmp(v, "auto")) o.progress = LC_PROGRESS_AUTO;
+            else if (!strcmp(v, "lines")) o.progress = LC_PROGRESS_LINES;
+            else return usage_error("--progress '%s': expected auto or lines", v);
+        }
         else { --i; return usage_error("unknown option '%s' for train", a); }
     }
     if (!o.model_path) return usage_error("%s", "train needs a model file: layca train MODEL.json --data SPEC");
     if (!o.data_spec) return usage_error("%s", "train needs --data SPEC (e.g. mnist:/usr/share/datasets/fashion-mnist)");
     if (o.spec.epochs >= 0 && o.spec.steps >= 0) return usage_error("%s", "give --epochs or --steps, not both");
+    o.stop = &stop_signal;
+    catch_stop_signals();
     lc_train_result r;
     if (lc_train_run(&o, &r) != LC_OK) return fail();
-    fprintf(stderr, "done: %lld steps, test accuracy %.2f%%, %.1f training steps/s\n", (long long)r.steps,
-            100 * r.test_acc, r.steps_per_s);
+    int code = 0;
+    if (r.stop_signal) {
+        fprintf(stderr, "stopped at step %lld%s%s\n", (long long)r.steps, r.checkpoint[0] ? "; resume with --resume " : "",
+                r.checkpoint);
+        code = 128 + r.stop_signal;
+    } else {
+        fprintf(stderr, "done: %lld steps, test accuracy %.2f%%, %.1f training steps/s\n", (long long)r.steps,
+                100 * r.test_acc, r.steps_per_s);
+    }
     lc_train_result_free(&r);
+    return code;
+}
+
+static const char *eval_help =
+    "usage: layca eval MODEL.json --init W.safetensors --data SPEC [options]\n"
+    "\n"
+    "Evaluates saved weights on one split and prints one JSON object on stdout: examples, loss, top-1\n"
+    "and top-5 accuracy, per-class accuracy and the confusion matrix (rows: true class, columns:\n"
+    "prediction; a prediction with a NaN logit is a miss and in no column).  The input normalisation\n"
+    "is the one stored in the weights by 'layca train --save'.\n"
+    "\n"
+    "  --split test|val|train   (default test; val needs --val-split as in training)\n"
+    "  --batch N                (default 256)\n"
+    "  --per-class N, --train-subset N, --test-subset N, --val-split F, --seed N   as for train, to\n"
+    "                           rebuild the same splits\n"
+    "  --device SEL, --device-only\n";
+
+static void print_json_array_d(const double *v, int n)
+{
+    printf("[");
+    for (int i = 0; i < n; i++) printf(isfinite(v[i]) ? "%s%.6f" : "%snull", i ? ", " : "", v[i]);
+    printf("]");
+}
+
+static int cmd_eval(int argc, char **argv)
+{
+    lc_eval_opts o;
+    memset(&o, 0, sizeof o);
+    o.split = 2;
+    long long seed = 1;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(eval_help, stdout); return 0; }
+        if (a[0] != '-' || !a[1]) {
+            if (o.model_path) return usage_error("unexpected argument '%s' (one model file only)", a);
+            o.model_path = a;
+            continue;
+        }
+        if (!strcmp(a, "--device-only")) { o.device_only = true; continue; }
+        if (i + 1 >= argc) return usage_error("%s needs a value", a);
+        const char *v = argv[++i];
+        long long n;
+        double d;
+        if (!strcmp(a, "--init") || !strcmp(a, "--weights")) o.weights_path = v;
+        else if (!strcmp(a, "--data")) o.data_spec = v;
+        else if (!strcmp(a, "--device")) o.device = v;
+        else if (!strcmp(a, "--split")) {
+            if (!strcmp(v, "test")) o.split = 2;
+            else if (!strcmp(v, "val")) o.split = 1;
+            else if (!strcmp(v, "train")) o.split = 0;
+            else return usage_error("--split '%s': expected test, val or train", v);
+        }
+        else if (!strcmp(a, "--batch")) { if (!lc_parse_long(v, 1, 1 << 20, &n)) return usage_error("--batch '%s': expected a positive integer", v); o.batch = (int)n; }
+        else if (!strcmp(a, "--seed")) { if (!lc_parse_long(v, 0, 2000000000LL, &n)) return usage_error("--seed '%s': expected a non-negative integer", v); seed = n; }
+        else if (!strcmp(a, "--per-class")) { if (!lc_parse_long(v, 1, 1 << 30, &n)) return usage_error("--per-class '%s': expected a positive integer", v); o.data.per_class = (int)n; }
+        else if (!strcmp(a, "--train-subset")) { if (!lc_parse_long(v, 1, 1LL << 40, &n)) return usage_error("--train-subset '%s': expected a positive integer", v); o.data.train_subset = n; }
+        else if (!strcmp(a, "--test-subset")) { if (!lc_parse_long(v, 1, 1LL << 40, &n)) return usage_error("--test-subset '%s': expected a positive integer", v); o.data.test_subset = n; }
+        else if (!strcmp(a, "--val-split")) { if (!lc_parse_double(v, &d) || d <= 0 || d >= 1) return usage_error("--val-split '%s': expected a fraction in (0, 1)", v); o.data.val_split = d; }
+        else { --i; return usage_error("unknown option '%s' for eval", a); }
+    }
+    if (!o.model_path) return usage_error("%s", "eval needs a model file: layca eval MODEL.json --init W --data SPEC");
+    if (!o.weights_path) return usage_error("%s", "eval needs --init WEIGHTS.safetensors");
+    if (!o.data_spec) return usage_error("%s", "eval needs --data SPEC");
+    o.data.seed = (uint64_t)seed;
+    lc_eval_result r;
+    if (lc_eval_run(&o, &r) != LC_OK) return fail();
+    lc_strbuf b = {0};
+    lc_strbuf_printf(&b, "{\"model\": ");
+    lc_strbuf_json_string(&b, o.model_path);
+    lc_strbuf_printf(&b, ", \"weights\": ");
+    lc_strbuf_json_string(&b, o.weights_path);
+    lc_strbuf_printf(&b, ", \"data\": ");
+    lc_strbuf_json_string(&b, o.data_spec);
+    lc_strbuf_printf(&b, ", \"split\": \"%s\", \"examples\": %lld, \"loss\": ", o.split == 2 ? "test" : o.split == 1 ? "val" : "train",
+                     (long long)r.n);
+    lc_strbuf_json_number(&b, "%.6f", r.loss);
+    lc_strbuf_printf(&b, ", \"top1\": %.6f, \"top5\": %.6f, \"nan_predictions\": %lld, \"normalisation_from_weights\": %s",
+                     r.top1, r.top5, (long long)r.nan_predictions, r.norm_from_weights ? "true" : "false");
+    fputs(b.s, stdout);
+    lc_strbuf_free(&b);
+    printf(", \"per_class\": ");
+    print_json_array_d(r.class_acc, r.classes);
+    printf(", \"confusion\": [");
+    for (int c = 0; c < r.classes; c++) {
+        printf("%s[", c ? ", " : "");
+        for (int k = 0; k < r.classes; k++) printf("%s%lld", k ? ", " : "", (long long)r.confusion[(size_t)c * r.classes + k]);
+        printf("]");
+    }
+    printf("]}\n");
+    fprintf(stderr, "%s: %lld examples, loss %.4f, top-1 %.2f%%, top-5 %.2f%%\n", r.data_desc, (long long)r.n, r.loss,
+            100 * r.top1, 100 * r.top5);
+    lc_eval_result_free(&r);
     return 0;
 }
 
@@ -352,6 +512,7 @@ int main(int argc, char **argv)
     if (!strcmp(c, "help") || !strcmp(c, "--help") || !strcmp(c, "-h")) { fputs(usage_text, stdout); return 0; }
     if (!strcmp(c, "devices")) return cmd_devices(argc, argv);
     if (!strcmp(c, "train")) return cmd_train(argc, argv);
+    if (!strcmp(c, "eval")) return cmd_eval(argc, argv);
     if (!strcmp(c, "inspect")) return cmd_inspect(argc, argv);
     if (!strcmp(c, "plot")) return cmd_plot(argc, argv);
     if (!strcmp(c, "study")) return lc_study_main(argc - 1, argv + 1);

@@ -1837,14 +1837,59 @@ static void run_desc(const run *r, char *buf, size_t len)
     if (o < len) snprintf(buf + o, len - o, ", seed %lld", (long long)r->seed);
 }
 
-static void do_run(const study *S, run *r)
+/* The study's progress: the running run's line every ~10 s with the ETA of
+ * the whole study (this run's estimate, plus the runs left at the mean wall
+ * time of the runs done in this process, or of this one). */
+typedef struct study_progress {
+    int index, total;           /* the run (1-based) and the study's runs */
+    int left_after;             /* runs still to do after this one */
+    double done_s;              /* wall time of the runs done in this process */
+    int done;                   /* their number */
+    double t_run, last;         /* this run's start, the last line */
+} study_progress;
+
+static void format_hms(double s, char *buf, size_t cap)
+{
+    long long v = isfinite(s) && s >= 0 ? (long long)(s + 0.5) : -1;
+    if (v < 0) snprintf(buf, cap, "?");
+    else if (v >= 3600) snprintf(buf, cap, "%lldh%02lldm", v / 3600, (v / 60) % 60);
+    else snprintf(buf, cap, "%lldm%02llds", v / 60, v % 60);
+}
+
+static double study_eta(const study_progress *sp, double run_eta)
+{
+    double run_s = lc_now_s() - sp->t_run + run_eta;
+    double per = sp->done > 0 ? sp->done_s / sp->done : run_s;
+    return run_eta + sp->left_after * per;
+}
+
+static void on_study_progress(void *ctx, const lc_train_progress *p)
+{
+    study_progress *sp = ctx;
+    double now = lc_now_s();
+    if (p->epoch_end || now - sp->last < 10.0) return;
+    sp->last = now;
+    char a[32], b[32];
+    format_hms(p->eta_s, a, sizeof a);
+    format_hms(study_eta(sp, isfinite(p->eta_s) ? p->eta_s : 0), b, sizeof b);
+    fprintf(stderr, "[%d/%d] step %lld/%lld, loss %.4f, run ETA %s, study ETA %s\n", sp->index, sp->total,
+            (long long)p->step, (long long)p->total_steps, p->loss, a, b);
+}
+
+static void do_run(const study *S, run *r, study_progress *sp)
 {
     char dir[1100], metrics[1200], bad[1200];
     run_dir(S, r, dir, sizeof dir);
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
     lc_train_opts o;
-    memset(&o, 0, sizeof o);
-    lc_train_spec_unset(&o.spec);
+    lc_train_opts_init(&o);
+    /* a diverged run is a result (its table cell says "NaN loss"), not a failure */
+    o.on_nonfinite = LC_NONFINITE_CONTINUE;
+    sp->t_run = sp->last = lc_now_s();
+    if (!S->verbose) {
+        o.progress_fn = on_study_progress;
+        o.progress_ctx = sp;
+    }
     o.model_path = S->model;
     o.data_spec = S->data;
     if (r->fail) { /* test hook: a data spec that cannot be read */
@@ -1994,6 +2039,11 @@ int lc_study_main(int argc, char **argv)
         r->loaded = true;
     }
     double t_start = lc_now_s();
+    study_progress sp = {.total = S->n_runs};
+    int todo = 0;
+    for (int i = 0; i < S->n_runs; i++)
+        todo += !(S->runs[i].loaded && (S->runs[i].status == R_OK || (S->runs[i].status == R_ERROR && !S->retry_failed)));
+    if (S->max_runs > 0 && todo > S->max_runs) todo = (int)S->max_runs;
     long long new_runs = 0;
     bool stopped = false;
     int failed_now = 0;
@@ -2008,13 +2058,19 @@ int lc_study_main(int argc, char **argv)
         char d[512];
         run_desc(r, d, sizeof d);
         fprintf(stderr, "[%d/%d] %s: %s\n", i + 1, S->n_runs, r->id, d);
-        do_run(S, r);
+        sp.index = i + 1;
+        sp.left_after = todo - (int)new_runs - 1;
+        if (sp.left_after < 0) sp.left_after = 0;
+        do_run(S, r, &sp);
+        sp.done_s += r->wall_s;
+        sp.done++;
         r->loaded = false;
         if (r->status != R_UNSUPPORTED) new_runs++;
         if (r->status == R_OK) {
-            char a[32], b[32];
-            fprintf(stderr, "[%d/%d] %s: test acc %s%%, train acc %s%% (%.1f s)\n", i + 1, S->n_runs, r->id,
-                    fmt_pct(a, sizeof a, r->test_acc), fmt_pct(b, sizeof b, r->train_acc), r->wall_s);
+            char a[32], b[32], c[32];
+            format_hms(study_eta(&sp, 0), c, sizeof c);
+            fprintf(stderr, "[%d/%d] %s: test acc %s%%, train acc %s%% (%.1f s); study ETA %s\n", i + 1, S->n_runs,
+                    r->id, fmt_pct(a, sizeof a, r->test_acc), fmt_pct(b, sizeof b, r->train_acc), r->wall_s, c);
         } else if (r->status == R_UNSUPPORTED) {
             fprintf(stderr, "[%d/%d] %s: unsupported by the trainer (%s); recorded as unsupported, going on\n", i + 1,
                     S->n_runs, r->id, r->message);

@@ -528,8 +528,24 @@ lc_status lc_data_open3(const char *spec, const lc_data_opts *opts, lc_dataset *
         nstats = train->c;
         for (int c = 0; c < nstats; c++) s[c] = 1;
     }
+    if (o.fixed_nstats > 0) {
+        if ((o.fixed_nstats != 1 && o.fixed_nstats != train->c) || o.fixed_nstats > LC_DATA_MAX_CHANNELS) {
+            st = LC_ERR(LC_ERR_INVALID, "%s: %d normalisation values given, the data has %d channels", spec,
+                        o.fixed_nstats, train->c);
+            goto fail;
+        }
+        o.no_normalize = false;
+        o.per_channel = o.fixed_nstats > 1;
+        nstats = o.fixed_nstats;
+        for (int c = 0; c < nstats; c++) {
+            m[c] = o.fixed_mean[c];
+            s[c] = o.fixed_std[c];
+        }
+    }
     if (!o.no_normalize) {
-        if (o.per_channel)
+        if (o.fixed_nstats > 0)
+            ; /* given */
+        else if (o.per_channel)
             lc_dataset_stats_per_channel(train, m, s);
         else
             lc_dataset_stats(train, &m[0], &s[0]);

@@ -177,6 +177,10 @@ typedef struct lc_data_opts {
                              ~/.cache/layca/data) */
     bool no_cache;        /* image folders: do not read or write the decode cache */
     bool quiet;           /* image folders: no decoding progress on stderr */
+    int fixed_nstats;     /* >0: normalise with fixed_mean/fixed_std (1 global value, or one per
+                             channel) instead of the training examples' statistics, e.g. those
+                             stored with trained weights; per_channel and no_normalize are ignored */
+    double fixed_mean[4], fixed_std[4];
 } lc_data_opts;
 
 #define LC_DATA_MAX_CHANNELS 4

@@ -85,6 +85,8 @@ struct lc_exec {
     uint64_t seed, step, last_step;
     size_t bytes;
     uint8_t *host_conv; /* per node: 0 or the host schedule of a conv (HC_CHUNKED, HC_BLOCKED) */
+    cl_event acc_event; /* pending lc_exec_stats_request */
+    float acc_host[3];
 };
 
 static void llist_free(llist *L)
@@ -98,6 +100,10 @@ static void llist_free(llist *L)
 void lc_exec_destroy(lc_exec *ex)
 {
     if (!ex) return;
+    if (ex->acc_event) {
+        clWaitForEvents(1, &ex->acc_event);
+        clReleaseEvent(ex->acc_event);
+    }
     for (int i = 0; i < N_LISTS; i++) llist_free(&ex->lists[i]);
     cl_mem bufs[] = {ex->params, ex->grads, ex->acts, ex->correct, ex->acc};
     for (size_t i = 0; i < LC_COUNTOF(bufs); i++)
@@ -890,6 +896,45 @@ lc_status lc_exec_stats5(lc_exec *ex, double *loss_sum, double *correct, double 
     if (reset) LC_TRY(lc_rt_fill_zero(ex->rt, ex->acc, 0, 16));
     return LC_OK;
 }
+
+lc_status lc_exec_stats_get(lc_exec *ex, float acc[3])
+{
+    return lc_rt_read(ex->rt, ex->acc, 0, 3 * sizeof(float), acc);
+}
+
+lc_status lc_exec_stats_set(lc_exec *ex, const float acc[3])
+{
+    return lc_rt_write(ex->rt, ex->acc, 0, 3 * sizeof(float), acc);
+}
+
+lc_status lc_exec_stats_request(lc_exec *ex)
+{
+    if (ex->acc_event) {
+        clWaitForEvents(1, &ex->acc_event); /* one in flight at a time */
+        clReleaseEvent(ex->acc_event);
+        ex->acc_event = NULL;
+    }
+    cl_int err = clEnqueueReadBuffer(ex->rt->queue, ex->acc, CL_FALSE, 0, sizeof ex->acc_host, ex->acc_host, 0, NULL,
+                                     &ex->acc_event);
+    if (err != CL_SUCCESS) {
+        ex->acc_event = NULL;
+        return lc_rt_check(err, "clEnqueueReadBuffer (loss accumulators)");
+    }
+    return LC_OK;
+}
+
+lc_status lc_exec_stats_collect(lc_exec *ex, float acc[3])
+{
+    if (!ex->acc_event) return LC_ERR(LC_ERR_INVALID, "no read of the loss accumulators is pending");
+    cl_int err = clWaitForEvents(1, &ex->acc_event);
+    clReleaseEvent(ex->acc_event);
+    ex->acc_event = NULL;
+    LC_TRY(lc_rt_check(err, "clWaitForEvents (loss accumulators)"));
+    memcpy(acc, ex->acc_host, sizeof ex->acc_host);
+    return LC_OK;
+}
+
+bool lc_exec_stats_pending(const lc_exec *ex) { return ex->acc_event != NULL; }
 
 lc_status lc_exec_stats(lc_exec *ex, double *loss_sum, double *correct, bool reset)
 {

@@ -39,6 +39,18 @@ lc_status lc_exec_backward(lc_exec *ex);
 lc_status lc_exec_stats(lc_exec *ex, double *loss_sum, double *correct, bool reset);
 /* The same with the top-5 hits too. */
 lc_status lc_exec_stats5(lc_exec *ex, double *loss_sum, double *correct, double *correct5, bool reset);
+/* The accumulators as the device holds them (loss sum, top-1 hits, top-5
+ * hits; floats), read and written exactly, for checkpoints. */
+lc_status lc_exec_stats_get(lc_exec *ex, float acc[3]);
+lc_status lc_exec_stats_set(lc_exec *ex, const float acc[3]);
+/* A non-blocking read of the accumulators, enqueued after the work queued
+ * so far; lc_exec_stats_collect waits for the last one requested and
+ * returns its values (LC_ERR_INVALID when none is pending).  The trainer
+ * requests after each step and collects one step later, so watching the
+ * loss costs no queue drain. */
+lc_status lc_exec_stats_request(lc_exec *ex);
+lc_status lc_exec_stats_collect(lc_exec *ex, float acc[3]);
+bool lc_exec_stats_pending(const lc_exec *ex);
 /* Reads node `id`'s value for the last batch (activations or parameter
  * gradients), for tests and tools.  host must hold n*numel floats. */
 lc_status lc_exec_read_node(lc_exec *ex, int id, float *host);

@@ -1,5 +1,6 @@
 /* safetensors: 8-byte little-endian header length, JSON header, raw data.
- * Only F32 is written; F32 is required on read. */
+ * F32, F64, I32, I64 and U8 tensors are written and read; parameters must
+ * be F32. */
 #include "lc_model.h"
 
 #include <cjson/cJSON.h>
@@ -8,8 +9,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const char *const dtype_names[] = {"F32", "F64", "I32", "I64", "U8"};
+static const size_t dtype_sizes[] = {4, 8, 4, 8, 1};
+
+const char *lc_st_dtype_name(lc_st_dtype d)
+{
+    return (unsigned)d < LC_COUNTOF(dtype_names) ? dtype_names[d] : "?";
+}
+
+size_t lc_st_dtype_size(lc_st_dtype d) { return (unsigned)d < LC_COUNTOF(dtype_sizes) ? dtype_sizes[d] : 0; }
+
 lc_status lc_safetensors_write(const char *path, const lc_st_tensor *t, int n, const char *const *metadata)
 {
+    for (int i = 0; i < n; i++)
+        if (!lc_st_dtype_size(t[i].dtype) || (!t[i].raw && (t[i].dtype != LC_ST_F32 || !t[i].data)))
+            return LC_ERR(LC_ERR_INVALID, "%s: tensor '%s': unknown dtype or no data", path, t[i].name);
     cJSON *h = cJSON_CreateObject();
     if (!h) return LC_ERR(LC_ERR_NOMEM, "out of memory");
     if (metadata && metadata[0]) {
@@ -19,7 +33,7 @@ lc_status lc_safetensors_write(const char *path, const lc_st_tensor *t, int n, c
     uint64_t off = 0;
     for (int i = 0; i < n; i++) {
         cJSON *e = cJSON_AddObjectToObject(h, t[i].name);
-        cJSON_AddStringToObject(e, "dtype", "F32");
+        cJSON_AddStringToObject(e, "dtype", lc_st_dtype_name(t[i].dtype));
         cJSON *sh = cJSON_AddArrayToObject(e, "shape");
         int64_t numel = 1;
         for (int k = 0; k < t[i].rank; k++) {
@@ -28,7 +42,7 @@ lc_status lc_safetensors_write(const char *path, const lc_st_tensor *t, int n, c
         }
         cJSON *of = cJSON_AddArrayToObject(e, "data_offsets");
         cJSON_AddItemToArray(of, cJSON_CreateNumber((double)off));
-        off += (uint64_t)numel * 4;
+        off += (uint64_t)numel * lc_st_dtype_size(t[i].dtype);
         cJSON_AddItemToArray(of, cJSON_CreateNumber((double)off));
     }
     char *js = cJSON_PrintUnformatted(h);
@@ -47,8 +61,9 @@ lc_status lc_safetensors_write(const char *path, const lc_st_tensor *t, int n, c
     for (int i = 0; i < n; i++) {
         int64_t numel = 1;
         for (int k = 0; k < t[i].rank; k++) numel *= t[i].shape[k];
-        memcpy(d, t[i].data, (size_t)numel * 4);
-        d += numel * 4;
+        size_t bytes = (size_t)numel * lc_st_dtype_size(t[i].dtype);
+        if (bytes) memcpy(d, t[i].raw ? t[i].raw : (const void *)t[i].data, bytes);
+        d += bytes;
     }
     lc_status st = lc_file_write_atomic(path, buf, total);
     free(buf);
@@ -58,9 +73,43 @@ lc_status lc_safetensors_write(const char *path, const lc_st_tensor *t, int n, c
 void lc_st_file_deinit(lc_st_file *f)
 {
     if (!f) return;
+    for (int i = 0; i < f->n_meta; i++) {
+        free(f->meta_key[i]);
+        free(f->meta_value[i]);
+    }
+    free(f->meta_key);
+    free(f->meta_value);
     free(f->tensors);
     free(f->bytes);
     memset(f, 0, sizeof *f);
+}
+
+/* "__metadata__": an object of strings. */
+static lc_status parse_meta(const cJSON *m, const char *where, lc_st_file *out)
+{
+    if (!cJSON_IsObject(m) || out->n_meta)
+        return LC_ERR(LC_ERR_FORMAT, "%s: \"__metadata__\" must be one object of strings", where);
+    int n = cJSON_GetArraySize(m);
+    out->meta_key = calloc((size_t)(n > 0 ? n : 1), sizeof(char *));
+    out->meta_value = calloc((size_t)(n > 0 ? n : 1), sizeof(char *));
+    if (!out->meta_key || !out->meta_value) return LC_ERR(LC_ERR_NOMEM, "out of memory");
+    for (const cJSON *e = m->child; e; e = e->next) {
+        if (!cJSON_IsString(e))
+            return LC_ERR(LC_ERR_FORMAT, "%s: metadata entry '%.60s' is not a string", where, e->string);
+        out->meta_key[out->n_meta] = strdup(e->string);
+        out->meta_value[out->n_meta] = strdup(e->valuestring);
+        out->n_meta++;
+        if (!out->meta_key[out->n_meta - 1] || !out->meta_value[out->n_meta - 1])
+            return LC_ERR(LC_ERR_NOMEM, "out of memory");
+    }
+    return LC_OK;
+}
+
+const char *lc_st_file_meta(const lc_st_file *f, const char *key)
+{
+    for (int i = 0; i < f->n_meta; i++)
+        if (!strcmp(f->meta_key[i], key)) return f->meta_value[i];
+    return NULL;
 }
 
 lc_status lc_safetensors_parse(uint8_t *bytes, size_t len, const char *where, lc_st_file *out)
@@ -87,18 +136,22 @@ lc_status lc_safetensors_parse(uint8_t *bytes, size_t len, const char *where, lc
     int n = cJSON_GetArraySize(h);
     out->tensors = calloc((size_t)(n > 0 ? n : 1), sizeof *out->tensors);
     if (!out->tensors) { cJSON_Delete(h); lc_st_file_deinit(out); return LC_ERR(LC_ERR_NOMEM, "out of memory"); }
-    /* The data must be 4-byte aligned for float access; a header length
-     * that is not a multiple of 4 (other writers pad to 8, not all do) moves
-     * the data down to the header's 8-aligned start. */
+    /* The data must be aligned for float access; a header length that is
+     * not a multiple of 8 (other writers pad to 8, not all do) moves the data
+     * down to the header's 8-aligned start. */
     uint8_t *data = bytes + 8 + hl;
     uint64_t dlen = len - 8 - hl;
-    if ((uintptr_t)data % 4) {
+    if ((uintptr_t)data % 8) {
         memmove(bytes + 8, data, (size_t)dlen);
         data = bytes + 8;
     }
     lc_status st = LC_OK;
     for (const cJSON *e = h->child; e; e = e->next) {
-        if (!strcmp(e->string, "__metadata__")) continue;
+        if (!strcmp(e->string, "__metadata__")) {
+            st = parse_meta(e, where, out);
+            if (st != LC_OK) break;
+            continue;
+        }
         const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
         const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
         const cJSON *of = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
@@ -106,12 +159,17 @@ lc_status lc_safetensors_parse(uint8_t *bytes, size_t len, const char *where, lc
             st = LC_ERR(LC_ERR_FORMAT, "%s: tensor '%s': header entry needs dtype, shape and data_offsets", where, e->string);
             break;
         }
-        if (strcmp(dt->valuestring, "F32")) {
-            st = LC_ERR(LC_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s; layca reads F32 only", where, e->string,
-                        dt->valuestring);
+        int dtype = -1;
+        for (int k = 0; k < (int)LC_COUNTOF(dtype_names); k++)
+            if (!strcmp(dt->valuestring, dtype_names[k])) dtype = k;
+        if (dtype < 0) {
+            st = LC_ERR(LC_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %.16s; layca reads F32, F64, I32, I64 and U8",
+                        where, e->string, dt->valuestring);
             break;
         }
         lc_st_tensor *t = &out->tensors[out->n];
+        t->dtype = (lc_st_dtype)dtype;
+        size_t esize = dtype_sizes[dtype];
         if (strlen(e->string) >= sizeof t->name || cJSON_GetArraySize(sh) > LC_MAX_RANK) {
             st = LC_ERR(LC_ERR_FORMAT, "%s: tensor '%.60s': name too long or rank above %d", where, e->string, LC_MAX_RANK);
             break;
@@ -134,13 +192,15 @@ lc_status lc_safetensors_parse(uint8_t *bytes, size_t len, const char *where, lc
             numel *= (int64_t)d->valuedouble;
         }
         double b = cJSON_GetArrayItem(of, 0)->valuedouble, en = cJSON_GetArrayItem(of, 1)->valuedouble;
-        if (!(b >= 0 && en >= b && en <= (double)dlen) || (uint64_t)(en - b) != (uint64_t)numel * 4 || fmod(b, 4) != 0) {
+        if (!(b >= 0 && en >= b && en <= (double)dlen) || (uint64_t)(en - b) != (uint64_t)numel * esize ||
+            (dtype == LC_ST_F32 && fmod(b, 4) != 0)) {
             st = LC_ERR(LC_ERR_FORMAT,
-                        "%s: tensor '%s': data_offsets [%.0f, %.0f] do not fit %lld F32 values inside the %llu data bytes",
-                        where, e->string, b, en, (long long)numel, (unsigned long long)dlen);
+                        "%s: tensor '%s': data_offsets [%.0f, %.0f] do not fit %lld %s values inside the %llu data bytes",
+                        where, e->string, b, en, (long long)numel, dtype_names[dtype], (unsigned long long)dlen);
             break;
         }
-        t->data = (const float *)(data + (uint64_t)b);
+        t->raw = data + (uint64_t)b;
+        t->data = dtype == LC_ST_F32 ? (const float *)t->raw : NULL;
         out->n++;
     }
 done:
@@ -168,6 +228,12 @@ const lc_st_tensor *lc_st_file_find(const lc_st_file *f, const char *name)
 
 lc_status lc_model_save_params(const char *path, const lc_graph *g, const float *params)
 {
+    return lc_model_save_params_meta(path, g, params, NULL);
+}
+
+lc_status lc_model_save_params_meta(const char *path, const lc_graph *g, const float *params,
+                                    const char *const *extra_meta)
+{
     lc_st_tensor *t = calloc((size_t)g->n_params + 1, sizeof *t);
     if (!t) return LC_ERR(LC_ERR_NOMEM, "out of memory");
     for (int i = 0; i < g->n_params; i++) {
@@ -177,7 +243,13 @@ lc_status lc_model_save_params(const char *path, const lc_graph *g, const float 
         for (int k = 0; k < n->shape.rank; k++) t[i].shape[k] = n->shape.dims[k];
         t[i].data = params + g->params[i].offset;
     }
-    const char *meta[] = {"format", "pt", "producer", "layca", "model", g->name, NULL};
+    const char *meta[64] = {"format", "pt", "producer", "layca", "model", g->name};
+    int nm = 6;
+    for (int i = 0; extra_meta && extra_meta[i] && extra_meta[i + 1] && nm + 3 < (int)LC_COUNTOF(meta); i += 2) {
+        meta[nm++] = extra_meta[i];
+        meta[nm++] = extra_meta[i + 1];
+    }
+    meta[nm] = NULL;
     lc_status st = lc_safetensors_write(path, t, g->n_params, meta);
     free(t);
     return st;
@@ -195,6 +267,11 @@ lc_status lc_model_load_params(const char *path, const lc_graph *g, float *param
         if (!t) {
             st = LC_ERR(LC_ERR_INVALID, "%s: tensor '%s' is missing (the model needs %s)", path, n->name,
                         lc_shape_str(&n->shape, b, sizeof b));
+            break;
+        }
+        if (t->dtype != LC_ST_F32) {
+            st = LC_ERR(LC_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s; parameters must be F32", path, n->name,
+                        lc_st_dtype_name(t->dtype));
             break;
         }
         bool same = t->rank == n->shape.rank;
@@ -219,6 +296,7 @@ lc_status lc_model_load_params(const char *path, const lc_graph *g, float *param
     }
     if (st == LC_OK && f.n != g->n_params) {
         for (int i = 0; i < f.n; i++) {
+            if (!strncmp(f.tensors[i].name, "layca.", 6)) continue; /* a checkpoint's training state */
             int id = lc_graph_find(g, f.tensors[i].name);
             if (id < 0 || g->nodes[id].op != LC_OP_PARAM) {
                 st = LC_ERR(LC_ERR_INVALID, "%s: tensor '%s' is not a parameter of model '%s' (a checkpoint of another model?)",

@@ -311,6 +311,13 @@ static lc_status choose(const char *selector, const lc_device_info *infos, int n
     return LC_OK;
 }
 
+lc_status lc_rt_create_opts(lc_rt **out, const lc_rt_opts *o)
+{
+    lc_status st = lc_rt_create(out, o->selector, o->profiling);
+    if (st == LC_OK) (*out)->device_only = o->device_only;
+    return st;
+}
+
 lc_status lc_rt_create(lc_rt **out, const char *selector, bool profiling)
 {
     if (!out) return LC_ERR(LC_ERR_INVALID, "lc_rt_create: NULL out");

@@ -40,6 +40,7 @@ typedef struct lc_rt {
     cl_context ctx;
     cl_command_queue queue;
     bool profiling;
+    bool device_only;
     /* program cache statistics, for tests and the progress line */
     int programs_built;       /* compiled from source in this process */
     int programs_from_cache;  /* loaded from the disk cache */
@@ -54,6 +55,15 @@ typedef struct lc_rt {
  * lc_rt_create makes one; lc_rt_destroy(NULL) is a no-op.  One thread at a
  * time per rt. */
 lc_status lc_rt_create(lc_rt **out, const char *selector, bool profiling);
+/* The same with options: device_only turns off every host shortcut (host
+ * BLAS, host convolutions, the CPU optimizer layout) so that a CPU device
+ * runs the code a GPU runs. */
+typedef struct lc_rt_opts {
+    const char *selector;
+    bool profiling;
+    bool device_only;
+} lc_rt_opts;
+lc_status lc_rt_create_opts(lc_rt **out, const lc_rt_opts *o);
 void lc_rt_destroy(lc_rt *rt);
 
 /* Kernel sources embedded at build time (the .cl files of cl_kernels); "name" is the

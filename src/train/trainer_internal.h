@@ -1,0 +1,129 @@
+/* The trainer's parts: the object (trainer.c), fixed gating (gating.c),
+ * the metrics file and the run's settings (record.c), checkpoints
+ * (checkpoint.c), output paths (paths.c) and progress (progress.c). */
+#ifndef LC_TRAINER_INTERNAL_H
+#define LC_TRAINER_INTERNAL_H
+
+#include "lc_train.h"
+
+/* Fixed gating: per gated ReLU, its mask node and the recorded on/off bits
+ * of every example of each split (0 train, 1 val, 2 test). */
+typedef struct lc_gating {
+    int n;
+    int *mask;              /* mask node ids */
+    int64_t *numel;
+    uint8_t **bits[3];      /* [n][examples * numel] */
+    float *buf;             /* one batch of one mask */
+} lc_gating;
+
+/* One resolved setting of the run, its value as JSON text.  must_match:
+ * a checkpoint made with another value is refused. */
+typedef struct lc_setting {
+    char key[32];
+    char value[1024];
+    bool must_match;
+} lc_setting;
+#define LC_MAX_SETTINGS 48
+
+struct lc_trainer {
+    lc_train_opts o;
+    lc_train_spec spec;         /* resolved */
+    lc_optim_kind kind;
+    lc_graph *g;
+    lc_rt *rt;
+    lc_exec *ex;
+    lc_optim *opt;
+    lc_dataset train, val, test;
+    lc_data_info dinfo;
+    char data_desc[512];
+    lc_batcher tb;
+    float *xbuf;
+    int32_t *ybuf;
+    int32_t *idx;               /* example indices of a batch (gating) */
+    float *host_params;         /* param_floats scratch */
+    double *rates, *mult;
+    int batch, epochs, every;
+    int64_t per_epoch, total_steps;
+    uint64_t model_hash, init_hash;
+    lc_setting settings[LC_MAX_SETTINGS];
+    int n_settings;
+
+    /* loop state (checkpointed) */
+    int epoch;                  /* 0-based: the current epoch, or the next one when !epoch_open */
+    int64_t step;               /* steps done */
+    int64_t in_epoch, seen;     /* steps and examples of the current epoch */
+    bool epoch_open;
+    bool done;
+    double lr;                  /* the current epoch's rate */
+    double elapsed_before;      /* wall time of the run before this process (resumed runs) */
+
+    /* figures of the last epoch and evaluation */
+    double trl, tra, tel, tea, tea5, vl, va, va5, sil_value;
+    double running_loss;        /* mean loss of the epoch, one step behind */
+    int64_t pending_seen;       /* examples counted by the pending accumulator read */
+    bool nonfinite_seen;
+
+    /* time (this process) */
+    double t_start, train_time;
+    int64_t steps_here;
+
+    /* metrics file */
+    int metrics_fd;             /* -1: none */
+    uint64_t metrics_bytes, metrics_hash;
+    lc_strbuf line;
+
+    /* checkpoints */
+    char ckpt_dir[1024];        /* "" when no folder is known */
+    char last_ckpt[2048];
+    int64_t last_ckpt_step;     /* -1: none written */
+    int64_t resumed_from;
+
+    /* rotation monitoring: kernel layers in forward order */
+    int L;
+    int *layer_of_kernel;       /* optim kernel index -> forward layer index */
+    char (*layer_name)[LC_NAME_MAX];
+    double *rot_opt, *norm_opt, *rot, *norm;
+
+    lc_gating gate;
+    int sil;                    /* silhouette node, -1 none */
+
+    /* progress printer */
+    double last_print;
+    bool live_shown;
+};
+
+/* gating.c */
+lc_status lc_gating_setup(lc_trainer *t, const float *initial_params, int keep_relu);
+lc_status lc_gating_upload(lc_trainer *t, int split, const int32_t *idx, int n);
+void lc_gating_free(lc_gating *g);
+const lc_dataset *lc_trainer_split(lc_trainer *t, int split);
+
+/* record.c: the metrics file, each line written with one write */
+void lc_trainer_build_settings(lc_trainer *t);
+const char *lc_trainer_setting(const lc_trainer *t, const char *key);
+lc_status lc_metrics_open_fresh(lc_trainer *t);
+lc_status lc_metrics_open_resume(lc_trainer *t, uint64_t bytes, uint64_t hash);
+lc_status lc_metrics_sync(lc_trainer *t);
+void lc_metrics_close(lc_trainer *t);
+lc_status lc_record_settings(lc_trainer *t);
+lc_status lc_record_eval(lc_trainer *t, double time_s);
+lc_status lc_record_rotation(lc_trainer *t, double epoch, int64_t step);
+lc_status lc_record_silhouette(lc_trainer *t, int epoch);
+lc_status lc_record_nonfinite(lc_trainer *t, int64_t step, double loss, const char *where);
+
+/* checkpoint.c */
+lc_status lc_checkpoint_latest(const char *dir, char *path, size_t cap, int64_t *step);
+lc_status lc_checkpoint_prune(const char *dir, int keep);
+
+/* paths.c: outputs never overwrite inputs or each other; their folders
+ * are writable */
+lc_status lc_trainer_check_paths(lc_trainer *t);
+
+/* progress.c */
+void lc_trainer_progress(lc_trainer *t, bool epoch_end, const char *line);
+void lc_trainer_progress_end(lc_trainer *t);
+
+/* trainer.c */
+uint64_t lc_trainer_file_hash(const char *path, lc_status *st);
+
+#endif
