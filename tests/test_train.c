@@ -5,7 +5,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "lc_metrics.h"
 #include "lc_train.h"
 #include "lc_test_idx.h"
 #include "ref_graph.h"
@@ -44,8 +46,7 @@ static void setup(void)
 static lc_train_opts base_opts(void)
 {
     lc_train_opts o;
-    memset(&o, 0, sizeof o);
-    lc_train_spec_unset(&o.spec);
+    lc_train_opts_init(&o);
     o.model_path = model_path;
     o.data_spec = data_spec;
     o.quiet = true;
@@ -81,6 +82,7 @@ static void one_step(double lr, double wd, double momentum)
     lc_status st = lc_train_run(&o, &res);
     ck_assert_msg(st == LC_OK, "train: %s", lc_error_message());
     ck_assert_int_eq(res.steps, 1);
+    lc_train_result_free(&res);
     memset(w1, 0, (size_t)g->param_floats * 4);
     ck_assert_int_eq(lc_model_load_params(out, g, w1), LC_OK);
 
@@ -132,6 +134,8 @@ START_TEST(program_cache_hit)
     ck_assert_int_eq(lc_train_run(&o, &r2), LC_OK);
     ck_assert_int_eq(r2.programs_built, 0);
     ck_assert_int_eq(r2.programs_from_cache, r1.programs_built);
+    lc_train_result_free(&r1);
+    lc_train_result_free(&r2);
     snprintf(cache, sizeof cache, "%s/cache", dir);
     setenv("LAYCA_CACHE_DIR", cache, 1);
 }
@@ -197,6 +201,7 @@ START_TEST(learns_and_writes_metrics)
     ck_assert_int_eq(rot_lines, 16);
     ck_assert_msg(rot_last > rot_first && rot_last > 0.01, "fc1 rotation %g -> %g", rot_first, rot_last);
     ck_assert_msg(last < 0.5 * first, "train loss %g -> %g", first, last);
+    lc_train_result_free(&r);
 }
 END_TEST
 
@@ -210,6 +215,7 @@ START_TEST(steps_partial_epoch)
     ck_assert_int_eq(lc_train_run(&o, &r), LC_OK);
     ck_assert_int_eq(r.steps, 11);
     ck_assert_int_eq(r.epochs, 2);
+    lc_train_result_free(&r);
 }
 END_TEST
 
@@ -531,6 +537,477 @@ START_TEST(layca_two_launches_deep)
 }
 END_TEST
 
+/* ======================================================================
+ * Long runs: checkpoints and exact resume, outputs that never overwrite
+ * inputs, non-finite losses, flag precedence, evaluation of saved weights.
+ * ====================================================================== */
+
+static char *read_text(const char *path)
+{
+    uint8_t *b;
+    size_t n;
+    ck_assert_msg(lc_file_read(path, &b, &n) == LC_OK, "%s", lc_error_message());
+    char *t = realloc(b, n + 1);
+    ck_assert_ptr_nonnull(t);
+    t[n] = 0;
+    return t;
+}
+
+/* The metrics text without the wall-clock "time_s" values. */
+static char *metrics_without_time(const char *path)
+{
+    char *t = read_text(path);
+    char *w = t;
+    for (const char *r = t; *r;) {
+        if (!strncmp(r, "\"time_s\": ", 10)) {
+            r += 10;
+            while (*r && *r != '}' && *r != ',') r++;
+            continue;
+        }
+        *w++ = *r++;
+    }
+    *w = 0;
+    return t;
+}
+
+static bool same_bytes(const char *a, const char *b)
+{
+    uint8_t *x, *y;
+    size_t nx, ny;
+    ck_assert_int_eq(lc_file_read(a, &x, &nx), LC_OK);
+    ck_assert_int_eq(lc_file_read(b, &y, &ny), LC_OK);
+    bool same = nx == ny && !memcmp(x, y, nx);
+    free(x);
+    free(y);
+    return same;
+}
+
+/* A small CNN with batch normalisation and dropout on the 4x4 images. */
+static const char *cnn_model(void)
+{
+    static char path[700];
+    if (path[0]) return path;
+    snprintf(path, sizeof path, "%s/cnn_bn_dropout.json", dir);
+    FILE *f = fopen(path, "w");
+    fputs("{\"format\": \"layca-model/1\", \"name\": \"cnn_bn_dropout\", \"input\": {\"shape\": [1, 4, 4]}, \"classes\": 3,\n"
+          " \"defaults\": {\"bias\": false, \"init\": \"he_uniform\"},\n"
+          " \"nodes\": [{\"name\": \"c1\", \"op\": \"conv2d\", \"filters\": 5, \"kernel\": 3, \"pad\": 1},\n"
+          "  {\"name\": \"bn1\", \"op\": \"batchnorm\"}, {\"name\": \"r1\", \"op\": \"relu\"},\n"
+          "  {\"name\": \"p1\", \"op\": \"maxpool\", \"kernel\": 2}, {\"name\": \"flat\", \"op\": \"flatten\"},\n"
+          "  {\"name\": \"drop\", \"op\": \"dropout\", \"rate\": 0.3},\n"
+          "  {\"name\": \"fc\", \"op\": \"dense\", \"units\": 3, \"bias\": true}]}\n", f);
+    fclose(f);
+    return path;
+}
+
+/* An uninterrupted run against one stopped after `stop_at` steps (a
+ * checkpoint at `ckpt_at`, then more steps and lines that the resume must
+ * drop) and resumed: the same weights and metrics bytes. */
+static void resume_case(lc_train_opts base, const char *tag, int64_t ckpt_at, int64_t stop_at)
+{
+    char ma[800], wa[800], mb[800], wb[800], cdir[800];
+    snprintf(ma, sizeof ma, "%s/%s-a.jsonl", dir, tag);
+    snprintf(wa, sizeof wa, "%s/%s-a.safetensors", dir, tag);
+    snprintf(mb, sizeof mb, "%s/%s-b.jsonl", dir, tag);
+    snprintf(wb, sizeof wb, "%s/%s-b.safetensors", dir, tag);
+    snprintf(cdir, sizeof cdir, "%s/%s-ckpt", dir, tag);
+    lc_train_opts o = base;
+    o.metrics_path = ma;
+    o.save_path = wa;
+    lc_train_result r;
+    ck_assert_msg(lc_train_run(&o, &r) == LC_OK, "%s: %s", tag, lc_error_message());
+    int64_t total = r.steps;
+    lc_train_result_free(&r);
+    ck_assert_int_gt(total, stop_at);
+
+    /* the interrupted run: a checkpoint, then steps whose lines are lost */
+    o = base;
+    o.metrics_path = mb;
+    o.save_path = wb;
+    o.checkpoint_dir = cdir;
+    o.checkpoint_every = ckpt_at;
+    lc_trainer *t;
+    ck_assert_msg(lc_trainer_create(&t, &o) == LC_OK, "%s", lc_error_message());
+    char ck[2048] = "";
+    while (lc_trainer_steps_done(t) < stop_at) {
+        ck_assert_msg(lc_trainer_step(t) == LC_OK, "%s", lc_error_message());
+        if (lc_trainer_steps_done(t) == ckpt_at) ck_assert_int_eq(lc_trainer_checkpoint(t, ck, sizeof ck), LC_OK);
+    }
+    lc_trainer_destroy(t);
+    ck_assert(ck[0]);
+    /* resumed from the folder (its latest checkpoint) */
+    o.resume = cdir;
+    ck_assert_msg(lc_train_run(&o, &r) == LC_OK, "%s resume: %s", tag, lc_error_message());
+    ck_assert_int_eq(r.resumed_from, ckpt_at);
+    ck_assert_int_eq(r.steps, total);
+    lc_train_result_free(&r);
+    ck_assert_msg(same_bytes(wa, wb), "%s: the resumed run's weights differ from the uninterrupted run's", tag);
+    char *a = metrics_without_time(ma), *b = metrics_without_time(mb);
+    ck_assert_msg(!strcmp(a, b), "%s: metrics differ:\n--- uninterrupted\n%s\n--- resumed\n%s", tag, a, b);
+    ck_assert_ptr_nonnull(strstr(a, "\"kind\": \"eval\""));
+    free(a);
+    free(b);
+}
+
+START_TEST(resume_is_exact)
+{
+    setup();
+    /* Layca-Adam on the MLP, checkpoint mid-epoch, stop after an epoch end */
+    lc_train_opts o = base_opts();
+    snprintf(o.spec.optimizer, sizeof o.spec.optimizer, "adam");
+    o.spec.layca = 1;
+    o.spec.lr = 0.02;
+    o.spec.epochs = 3;
+    o.spec.batch = 8; /* 8 steps per epoch, the last one partial */
+    o.rotation_every = 5;
+    resume_case(o, "adam", 5, 13);
+    /* the CNN: batch-norm statistics, dropout masks, flips; a checkpoint at
+     * an epoch's end */
+    o = base_opts();
+    o.model_path = cnn_model();
+    o.spec.momentum = 0.9;
+    o.spec.lr = 0.05;
+    o.spec.epochs = 3;
+    o.spec.batch = 8;
+    o.flip = true;
+    resume_case(o, "cnn", 8, 19);
+}
+END_TEST
+
+START_TEST(resume_refuses_other_runs)
+{
+    setup();
+    char cdir[800], m[800], path[2100];
+    snprintf(cdir, sizeof cdir, "%s/refuse-ckpt", dir);
+    snprintf(m, sizeof m, "%s/refuse.jsonl", dir);
+    lc_train_opts o = base_opts();
+    o.spec.epochs = 2;
+    o.spec.batch = 8;
+    o.metrics_path = m;
+    o.checkpoint_dir = cdir;
+    o.checkpoint_every = 4;
+    lc_trainer *t;
+    ck_assert_int_eq(lc_trainer_create(&t, &o), LC_OK);
+    for (int i = 0; i < 4; i++) ck_assert_int_eq(lc_trainer_step(t), LC_OK);
+    ck_assert_int_eq(lc_trainer_checkpoint(t, path, sizeof path), LC_OK);
+    lc_trainer_destroy(t);
+    lc_train_result r;
+    /* another learning rate: refused, naming it */
+    lc_train_opts o2 = o;
+    o2.resume = path;
+    o2.spec.lr = 0.5;
+    ck_assert_int_ne(lc_train_run(&o2, &r), LC_OK);
+    ck_assert_msg(strstr(lc_error_message(), "lr = 0.01") && strstr(lc_error_message(), "lr = 0.5"), "%s",
+                  lc_error_message());
+    /* another model */
+    o2 = o;
+    o2.resume = path;
+    o2.model_path = cnn_model();
+    ck_assert_int_ne(lc_train_run(&o2, &r), LC_OK);
+    ck_assert_msg(strstr(lc_error_message(), "model_name"), "%s", lc_error_message());
+    /* another metrics file */
+    o2 = o;
+    o2.resume = path;
+    char other[800];
+    snprintf(other, sizeof other, "%s/refuse-other.jsonl", dir);
+    FILE *f = fopen(other, "w");
+    fputs("{\"kind\": \"settings\"}\n", f);
+    fclose(f);
+    o2.metrics_path = other;
+    ck_assert_int_ne(lc_train_run(&o2, &r), LC_OK);
+    ck_assert_msg(strstr(lc_error_message(), "not this run's metrics"), "%s", lc_error_message());
+    /* a damaged checkpoint: one byte of the data changed */
+    uint8_t *b;
+    size_t n;
+    ck_assert_int_eq(lc_file_read(path, &b, &n), LC_OK);
+    b[n - 100] ^= 0x40;
+    char bad[900];
+    snprintf(bad, sizeof bad, "%s/damaged.safetensors", dir);
+    ck_assert_int_eq(lc_file_write_atomic(bad, b, n), LC_OK);
+    free(b);
+    o2 = o;
+    o2.resume = bad;
+    ck_assert_int_ne(lc_train_run(&o2, &r), LC_OK);
+    ck_assert_msg(strstr(lc_error_message(), "checksum"), "%s", lc_error_message());
+    /* weights saved with --save are not a checkpoint */
+    o2 = o;
+    char w[800];
+    snprintf(w, sizeof w, "%s/refuse-w.safetensors", dir);
+    o2.save_path = w;
+    o2.checkpoint_every = 0;
+    o2.checkpoint_dir = NULL;
+    o2.metrics_path = NULL;
+    ck_assert_int_eq(lc_train_run(&o2, &r), LC_OK);
+    lc_train_result_free(&r);
+    o2.resume = w;
+    o2.save_path = NULL;
+    ck_assert_int_ne(lc_train_run(&o2, &r), LC_OK);
+    ck_assert_msg(strstr(lc_error_message(), "not a layca checkpoint"), "%s", lc_error_message());
+    /* the right settings resume, and the weights file of a checkpoint
+     * starts a run with --init */
+    o2 = o;
+    o2.resume = path;
+    ck_assert_msg(lc_train_run(&o2, &r) == LC_OK, "%s", lc_error_message());
+    ck_assert_int_eq(r.resumed_from, 4);
+    lc_train_result_free(&r);
+    o2 = base_opts();
+    o2.init_path = path;
+    o2.spec.steps = 1;
+    ck_assert_msg(lc_train_run(&o2, &r) == LC_OK, "%s", lc_error_message());
+    lc_train_result_free(&r);
+}
+END_TEST
+
+static uint64_t hash_file(const char *p)
+{
+    uint8_t *b;
+    size_t n;
+    ck_assert_int_eq(lc_file_read(p, &b, &n), LC_OK);
+    uint64_t h = lc_hash64(b, n, 0);
+    free(b);
+    return h;
+}
+
+static void expect_refused(lc_train_opts o, const char *what)
+{
+    lc_train_result r;
+    double t0 = lc_now_s();
+    lc_status st = lc_train_run(&o, &r);
+    ck_assert_msg(st != LC_OK, "%s: accepted", what);
+    ck_assert_msg(strstr(lc_error_message(), what), "expected '%s' in: %s", what, lc_error_message());
+    (void)t0;
+}
+
+START_TEST(outputs_never_overwrite_inputs)
+{
+    setup();
+    uint64_t model_h = hash_file(model_path);
+    char labels[700], out[700], missing[700], link[700], m[700];
+    snprintf(labels, sizeof labels, "%s/train-labels-idx1-ubyte", dir);
+    uint64_t labels_h = hash_file(labels);
+    snprintf(out, sizeof out, "%s/ow-out.safetensors", dir);
+    snprintf(missing, sizeof missing, "%s/no/such/folder/w.safetensors", dir);
+    snprintf(link, sizeof link, "%s/ow-link.safetensors", dir);
+    snprintf(m, sizeof m, "%s/ow-m.jsonl", dir);
+    remove(link);
+    ck_assert_int_eq(symlink(model_path, link), 0);
+    lc_train_opts o = base_opts();
+    o.spec.steps = 3;
+
+    lc_train_opts x = o;
+    x.save_path = model_path;
+    expect_refused(x, "would overwrite the model file");
+    x = o;
+    x.metrics_path = model_path;
+    expect_refused(x, "would overwrite the model file");
+    x = o;
+    x.save_path = link; /* the same file through a symlink */
+    expect_refused(x, "would overwrite the model file");
+    x = o;
+    x.metrics_path = labels;
+    expect_refused(x, "data file");
+    x = o;
+    x.save_path = out;
+    x.metrics_path = out;
+    expect_refused(x, "name the same file");
+    x = o;
+    x.init_path = out;
+    ck_assert_int_eq(lc_file_write_atomic(out, "x", 1), LC_OK);
+    x.save_path = out;
+    expect_refused(x, "would overwrite --init");
+    x = o;
+    x.metrics_path = "/dev/full";
+    expect_refused(x, "not a regular file");
+    /* a missing output folder: refused before any training (the metrics
+     * file, in an existing folder, is not even created) */
+    remove(m);
+    x = o;
+    x.save_path = missing;
+    x.metrics_path = m;
+    expect_refused(x, "does not exist");
+    ck_assert_msg(access(m, F_OK) != 0, "the metrics file was written before the output folders were checked");
+    /* the inputs are intact */
+    ck_assert(hash_file(model_path) == model_h);
+    ck_assert(hash_file(labels) == labels_h);
+    remove(link);
+}
+END_TEST
+
+static bool file_has(const char *path, const char *what)
+{
+    char *t = read_text(path);
+    bool has = strstr(t, what) != NULL;
+    free(t);
+    return has;
+}
+
+START_TEST(nonfinite_loss)
+{
+    setup();
+    char m[700];
+    snprintf(m, sizeof m, "%s/nan.jsonl", dir);
+    lc_train_opts o = base_opts();
+    o.metrics_path = m;
+    o.spec.lr = 1e30;
+    o.spec.epochs = 3;
+    o.spec.batch = 8;
+    lc_train_result r;
+    /* stops, naming the step and where the non-finite values are */
+    ck_assert_int_ne(lc_train_run(&o, &r), LC_OK);
+    const char *e = lc_error_message();
+    ck_assert_msg(strstr(e, "step ") && strstr(e, "not finite") && strstr(e, "first non-finite"), "%s", e);
+    lc_metrics mt;
+    ck_assert_msg(lc_metrics_load(m, &mt) == LC_OK, "the metrics of a stopped run: %s", lc_error_message());
+    lc_metrics_deinit(&mt);
+    ck_assert(file_has(m, "\"kind\": \"nonfinite\""));
+    ck_assert(!file_has(m, "nan") && !file_has(m, "inf"));
+    /* going on: every line stays JSON, the accuracy of NaN predictions is 0 */
+    o.on_nonfinite = LC_NONFINITE_CONTINUE;
+    ck_assert_msg(lc_train_run(&o, &r) == LC_OK, "%s", lc_error_message());
+    ck_assert_int_eq(r.steps, 24);
+    ck_assert(isnan(r.train_loss));
+    ck_assert_msg(r.test_acc <= 0.5, "a diverged run reports test accuracy %g", r.test_acc);
+    lc_train_result_free(&r);
+    ck_assert_msg(lc_metrics_load(m, &mt) == LC_OK, "%s", lc_error_message());
+    ck_assert_int_eq(mt.n_eval, 3);
+    ck_assert(isnan(mt.eval[2].train_loss)); /* null in the file */
+    lc_metrics_deinit(&mt);
+    ck_assert(file_has(m, "\"train_loss\": null") && file_has(m, "\"nonfinite\": true"));
+    ck_assert(!file_has(m, "nan") && !file_has(m, "inf"));
+}
+END_TEST
+
+/* The settings record (the metrics' first line) of a run of `o`. */
+static char *settings_of(lc_train_opts o)
+{
+    char m[700];
+    snprintf(m, sizeof m, "%s/prec.jsonl", dir);
+    o.metrics_path = m;
+    lc_trainer *t;
+    ck_assert_msg(lc_trainer_create(&t, &o) == LC_OK, "%s", lc_error_message());
+    lc_trainer_destroy(t);
+    char *s = read_text(m);
+    ck_assert_ptr_nonnull(strstr(s, "{\"kind\": \"settings\""));
+    return s;
+}
+
+static void expect_setting(lc_train_opts o, const char *what, const char *want)
+{
+    char *s = settings_of(o);
+    ck_assert_msg(strstr(s, want), "%s: '%s' not in the settings %s", what, want, s);
+    free(s);
+}
+
+START_TEST(flags_override_the_train_section)
+{
+    setup();
+    char p[700];
+    snprintf(p, sizeof p, "%s/prec.json", dir);
+    FILE *f = fopen(p, "w");
+    fputs("{\"format\": \"layca-model/1\", \"name\": \"prec\", \"input\": {\"shape\": [1, 4, 4]}, \"classes\": 3,\n"
+          " \"nodes\": [{\"name\": \"flat\", \"op\": \"flatten\"}, {\"name\": \"fc1\", \"op\": \"dense\", \"units\": 5},\n"
+          "  {\"name\": \"r1\", \"op\": \"relu\"}, {\"name\": \"fc2\", \"op\": \"dense\", \"units\": 3}],\n"
+          " \"train\": {\"optimizer\": \"adam\", \"layca\": true, \"lr\": 0.5, \"momentum\": 0.25, \"nesterov\": true,\n"
+          "  \"alpha\": 0.125, \"weight_decay\": 0.0625, \"schedule\": {\"milestones\": [2], \"factor\": 0.5},\n"
+          "  \"epochs\": 4, \"steps\": 5, \"batch\": 16, \"seed\": 7}}\n", f);
+    fclose(f);
+    lc_train_opts o = base_opts();
+    o.model_path = p;
+    /* the file alone */
+    char *s = settings_of(o);
+    static const char *const file_vals[] = {"\"optimizer\": \"adam\"", "\"layca\": true", "\"lr\": 0.5",
+                                            "\"momentum\": 0.25", "\"nesterov\": true", "\"alpha\": 0.125",
+                                            "\"weight_decay\": 0.0625",
+                                            "\"schedule\": {\"milestones\": [2], \"factor\": 0.5}", "\"steps\": 5",
+                                            "\"epochs\": 2", "\"batch\": 16", "\"seed\": 7"};
+    for (size_t i = 0; i < LC_COUNTOF(file_vals); i++)
+        ck_assert_msg(strstr(s, file_vals[i]), "'%s' not in %s", file_vals[i], s);
+    free(s);
+    /* each flag wins over its key */
+    lc_train_opts x = o;
+    snprintf(x.spec.optimizer, sizeof x.spec.optimizer, "rmsprop");
+    expect_setting(x, "--optimizer", "\"optimizer\": \"rmsprop\"");
+    x = o;
+    x.spec.layca = 0;
+    expect_setting(x, "--no-layca", "\"layca\": false");
+    x = o;
+    x.spec.lr = 0.75;
+    expect_setting(x, "--lr", "\"lr\": 0.75");
+    x = o;
+    x.spec.momentum = 0.375;
+    expect_setting(x, "--momentum", "\"momentum\": 0.375");
+    x = o;
+    x.spec.nesterov = 0;
+    expect_setting(x, "nesterov", "\"nesterov\": false");
+    x = o;
+    x.spec.alpha = -0.25;
+    expect_setting(x, "--alpha", "\"alpha\": -0.25");
+    x = o;
+    x.spec.weight_decay = 0.5;
+    expect_setting(x, "--weight-decay", "\"weight_decay\": 0.5");
+    x = o;
+    x.spec.n_milestones = 2;
+    x.spec.milestones[0] = 1;
+    x.spec.milestones[1] = 3;
+    x.spec.factor = 0.25;
+    expect_setting(x, "--schedule", "\"schedule\": {\"milestones\": [1, 3], \"factor\": 0.25}");
+    x = o;
+    x.spec.epochs = 3; /* replaces the file's steps: 3 epochs of 4 steps (60 examples, batch 16) */
+    expect_setting(x, "--epochs", "\"epochs\": 3, \"steps\": 12");
+    x = o;
+    x.spec.steps = 9;
+    expect_setting(x, "--steps", "\"epochs\": 3, \"steps\": 9");
+    x = o;
+    x.spec.batch = 8;
+    expect_setting(x, "--batch", "\"batch\": 8");
+    x = o;
+    x.spec.seed = 11;
+    expect_setting(x, "--seed", "\"seed\": 11");
+}
+END_TEST
+
+START_TEST(eval_of_saved_weights)
+{
+    setup();
+    char w[700];
+    snprintf(w, sizeof w, "%s/eval-w.safetensors", dir);
+    lc_train_opts o = base_opts();
+    o.save_path = w;
+    o.spec.epochs = 6;
+    o.spec.batch = 8;
+    o.spec.lr = 0.05;
+    o.spec.momentum = 0.9;
+    lc_train_result r;
+    ck_assert_msg(lc_train_run(&o, &r) == LC_OK, "%s", lc_error_message());
+    lc_eval_opts eo = {.model_path = model_path, .weights_path = w, .data_spec = data_spec, .split = 2, .batch = 7};
+    eo.data.seed = 1;
+    lc_eval_result e;
+    ck_assert_msg(lc_eval_run(&eo, &e) == LC_OK, "%s", lc_error_message());
+    ck_assert(e.norm_from_weights);
+    ck_assert_int_eq(e.n, 30);
+    /* the same figures as the trainer's last evaluation */
+    ck_assert_msg(fabs(e.top1 - r.test_acc) < 1e-9, "eval top-1 %g, training's last test accuracy %g", e.top1, r.test_acc);
+    ck_assert_msg(fabs(e.loss - r.test_loss) < 1e-5 * fmax(1, r.test_loss), "loss %g vs %g", e.loss, r.test_loss);
+    /* the confusion matrix holds every example; its diagonal is the top-1 */
+    int64_t all = 0, diag = 0;
+    for (int a = 0; a < e.classes; a++)
+        for (int b = 0; b < e.classes; b++) {
+            all += e.confusion[a * e.classes + b];
+            if (a == b) diag += e.confusion[a * e.classes + b];
+        }
+    ck_assert_int_eq(all, 30);
+    ck_assert_msg(fabs((double)diag / 30 - e.top1) < 1e-12, "diagonal %lld of 30, top-1 %g", (long long)diag, e.top1);
+    for (int c = 0; c < 3; c++) ck_assert(e.class_acc[c] >= 0 && e.class_acc[c] <= 1);
+    lc_eval_result_free(&e);
+    lc_train_result_free(&r);
+    /* weights of another model are refused */
+    eo.model_path = cnn_model();
+    ck_assert_int_ne(lc_eval_run(&eo, &e), LC_OK);
+    ck_assert_msg(strstr(lc_error_message(), "missing") || strstr(lc_error_message(), "not a parameter"), "%s",
+                  lc_error_message());
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("train");
@@ -549,6 +1026,15 @@ static Suite *suite(void)
     tcase_add_test(tc, layca_fused_unfused_cnn);
     tcase_add_test(tc, layca_two_launches_deep);
     suite_add_tcase(s, tc);
+    TCase *tl = tcase_create("long_runs");
+    tcase_set_timeout(tl, 600);
+    tcase_add_test(tl, resume_is_exact);
+    tcase_add_test(tl, resume_refuses_other_runs);
+    tcase_add_test(tl, outputs_never_overwrite_inputs);
+    tcase_add_test(tl, nonfinite_loss);
+    tcase_add_test(tl, flags_override_the_train_section);
+    tcase_add_test(tl, eval_of_saved_weights);
+    suite_add_tcase(s, tl);
     return s;
 }
 
