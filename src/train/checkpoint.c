@@ -426,8 +426,28 @@ lc_status lc_checkpoint_latest(const char *dir, char *path, size_t cap, int64_t 
     return LC_OK;
 }
 
+/* Temporary files of checkpoint writes that a kill interrupted
+ * ("ckpt-....safetensors.tmp.<pid>" of a process that is gone). */
+static void remove_stale_temporaries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *tmp = strstr(de->d_name, CKPT_SUFFIX ".tmp.");
+        if (strncmp(de->d_name, CKPT_PREFIX, strlen(CKPT_PREFIX)) || !tmp) continue;
+        long pid = strtol(tmp + strlen(CKPT_SUFFIX ".tmp."), NULL, 10);
+        if (pid > 0 && (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)) continue;
+        char p[2048];
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        if (unlink(p) == 0) LC_DEBUG("removed %s, left by an interrupted checkpoint write", p);
+    }
+    closedir(d);
+}
+
 lc_status lc_checkpoint_prune(const char *dir, int keep)
 {
+    remove_stale_temporaries(dir);
     ckpt_entry *e;
     int n;
     LC_TRY(list_ckpts(dir, &e, &n));
