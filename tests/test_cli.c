@@ -194,6 +194,73 @@ START_TEST(broken_data)
 }
 END_TEST
 
+/* Outputs, non-finite losses, checkpoints and evaluation through the
+ * command line: exit codes and one-line errors before any training. */
+START_TEST(train_outputs_and_eval)
+{
+    setup();
+    char model[1400], d[1400], args[6000], out[65536], w[1400], m[1400];
+    snprintf(model, sizeof model, "%s/mo.json", tmp);
+    FILE *f = fopen(model, "w");
+    fputs("{\"format\": \"layca-model/1\", \"input\": {\"shape\": [16]}, \"classes\": 3,"
+          " \"nodes\": [{\"name\": \"fc1\", \"op\": \"dense\", \"units\": 8}, {\"name\": \"r\", \"op\": \"relu\"},"
+          " {\"name\": \"fc\", \"op\": \"dense\", \"units\": 3}]}", f);
+    fclose(f);
+    snprintf(d, sizeof d, "%s/data_out", tmp);
+    make_data(d, "none");
+    snprintf(w, sizeof w, "%s/out-w.safetensors", tmp);
+    snprintf(m, sizeof m, "%s/out-m.jsonl", tmp);
+    uint8_t *before;
+    size_t nb;
+    ck_assert_int_eq(lc_file_read(model, &before, &nb), LC_OK);
+    snprintf(args, sizeof args, "train %s --data mnist:%s --steps 2 --save %s", model, d, model);
+    expect_error(args, 1, "would overwrite the model file");
+    snprintf(args, sizeof args, "train %s --data mnist:%s --steps 2 --metrics %s/train-labels-idx1-ubyte", model, d, d);
+    expect_error(args, 1, "data file");
+    snprintf(args, sizeof args, "train %s --data mnist:%s --steps 2 --metrics %s --save %s", model, d, m, m);
+    expect_error(args, 1, "name the same file");
+    snprintf(args, sizeof args, "train %s --data mnist:%s --steps 2 --metrics /dev/full", model, d);
+    expect_error(args, 1, "not a regular file");
+    snprintf(args, sizeof args, "train %s --data mnist:%s --steps 2 --save %s/missing/w.safetensors", model, d, tmp);
+    expect_error(args, 1, "does not exist");
+    snprintf(args, sizeof args, "train %s --data mnist:%s --steps 2 --resume %s/no-such-checkpoint", model, d, tmp);
+    expect_error(args, 1, "no such checkpoint");
+    snprintf(args, sizeof args, "train %s --data mnist:%s --checkpoint-every 2x", model, d);
+    expect_error(args, 2, "--checkpoint-every '2x'");
+    snprintf(args, sizeof args, "train %s --data mnist:%s --on-nonfinite maybe", model, d);
+    expect_error(args, 2, "--on-nonfinite 'maybe'");
+    uint8_t *after;
+    size_t na;
+    ck_assert_int_eq(lc_file_read(model, &after, &na), LC_OK);
+    ck_assert_msg(na == nb && !memcmp(before, after, nb), "the model file changed");
+    free(before);
+    free(after);
+    /* a diverging run stops with exit 1; its metrics stay readable */
+    snprintf(args, sizeof args, "train %s --data mnist:%s --epochs 3 --batch 4 --lr 1e30 --metrics %s", model, d, m);
+    expect_error(args, 1, "not finite");
+    snprintf(args, sizeof args, "plot %s -o %s/nan", m, tmp);
+    ck_assert_msg(run(args, out, sizeof out) == 0, "%s", out);
+    snprintf(args, sizeof args, "train %s --data mnist:%s --epochs 3 --batch 4 --lr 1e30 --metrics %s --on-nonfinite continue",
+             model, d, m);
+    ck_assert_msg(run(args, out, sizeof out) == 0, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "not finite"));
+    /* a finished run's weights evaluate to JSON with every field */
+    snprintf(args, sizeof args, "train %s --data mnist:%s --epochs 2 --batch 4 --lr 0.1 --save %s", model, d, w);
+    ck_assert_msg(run(args, out, sizeof out) == 0, "%s", out);
+    snprintf(args, sizeof args, "eval %s --init %s --data mnist:%s 2>/dev/null", model, w, d);
+    ck_assert_msg(run(args, out, sizeof out) == 0, "%s", out);
+    static const char *const keys[] = {"\"examples\": 10", "\"loss\": ", "\"top1\": ", "\"top5\": 1.000000",
+                                       "\"per_class\": [", "\"confusion\": [[", "\"normalisation_from_weights\": true"};
+    for (size_t i = 0; i < LC_COUNTOF(keys); i++) ck_assert_msg(strstr(out, keys[i]), "'%s' not in %s", keys[i], out);
+    snprintf(args, sizeof args, "eval %s --data mnist:%s", model, d);
+    expect_error(args, 2, "needs --init");
+    ck_assert_int_eq(run("eval --help", out, sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "confusion"));
+    ck_assert_int_eq(run("train --help", out, sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "--resume"));
+}
+END_TEST
+
 START_TEST(inspect_json)
 {
     setup();
@@ -361,6 +428,7 @@ static Suite *suite(void)
     tcase_add_test(tc, broken_models);
     tcase_add_test(tc, broken_data);
     tcase_add_test(tc, inspect_json);
+    tcase_add_test(tc, train_outputs_and_eval);
     tcase_add_test(tc, plot_figures);
     tcase_add_test(tc, inspect_paper_networks);
     tcase_add_test(tc, bench_json_shape);
