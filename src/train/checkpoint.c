@@ -209,30 +209,90 @@ static const lc_st_tensor *tensor(const lc_st_file *f, const char *path, const c
     return x;
 }
 
+lc_status lc_checkpoint_parse(uint8_t *bytes, size_t len, const char *where, lc_checkpoint *c)
+{
+    memset(c, 0, sizeof *c);
+    LC_TRY(lc_safetensors_parse(bytes, len, where, &c->file));
+    const lc_st_file *f = &c->file;
+    lc_status st = LC_OK;
+    const char *mark = lc_st_file_meta(f, "layca.checkpoint");
+    uint64_t sum;
+    if (!mark || strcmp(mark, "1")) {
+        st = LC_ERR(LC_ERR_FORMAT, "%s: not a layca checkpoint (weights saved with --save can start a run with "
+                    "--init, not --resume)", where);
+    } else if (!parse_u64(need(f, where, "layca.checksum", &st), &sum, 16) || sum != hash_tensors(f->tensors, f->n)) {
+        if (st == LC_OK) st = LC_ERR(LC_ERR_FORMAT, "%s: the checkpoint's data does not match its checksum (damaged)", where);
+    }
+    static const char *const keys[] = {"optim_steps", "exec_step",  "batcher_pos", "batcher_epoch", "step",
+                                       "epoch",       "in_epoch",   "seen",        "epoch_open",    "metrics_bytes",
+                                       "metrics_hash", "batcher_rng", "augment_rng", "accumulators", "results",
+                                       "elapsed_s"};
+    const char *v[LC_COUNTOF(keys)];
+    for (size_t i = 0; i < LC_COUNTOF(keys) && st == LC_OK; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "layca.state.%s", keys[i]);
+        v[i] = need(f, where, key, &st);
+    }
+    if (st != LC_OK) {
+        lc_checkpoint_deinit(c);
+        return st;
+    }
+    int64_t open = 0;
+    uint32_t ab[3] = {0, 0, 0};
+    char *end = NULL;
+    bool ok = parse_i64(v[0], &c->optim_steps) && parse_i64(v[1], &c->exec_step) && parse_i64(v[2], &c->batcher_pos) &&
+              parse_i64(v[3], &c->batcher_epoch) && parse_i64(v[4], &c->step) && parse_i64(v[5], &c->epoch) &&
+              parse_i64(v[6], &c->in_epoch) && parse_i64(v[7], &c->seen) && parse_i64(v[8], &open) &&
+              parse_u64(v[9], &c->metrics_bytes, 10) && parse_u64(v[10], &c->metrics_hash, 16) &&
+              rng_parse(v[11], &c->batcher_rng) && rng_parse(v[12], &c->augment_rng) &&
+              sscanf(v[13], "%" SCNx32 ",%" SCNx32 ",%" SCNx32, &ab[0], &ab[1], &ab[2]) == 3 &&
+              sscanf(v[14], "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &c->results[0], &c->results[1], &c->results[2],
+                     &c->results[3], &c->results[4], &c->results[5], &c->results[6], &c->results[7],
+                     &c->results[8]) == 9;
+    if (ok) {
+        c->elapsed_s = strtod(v[15], &end);
+        ok = end != v[15] && isfinite(c->elapsed_s) && c->elapsed_s >= 0;
+    }
+    if (!ok || c->step < 0 || c->epoch < 0 || c->epoch > 100000000 || c->in_epoch < 0 || c->seen < 0 ||
+        c->exec_step < 0 || c->batcher_pos < 0 || c->batcher_epoch < 0 || c->optim_steps != c->step ||
+        (open != 0 && open != 1)) {
+        lc_checkpoint_deinit(c);
+        return LC_ERR(LC_ERR_FORMAT, "%s: the checkpoint's loop state is malformed or inconsistent", where);
+    }
+    c->epoch_open = open != 0;
+    for (int k = 0; k < 3; k++) c->acc[k] = bits_float(ab[k]);
+    return LC_OK;
+}
+
+void lc_checkpoint_deinit(lc_checkpoint *c)
+{
+    if (!c) return;
+    lc_st_file_deinit(&c->file);
+    memset(c, 0, sizeof *c);
+}
+
+const char *lc_checkpoint_setting(const lc_checkpoint *c, const char *key)
+{
+    char k[96];
+    snprintf(k, sizeof k, "layca.setting.%s", key);
+    return lc_st_file_meta(&c->file, k);
+}
+
 /* Everything is checked before the trainer's state is touched. */
 lc_status lc_trainer_load_checkpoint(lc_trainer *t, const char *path)
 {
     lc_graph *g = t->g;
-    lc_st_file f;
-    LC_TRY(lc_safetensors_load(path, &f));
+    uint8_t *bytes;
+    size_t len;
+    LC_TRY(lc_file_read(path, &bytes, &len));
+    lc_checkpoint c;
+    LC_TRY(lc_checkpoint_parse(bytes, len, path, &c));
+    const lc_st_file *f = &c.file;
     lc_status st = LC_OK;
-    const char *mark = lc_st_file_meta(&f, "layca.checkpoint");
-    if (!mark || strcmp(mark, "1")) {
-        st = LC_ERR(LC_ERR_FORMAT, "%s: not a layca checkpoint (weights saved with --save can start a run with "
-                    "--init, not --resume)", path);
-        goto done;
-    }
-    uint64_t sum;
-    if (!parse_u64(need(&f, path, "layca.checksum", &st), &sum, 16) || sum != hash_tensors(f.tensors, f.n)) {
-        if (st == LC_OK) st = LC_ERR(LC_ERR_FORMAT, "%s: the checkpoint's data does not match its checksum (damaged)", path);
-        goto done;
-    }
     /* the same model and settings */
     for (int i = 0; i < t->n_settings && st == LC_OK; i++) {
         const lc_setting *s = &t->settings[i];
-        char key[64];
-        snprintf(key, sizeof key, "layca.setting.%s", s->key);
-        const char *v = lc_st_file_meta(&f, key);
+        const char *v = lc_checkpoint_setting(&c, s->key);
         if (s->must_match && (!v || strcmp(v, s->value))) {
             st = LC_ERR(LC_ERR_INVALID, "%s: the checkpoint was made with %s = %.300s, this run has %s = %.300s; "
                         "resume with the same model and settings", path, s->key, v ? v : "(none)", s->key, s->value);
@@ -243,65 +303,38 @@ lc_status lc_trainer_load_checkpoint(lc_trainer *t, const char *path)
                     "an uninterrupted one", v, s->value);
         }
     }
-    if (st != LC_OK) goto done;
-
+    if (st == LC_OK && (c.epoch > t->epochs || c.in_epoch > t->per_epoch || c.seen > t->train.n ||
+                        c.batcher_pos > t->train.n))
+        st = LC_ERR(LC_ERR_FORMAT, "%s: the checkpoint's loop state (epoch %lld, %lld steps into it) does not fit "
+                    "this run (%d epochs of %lld steps)", path, (long long)c.epoch, (long long)c.in_epoch, t->epochs,
+                    (long long)t->per_epoch);
+    if (st == LC_OK && c.step >= t->total_steps)
+        st = LC_ERR(LC_ERR_INVALID, "%s: the checkpoint is at step %lld, this run ends at step %lld: nothing left to "
+                    "train (give more --epochs or --steps to go on)", path, (long long)c.step,
+                    (long long)t->total_steps);
     /* parameters */
     for (int i = 0; i < g->n_params && st == LC_OK; i++) {
         const lc_node *pn = &g->nodes[g->params[i].node];
-        const lc_st_tensor *x = tensor(&f, path, pn->name, LC_ST_F32, g->params[i].numel, &st);
+        const lc_st_tensor *x = tensor(f, path, pn->name, LC_ST_F32, g->params[i].numel, &st);
         if (st == LC_OK) memcpy(t->host_params + g->params[i].offset, x->data, (size_t)g->params[i].numel * 4);
     }
     /* optimizer */
     lc_optim_state os;
     memset(&os, 0, sizeof os);
     if (st == LC_OK) st = lc_optim_state_read(t->opt, &os); /* the shapes to expect */
-    if (st != LC_OK) goto done;
-    int64_t steps = 0, exec_step = 0, pos = 0, bepoch = 0, step = 0, epoch = 0, in_epoch = 0, seen = 0, open = 0;
-    uint64_t mbytes = 0, mhash = 0;
     for (int a = 0; a < os.n_arenas && st == LC_OK; a++) {
         char name[64];
         snprintf(name, sizeof name, "layca.optim.state%d", a);
-        const lc_st_tensor *x = tensor(&f, path, name, LC_ST_F32, os.floats, &st);
+        const lc_st_tensor *x = tensor(f, path, name, LC_ST_F32, os.floats, &st);
         if (st == LC_OK) memcpy(os.arena[a], x->data, (size_t)os.floats * 4);
     }
-    const lc_st_tensor *w0 = tensor(&f, path, "layca.optim.w0", LC_ST_F32, os.floats, &st);
-    const lc_st_tensor *n0 = tensor(&f, path, "layca.optim.n0", LC_ST_F64, os.n_tensors, &st);
-    const lc_st_tensor *order = tensor(&f, path, "layca.data.order", LC_ST_I32, t->train.n, &st);
+    const lc_st_tensor *w0 = tensor(f, path, "layca.optim.w0", LC_ST_F32, os.floats, &st);
+    const lc_st_tensor *n0 = tensor(f, path, "layca.optim.n0", LC_ST_F64, os.n_tensors, &st);
+    const lc_st_tensor *order = tensor(f, path, "layca.data.order", LC_ST_I32, t->train.n, &st);
     if (st == LC_OK) {
         memcpy(os.w0, w0->data, (size_t)os.floats * 4);
         memcpy(os.n0, n0->raw, (size_t)os.n_tensors * 8);
     }
-    lc_rng rng, aug;
-    uint32_t ab[3] = {0, 0, 0};
-    double res[9];
-    static const char *const keys[] = {"optim_steps", "exec_step",  "batcher_pos", "batcher_epoch", "step",
-                                       "epoch",       "in_epoch",   "seen",        "epoch_open",    "metrics_bytes",
-                                       "metrics_hash", "batcher_rng", "augment_rng", "accumulators", "results",
-                                       "elapsed_s"};
-    const char *v[LC_COUNTOF(keys)];
-    for (size_t i = 0; i < LC_COUNTOF(keys); i++) {
-        char key[64];
-        snprintf(key, sizeof key, "layca.state.%s", keys[i]);
-        v[i] = need(&f, path, key, &st);
-    }
-    bool ok = st == LC_OK && parse_i64(v[0], &steps) && parse_i64(v[1], &exec_step) && parse_i64(v[2], &pos) &&
-              parse_i64(v[3], &bepoch) && parse_i64(v[4], &step) && parse_i64(v[5], &epoch) &&
-              parse_i64(v[6], &in_epoch) && parse_i64(v[7], &seen) && parse_i64(v[8], &open) &&
-              parse_u64(v[9], &mbytes, 10) && parse_u64(v[10], &mhash, 16) && rng_parse(v[11], &rng) &&
-              rng_parse(v[12], &aug) &&
-              sscanf(v[13], "%" SCNx32 ",%" SCNx32 ",%" SCNx32, &ab[0], &ab[1], &ab[2]) == 3 &&
-              sscanf(v[14], "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &res[0], &res[1], &res[2], &res[3], &res[4],
-                     &res[5], &res[6], &res[7], &res[8]) == 9;
-    const char *el = st == LC_OK ? v[15] : NULL;
-    if (st == LC_OK && (!ok || !el || step < 0 || epoch < 0 || epoch > t->epochs || in_epoch < 0 ||
-                        in_epoch > t->per_epoch || seen < 0 || seen > t->train.n || exec_step < 0 ||
-                        steps != step || (open != 0 && open != 1)))
-        st = LC_ERR(LC_ERR_FORMAT, "%s: the checkpoint's loop state is malformed or inconsistent (step %lld, epoch "
-                    "%lld of %d, %lld steps into it)", path, (long long)step, (long long)epoch, t->epochs,
-                    (long long)in_epoch);
-    if (st == LC_OK && step >= t->total_steps)
-        st = LC_ERR(LC_ERR_INVALID, "%s: the checkpoint is at step %lld, this run ends at step %lld: nothing left to "
-                    "train (give more --epochs or --steps to go on)", path, (long long)step, (long long)t->total_steps);
     /* the data order, checked as a permutation before use */
     lc_batcher b = t->tb;
     int32_t *saved_order = NULL;
@@ -312,10 +345,10 @@ lc_status lc_trainer_load_checkpoint(lc_trainer *t, const char *path)
     if (st == LC_OK) {
         memcpy(saved_order, t->tb.order, (size_t)t->train.n * sizeof *saved_order);
         memcpy(t->tb.order, order->raw, (size_t)t->train.n * sizeof *saved_order);
-        t->tb.pos = pos;
-        t->tb.epoch = bepoch;
-        t->tb.rng = rng;
-        t->tb.aug_rng = aug;
+        t->tb.pos = c.batcher_pos;
+        t->tb.epoch = c.batcher_epoch;
+        t->tb.rng = c.batcher_rng;
+        t->tb.aug_rng = c.augment_rng;
         st = lc_batcher_check(&t->tb);
         if (st != LC_OK) {
             lc_error_prefix(st, "%s", path);
@@ -326,34 +359,34 @@ lc_status lc_trainer_load_checkpoint(lc_trainer *t, const char *path)
     free(saved_order);
     if (st != LC_OK) {
         lc_optim_state_free(&os);
-        goto done;
+        lc_checkpoint_deinit(&c);
+        return st;
     }
     /* from here on the trainer is changed */
-    os.steps = steps;
+    os.steps = c.optim_steps;
     st = lc_optim_state_write(t->opt, &os);
     lc_optim_state_free(&os);
     if (st == LC_OK) st = lc_exec_write_params(t->ex, t->host_params);
-    float acc[3] = {bits_float(ab[0]), bits_float(ab[1]), bits_float(ab[2])};
-    if (st == LC_OK) st = lc_exec_stats_set(t->ex, acc);
-    lc_exec_set_step(t->ex, (uint64_t)exec_step);
-    t->step = step;
-    t->epoch = (int)epoch;
-    t->in_epoch = in_epoch;
-    t->seen = seen;
-    t->epoch_open = open != 0;
-    t->elapsed_before = strtod(el, NULL);
+    if (st == LC_OK) st = lc_exec_stats_set(t->ex, c.acc);
+    lc_exec_set_step(t->ex, (uint64_t)c.exec_step);
+    t->step = c.step;
+    t->epoch = (int)c.epoch;
+    t->in_epoch = c.in_epoch;
+    t->seen = c.seen;
+    t->epoch_open = c.epoch_open;
+    t->elapsed_before = c.elapsed_s;
+    const double *res = c.results;
     t->trl = res[0], t->tra = res[1], t->tel = res[2], t->tea = res[3], t->tea5 = res[4];
     t->vl = res[5], t->va = res[6], t->va5 = res[7], t->sil_value = res[8];
-    t->running_loss = seen > 0 ? acc[0] / (double)seen : NAN;
-    t->resumed_from = step;
+    t->running_loss = c.seen > 0 ? c.acc[0] / (double)c.seen : NAN;
+    t->resumed_from = c.step;
     if (st == LC_OK && t->epoch_open) {
         t->lr = lc_train_schedule_lr(&t->spec, t->epoch);
         for (int i = 0; i < g->n_params; i++) t->rates[i] = t->lr * t->mult[i];
         st = lc_optim_set_rates(t->opt, t->rates);
     }
-    if (st == LC_OK) st = lc_metrics_open_resume(t, mbytes, mhash);
-done:
-    lc_st_file_deinit(&f);
+    if (st == LC_OK) st = lc_metrics_open_resume(t, c.metrics_bytes, c.metrics_hash);
+    lc_checkpoint_deinit(&c);
     return st;
 }
 

@@ -157,6 +157,25 @@ lc_status lc_trainer_checkpoint(lc_trainer *t, char *path_out, size_t cap);
 /* Restores a state written by lc_trainer_save_checkpoint for the same
  * model and settings (a difference is an error naming it). */
 lc_status lc_trainer_load_checkpoint(lc_trainer *t, const char *path);
+/* A checkpoint file read without a device (fuzzable): the safetensors
+ * container, the "layca.checkpoint" mark, the checksum of every tensor and
+ * the loop state parsed and range-checked.  Takes `bytes` (freed by
+ * lc_checkpoint_deinit, also on error).  The tensors and settings are in
+ * `file`; lc_trainer_load_checkpoint checks them against the run. */
+typedef struct lc_checkpoint {
+    lc_st_file file;
+    int64_t step, epoch, in_epoch, seen, exec_step, optim_steps, batcher_pos, batcher_epoch;
+    bool epoch_open;
+    uint64_t metrics_bytes, metrics_hash;
+    lc_rng batcher_rng, augment_rng;
+    float acc[3];               /* the epoch's loss and hit sums, exact */
+    double results[9];          /* last train/test/val figures and silhouette */
+    double elapsed_s;
+} lc_checkpoint;
+lc_status lc_checkpoint_parse(uint8_t *bytes, size_t len, const char *where, lc_checkpoint *out);
+void lc_checkpoint_deinit(lc_checkpoint *c);
+/* The JSON text of setting `key` stored in the checkpoint, or NULL. */
+const char *lc_checkpoint_setting(const lc_checkpoint *c, const char *key);
 /* Writes the final weights (opts.save_path) with the normalisation in the
  * metadata. */
 lc_status lc_trainer_save_weights(lc_trainer *t, const char *path);
