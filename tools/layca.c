@@ -74,7 +74,10 @@ static const char *train_help =
     "                       the per-epoch rotation record follows the same cadence\n"
     "  --init FILE.safetensors   start from these weights\n"
     "  --save FILE.safetensors   write the final weights (PyTorch names and layouts)\n"
-    "  --device SEL         P:D index or a name substring (default: LAYCA_DEVICE, first GPU, first CPU)\n"
+    "  --device SEL         P:D index or a name substring (default: LAYCA_DEVICE, else the first GPU, else\n"
+    "                       the first CPU, among the devices that build layca's kernels)\n"
+    "  --device-only        no host shortcuts (host BLAS, host convolutions, host maps, the CPU optimizer\n"
+    "                       layout): a CPU device runs exactly what a GPU runs\n"
     "  --quiet              no per-epoch lines\n";
 
 static int usage_error(const char *fmt, const char *arg)
@@ -158,6 +161,7 @@ static int cmd_train(int argc, char **argv)
         if (!strcmp(a, "--layca")) { o.spec.layca = 1; continue; }
         if (!strcmp(a, "--no-layca")) { o.spec.layca = 0; continue; }
         if (!strcmp(a, "--no-fuse")) { o.no_fuse = true; continue; }
+        if (!strcmp(a, "--device-only")) { o.device_only = true; continue; }
         if (!strcmp(a, "--flip")) { o.flip = true; continue; }
         if (!strcmp(a, "--fixed-gating")) { o.fixed_gating = true; continue; }
         if (!strcmp(a, "--per-channel")) { o.data.per_channel = true; continue; }

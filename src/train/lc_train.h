@@ -16,6 +16,7 @@ typedef struct lc_train_opts {
     const char *model_path;
     const char *data_spec;      /* "mnist:DIR", "idx:IMAGES,LABELS" */
     const char *device;         /* selector, NULL = default */
+    bool device_only;           /* no host shortcuts: a CPU device runs what a GPU runs (lc_rt_opts) */
     lc_train_spec spec;         /* the model file's train section with flags applied on top */
     lc_data_opts data;
     bool no_shuffle;

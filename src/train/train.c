@@ -392,7 +392,7 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
 
     /* device */
     double t0 = lc_now_s();
-    CHECK(lc_rt_create(&t->rt, o->device, false));
+    CHECK(lc_rt_create_opts(&t->rt, &(lc_rt_opts){.selector = o->device, .device_only = o->device_only}));
     LC_INFO("device: %s (%s, %s)", t->rt->info.name, lc_rt_device_type_name(t->rt->info.type), t->rt->info.platform_name);
 
     if (o->fixed_gating) {
@@ -426,6 +426,7 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
             g->name, g->n_forward, L, (long long)lc_graph_trainable_count(g), t->batch,
             (double)g->act_floats * 4 / 1048576.0, (double)g->param_floats * 8 / 1048576.0);
 
+    CHECK(lc_exec_check_memory(t->rt, g, lc_optim_arenas(kind))); /* the whole plan, before any allocation */
     CHECK(lc_exec_create(&t->ex, t->rt, g));
     lc_exec_set_seed(t->ex, (uint64_t)spec.seed); /* dropout masks */
     CHECK(lc_exec_write_params(t->ex, t->host_params));
