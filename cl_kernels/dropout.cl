@@ -3,7 +3,8 @@
  * (thr = floor(rate * 2^24)); kept elements are scaled by 1/(1 - rate).
  * key is set by the executor before each replay from (seed, step, node), so
  * the backward recomputes the forward's mask and nothing is stored.  The host
- * twin is lc_dropout_keep in src/exec. */
+ * twin is lc_dropout_keep in src/exec.  Offsets, counts and indices are
+ * 64-bit. */
 
 static ulong lc_mix64(ulong z)
 {
@@ -12,21 +13,21 @@ static ulong lc_mix64(ulong z)
     return z ^ (z >> 31);
 }
 
-static bool lc_keep(ulong key, int i, uint thr)
+static bool lc_keep(ulong key, ulong i, uint thr)
 {
-    return (uint)(lc_mix64(key + (ulong)(i + 1) * 0x9E3779B97F4A7C15UL) >> 40) >= thr;
+    return (uint)(lc_mix64(key + (i + 1) * 0x9E3779B97F4A7C15UL) >> 40) >= thr;
 }
 
 /* y = keep ? x * scale : 0 (used for the forward and, on dy, the backward) */
-__kernel void lc_dropout(__global float *y, int y_off, __global const float *x, int x_off, int n, ulong key, uint thr,
-                         float scale)
+__kernel void lc_dropout(__global float *y, ulong y_off, __global const float *x, ulong x_off, ulong n, ulong key,
+                         uint thr, float scale)
 {
-    int i = get_global_id(0);
+    size_t i = get_global_id(0);
     if (i < n) y[y_off + i] = lc_keep(key, i, thr) ? x[x_off + i] * scale : 0.0f;
 }
 
-__kernel void lc_copy(__global float *y, int y_off, __global const float *x, int x_off, int n)
+__kernel void lc_copy(__global float *y, ulong y_off, __global const float *x, ulong x_off, ulong n)
 {
-    int i = get_global_id(0);
+    size_t i = get_global_id(0);
     if (i < n) y[y_off + i] = x[x_off + i];
 }

@@ -3,7 +3,10 @@
  * stats[0..c) = mean, stats[c..2c) = 1/sqrt(var + eps): written by the
  * forward (batch statistics in training, running ones in evaluation) and read
  * by the backward.  Reductions: one work-group of LC_RED_WG work-items per
- * channel. */
+ * channel, LC_RED_WG a power of two the executor chooses within the
+ * device's and the kernel's limits.  Offsets are 64-bit (ulong), and so is
+ * every index past a plane; a channel's own n * hw elements are counted in
+ * ints. */
 #ifndef LC_RED_WG
 #define LC_RED_WG 64
 #endif
@@ -38,13 +41,14 @@ static float lc_wg_sum(__local float *red, float v)
         while (i_ < end_) {                                                    \
             int ni_ = i_ / hw, p_ = i_ - ni_ * hw;                             \
             int seg_ = min(end_ - i_, hw - p_);                                \
-            int base_ = (ni_ * c + ch) * hw + p_, k_ = 0;                      \
+            size_t base_ = ((size_t)ni_ * c + ch) * hw + p_;                   \
+            int k_ = 0;                                                        \
             for (; k_ + 8 <= seg_; k_ += 8) {                                  \
-                int e8 = base_ + k_;                                           \
+                size_t e8 = base_ + k_;                                        \
                 BODY8                                                          \
             }                                                                  \
             for (; k_ < seg_; k_++) {                                          \
-                int e = base_ + k_;                                            \
+                size_t e = base_ + k_;                                         \
                 BODY1                                                          \
             }                                                                  \
             i_ += seg_;                                                        \
@@ -61,8 +65,8 @@ static float lc_hsum8(float8 v)
 /* training: batch mean and biased variance (two passes), running update
  * (Keras: running = momentum * running + (1 - momentum) * batch) */
 __kernel __attribute__((reqd_work_group_size(LC_RED_WG, 1, 1)))
-void lc_bn_stats(__global float *stats, int s_off, __global float *rm, int rm_off, __global float *rv, int rv_off,
-                 __global const float *x, int x_off, int n, int c, int hw, float eps, float momentum)
+void lc_bn_stats(__global float *stats, ulong s_off, __global float *rm, ulong rm_off, __global float *rv, ulong rv_off,
+                 __global const float *x, ulong x_off, int n, int c, int hw, float eps, float momentum)
 {
     __local float red[LC_RED_WG];
     int ch = get_group_id(0), t = get_local_id(0), m = n * hw;
@@ -83,8 +87,8 @@ void lc_bn_stats(__global float *stats, int s_off, __global float *rm, int rm_of
 }
 
 /* evaluation: the running statistics */
-__kernel void lc_bn_stats_eval(__global float *stats, int s_off, __global const float *rm, int rm_off,
-                               __global const float *rv, int rv_off, int c, float eps)
+__kernel void lc_bn_stats_eval(__global float *stats, ulong s_off, __global const float *rm, ulong rm_off,
+                               __global const float *rv, ulong rv_off, int c, float eps)
 {
     int ch = get_global_id(0);
     if (ch >= c) return;
@@ -93,17 +97,17 @@ __kernel void lc_bn_stats_eval(__global float *stats, int s_off, __global const 
 }
 
 /* y = (x - mean) / std * gamma + beta; one work-item per plane */
-__kernel void lc_bn_apply(__global float *y, int y_off, __global const float *x, int x_off,
-                          __global const float *stats, int s_off, __global const float *gm, int g_off,
-                          __global const float *bt, int b_off, int affine, int c, int hw, int planes)
+__kernel void lc_bn_apply(__global float *y, ulong y_off, __global const float *x, ulong x_off,
+                          __global const float *stats, ulong s_off, __global const float *gm, ulong g_off,
+                          __global const float *bt, ulong b_off, int affine, int c, int hw, int planes)
 {
     int pl = get_global_id(0);
     if (pl >= planes) return;
     int ch = pl % c;
     float mean = stats[s_off + ch], inv = stats[s_off + c + ch];
     float a = affine ? inv * gm[g_off + ch] : inv, b = affine ? bt[b_off + ch] : 0.0f;
-    __global const float *xs = x + x_off + pl * hw;
-    __global float *d = y + y_off + pl * hw;
+    __global const float *xs = x + x_off + (size_t)pl * hw;
+    __global float *d = y + y_off + (size_t)pl * hw;
     int p = 0;
     for (; p + 8 <= hw; p += 8) vstore8(fma(vload8(0, xs + p) - mean, a, b), 0, d + p);
     for (; p < hw; p++) d[p] = fma(xs[p] - mean, a, b);
@@ -111,8 +115,8 @@ __kernel void lc_bn_apply(__global float *y, int y_off, __global const float *x,
 
 /* sums[ch] = sum dy, sums[c + ch] = sum dy * xhat */
 __kernel __attribute__((reqd_work_group_size(LC_RED_WG, 1, 1)))
-void lc_bn_bwd_sums(__global float *sums, int u_off, __global const float *dy, int dy_off, __global const float *x,
-                    int x_off, __global const float *stats, int s_off, int n, int c, int hw)
+void lc_bn_bwd_sums(__global float *sums, ulong u_off, __global const float *dy, ulong dy_off, __global const float *x,
+                    ulong x_off, __global const float *stats, ulong s_off, int n, int c, int hw)
 {
     __local float red[LC_RED_WG];
     int ch = get_group_id(0), t = get_local_id(0);
@@ -131,9 +135,9 @@ void lc_bn_bwd_sums(__global float *sums, int u_off, __global const float *dy, i
 
 /* training: dx = gamma/std/m * (m dy - sum dy - xhat sum(dy xhat)); one
  * work-item per plane */
-__kernel void lc_bn_bwd_dx(__global float *dx, int dx_off, __global const float *dy, int dy_off,
-                           __global const float *x, int x_off, __global const float *stats, int s_off,
-                           __global const float *sums, int u_off, __global const float *gm, int g_off, int affine,
+__kernel void lc_bn_bwd_dx(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off,
+                           __global const float *x, ulong x_off, __global const float *stats, ulong s_off,
+                           __global const float *sums, ulong u_off, __global const float *gm, ulong g_off, int affine,
                            int n, int c, int hw)
 {
     int pl = get_global_id(0);
@@ -142,8 +146,8 @@ __kernel void lc_bn_bwd_dx(__global float *dx, int dx_off, __global const float 
     float m = (float)(n * hw), mean = stats[s_off + ch], inv = stats[s_off + c + ch];
     float k = (affine ? gm[g_off + ch] : 1.0f) * inv / m;
     float s1 = sums[u_off + ch], s2 = sums[u_off + c + ch];
-    __global const float *g = dy + dy_off + pl * hw, *xs = x + x_off + pl * hw;
-    __global float *d = dx + dx_off + pl * hw;
+    __global const float *g = dy + dy_off + (size_t)pl * hw, *xs = x + x_off + (size_t)pl * hw;
+    __global float *d = dx + dx_off + (size_t)pl * hw;
     /* in this order a single element per channel (m = 1) gives exactly 0 */
     float q = inv * s2;
     int p = 0;
@@ -153,16 +157,16 @@ __kernel void lc_bn_bwd_dx(__global float *dx, int dx_off, __global const float 
 }
 
 /* evaluation (fixed statistics): dx = dy * gamma / std */
-__kernel void lc_bn_bwd_dx_eval(__global float *dx, int dx_off, __global const float *dy, int dy_off,
-                                __global const float *stats, int s_off, __global const float *gm, int g_off,
+__kernel void lc_bn_bwd_dx_eval(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off,
+                                __global const float *stats, ulong s_off, __global const float *gm, ulong g_off,
                                 int affine, int c, int hw, int planes)
 {
     int pl = get_global_id(0);
     if (pl >= planes) return;
     int ch = pl % c;
     float k = (affine ? gm[g_off + ch] : 1.0f) * stats[s_off + c + ch];
-    __global const float *g = dy + dy_off + pl * hw;
-    __global float *d = dx + dx_off + pl * hw;
+    __global const float *g = dy + dy_off + (size_t)pl * hw;
+    __global float *d = dx + dx_off + (size_t)pl * hw;
     int p = 0;
     for (; p + 8 <= hw; p += 8) vstore8(vload8(0, g + p) * k, 0, d + p);
     for (; p < hw; p++) d[p] = g[p] * k;
@@ -170,8 +174,8 @@ __kernel void lc_bn_bwd_dx_eval(__global float *dx, int dx_off, __global const f
 
 /* dgamma[ch] = sum dy * xhat */
 __kernel __attribute__((reqd_work_group_size(LC_RED_WG, 1, 1)))
-void lc_bn_dgamma(__global float *dg, int dg_off, __global const float *dy, int dy_off, __global const float *x,
-                  int x_off, __global const float *stats, int s_off, int n, int c, int hw)
+void lc_bn_dgamma(__global float *dg, ulong dg_off, __global const float *dy, ulong dy_off, __global const float *x,
+                  ulong x_off, __global const float *stats, ulong s_off, int n, int c, int hw)
 {
     __local float red[LC_RED_WG];
     int ch = get_group_id(0), t = get_local_id(0);
@@ -186,7 +190,7 @@ void lc_bn_dgamma(__global float *dg, int dg_off, __global const float *dy, int 
 
 /* db[ch] = sum over n and hw of dy[n, ch, hw] (conv bias, batchnorm beta) */
 __kernel __attribute__((reqd_work_group_size(LC_RED_WG, 1, 1)))
-void lc_channel_sum(__global float *db, int db_off, __global const float *dy, int dy_off, int n, int c, int hw)
+void lc_channel_sum(__global float *db, ulong db_off, __global const float *dy, ulong dy_off, int n, int c, int hw)
 {
     __local float red[LC_RED_WG];
     int ch = get_group_id(0), t = get_local_id(0);

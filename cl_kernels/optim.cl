@@ -9,7 +9,9 @@
  *   LC_FP64      sums in double (exact products); 0: double-float pairs of
  *                floats (exact products by fma), for devices without fp64
  *   LC_WG        work-items per work-group (1 on CPUs: one work-item walks a
- *                contiguous chunk; 64-256 on GPUs: interleaved, coalesced)
+ *                contiguous chunk; 64-256 on GPUs and in device-only mode:
+ *                interleaved, coalesced; at most what the device and the
+ *                built kernels allow)
  *   LC_V         floats per vector (16 on AVX-512 CPUs, 4 on GPUs)
  * so the hot loops carry no runtime switch: each work-item loads and stores
  * whole floatV vectors and keeps its sums in per-lane vector accumulators.
@@ -26,8 +28,9 @@
  * chunks first, then plain tensors', then those of frozen kernels, so each
  * launch covers a prefix of it.
  *
- *   chunks[c] = (first element, end element, tensor, 0)
- *   tens[t]   = (end element = offset + numel, first chunk, chunk count,
+ *   chunks[c] = (first element, end element, tensor, 0)  (long4: arenas may
+ *               hold more than 2^31 floats; a chunk itself fewer)
+ *   tens[t]   = (unused, first chunk, chunk count,
  *                mode | is_kernel << 2)      mode: 0 untouched, 1 plain, 2 Layca
  *   rates[t]  = lr (plain) or rho (Layca);   n0[t] = initial norm
  *
@@ -241,14 +244,16 @@ void lc_tree3(__local lc_pt *r0, __local lc_pt *r1, __local lc_pt *r2, lc_pt *a0
  * 1, a constant of each copy) and mask (lanes inside the chunk). */
 #define LC_FOR_VECTORS(start, end, ...)                                                                          \
     do {                                                                                                         \
-        int n_ = (end) - (start), nf_ = n_ / LC_V, rem_ = n_ % LC_V;                                             \
+        int n_ = (int)((end) - (start)), nf_ = n_ / LC_V, rem_ = n_ % LC_V;                                      \
         for (int k_ = lid; k_ < nf_; k_ += LC_WG) {                                                              \
-            const int i = (start) + k_ * LC_V, masked = 0;                                                       \
+            const long i = (start) + (long)k_ * LC_V;                                                           \
+            const int masked = 0;                                                                                \
             const intV mask = (intV)(-1);                                                                        \
             __VA_ARGS__;                                                                                         \
         }                                                                                                        \
         if (rem_ && lid == nf_ % LC_WG) {                                                                        \
-            const int i = (start) + nf_ * LC_V, masked = 1;                                                      \
+            const long i = (start) + (long)nf_ * LC_V;                                                          \
+            const int masked = 1;                                                                                \
             const intV mask = LC_IOTA < (intV)(rem_);                                                            \
             __VA_ARGS__;                                                                                         \
         }                                                                                                        \
@@ -256,7 +261,7 @@ void lc_tree3(__local lc_pt *r0, __local lc_pt *r1, __local lc_pt *r2, lc_pt *a0
 
 #define LC_ZERO ((floatV)(0.0f))
 
-void lc_store(floatV v, floatV old, __global float *p, int i, int masked, intV mask)
+void lc_store(floatV v, floatV old, __global float *p, long i, int masked, intV mask)
 {
     vstoreV(masked ? select(old, v, mask) : v, 0, p + i);
 }
@@ -309,7 +314,7 @@ floatV lc_step_of(floatV m, floatV v, floatV g, float lr, float8 hp)
 
 /* Advances the state of elements [i, i+LC_V) from the raw gradient and
  * returns the step. */
-floatV lc_inner(floatV w, floatV graw, __global float *s1, __global float *s2, int i, float lr, float8 hp,
+floatV lc_inner(floatV w, floatV graw, __global float *s1, __global float *s2, long i, float lr, float8 hp,
                 int masked, intV mask)
 {
     floatV g = lc_grad(w, graw, hp);
@@ -340,7 +345,7 @@ floatV lc_inner(floatV w, floatV graw, __global float *s1, __global float *s2, i
 /* The step of elements [i, i+LC_V) again, from the state lc_inner stored
  * (w: the weights it saw). */
 floatV lc_step_again(floatV w, __global const float *graw, __global const float *s1, __global const float *s2,
-                     int i, float lr, float8 hp)
+                     long i, float lr, float8 hp)
 {
     floatV g = LC_ZERO, m = LC_ZERO, v = LC_ZERO;
 #if LC_STEP_NEEDS_G
@@ -360,7 +365,7 @@ floatV lc_step_again(floatV w, __global const float *graw, __global const float 
 /* Plain step: w -= s (an update that would make w non-finite is dropped);
  * with mon, the updated w's <w,w0>, ||w||^2 go to a0, a1. */
 void lc_v_plain(__global float *w, __global const float *g, __global float *s1, __global float *s2,
-                __global const float *w0, int i, float lr, float8 hp, int masked, intV mask, int mon, lc_acc *a0,
+                __global const float *w0, long i, float lr, float8 hp, int masked, intV mask, int mon, lc_acc *a0,
                 lc_acc *a1)
 {
     floatV wi = vloadV(0, w + i);
@@ -382,7 +387,7 @@ void lc_v_plain(__global float *w, __global const float *g, __global float *s1, 
 /* Layca's first pass: advances the state; with sums, <s,w>, ||s||^2,
  * ||w||^2 to a0..a2. */
 void lc_v_layca_step(__global const float *w, __global const float *g, __global float *s1, __global float *s2,
-                     int i, float lr, float8 hp, int masked, intV mask, int sums, lc_acc *a0, lc_acc *a1, lc_acc *a2)
+                     long i, float lr, float8 hp, int masked, intV mask, int sums, lc_acc *a0, lc_acc *a1, lc_acc *a2)
 {
     floatV wi = vloadV(0, w + i);
     floatV si = lc_inner(wi, vloadV(0, g + i), s1, s2, i, lr, hp, masked, mask);
@@ -399,7 +404,7 @@ void lc_v_layca_step(__global const float *w, __global const float *g, __global 
 
 /* <s,w>, ||s||^2, ||w||^2 of the step the state holds (unfused path). */
 void lc_v_step_sums(__global const float *w, __global const float *g, __global const float *s1,
-                    __global const float *s2, int i, float lr, float8 hp, int masked, intV mask, lc_acc *a0,
+                    __global const float *s2, long i, float lr, float8 hp, int masked, intV mask, lc_acc *a0,
                     lc_acc *a1, lc_acc *a2)
 {
     floatV wi = vloadV(0, w + i);
@@ -414,7 +419,7 @@ void lc_v_step_sums(__global const float *w, __global const float *g, __global c
 }
 
 /* <w,w0>, ||w||^2 of the current weights. */
-void lc_v_rot(__global const float *w, __global const float *w0, int i, int masked, intV mask, lc_acc *a0, lc_acc *a1)
+void lc_v_rot(__global const float *w, __global const float *w0, long i, int masked, intV mask, lc_acc *a0, lc_acc *a1)
 {
     floatV wi = vloadV(0, w + i), r = vloadV(0, w0 + i);
     if (masked) {
@@ -429,7 +434,7 @@ void lc_v_rot(__global const float *w, __global const float *w0, int i, int mask
  * dropped where not finite; with mon, the new w's <w,w0>, ||w||^2 go to
  * a0, a1. */
 void lc_v_layca_apply(__global float *w, __global const float *g, __global const float *s1,
-                      __global const float *s2, __global const float *w0, int i, float lr, float8 hp, float c,
+                      __global const float *s2, __global const float *w0, long i, float lr, float8 hp, float c,
                       float k, float beta, int masked, intV mask, int mon, lc_acc *a0, lc_acc *a1)
 {
     floatV wi = vloadV(0, w + i);
@@ -520,11 +525,11 @@ void lc_layer_totals(__global const lc_pt *part, int first, int count, int lid, 
 
 /* Plain optimizers, no monitoring: chunks [0, launched) are all plain. */
 __kernel LC_REQD void lc_optim_plain(__global float *w, __global const float *g, __global float *s1,
-                                     __global float *s2, __global const int4 *chunks, __global const float *rates,
+                                     __global float *s2, __global const long4 *chunks, __global const float *rates,
                                      float8 hp)
 {
     int c = get_group_id(0), lid = get_local_id(0);
-    int4 ch = chunks[c];
+    long4 ch = chunks[c];
     float lr = rates[ch.z];
     lc_acc a0 = lc_acc_zero(), a1 = lc_acc_zero();
     LC_FOR_VECTORS(ch.x, ch.y, lc_v_plain(w, g, s1, s2, w, i, lr, hp, masked, mask, 0, &a0, &a1));
@@ -542,12 +547,12 @@ __kernel LC_REQD void lc_optim_plain(__global float *w, __global const float *g,
  * tensors do so in kernel B). */
 __kernel LC_REQD void lc_optim_fused_a(__global float *w, __global const float *g, __global float *s1,
                                        __global float *s2, __global const float *w0, __global lc_pt *part,
-                                       __global lc_pt *rot, __global const int4 *chunks, __global const int4 *tens,
+                                       __global lc_pt *rot, __global const long4 *chunks, __global const int4 *tens,
                                        __global const float *rates, float8 hp, float inner_lr, int monitor)
 {
     LC_LOCALS;
     int c = get_group_id(0), lid = get_local_id(0);
-    int4 ch = chunks[c];
+    long4 ch = chunks[c];
     int mode = tens[ch.z].w & 3, mon = monitor && (tens[ch.z].w & 4) && mode != LC_MODE_LAYCA;
     lc_acc a0 = lc_acc_zero(), a1 = lc_acc_zero(), a2 = lc_acc_zero();
     if (mode == LC_MODE_LAYCA) {
@@ -587,13 +592,13 @@ __kernel LC_REQD void lc_optim_fused_a(__global float *w, __global const float *
 __kernel LC_REQD void lc_optim_fused_b(__global float *w, __global const float *g, __global const float *s1,
                                        __global const float *s2, __global const float *w0,
                                        __global const lc_pt *part, __global lc_pt *rot,
-                                       __global const int4 *chunks, __global const int4 *tens,
+                                       __global const long4 *chunks, __global const int4 *tens,
                                        __global const float *rates, __global const float *n0, float8 hp,
                                        float inner_lr, int monitor)
 {
     LC_LOCALS;
     int c = get_group_id(0), lid = get_local_id(0);
-    int4 ch = chunks[c];
+    long4 ch = chunks[c];
     int4 ti = tens[ch.z];
     lc_pt t0, t1, t2;
     lc_layer_totals(part, ti.y, ti.z, lid, &t0, &t1, &t2);
@@ -623,11 +628,11 @@ __kernel LC_REQD void lc_optim_fused_b(__global float *w, __global const float *
 /* Rotation partials of the current weights, one work-group per chunk of a
  * kernel tensor: rot[c] = <w,w0>, ||w||^2. */
 __kernel LC_REQD void lc_optim_rot_partials(__global const float *w, __global const float *w0, __global lc_pt *rot,
-                                            __global const int4 *chunks, __global const int4 *tens)
+                                            __global const long4 *chunks, __global const int4 *tens)
 {
     LC_LOCALS;
     int c = get_group_id(0), lid = get_local_id(0);
-    int4 ch = chunks[c];
+    long4 ch = chunks[c];
     int kern = tens[ch.z].w & 4;
     lc_acc a0 = lc_acc_zero(), a1 = lc_acc_zero();
     if (kern) LC_FOR_VECTORS(ch.x, ch.y, lc_v_rot(w, w0, i, masked, mask, &a0, &a1));
@@ -647,11 +652,11 @@ __kernel LC_REQD void lc_optim_rot_partials(__global const float *w, __global co
 
 /* Advances the state; mode 1: w -= s. */
 __kernel LC_REQD void lc_optim_u_step(__global float *w, __global const float *g, __global float *s1,
-                                      __global float *s2, __global const int4 *chunks, __global const int4 *tens,
+                                      __global float *s2, __global const long4 *chunks, __global const int4 *tens,
                                       __global const float *rates, float8 hp, float inner_lr, int c0)
 {
     int c = c0 + (int)get_group_id(0), lid = get_local_id(0);
-    int4 ch = chunks[c];
+    long4 ch = chunks[c];
     int mode = tens[ch.z].w & 3;
     lc_acc a0 = lc_acc_zero(), a1 = lc_acc_zero(), a2 = lc_acc_zero();
     if (mode == LC_MODE_PLAIN) {
@@ -664,12 +669,12 @@ __kernel LC_REQD void lc_optim_u_step(__global float *w, __global const float *g
 
 /* part[c*4 + 0..2] = <s,w>, ||s||^2, ||w||^2 of chunk c. */
 __kernel LC_REQD void lc_optim_u_partials(__global const float *w, __global const float *g, __global const float *s1,
-                                          __global const float *s2, __global lc_pt *part, __global const int4 *chunks,
+                                          __global const float *s2, __global lc_pt *part, __global const long4 *chunks,
                                           float8 hp, float inner_lr, int c0)
 {
     LC_LOCALS;
     int c = c0 + (int)get_group_id(0), lid = get_local_id(0);
-    int4 ch = chunks[c];
+    long4 ch = chunks[c];
     lc_acc a0 = lc_acc_zero(), a1 = lc_acc_zero(), a2 = lc_acc_zero();
     LC_FOR_VECTORS(ch.x, ch.y, lc_v_step_sums(w, g, s1, s2, i, inner_lr, hp, masked, mask, &a0, &a1, &a2));
     lc_pt p0 = lc_acc_total(a0), p1 = lc_acc_total(a1), p2 = lc_acc_total(a2);
@@ -703,11 +708,11 @@ __kernel LC_REQD void lc_optim_u_total(__global const lc_pt *part, __global lc_p
 /* Layca update of chunk c from tot[its tensor]. */
 __kernel LC_REQD void lc_optim_u_update(__global float *w, __global const float *g, __global const float *s1,
                                         __global const float *s2, __global const lc_pt *tot,
-                                        __global const int4 *chunks, __global const float *rates,
+                                        __global const long4 *chunks, __global const float *rates,
                                         __global const float *n0, float8 hp, float inner_lr, int c0)
 {
     int c = c0 + (int)get_group_id(0), lid = get_local_id(0);
-    int4 ch = chunks[c];
+    long4 ch = chunks[c];
     __global const lc_pt *p = tot + (size_t)ch.z * 4;
     float cc, kk, beta;
     if (!lc_layca_coef(p[0], p[1], p[2], rates[ch.z], n0[ch.z], &cc, &kk, &beta)) return;

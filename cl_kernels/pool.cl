@@ -1,7 +1,8 @@
 /* Pooling without padding (windows that do not fit are dropped), NCHW.
  * nc = batch * channels planes of h x w.  One work-item per output row
  * (forward) or input row (backward, a gather: no atomics), with a loop
- * along the row (see conv.cl on PoCL). */
+ * along the row (see conv.cl on PoCL).  Offsets are 64-bit (ulong) and so
+ * is every index past a plane; within a plane (h * w) indices are ints. */
 
 /* first index (row-major window order) of the window's maximum */
 static int lc_window_argmax(__global const float *xp, int w, int y0, int x0, int kh, int kw)
@@ -16,14 +17,14 @@ static int lc_window_argmax(__global const float *xp, int w, int y0, int x0, int
     return best;
 }
 
-__kernel void lc_maxpool_fwd(__global float *y, int y_off, __global const float *x, int x_off, int nc, int h, int w,
+__kernel void lc_maxpool_fwd(__global float *y, ulong y_off, __global const float *x, ulong x_off, int nc, int h, int w,
                              int kh, int kw, int sh, int sw, int oh, int ow)
 {
     int row = get_global_id(0);
     if (row >= nc * oh) return;
     int oy = row % oh, pl = row / oh;
-    __global const float *xp = x + x_off + pl * h * w;
-    __global float *d = y + y_off + row * ow;
+    __global const float *xp = x + x_off + (size_t)pl * h * w;
+    __global float *d = y + y_off + (size_t)row * ow;
     for (int ox = 0; ox < ow; ox++) d[ox] = xp[lc_window_argmax(xp, w, oy * sh, ox * sw, kh, kw)];
 }
 
@@ -32,16 +33,16 @@ static int lc_win_lo(int i, int k, int s) { int t = i - k + 1; return t <= 0 ? 0
 static int lc_win_hi(int i, int s, int o) { int t = i / s; return t < o - 1 ? t : o - 1; }
 
 /* dx = sum of dy over the windows whose (first) maximum is this element */
-__kernel void lc_maxpool_bwd(__global float *dx, int dx_off, __global const float *dy, int dy_off,
-                             __global const float *x, int x_off, int nc, int h, int w, int kh, int kw, int sh, int sw,
+__kernel void lc_maxpool_bwd(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off,
+                             __global const float *x, ulong x_off, int nc, int h, int w, int kh, int kw, int sh, int sw,
                              int oh, int ow)
 {
     int row = get_global_id(0);
     if (row >= nc * h) return;
     int iy = row % h, pl = row / h;
-    __global const float *xp = x + x_off + pl * h * w;
-    __global const float *g = dy + dy_off + pl * oh * ow;
-    __global float *d = dx + dx_off + row * w;
+    __global const float *xp = x + x_off + (size_t)pl * h * w;
+    __global const float *g = dy + dy_off + (size_t)pl * oh * ow;
+    __global float *d = dx + dx_off + (size_t)row * w;
     int oy0 = lc_win_lo(iy, kh, sh), oy1 = lc_win_hi(iy, sh, oh);
     for (int ix = 0; ix < w; ix++) {
         int me = iy * w + ix, ox0 = lc_win_lo(ix, kw, sw), ox1 = lc_win_hi(ix, sw, ow);
@@ -57,16 +58,16 @@ __kernel void lc_maxpool_bwd(__global float *dx, int dx_off, __global const floa
  * work-item per output row writes its window rows (the window's first
  * maximum gets dy, the others 0) and the uncovered right columns; the last
  * one also clears the uncovered bottom rows. */
-__kernel void lc_maxpool_bwd_tiled(__global float *dx, int dx_off, __global const float *dy, int dy_off,
-                                   __global const float *x, int x_off, int nc, int h, int w, int kh, int kw, int oh,
+__kernel void lc_maxpool_bwd_tiled(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off,
+                                   __global const float *x, ulong x_off, int nc, int h, int w, int kh, int kw, int oh,
                                    int ow)
 {
     int row = get_global_id(0);
     if (row >= nc * oh) return;
     int oy = row % oh, pl = row / oh;
-    __global const float *xp = x + x_off + pl * h * w;
-    __global const float *g = dy + dy_off + row * ow;
-    __global float *d = dx + dx_off + pl * h * w;
+    __global const float *xp = x + x_off + (size_t)pl * h * w;
+    __global const float *g = dy + dy_off + (size_t)row * ow;
+    __global float *d = dx + dx_off + (size_t)pl * h * w;
     for (int ox = 0; ox < ow; ox++) {
         int best = lc_window_argmax(xp, w, oy * kh, ox * kw, kh, kw);
         float gv = g[ox];
@@ -82,14 +83,14 @@ __kernel void lc_maxpool_bwd_tiled(__global float *dx, int dx_off, __global cons
         for (int k = oh * kh * w; k < h * w; k++) d[k] = 0.0f;
 }
 
-__kernel void lc_avgpool_fwd(__global float *y, int y_off, __global const float *x, int x_off, int nc, int h, int w,
+__kernel void lc_avgpool_fwd(__global float *y, ulong y_off, __global const float *x, ulong x_off, int nc, int h, int w,
                              int kh, int kw, int sh, int sw, int oh, int ow)
 {
     int row = get_global_id(0);
     if (row >= nc * oh) return;
     int oy = row % oh, pl = row / oh;
-    __global const float *xp = x + x_off + (pl * h + oy * sh) * w;
-    __global float *d = y + y_off + row * ow;
+    __global const float *xp = x + x_off + ((size_t)pl * h + oy * sh) * w;
+    __global float *d = y + y_off + (size_t)row * ow;
     float inv = 1.0f / (float)(kh * kw);
     for (int ox = 0; ox < ow; ox++) {
         float s = 0.0f;
@@ -99,14 +100,14 @@ __kernel void lc_avgpool_fwd(__global float *y, int y_off, __global const float 
     }
 }
 
-__kernel void lc_avgpool_bwd(__global float *dx, int dx_off, __global const float *dy, int dy_off, int nc, int h,
+__kernel void lc_avgpool_bwd(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off, int nc, int h,
                              int w, int kh, int kw, int sh, int sw, int oh, int ow)
 {
     int row = get_global_id(0);
     if (row >= nc * h) return;
     int iy = row % h, pl = row / h;
-    __global const float *g = dy + dy_off + pl * oh * ow;
-    __global float *d = dx + dx_off + row * w;
+    __global const float *g = dy + dy_off + (size_t)pl * oh * ow;
+    __global float *d = dx + dx_off + (size_t)row * w;
     int oy0 = lc_win_lo(iy, kh, sh), oy1 = lc_win_hi(iy, sh, oh);
     float inv = 1.0f / (float)(kh * kw);
     for (int ix = 0; ix < w; ix++) {
@@ -119,22 +120,24 @@ __kernel void lc_avgpool_bwd(__global float *dx, int dx_off, __global const floa
 }
 
 /* y[plane] = mean of the plane's hw values */
-__kernel void lc_gap_fwd(__global float *y, int y_off, __global const float *x, int x_off, int nc, int hw)
+__kernel void lc_gap_fwd(__global float *y, ulong y_off, __global const float *x, ulong x_off, int nc, int hw)
 {
     int i = get_global_id(0);
     if (i >= nc) return;
     float s = 0.0f;
-    for (int k = 0; k < hw; k++) s += x[x_off + i * hw + k];
+    __global const float *xp = x + x_off + (size_t)i * hw;
+    for (int k = 0; k < hw; k++) s += xp[k];
     y[y_off + i] = s / (float)hw;
 }
 
 /* dx[plane, :] = dy[plane] / hw */
-__kernel void lc_gap_bwd(__global float *dx, int dx_off, __global const float *dy, int dy_off, int nc, int hw)
+__kernel void lc_gap_bwd(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off, int nc, int hw)
 {
     int i = get_global_id(0);
     if (i >= nc) return;
     float v = dy[dy_off + i] / (float)hw;
-    for (int k = 0; k < hw; k++) dx[dx_off + i * hw + k] = v;
+    __global float *dp = dx + dx_off + (size_t)i * hw;
+    for (int k = 0; k < hw; k++) dp[k] = v;
 }
 
 /* 2x2 windows with stride 2 (the common case), explicit float8: one
@@ -142,14 +145,14 @@ __kernel void lc_gap_bwd(__global float *dx, int dx_off, __global const float *d
  * at a time.  The forward writes the maxima; the backward gives each
  * window's first maximum (row-major order, as lc_window_argmax) its dy and
  * the other three 0, and clears the uncovered last column / row. */
-__kernel void lc_maxpool2_fwd(__global float *y, int y_off, __global const float *x, int x_off, int nc, int h, int w,
+__kernel void lc_maxpool2_fwd(__global float *y, ulong y_off, __global const float *x, ulong x_off, int nc, int h, int w,
                               int oh, int ow)
 {
     int row = get_global_id(0);
     if (row >= nc * oh) return;
     int oy = row % oh, pl = row / oh;
-    __global const float *r0 = x + x_off + (pl * h + 2 * oy) * w, *r1 = r0 + w;
-    __global float *d = y + y_off + row * ow;
+    __global const float *r0 = x + x_off + ((size_t)pl * h + 2 * oy) * w, *r1 = r0 + w;
+    __global float *d = y + y_off + (size_t)row * ow;
     int ox = 0;
     for (; ox + 4 <= ow; ox += 4) {
         float8 m = fmax(vload8(0, r0 + 2 * ox), vload8(0, r1 + 2 * ox));
@@ -158,14 +161,14 @@ __kernel void lc_maxpool2_fwd(__global float *y, int y_off, __global const float
     for (; ox < ow; ox++) d[ox] = fmax(fmax(r0[2 * ox], r0[2 * ox + 1]), fmax(r1[2 * ox], r1[2 * ox + 1]));
 }
 
-__kernel void lc_maxpool2_bwd(__global float *dx, int dx_off, __global const float *dy, int dy_off,
-                              __global const float *x, int x_off, int nc, int h, int w, int oh, int ow)
+__kernel void lc_maxpool2_bwd(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off,
+                              __global const float *x, ulong x_off, int nc, int h, int w, int oh, int ow)
 {
     int row = get_global_id(0);
     if (row >= nc * oh) return;
     int oy = row % oh, pl = row / oh;
-    int o0 = (pl * h + 2 * oy) * w;
-    __global const float *r0 = x + x_off + o0, *r1 = r0 + w, *g = dy + dy_off + row * ow;
+    size_t o0 = ((size_t)pl * h + 2 * oy) * w;
+    __global const float *r0 = x + x_off + o0, *r1 = r0 + w, *g = dy + dy_off + (size_t)row * ow;
     __global float *d0 = dx + dx_off + o0, *d1 = d0 + w;
     int ox = 0;
     for (; ox + 4 <= ow; ox += 4) {
@@ -192,7 +195,7 @@ __kernel void lc_maxpool2_bwd(__global float *dx, int dx_off, __global const flo
     }
     if (2 * ow < w) { d0[w - 1] = 0.0f; d1[w - 1] = 0.0f; }
     if (oy == oh - 1 && 2 * oh < h) {
-        __global float *dl = dx + dx_off + (pl * h + h - 1) * w;
+        __global float *dl = dx + dx_off + ((size_t)pl * h + h - 1) * w;
         for (int k = 0; k < w; k++) dl[k] = 0.0f;
     }
 }

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include "lc_core.h"
+#include "lc_test_idx.h"
 
 static char layca[1024], src[1024], tmp[1024];
 
@@ -23,11 +24,12 @@ static void setup(void)
     setenv("LAYCA_CACHE_DIR", cache, 1);
 }
 
-/* Runs `layca ARGS`, returns the exit code; out receives stdout+stderr. */
-static int run(const char *args, char *out, size_t len)
+/* Runs `PREFIX layca ARGS` in sh (PREFIX: variables or a command before,
+ * may be ""), returns the exit code; out receives stdout+stderr. */
+static int run_with(const char *prefix, const char *args, char *out, size_t len)
 {
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", layca, args);
+    snprintf(cmd, sizeof cmd, "%s %s %s 2>&1", prefix, layca, args);
     FILE *p = popen(cmd, "r");
     ck_assert_ptr_nonnull(p);
     size_t n = fread(out, 1, len - 1, p);
@@ -36,6 +38,8 @@ static int run(const char *args, char *out, size_t len)
     ck_assert_msg(WIFEXITED(st), "'%s' did not exit normally (crash?)", args);
     return WEXITSTATUS(st);
 }
+
+static int run(const char *args, char *out, size_t len) { return run_with("", args, out, len); }
 
 /* Last line of the output (the error line) */
 static const char *last_line(char *out)
@@ -418,6 +422,78 @@ START_TEST(bench_json_shape)
 }
 END_TEST
 
+/* A model larger than the device (the probe's dense512k: one dense layer of
+ * 512k units, 6.25 GiB with an SGD optimizer's arenas) is refused before
+ * training with one error line naming the planned bytes and both limits,
+ * instead of an abort inside the OpenCL driver: on PoCL told it has 2 GiB
+ * (POCL_MEMORY_LIMIT, read by PoCL), and on PoCL's full memory under an
+ * 8 GiB address-space limit (the device's buffers live in the process). */
+START_TEST(model_larger_than_device)
+{
+    setup();
+    char out[16384], dev[32] = "";
+    if (run("devices", out, sizeof out) == 0) {
+        for (char *l = strtok(out, "\n"); l; l = strtok(NULL, "\n"))
+            if (strstr(l, "Portable Computing Language") && sscanf(l, "%31s", dev) == 1) break;
+    }
+    if (!dev[0] || !strchr(dev, ':')) {
+        fprintf(stderr, "# no PoCL device: the memory refusal through the CLI is not checked here\n");
+        return;
+    }
+    char model[1400], d[1400], args[4096];
+    snprintf(model, sizeof model, "%s/dense512k.json", tmp);
+    FILE *f = fopen(model, "w");
+    fputs("{\"format\": \"layca-model/1\", \"name\": \"dense512k\", \"input\": {\"shape\": [784]}, \"classes\": 10,"
+          " \"nodes\": [{\"name\": \"d1\", \"op\": \"dense\", \"units\": 524288}, {\"name\": \"r\", \"op\": \"relu\"},"
+          " {\"name\": \"o\", \"op\": \"dense\", \"units\": 10}]}", f);
+    fclose(f);
+    snprintf(d, sizeof d, "%s/mnist28", tmp);
+    ck_assert_int_eq(lc_mkdirs(d), LC_OK);
+    lc_test_write_idx_sized(d, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", 20, 1, 28, 10);
+    lc_test_write_idx_sized(d, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 10, 2, 28, 10);
+    snprintf(args, sizeof args, "train %s --data mnist:%s --steps 1 --batch 8 --device %s", model, d, dev);
+    /* parameters (no biases): 784 x 524288 + 524288 x 10 floats */
+    char params[64];
+    snprintf(params, sizeof params, "parameters %llu", (unsigned long long)(784ull * 524288 + 524288ull * 10) * 4);
+    static const struct { const char *prefix, *limit; } runs[] = {
+        {"POCL_MEMORY_LIMIT=2", "2147483648 bytes (2.00 GiB) of global memory"},
+        {"ulimit -v 8388608 &&", "RLIMIT_AS"},
+    };
+    for (size_t i = 0; i < LC_COUNTOF(runs); i++) {
+        int rc = run_with(runs[i].prefix, args, out, sizeof out);
+        const char *line = last_line(out);
+        ck_assert_msg(rc == 1, "%s: exit %d: %.600s", runs[i].prefix, rc, line);
+        ck_assert_msg(!strncmp(line, "layca: error: model 'dense512k'", 31), "%s: %.600s", runs[i].prefix, line);
+        ck_assert_msg(strstr(line, "needs ") && strstr(line, params) && strstr(line, "largest allocation of") &&
+                          strstr(line, runs[i].limit),
+                      "%s: %.800s", runs[i].prefix, line);
+        ck_assert_msg(!strstr(out, "epoch 1"), "%s: it trained: %.600s", runs[i].prefix, out);
+    }
+}
+END_TEST
+
+/* --device-only is accepted by train and study and reaches the runtime. */
+START_TEST(device_only_flag)
+{
+    setup();
+    char d[1400], model[1400], args[4096], out[16384];
+    snprintf(d, sizeof d, "%s/data_device_only", tmp);
+    make_data(d, "none");
+    snprintf(model, sizeof model, "%s/m2.json", tmp);
+    FILE *f = fopen(model, "w");
+    fputs("{\"format\": \"layca-model/1\", \"input\": {\"shape\": [16]}, \"classes\": 3,"
+          " \"nodes\": [{\"name\": \"fc\", \"op\": \"dense\", \"units\": 3}]}", f);
+    fclose(f);
+    snprintf(args, sizeof args, "train %s --data mnist:%s --steps 2 --batch 4 --device-only", model, d);
+    int rc = run_with("LAYCA_LOG=debug", args, out, sizeof out);
+    if (strstr(out, "no OpenCL device")) return; /* no device here: the device suites say so */
+    ck_assert_msg(rc == 0, "%s", out);
+    ck_assert_msg(strstr(out, ", device-only; program cache"), "the runtime was not told: %.2000s", out);
+    ck_assert_ptr_nonnull(strstr(run("train --help", out, sizeof out) == 0 ? out : "", "--device-only"));
+    ck_assert_ptr_nonnull(strstr(run("study mnist-toy --help", out, sizeof out) == 0 ? out : "", "--device-only"));
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cli");
@@ -432,6 +508,8 @@ static Suite *suite(void)
     tcase_add_test(tc, plot_figures);
     tcase_add_test(tc, inspect_paper_networks);
     tcase_add_test(tc, bench_json_shape);
+    tcase_add_test(tc, model_larger_than_device);
+    tcase_add_test(tc, device_only_flag);
     suite_add_tcase(s, tc);
     return s;
 }

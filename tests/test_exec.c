@@ -5,6 +5,7 @@
  * the paper's convolutional networks (model files): layer and parameter
  * counts, memory plans, a few training steps. */
 #include "lc_test.h"
+#include "lc_test_rt.h"
 
 #include <string.h>
 
@@ -16,7 +17,7 @@ static lc_rt *rt;
 
 static void setup_rt(void)
 {
-    if (!rt && lc_rt_create(&rt, NULL, false) != LC_OK) lc_test_skip_all("no OpenCL device");
+    if (!rt) rt = lc_test_rt_create();
 }
 
 enum { G_MLP, G_RESIDUAL, G_FLATTEN, G_NOBIAS };
@@ -372,6 +373,10 @@ typedef struct run_cfg {
                               * by more than grad_tol (relative to its largest element) */
     const char *grads_from;  /* compare gradients only from this node on (NULL: all) */
     int *compared;           /* out: number of intermediate values compared */
+    lc_rt *use_rt;           /* NULL: the configuration's rt */
+    int64_t gemm_rebase_at;  /* lc_exec_opts.gemm_rebase_at */
+    void (*inspect)(lc_exec *ex, const lc_graph *g, void *ctx); /* called after the comparisons */
+    void *ctx;
 } run_cfg;
 
 /* fraction of the elements of a off by more than tol * max |b| (NaN: all) */
@@ -399,7 +404,8 @@ static void check_conv_graph(lc_graph *g, const run_cfg *cfg, const char *what)
     lc_status st = lc_graph_compile(g, cfg->planned, true, NULL);
     ck_assert_msg(st == LC_OK, "%s: compile: %s", what, lc_error_message());
     lc_exec *ex;
-    st = lc_exec_create(&ex, rt, g);
+    lc_exec_opts xo = {.gemm_rebase_at = cfg->gemm_rebase_at};
+    st = lc_exec_create_opts(&ex, cfg->use_rt ? cfg->use_rt : rt, g, &xo);
     ck_assert_msg(st == LC_OK, "%s: exec: %s", what, lc_error_message());
     int n = cfg->n;
     float *p = malloc((size_t)g->param_floats * 4 + 4);
@@ -506,6 +512,7 @@ static void check_conv_graph(lc_graph *g, const run_cfg *cfg, const char *what)
         }
     }
     if (cfg->compared) *cfg->compared = compared;
+    if (cfg->inspect) cfg->inspect(ex, g, cfg->ctx);
     for (int i = 0; i < g->n_nodes; i++) free(masks[i]);
     free(masks);
     ref_run_free(&rr, g);
@@ -1128,6 +1135,259 @@ START_TEST(resnet_block_vs_reference)
 }
 END_TEST
 
+/* ======================================================================
+ * Portability: device-only mode, work-group sizes, 64-bit offsets, memory
+ * ====================================================================== */
+
+/* conv 3x3 - batchnorm (affine) - relu - 1x1 conv (bias) - maxpool 2 -
+ * dropout - dense: GEMMs through im2col, pointwise and dense, reductions,
+ * elementwise kernels */
+static lc_graph *mixed_graph(int c, int h, int w)
+{
+    int x;
+    lc_graph *g = cg_begin(c, h, w, &x);
+    x = lc_graph_add_conv2d(g, "c1", x, 6, 3, 3, 1, 1, LC_PAD_SAME, 0, 0, false, LC_INIT_HE_UNIFORM, LC_INIT_ZEROS,
+                            0);
+    x = lc_graph_add_batchnorm(g, "b1", x, 0.9, 1e-3, true);
+    x = lc_graph_add_node(g, LC_OP_RELU, "r1", &x, 1);
+    x = lc_graph_add_conv2d(g, "pw", x, 5, 1, 1, 1, 1, LC_PAD_VALID, 0, 0, true, LC_INIT_HE_UNIFORM,
+                            LC_INIT_CONSTANT, 0.02);
+    x = lc_graph_add_pool(g, LC_OP_MAXPOOL, "mp", x, 2, 2, 2, 2);
+    x = lc_graph_add_dropout(g, "drop", x, 0.25);
+    cg_finish(g, x, 7);
+    return g;
+}
+
+typedef struct path_counts { lc_exec_counts counts; size_t red_wg; int rebased, gemms; } path_counts;
+
+static void count_paths(lc_exec *ex, const lc_graph *g, void *ctx)
+{
+    (void)g;
+    path_counts *pc = ctx;
+    pc->counts = lc_exec_launch_counts(ex);
+    pc->red_wg = lc_exec_reduction_wg(ex);
+    for (int i = 0; i < lc_exec_launch_total(ex); i++) {
+        lc_exec_launch_info li;
+        ck_assert_int_eq(lc_exec_launch_info_get(ex, i, &li), LC_OK);
+        if (li.kind != 1) continue;
+        pc->gemms++;
+        pc->rebased += li.base[0] != 0 || li.base[1] != 0 || li.base[2] != 0;
+    }
+}
+
+/* Device-only mode runs no host path: no host convolution launch, every
+ * GEMM through CLBlast, no buffer mapped; the results match the double
+ * reference; the reductions' work-group size fits the device. */
+START_TEST(device_only_paths)
+{
+    setup_rt();
+    lc_rt_opts o = lc_test_rt_opts();
+    o.device_only = true;
+    lc_rt *d = NULL;
+    ck_assert_msg(lc_rt_create_opts(&d, &o) == LC_OK, "%s", lc_error_message());
+    for (int v = 0; v < 2; v++) {
+        path_counts pc = {0};
+        run_cfg cfg = {.planned = 5, .n = v ? 3 : 5, .seed = 2, .step = 1, .tweak = tweak_bn, .tol = 1e-3,
+                       .use_rt = d, .inspect = count_paths, .ctx = &pc, .data_seed = 40 + (unsigned)v};
+        check_conv_graph(mixed_graph(3, 9, 7), &cfg, v ? "device-only (partial batch)" : "device-only");
+        ck_assert_int_eq(pc.counts.host, 0);
+        ck_assert_int_gt(pc.counts.gemm, 0);
+        ck_assert_uint_ge(pc.red_wg, 1);
+        ck_assert_uint_le(pc.red_wg, d->info.max_work_group);
+        ck_assert_uint_eq(pc.red_wg & (pc.red_wg - 1), 0);
+    }
+    ck_assert_int_gt(d->gemm_calls[LC_GEMM_CLBLAST], 0);
+    ck_assert_int_eq(d->gemm_calls[LC_GEMM_HOST], 0);
+    ck_assert_int_eq(d->host_maps, 0);
+    lc_rt_destroy(d);
+}
+END_TEST
+
+/* GEMM operands rebased on sub-buffers (as those past CLBlast's 32-bit
+ * range are): here every operand past the arena's first element, on the
+ * small graphs, against the double reference. */
+START_TEST(gemm_operands_on_sub_buffers)
+{
+    setup_rt();
+    path_counts pc = {0};
+    run_cfg cfg = {.planned = 4, .n = 4, .seed = 3, .tweak = tweak_bn, .tol = 1e-3, .gemm_rebase_at = 1,
+                   .inspect = count_paths, .ctx = &pc, .data_seed = 50};
+    check_conv_graph(mixed_graph(2, 8, 6), &cfg, "rebased GEMMs");
+    if (pc.counts.gemm > 0) ck_assert_int_gt(pc.rebased, 0);
+    for (size_t i = 0; i < 3; i++) {
+        path_counts q = {0};
+        run_cfg c2 = {.planned = 5, .n = 5, .gemm_rebase_at = 1, .inspect = count_paths, .ctx = &q,
+                      .data_seed = 60 + (unsigned)i};
+        check_conv_graph(conv_graph(&conv_cases[i * 5], 5), &c2, "rebased GEMMs, conv case");
+    }
+}
+END_TEST
+
+/* Offsets past 2^31 floats: a graph planned for a batch whose activation
+ * arena holds about 2^32 floats (16 GiB: no device here can allocate
+ * it, so the executor only lowers it, allocating nothing).  Every kernel
+ * offset argument is 8 bytes and equals the planned 64-bit offset of the
+ * value it addresses; GEMM operands past CLBlast's 32-bit range are handed
+ * over as (aligned sub-buffer origin, small offset) pairs that add up to the
+ * planned offset. */
+START_TEST(offsets_past_2_31_lowered_in_64_bits)
+{
+    setup_rt();
+    lc_graph *g = lc_graph_create("big");
+    lc_shape s = {1, {256}};
+    int x = lc_graph_add_input(g, "input", &s);
+    x = lc_graph_add_dense(g, "d1", x, 256, true, LC_INIT_HE_UNIFORM, LC_INIT_ZEROS, 0);
+    x = lc_graph_add_batchnorm(g, "bn", x, 0.9, 1e-3, true);
+    x = lc_graph_add_node(g, LC_OP_RELU, "r1", &x, 1);
+    int y = lc_graph_add_dense(g, "d2", x, 256, false, LC_INIT_HE_UNIFORM, LC_INIT_ZEROS, 0);
+    y = lc_graph_add_node(g, LC_OP_RELU, "r2", &y, 1);
+    int ins[2] = {y, x};
+    x = lc_graph_add_node(g, LC_OP_ADD, "sum", ins, 2);
+    x = lc_graph_add_dropout(g, "drop", x, 0.5);
+    cg_finish(g, x, 10);
+    int batch = 1 << 21; /* 2^29 floats per 256-wide value */
+    ck_assert_msg(lc_graph_compile(g, batch, true, NULL) == LC_OK, "%s", lc_error_message());
+    ck_assert_msg(g->act_floats > ((int64_t)1 << 31), "arena of %lld floats", (long long)g->act_floats);
+    lc_exec *ex = NULL;
+    lc_exec_opts xo = {.plan_only = true};
+    ck_assert_msg(lc_exec_create_opts(&ex, rt, g, &xo) == LC_OK, "%s", lc_error_message());
+    ck_assert_int_eq(lc_exec_forward(ex), LC_ERR_INVALID); /* nothing runs */
+    /* every planned offset (values, auxiliary blocks, parameters) */
+    int64_t *planned = malloc((size_t)(3 * g->n_nodes + g->n_params) * sizeof *planned);
+    int np = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i].offset >= 0) planned[np++] = g->nodes[i].offset;
+        if (g->nodes[i].aux_offset >= 0) planned[np++] = g->nodes[i].aux_offset;
+    }
+    for (int i = 0; i < g->n_params; i++) planned[np++] = g->params[i].offset;
+    int big_kernel_offsets = 0, big_gemm_operands = 0, kernels = 0;
+    int64_t align = (int64_t)rt->info.mem_base_align / 4;
+    for (int i = 0; i < lc_exec_launch_total(ex); i++) {
+        lc_exec_launch_info li;
+        ck_assert_int_eq(lc_exec_launch_info_get(ex, i, &li), LC_OK);
+        if (li.kind == 0) {
+            kernels++;
+            /* (buffer, offset) pairs: in a plan-only executor the buffers
+             * are NULL; an offset is an 8-byte argument after one */
+            for (int a = 1; a < li.nargs; a++) {
+                uint64_t prev = 0, v = 0;
+                if (li.arg_size[a - 1] != sizeof(cl_mem) || li.arg_size[a] != 8) continue;
+                memcpy(&prev, li.arg[a - 1], 8);
+                if (prev != 0) continue;
+                memcpy(&v, li.arg[a], 8);
+                if (v < ((uint64_t)1 << 31)) continue;
+                bool known = false;
+                for (int k = 0; k < np && !known; k++) known = (uint64_t)planned[k] == v;
+                ck_assert_msg(known, "launch %d (%s of '%s'): argument %d = %llu is no planned offset", i, li.kernel,
+                              li.node, a, (unsigned long long)v);
+                big_kernel_offsets++;
+            }
+        } else if (li.kind == 1) {
+            for (int k = 0; k < 3; k++) {
+                ck_assert_uint_le(li.off[k], LC_RT_CLBLAST_MAX_ELEMS);
+                if (li.base[k] == 0) continue;
+                ck_assert_int_eq(li.base[k] % align, 0);
+                ck_assert_uint_lt(li.off[k], (uint64_t)align);
+                bool known = false;
+                for (int q = 0; q < np && !known; q++) known = (uint64_t)planned[q] == li.base[k] + li.off[k];
+                ck_assert_msg(known, "launch %d (GEMM of '%s'): operand %d at %lld + %llu is no planned offset", i,
+                              li.node, k, (long long)li.base[k], (unsigned long long)li.off[k]);
+                big_gemm_operands++;
+            }
+        }
+    }
+    /* the relu of d2: y at its planned offset, x at d2's, n = batch * 256 */
+    int r2 = lc_graph_find(g, "r2"), d2 = lc_graph_find(g, "d2");
+    bool seen = false;
+    for (int i = 0; i < lc_exec_launch_total(ex); i++) {
+        lc_exec_launch_info li;
+        lc_exec_launch_info_get(ex, i, &li);
+        if (strcmp(li.node, "r2") || strcmp(li.kernel, "lc_relu_fwd")) continue;
+        uint64_t yo, xo2, n;
+        ck_assert_int_eq(li.nargs, 5);
+        memcpy(&yo, li.arg[1], 8);
+        memcpy(&xo2, li.arg[3], 8);
+        memcpy(&n, li.arg[4], 8);
+        ck_assert_uint_eq(yo, (uint64_t)g->nodes[r2].offset);
+        ck_assert_uint_eq(xo2, (uint64_t)g->nodes[d2].offset);
+        ck_assert_uint_eq(n, (uint64_t)batch * 256);
+        seen = true;
+    }
+    ck_assert(seen);
+    fprintf(stderr, "# plan of %lld floats: %d kernel launches, %d offsets past 2^31 floats, %d GEMM operands rebased\n",
+            (long long)g->act_floats, kernels, big_kernel_offsets, big_gemm_operands);
+    ck_assert_int_gt(big_kernel_offsets, 10);
+    ck_assert_int_gt(big_gemm_operands, 2);
+    free(planned);
+    lc_exec_destroy(ex);
+    lc_graph_destroy(g);
+}
+END_TEST
+
+/* A plan larger than the device is refused before anything is allocated,
+ * with one line naming the planned bytes and the device's limits; with an
+ * optimizer's arenas counted, a plan that fits alone may not. */
+START_TEST(memory_check_before_allocation)
+{
+    setup_rt();
+    uint64_t gmem = 0, amax = 0;
+    lc_rt_memory_limits(rt, &gmem, &amax, NULL, 0);
+    int in = 64;
+    int64_t units = (int64_t)(amax / 4 / (uint64_t)in) + 1024; /* a weight larger than the largest allocation */
+    if (units > 1 << 30) units = 1 << 30;
+    lc_graph *g = lc_graph_create("too-wide");
+    lc_shape s = {1, {in}};
+    int x = lc_graph_add_input(g, "input", &s);
+    x = lc_graph_add_dense(g, "d", x, (int)units, false, LC_INIT_ZEROS, LC_INIT_ZEROS, 0);
+    g->logits = x;
+    lc_graph_add_labels(g, "labels", (int)units);
+    int l[2] = {x, g->labels};
+    g->loss = lc_graph_add_node(g, LC_OP_SOFTMAX_CE, "loss", l, 2);
+    ck_assert_msg(lc_graph_compile(g, 2, true, NULL) == LC_OK, "%s", lc_error_message());
+    lc_exec_memory m;
+    lc_exec_plan_memory(g, 2, &m);
+    ck_assert_uint_eq(m.params, (uint64_t)g->param_floats * 4);
+    ck_assert_uint_eq(m.grads, m.params);
+    ck_assert_uint_eq(m.extra, 2 * m.params);
+    ck_assert_uint_eq(m.acts, (uint64_t)g->act_floats * 4);
+    ck_assert_uint_eq(m.total, m.params + m.grads + m.extra + m.acts + m.small);
+    ck_assert_uint_gt(m.largest, amax);
+    lc_exec *ex = (lc_exec *)1;
+    double t0 = lc_now_s();
+    ck_assert_int_eq(lc_exec_create(&ex, rt, g), LC_ERR_DEVICE);
+    ck_assert_ptr_null(ex);
+    const char *msg = lc_error_message();
+    char want[64];
+    lc_exec_plan_memory(g, 0, &m);
+    snprintf(want, sizeof want, "needs %llu bytes", (unsigned long long)m.total);
+    ck_assert_msg(strstr(msg, want) && strstr(msg, "too-wide") && strstr(msg, "largest allocation"), "%s", msg);
+    snprintf(want, sizeof want, "largest allocation of %llu bytes", (unsigned long long)amax);
+    ck_assert_msg(strstr(msg, want), "%s lacks '%s'", msg, want);
+    ck_assert_msg(lc_now_s() - t0 < 5, "refused only after %.1f s", lc_now_s() - t0);
+    lc_graph_destroy(g);
+
+    /* a plan within the largest allocation whose total with 2 optimizer
+     * arenas exceeds global memory: refused only when they are counted */
+    uint64_t per = amax / 2; /* parameter arena bytes */
+    int64_t u2 = (int64_t)(per / 4 / (uint64_t)in) - 64;
+    g = lc_graph_create("tall");
+    x = lc_graph_add_input(g, "input", &s);
+    x = lc_graph_add_dense(g, "d", x, (int)u2, false, LC_INIT_ZEROS, LC_INIT_ZEROS, 0);
+    g->logits = x;
+    lc_graph_add_labels(g, "labels", (int)u2);
+    l[0] = x;
+    l[1] = g->labels;
+    g->loss = lc_graph_add_node(g, LC_OP_SOFTMAX_CE, "loss", l, 2);
+    ck_assert_int_eq(lc_graph_compile(g, 2, true, NULL), LC_OK);
+    lc_exec_plan_memory(g, 0, &m);
+    int extra = (int)((gmem - m.total) / m.params) + 1; /* arenas to go past global memory */
+    ck_assert_int_eq(lc_exec_check_memory(rt, g, extra - 1 >= 0 ? extra - 1 : 0), LC_OK);
+    ck_assert_int_eq(lc_exec_check_memory(rt, g, extra), LC_ERR_DEVICE);
+    ck_assert_msg(strstr(lc_error_message(), "optimizer state"), "%s", lc_error_message());
+    lc_graph_destroy(g);
+}
+END_TEST
+
 /* The JSON loader for the new ops: values and strict errors with JSON paths. */
 static lc_status parse_str(const char *json, lc_graph **g)
 {
@@ -1507,6 +1767,13 @@ static Suite *suite(void)
     tcase_add_test(tc, dropout_vs_reference);
     tcase_add_test(tc, resnet_block_vs_reference);
     suite_add_tcase(s, tc);
+    TCase *port = tcase_create("portability");
+    tcase_set_timeout(port, 600);
+    tcase_add_test(port, device_only_paths);
+    tcase_add_test(port, gemm_operands_on_sub_buffers);
+    tcase_add_test(port, offsets_past_2_31_lowered_in_64_bits);
+    tcase_add_test(port, memory_check_before_allocation);
+    suite_add_tcase(s, port);
     TCase *nets = tcase_create("paper_networks");
     tcase_set_timeout(nets, 1200);
     tcase_add_test(nets, paper_networks_structure);

@@ -5,6 +5,7 @@
 #include "lc_optim.h"
 #include "lc_ref.h"
 #include "lc_test.h"
+#include "lc_test_rt.h"
 
 #include <ftw.h>
 #include <string.h>
@@ -662,6 +663,58 @@ START_TEST(test_geometries)
 }
 END_TEST
 
+/* Device-only mode uses the GPU geometry on any device: several
+ * work-items per group (a power of two within the device's and the
+ * kernels' limits) over float4 vectors; steps match the reference.  The
+ * default rt of a CPU device keeps the CPU layout (one work-item per
+ * group). */
+START_TEST(test_device_only_geometry)
+{
+    lc_rt_opts ro = lc_test_rt_opts();
+    ro.device_only = true;
+    lc_rt *d = NULL;
+    OK(lc_rt_create_opts(&d, &ro));
+    lc_rt *saved = g_rt;
+    g_rt = d;
+    const inner_case *c = &cases[_i == 0 ? 2 : 4];
+    world W = {0};
+    small_layout(&W);
+    add_tensor(&W, 5000, true, true);
+    world_init(&W, 300 + (uint64_t)_i);
+    lc_optim_config cfg = case_config(c, true, _i == 0);
+    world_create(&W, &cfg);
+    int wg = 0, vec = 0;
+    bool fp64 = false;
+    lc_optim_geometry(W.o, &wg, &vec, &fp64);
+    ck_assert_int_eq(vec, 4);
+    ck_assert_int_ge(wg, 1);
+    ck_assert_int_eq(wg & (wg - 1), 0);
+    ck_assert_uint_le((size_t)wg, d->info.max_work_group);
+    if (d->info.max_work_group >= 2) ck_assert_int_gt(wg, 1);
+    world_rates(&W, 0.2, 0.4);
+    for (int s2 = 0; s2 < 3; s2++) {
+        world_grads(&W, 0);
+        if (s2 == 2) lc_optim_request_rotation(W.o);
+        OK(lc_optim_step(W.o));
+        ref_step(&W);
+    }
+    double diff = diff_vs_ref(&W);
+    ck_assert_msg(diff <= 1e-5, "device-only geometry wg %d: rel diff %g", wg, diff);
+    world_free(&W);
+    g_rt = saved;
+    lc_rt_destroy(d);
+    if (!g_rt->device_only && (g_rt->info.type & CL_DEVICE_TYPE_CPU) && !getenv("LAYCA_OPTIM_WG")) {
+        world C = {0};
+        small_layout(&C);
+        world_init(&C, 7);
+        world_create(&C, &cfg);
+        lc_optim_geometry(C.o, &wg, &vec, NULL);
+        ck_assert_int_eq(wg, 1);
+        world_free(&C);
+    }
+}
+END_TEST
+
 /* SGD without momentum keeps no state: its arena stays zero, plain and
  * Layca alike. */
 START_TEST(test_sgd_stateless)
@@ -873,6 +926,7 @@ static Suite *optim_suite(void)
     tcase_add_loop_test(tc, test_gaps_untouched, 0, 4);
     tcase_add_loop_test(tc, test_geometries, 0, 3 * (int)LC_COUNTOF(geometries));
     tcase_add_loop_test(tc, test_sgd_stateless, 0, 2);
+    tcase_add_loop_test(tc, test_device_only_geometry, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }
@@ -884,7 +938,7 @@ int main(void)
     snprintf(cache, sizeof cache, "%s/cache", lc_test_tmpdir());
     setenv("LAYCA_CACHE_DIR", cache, 1);
     unsetenv("LAYCA_KERNEL_DIR");
-    if (lc_rt_create(&g_rt, NULL, false) != LC_OK) lc_test_skip_all("no OpenCL device");
+    g_rt = lc_test_rt_create();
     int rc = lc_test_run(optim_suite());
     lc_rt_destroy(g_rt);
     nftw(lc_test_tmpdir(), rm_entry, 16, FTW_DEPTH | FTW_PHYS);

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <ftw.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -648,6 +649,274 @@ START_TEST(test_build_error)
 }
 END_TEST
 
+/* ---- device-only mode, device choice, work-groups, memory, 64-bit ---- */
+
+/* Device-only mode turns every host path off: GEMMs go to CLBlast (even
+ * when LAYCA_GEMM asks for the host), no buffer is mapped, lc_rt_map and
+ * the host backend refuse; the same GEMMs on a default rt of a host-memory
+ * CPU device do take the host BLAS (the switch is what makes the
+ * difference). */
+START_TEST(test_device_only)
+{
+    lc_rt *rt = NULL;
+    lc_rt_opts o = {.device_only = true};
+    OK(lc_rt_create_opts(&rt, &o));
+    ck_assert(rt->device_only);
+    ck_assert(!lc_rt_host_blas_usable(rt));
+    ck_assert_int_eq(lc_rt_gemm_backend_for(rt, false, true, 64, 48, 40), LC_GEMM_CLBLAST);
+    setenv("LAYCA_GEMM", "host", 1);
+    ck_assert_int_eq(lc_rt_gemm_backend_for(rt, false, true, 64, 48, 40), LC_GEMM_CLBLAST);
+    lc_rng rng;
+    lc_rng_seed(&rng, 5);
+    gemm_case(rt, &rng, false, true, 33, 31, 65);
+    gemm_case(rt, &rng, true, false, 17, 9, 5);
+    unsetenv("LAYCA_GEMM");
+    ck_assert_int_eq(rt->gemm_calls[LC_GEMM_CLBLAST], 2);
+    ck_assert_int_eq(rt->gemm_calls[LC_GEMM_HOST], 0);
+    cl_mem b;
+    OK(lc_rt_alloc(rt, 256, &b));
+    float *p = NULL;
+    ck_assert_int_eq(lc_rt_map(rt, b, &p), LC_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(lc_error_message(), "device-only") != NULL, "%s", lc_error_message());
+    ck_assert_ptr_null(p);
+    ck_assert_int_eq(lc_rt_sgemm_with(rt, LC_GEMM_HOST, false, false, 2, 2, 2, 1.0f, b, 0, 2, b, 4, 2, 0.0f, b, 8, 2),
+                     LC_ERR_UNSUPPORTED);
+    ck_assert_int_eq(rt->host_maps, 0);
+    clReleaseMemObject(b);
+    lc_rt_destroy(rt);
+
+    rt = make_rt(NULL);
+    ck_assert(!rt->device_only);
+    if (lc_rt_host_blas_usable(rt)) {
+        gemm_case(rt, &rng, false, true, 33, 31, 65);
+        ck_assert_int_eq(rt->gemm_calls[LC_GEMM_HOST], 1);
+        ck_assert_int_gt(rt->host_maps, 0);
+    }
+    lc_rt_destroy(rt);
+}
+END_TEST
+
+START_TEST(test_opencl_c_version)
+{
+    ck_assert(lc_rt_opencl_c_at_least("OpenCL C 1.2 PoCL", 1, 2));
+    ck_assert(lc_rt_opencl_c_at_least("OpenCL C 1.2 ", 1, 2));
+    ck_assert(lc_rt_opencl_c_at_least("OpenCL C 3.0", 1, 2));
+    ck_assert(lc_rt_opencl_c_at_least("OpenCL C 2.10 x", 2, 2));
+    ck_assert(!lc_rt_opencl_c_at_least("OpenCL C 1.1 Mesa", 1, 2));
+    ck_assert(!lc_rt_opencl_c_at_least("OpenCL C 1.0", 1, 2));
+    ck_assert(!lc_rt_opencl_c_at_least("OpenCL 1.2", 1, 2));
+    ck_assert(!lc_rt_opencl_c_at_least("OpenCL C x.y", 1, 2));
+    ck_assert(!lc_rt_opencl_c_at_least("", 1, 2));
+    ck_assert(!lc_rt_opencl_c_at_least(NULL, 1, 2));
+    /* every device the runtime accepts by default builds OpenCL C 1.2 */
+    lc_rt *rt = make_rt(NULL);
+    ck_assert_msg(lc_rt_opencl_c_at_least(rt->info.opencl_c_version, 1, 2), "%s", rt->info.opencl_c_version);
+    ck_assert(rt->info.compiler_available);
+    lc_rt_destroy(rt);
+}
+END_TEST
+
+/* Work-group sizes come from the device's and the kernel's limits: the
+ * probe kernel (a fixed size from a build-time macro) is built for at most
+ * 64 work-items, runs with the size chosen, and computes y = x^2 + 1. */
+START_TEST(test_work_groups)
+{
+    lc_rt *rt = make_rt(NULL);
+    size_t maxwg = rt->info.max_work_group;
+    for (size_t want = 0; want <= 300; want += 7) {
+        size_t c = lc_rt_wg_cap(rt, want);
+        ck_assert_uint_ge(c, 1);
+        ck_assert_uint_eq(c & (c - 1), 0);
+        ck_assert_uint_le(c, want > 0 ? want : 1);
+        ck_assert_uint_le(c, maxwg);
+        ck_assert_uint_gt(2 * c, LC_MIN(want, LC_MIN(maxwg, rt->info.max_work_item0)));
+    }
+    static const char *const kn[] = {"lc_probe"};
+    cl_program prog;
+    size_t wg = 0;
+    OK(lc_rt_program_wg(rt, "probe", "", "LC_PROBE_WG", 64, kn, 1, &prog, &wg));
+    ck_assert_uint_ge(wg, 1);
+    ck_assert_uint_le(wg, 64);
+    ck_assert_uint_le(wg, maxwg);
+    ck_assert_uint_eq(wg & (wg - 1), 0);
+    cl_kernel k;
+    OK(lc_rt_kernel(rt, prog, "lc_probe", &k));
+    size_t kwg = 0;
+    OK(lc_rt_kernel_wg(rt, k, &kwg));
+    ck_assert_uint_ge(kwg, wg);
+    size_t groups = 3, n = groups * wg * 16;
+    float *x = malloc(n * 4), *y = malloc(n * 4);
+    for (size_t i = 0; i < n; i++) x[i] = (float)((int)(i % 13) - 6) * 0.5f;
+    cl_mem bx, by, bt, bs;
+    cl_long4 table[3];
+    memset(table, 0, sizeof table);
+    OK(lc_rt_alloc(rt, n * 4, &bx));
+    OK(lc_rt_alloc(rt, n * 4, &by));
+    OK(lc_rt_alloc(rt, sizeof table, &bt));
+    OK(lc_rt_alloc(rt, groups * 4, &bs));
+    OK(lc_rt_write(rt, bx, 0, n * 4, x));
+    OK(lc_rt_write(rt, bt, 0, sizeof table, table));
+    cl_ulong off = 0, nn = n;
+    lc_arg args[] = {LC_ARG(by), LC_ARG(off), LC_ARG(bx), LC_ARG(off), LC_ARG(nn), LC_ARG(bt), LC_ARG(bs)};
+    OK(lc_rt_set_args(k, args, 7, "lc_probe"));
+    size_t global = groups * wg;
+    OK(lc_rt_launch(rt, k, 1, &global, &wg, "lc_probe"));
+    OK(lc_rt_read(rt, by, 0, n * 4, y));
+    for (size_t i = 0; i < n; i++) ck_assert_float_eq(y[i], x[i] * x[i] + 1.0f);
+    /* more work-items than the kernel allows is refused by the device */
+    if (kwg < 4096) {
+        size_t big = kwg * 2, gbig = big;
+        ck_assert_int_eq(lc_rt_launch(rt, k, 1, &gbig, &big, "lc_probe"), LC_ERR_DEVICE);
+    }
+    clReleaseKernel(k);
+    cl_mem bufs[] = {bx, by, bt, bs};
+    for (int i = 0; i < 4; i++) clReleaseMemObject(bufs[i]);
+    free(x);
+    free(y);
+    lc_rt_destroy(rt);
+}
+END_TEST
+
+/* A device whose compiler cannot build the probe program: chosen
+ * explicitly, the error carries the build log; by default, no device is
+ * left and the error gives each one's reason. */
+START_TEST(test_probe_failure)
+{
+    char cache[512], kdir[512], path[700];
+    set_cache_dir(cache, sizeof cache, "cache-probe");
+    fresh_dir(kdir, sizeof kdir, "kernels-probe");
+    snprintf(path, sizeof path, "%s/probe.cl", kdir);
+    const char *broken = "__kernel void lc_probe(__global float *y)\n{\n    y[0] = lc_no_such_builtin_xyzzy(1.0f);\n}\n";
+    write_file(path, broken, strlen(broken));
+    setenv("LAYCA_KERNEL_DIR", kdir, 1);
+    char sel[32];
+    snprintf(sel, sizeof sel, "%d:%d", g_devs[0].platform, g_devs[0].device);
+    lc_rt *rt = (lc_rt *)1;
+    lc_status st = lc_rt_create(&rt, sel, false);
+    const char *msg = lc_error_message();
+    ck_assert_int_eq(st, LC_ERR_DEVICE);
+    ck_assert_ptr_null(rt);
+    ck_assert_msg(strstr(msg, "cannot build layca's kernels") != NULL, "%s", msg);
+    ck_assert_msg(strstr(msg, g_devs[0].name) != NULL, "%s", msg);
+    ck_assert_msg(strstr(msg, "lc_no_such_builtin_xyzzy") != NULL, "build log expected: %s", msg);
+    ck_assert_msg(strchr(msg, '\n') == NULL, "one line: %s", msg);
+    st = lc_rt_create(&rt, NULL, false);
+    msg = lc_error_message();
+    ck_assert_int_eq(st, LC_ERR_DEVICE);
+    ck_assert_ptr_null(rt);
+    ck_assert_msg(strstr(msg, "no OpenCL device can build layca's kernels") != NULL, "%s", msg);
+    ck_assert_msg(strstr(msg, g_devs[0].name) != NULL, "%s", msg);
+    unsetenv("LAYCA_KERNEL_DIR");
+    rt = make_rt(sel);
+    lc_rt_destroy(rt);
+}
+END_TEST
+
+/* Sub-buffers start at the device's alignment at or before the origin
+ * asked for and see the parent's bytes; CLBlast refuses operands past its
+ * 32-bit range before launching anything. */
+START_TEST(test_sub_buffers)
+{
+    lc_rt *rt = make_rt(NULL);
+    ck_assert_uint_ge(rt->info.mem_base_align, 4);
+    enum { N = 1 << 16 };
+    float *v = malloc(N * 4), *got = malloc(N * 4);
+    for (int i = 0; i < N; i++) v[i] = (float)i;
+    cl_mem b;
+    OK(lc_rt_alloc(rt, N * 4, &b));
+    OK(lc_rt_write(rt, b, 0, N * 4, v));
+    static const uint64_t origins[] = {0, 4, 4 * 1001, 4 * 40000 + 4 * 7, 4 * (N - 1)};
+    for (size_t i = 0; i < LC_COUNTOF(origins); i++) {
+        cl_mem sub;
+        uint64_t shift = 99;
+        OK(lc_rt_sub_buffer(rt, b, origins[i], &sub, &shift));
+        uint64_t start = lc_rt_sub_buffer_start(rt, origins[i]);
+        ck_assert_uint_eq(start % rt->info.mem_base_align, 0);
+        ck_assert_uint_eq(start + shift, origins[i]);
+        ck_assert_uint_lt(shift, rt->info.mem_base_align);
+        float f;
+        OK(lc_rt_read(rt, sub, (size_t)shift, 4, &f));
+        ck_assert_float_eq(f, (float)(origins[i] / 4));
+        clReleaseMemObject(sub);
+    }
+    cl_mem sub;
+    uint64_t shift;
+    ck_assert_int_eq(lc_rt_sub_buffer(rt, b, (uint64_t)N * 4, &sub, &shift), LC_ERR_INVALID);
+    long before = rt->gemm_calls[LC_GEMM_CLBLAST];
+    size_t far = (size_t)1 << 31;
+    ck_assert_int_eq(lc_rt_sgemm_with(rt, LC_GEMM_CLBLAST, false, false, 2, 2, 2, 1.0f, b, far, 2, b, 0, 2, 0.0f, b,
+                                      8, 2),
+                     LC_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(lc_error_message(), "2^31") != NULL, "%s", lc_error_message());
+    ck_assert_int_eq(rt->gemm_calls[LC_GEMM_CLBLAST], before);
+    clReleaseMemObject(b);
+    free(v);
+    free(got);
+    lc_rt_destroy(rt);
+}
+END_TEST
+
+/* Plans are judged against the device's limits before any allocation; on a
+ * CPU device whose buffers live in this process, the process's
+ * address-space limit counts too. */
+START_TEST(test_memory_limits)
+{
+    lc_rt *rt = make_rt(NULL);
+    uint64_t g = 0, a = 0;
+    char why[256];
+    lc_rt_memory_limits(rt, &g, &a, why, sizeof why);
+    ck_assert_uint_gt(g, 0);
+    ck_assert_uint_gt(a, 0);
+    ck_assert_uint_le(a, g);
+    ck_assert_uint_le(g, rt->info.global_mem_bytes);
+    OK(lc_rt_check_plan(rt, "a small plan", 1 << 20, 1 << 20, NULL));
+    OK(lc_rt_check_plan(rt, "a plan at the limits", g, a, NULL));
+    /* too much in all: the message names the bytes and both limits */
+    ck_assert_int_eq(lc_rt_check_plan(rt, "model 'big'", g + 4096, 4096, "parameters 1 byte"), LC_ERR_DEVICE);
+    const char *msg = lc_error_message();
+    char num[64];
+    snprintf(num, sizeof num, "%llu bytes", (unsigned long long)(g + 4096));
+    ck_assert_msg(strstr(msg, num) != NULL, "%s lacks %s", msg, num);
+    snprintf(num, sizeof num, "%llu bytes", (unsigned long long)g);
+    ck_assert_msg(strstr(msg, num) != NULL, "%s lacks %s", msg, num);
+    snprintf(num, sizeof num, "%llu bytes", (unsigned long long)a);
+    ck_assert_msg(strstr(msg, num) != NULL, "%s lacks %s", msg, num);
+    ck_assert_msg(strstr(msg, "model 'big'") && strstr(msg, "parameters 1 byte") && strstr(msg, rt->info.name), "%s",
+                  msg);
+    ck_assert_msg(strchr(msg, '\n') == NULL, "one line: %s", msg);
+    /* one buffer too large */
+    ck_assert_int_eq(lc_rt_check_plan(rt, "model 'wide'", a + 4, a + 4, NULL), LC_ERR_DEVICE);
+    if ((rt->info.type & CL_DEVICE_TYPE_CPU) && rt->info.host_unified_memory) {
+        struct rlimit old, lim;
+        ck_assert_int_eq(getrlimit(RLIMIT_AS, &old), 0);
+        FILE *f = fopen("/proc/self/statm", "r");
+        unsigned long long pages = 0;
+        if (f) {
+            if (fscanf(f, "%llu", &pages) != 1) pages = 0;
+            fclose(f);
+        }
+        uint64_t vm = pages * (uint64_t)sysconf(_SC_PAGESIZE), room = (uint64_t)256 << 20;
+        if (vm > 0 && (old.rlim_max == RLIM_INFINITY || old.rlim_max >= vm + room)) {
+            lim = old;
+            lim.rlim_cur = (rlim_t)(vm + room);
+            ck_assert_int_eq(setrlimit(RLIMIT_AS, &lim), 0);
+            uint64_t g2 = 0, a2 = 0;
+            lc_rt_memory_limits(rt, &g2, &a2, why, sizeof why);
+            lc_status st = lc_rt_check_plan(rt, "model 'under a limit'", (uint64_t)512 << 20, 4096, NULL);
+            char msg2[1024];
+            snprintf(msg2, sizeof msg2, "%s", lc_error_message());
+            ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
+            ck_assert_uint_le(g2, room);
+            ck_assert_uint_le(a2, g2);
+            ck_assert_msg(strstr(why, "RLIMIT_AS") != NULL, "%s", why);
+            ck_assert_int_eq(st, LC_ERR_DEVICE);
+            ck_assert_msg(strstr(msg2, "RLIMIT_AS") != NULL, "%s", msg2);
+        }
+    }
+    lc_rt_destroy(rt);
+}
+END_TEST
+
 static Suite *rt_suite(void)
 {
     Suite *s = suite_create("rt");
@@ -666,6 +935,12 @@ static Suite *rt_suite(void)
     tcase_add_test(tc, test_host_access);
     tcase_add_test(tc, test_program_cache);
     tcase_add_test(tc, test_build_error);
+    tcase_add_test(tc, test_device_only);
+    tcase_add_test(tc, test_opencl_c_version);
+    tcase_add_test(tc, test_work_groups);
+    tcase_add_test(tc, test_probe_failure);
+    tcase_add_test(tc, test_sub_buffers);
+    tcase_add_test(tc, test_memory_limits);
     suite_add_tcase(s, tc);
     return s;
 }

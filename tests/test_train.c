@@ -2,6 +2,7 @@
  * one SGD step from --init weights against a double-precision computation,
  * the disk cache of programs, loss going down, metrics lines. */
 #include "lc_test.h"
+#include "lc_test_rt.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,7 @@ static void setup(void)
 {
     if (dir[0]) return;
     lc_rt *rt;
-    if (lc_rt_create(&rt, NULL, false) != LC_OK) lc_test_skip_all("no OpenCL device");
+    rt = lc_test_rt_create();
     lc_rt_destroy(rt);
     snprintf(dir, sizeof dir, "%s/train", lc_test_tmpdir());
     ck_assert_int_eq(lc_mkdirs(dir), LC_OK);
@@ -50,6 +51,8 @@ static lc_train_opts base_opts(void)
     o.model_path = model_path;
     o.data_spec = data_spec;
     o.quiet = true;
+    o.device = lc_test_device();
+    o.device_only = lc_test_device_only();
     return o;
 }
 
@@ -537,8 +540,7 @@ START_TEST(layca_two_launches_deep)
 }
 END_TEST
 
-/* ======================================================================
- * Long runs: checkpoints and exact resume, outputs that never overwrite
+/* =============================================================== * Long runs: checkpoints and exact resume, outputs that never overwrite
  * inputs, non-finite losses, flag precedence, evaluation of saved weights.
  * ====================================================================== */
 
@@ -979,7 +981,8 @@ START_TEST(eval_of_saved_weights)
     o.spec.momentum = 0.9;
     lc_train_result r;
     ck_assert_msg(lc_train_run(&o, &r) == LC_OK, "%s", lc_error_message());
-    lc_eval_opts eo = {.model_path = model_path, .weights_path = w, .data_spec = data_spec, .split = 2, .batch = 7};
+    lc_eval_opts eo = {.model_path = model_path, .weights_path = w, .data_spec = data_spec, .split = 2, .batch = 7,
+                       .device = lc_test_device(), .device_only = lc_test_device_only()};
     eo.data.seed = 1;
     lc_eval_result e;
     ck_assert_msg(lc_eval_run(&eo, &e) == LC_OK, "%s", lc_error_message());
@@ -1008,6 +1011,104 @@ START_TEST(eval_of_saved_weights)
 }
 END_TEST
 
+/* ---- the configured path against the default one ---------------------------
+ * 20 training steps of models/mlp3.json (Layca-SGD, 28x28 generated idx
+ * data) and models/small_cnn.json (SGD with momentum, generated CIFAR-10
+ * binary data) on the configured device and mode (tests/lc_test_rt.h) and on
+ * the default path (the default device with its host shortcuts); in the
+ * default configuration the other path is device-only on the same device.
+ * Same data order and seeds: the weights after 20 steps differ only by float
+ * rounding between implementations (host BLAS vs CLBlast, host vs device
+ * convolutions, reduction orders).  Tolerance: per tensor, max |a - b| <=
+ * 2e-3 max |b|, and the training losses of the last epoch within 2e-3
+ * (relative).  A wrong kernel is off by O(1) after one step. */
+static void paths_agree(const char *model, const char *data, int batch, const char *tag)
+{
+    char m[1024], out[2][700];
+    const char *srcroot = getenv("LAYCA_SOURCE_ROOT");
+    snprintf(m, sizeof m, "%s/models/%s", srcroot ? srcroot : "..", model);
+    lc_train_result r[2];
+    for (int v = 0; v < 2; v++) {
+        lc_train_opts o = base_opts();
+        o.model_path = m;
+        o.data_spec = data;
+        o.spec.steps = 20;
+        o.spec.batch = batch;
+        o.eval_every = 1000; /* evaluate once, at the end */
+        if (v == 0) { /* the default path */
+            o.device = NULL;
+            o.device_only = false;
+        } else if (!lc_test_extra_config()) {
+            o.device_only = true;
+        }
+        snprintf(out[v], sizeof out[v], "%s/%s-%d.safetensors", dir, tag, v);
+        o.save_path = out[v];
+        double t0 = lc_now_s();
+        ck_assert_msg(lc_train_run(&o, &r[v]) == LC_OK, "%s (%s path): %s", model, v ? "configured" : "default",
+                      lc_error_message());
+        fprintf(stderr, "# %s, %s path%s: train loss %.6f, test loss %.6f, %.1f s\n", model,
+                v ? "configured" : "default", v && o.device_only ? " (device-only)" : "", r[v].train_loss,
+                r[v].test_loss, lc_now_s() - t0);
+        ck_assert_int_eq(r[v].steps, 20);
+    }
+    ck_assert_msg(lc_test_rel(r[0].train_loss, r[1].train_loss, 1e-3) <= 2e-3, "%s: train loss %.7g vs %.7g", model,
+                  r[0].train_loss, r[1].train_loss);
+    ck_assert_msg(lc_test_rel(r[0].test_loss, r[1].test_loss, 1e-3) <= 2e-3, "%s: test loss %.7g vs %.7g", model,
+                  r[0].test_loss, r[1].test_loss);
+    lc_graph *g;
+    ck_assert_int_eq(lc_model_load(m, &g, NULL), LC_OK);
+    ck_assert_int_eq(lc_graph_compile(g, batch, true, NULL), LC_OK);
+    float *a = calloc((size_t)g->param_floats, 4), *b = calloc((size_t)g->param_floats, 4);
+    float *w0 = calloc((size_t)g->param_floats, 4);
+    ck_assert_int_eq(lc_model_load_params(out[0], g, a), LC_OK);
+    ck_assert_int_eq(lc_model_load_params(out[1], g, b), LC_OK);
+    lc_graph_init_params(g, w0, 1); /* the trainer's seed: the initial weights */
+    for (int i = 0; i < g->n_params; i++) {
+        const lc_param *p = &g->params[i];
+        double md = 0, mx = 1e-30, moved = 0;
+        for (int64_t k = 0; k < p->numel; k++) {
+            md = fmax(md, fabs((double)a[p->offset + k] - b[p->offset + k]));
+            mx = fmax(mx, fabs((double)a[p->offset + k]));
+            moved = fmax(moved, fabs((double)a[p->offset + k] - w0[p->offset + k]));
+        }
+        fprintf(stderr, "#   %-14s max |default - configured| %.3g (max |w| %.3g, moved %.3g)\n",
+                g->nodes[p->node].name, md, mx, moved);
+        ck_assert_msg(moved > 1e-4 * mx, "%s: %s did not train", model, g->nodes[p->node].name);
+        ck_assert_msg(md <= 2e-3 * mx, "%s: %s differs by %g (max %g)", model, g->nodes[p->node].name, md, mx);
+    }
+    free(a);
+    free(b);
+    free(w0);
+    lc_graph_destroy(g);
+    lc_train_result_free(&r[0]);
+    lc_train_result_free(&r[1]);
+}
+
+START_TEST(mlp3_20_steps_paths_agree)
+{
+    setup();
+    char d[700], spec[800];
+    snprintf(d, sizeof d, "%s/mnist28", dir);
+    ck_assert_int_eq(lc_mkdirs(d), LC_OK);
+    lc_test_write_idx_sized(d, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", 320, 11, 28, 10);
+    lc_test_write_idx_sized(d, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 100, 12, 28, 10);
+    snprintf(spec, sizeof spec, "mnist:%s", d);
+    paths_agree("mlp3.json", spec, 16, "mlp3");
+}
+END_TEST
+
+START_TEST(small_cnn_20_steps_paths_agree)
+{
+    setup();
+    char d[700], spec[800];
+    snprintf(d, sizeof d, "%s/cifar", dir);
+    ck_assert_int_eq(lc_mkdirs(d), LC_OK);
+    lc_test_write_cifar10(d, 32, 40, 13);
+    snprintf(spec, sizeof spec, "cifar10:%s", d);
+    paths_agree("small_cnn.json", spec, 8, "small_cnn");
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("train");
@@ -1025,6 +1126,8 @@ static Suite *suite(void)
     tcase_add_test(tc, fixed_gating_trainer);
     tcase_add_test(tc, layca_fused_unfused_cnn);
     tcase_add_test(tc, layca_two_launches_deep);
+    tcase_add_test(tc, mlp3_20_steps_paths_agree);
+    tcase_add_test(tc, small_cnn_20_steps_paths_agree);
     suite_add_tcase(s, tc);
     TCase *tl = tcase_create("long_runs");
     tcase_set_timeout(tl, 600);

@@ -2,7 +2,7 @@
  * present, next to the device's own measured peaks.
  *
  *   layca-bench [--device SEL] [--model FILE]... [--batch N] [--steps N] [--json] [--quick]
- *               [--profile[=op|kernel|node]] [--no-profile]
+ *               [--profile[=op|kernel|node]] [--no-profile] [--device-only]
  *
  * Measures per device: copy bandwidth, launch latency, SGEMM GFLOP/s per
  * backend, training step time and images/s for each model, optimizer step
@@ -12,7 +12,9 @@
  * model's step spends its time ("op" lines: ms per step and share per op;
  * --profile=kernel splits ops into their kernels and GEMMs, =node per node;
  * on by default, --no-profile skips it).  Prints a table
- * on stdout, or with --json one JSON object per measurement. */
+ * on stdout, or with --json one JSON object per measurement.  --device-only
+ * turns the host shortcuts off (lc_rt_opts.device_only): a CPU device runs
+ * what a GPU runs. */
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -353,11 +355,14 @@ static lc_status bench_model(bench *b, lc_rt *rt, const char *path)
 
 /* ---- start-up: a child process from start to the end of step 1 ---- */
 
+static bool device_only; /* --device-only */
+
 static int startup_child(const char *device, const char *model, int batch)
 {
     double t0 = lc_now_s();
     lc_rt *rt;
-    if (lc_rt_create(&rt, device, false) != LC_OK) return fail("device");
+    if (lc_rt_create_opts(&rt, &(lc_rt_opts){.selector = device, .device_only = device_only}) != LC_OK)
+        return fail("device");
     setup s;
     lc_optim_config oc;
     lc_optim_config_defaults(&oc, LC_OPTIM_SGD);
@@ -383,8 +388,9 @@ static lc_status bench_startup(bench *b, lc_rt *rt, const char *device, const ch
     for (int run = 0; run < 3; run++) {
         bool warm = run > 0;
         char cmd[4096];
-        snprintf(cmd, sizeof cmd, "LAYCA_CACHE_DIR=%s %s '%s' --startup-child '%s' --device '%s' --batch %d", dir,
-                 warm ? "" : "POCL_KERNEL_CACHE=0", b->self, model, device, b->batch);
+        snprintf(cmd, sizeof cmd, "LAYCA_CACHE_DIR=%s %s '%s' --startup-child '%s' --device '%s' --batch %d%s", dir,
+                 warm ? "" : "POCL_KERNEL_CACHE=0", b->self, model, device, b->batch,
+                 device_only ? " --device-only" : "");
         FILE *p = popen(cmd, "r");
         if (!p) return LC_ERR(LC_ERR_IO, "cannot run %s", b->self);
         double s = NAN;
@@ -417,6 +423,7 @@ int main(int argc, char **argv)
         if (!strcmp(a, "--json")) b.json = true;
         else if (!strcmp(a, "--quick")) quick = true;
         else if (!strcmp(a, "--no-profile")) b.profile = false;
+        else if (!strcmp(a, "--device-only")) device_only = true;
         else if (!strcmp(a, "--profile") || !strncmp(a, "--profile=", 10)) {
             b.profile = true;
             const char *v = a[9] == '=' ? a + 10 : "kernel";
@@ -427,7 +434,7 @@ int main(int argc, char **argv)
         }
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: layca-bench [--device SEL] [--model FILE]... [--batch N] [--steps N] [--json] [--quick]\n"
-                   "                   [--profile[=op|kernel|node]] [--no-profile]\n");
+                   "                   [--profile[=op|kernel|node]] [--no-profile] [--device-only]\n");
             return 0;
         } else if (i + 1 < argc && !strcmp(a, "--startup-child")) {
             const char *m = argv[++i];
@@ -435,6 +442,7 @@ int main(int argc, char **argv)
                 if (!strcmp(argv[j], "--device")) device = argv[j + 1];
                 if (!strcmp(argv[j], "--batch")) b.batch = atoi(argv[j + 1]);
             }
+            for (int j = i + 1; j < argc; j++) device_only |= !strcmp(argv[j], "--device-only");
             return startup_child(device && *device ? device : NULL, m, b.batch);
         } else if (i + 1 < argc && !strcmp(a, "--device")) device = argv[++i];
         else if (i + 1 < argc && !strcmp(a, "--model")) {
@@ -490,7 +498,10 @@ int main(int argc, char **argv)
             if (!same) continue;
         }
         lc_rt *rt;
-        if (lc_rt_create(&rt, sel, false) != LC_OK) { rc = fail(sel); continue; }
+        if (lc_rt_create_opts(&rt, &(lc_rt_opts){.selector = sel, .device_only = device_only}) != LC_OK) {
+            rc = fail(sel);
+            continue;
+        }
         if (!b.json)
             printf("device %s: %s (%s, %s)\n", sel, rt->info.name, lc_rt_device_type_name(rt->info.type),
                    rt->info.platform_name);

@@ -91,8 +91,10 @@ static const char *train_help =
     "                       SIGINT or SIGTERM finish the step, write a checkpoint (when a folder is\n"
     "                       known) and exit 130 / 143; a second Ctrl-C stops at once\n"
     "device and output:\n"
-    "  --device SEL         P:D index or a name substring (default: LAYCA_DEVICE, first GPU, first CPU)\n"
-    "  --device-only        no host shortcuts (host BLAS, host convolutions): run what a GPU runs\n"
+    "  --device SEL         P:D index or a name substring (default: LAYCA_DEVICE, else the first GPU, else\n"
+    "                       the first CPU, among the devices that build layca's kernels)\n"
+    "  --device-only        no host shortcuts (host BLAS, host convolutions, host maps, the CPU optimizer\n"
+    "                       layout): a CPU device runs exactly what a GPU runs\n"
     "  --progress auto|lines  a live line on a terminal (auto), or a plain line every ~10 s\n"
     "  --quiet              no progress or epoch lines\n";
 
@@ -193,11 +195,11 @@ static int cmd_train(int argc, char **argv)
         if (!strcmp(a, "--layca")) { o.spec.layca = 1; continue; }
         if (!strcmp(a, "--no-layca")) { o.spec.layca = 0; continue; }
         if (!strcmp(a, "--no-fuse")) { o.no_fuse = true; continue; }
+        if (!strcmp(a, "--device-only")) { o.device_only = true; continue; }
         if (!strcmp(a, "--flip")) { o.flip = true; continue; }
         if (!strcmp(a, "--fixed-gating")) { o.fixed_gating = true; continue; }
         if (!strcmp(a, "--per-channel")) { o.data.per_channel = true; continue; }
         if (!strcmp(a, "--layca-skip-bias")) { o.layca_skip_non_kernel = true; continue; }
-        if (!strcmp(a, "--device-only")) { o.device_only = true; continue; }
         if (i + 1 >= argc) return usage_error("%s needs a value", a);
         const char *v = argv[++i];
         double d;

@@ -61,6 +61,7 @@ static const char *study_help =
     "                       fewer repetitions, all printed; paper (the default on other devices): the\n"
     "                       paper's settings\n"
     "  --device SEL         P:D index or a name substring\n"
+    "  --device-only        no host shortcuts: a CPU device runs exactly what a GPU runs\n"
     "  --max-runs N         stop after N new runs (run the same command again to go on)\n"
     "  --dry-run            print the runs (and which are finished) and exit\n"
     "  --retry-failed       rerun the runs that ended in an error\n"
@@ -366,6 +367,7 @@ typedef struct study {
     /* options */
     char out[1024];
     const char *device;
+    bool device_only;          /* --device-only: no host shortcuts */
     int scale;                 /* -1 unset, 0 quick, 1 paper */
     long long max_runs;        /* 0 = no limit */
     bool dry_run, retry_failed, force, verbose;
@@ -503,6 +505,7 @@ static int parse_options(study *S, int argc, char **argv)
         if (!strcmp(a, "--retry-failed")) { S->retry_failed = true; continue; }
         if (!strcmp(a, "--force")) { S->force = true; continue; }
         if (!strcmp(a, "--verbose")) { S->verbose = true; continue; }
+        if (!strcmp(a, "--device-only")) { S->device_only = true; continue; }
         if (!strcmp(a, "--no-schedule") && allowed(S, M_CNN)) { S->sched_set = 0; continue; }
         if (!strcmp(a, "--flip") && allowed(S, M_CNN)) { S->flip = 1; continue; }
         if (!strcmp(a, "--no-flip") && allowed(S, M_CNN)) { S->flip = 0; continue; }
@@ -1897,6 +1900,7 @@ static void do_run(const study *S, run *r, study_progress *sp)
         o.data_spec = bad;
     }
     o.device = S->device;
+    o.device_only = S->device_only;
     o.metrics_path = metrics;
     o.quiet = !S->verbose;
     o.eval_every = S->eval_every;

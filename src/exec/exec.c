@@ -36,10 +36,18 @@
 
 typedef enum { L_KERNEL, L_GEMM, L_HOST_CONV } lkind;
 
+/* Kernel arguments kept with their launch (as handed to clSetKernelArg),
+ * for lc_exec_launch_info. */
+#define ARG_MAX 20
+#define ARG_BYTES 256
+
 typedef struct launch {
     lkind kind;
     int node;
     cl_kernel k;
+    int nargs;
+    uint16_t arg_size[ARG_MAX], arg_at[ARG_MAX];
+    uint8_t arg_bytes[ARG_BYTES];
     int dims;
     size_t global[3], local[3];
     bool has_local;
@@ -51,6 +59,7 @@ typedef struct launch {
     size_t m, n, kk, ao, bo, co, lda, ldb, ldc;
     float alpha, beta;
     cl_mem a, b, c;
+    int64_t base[3];    /* element origin of the sub-buffer a, b, c were rebased on (0: the arena itself) */
     /* L_HOST_CONV: the node's conv on the host over nb examples */
     int nb;
 } launch;
@@ -69,14 +78,22 @@ typedef struct llist {
 enum { P_ELT, P_LOSS, P_CONV, P_POOL, P_NORM, P_DROP, P_COUNT };
 static const char *const prog_names[P_COUNT] = {"eltwise", "loss", "conv", "pool", "norm", "dropout"};
 
-/* work-group size of the reduction kernels of norm.cl (LC_RED_WG) */
+/* work-group sizes wanted for the reduction kernels of norm.cl (LC_RED_WG)
+ * and loss.cl (LC_STATS_WG); the executor builds them with the largest
+ * power of two up to this that the device and the kernels allow */
 #define RED_WG 64
 
 struct lc_exec {
     lc_rt *rt;
     lc_graph *g;
+    lc_exec_opts opts;
     cl_mem params, grads, acts, correct, acc;
     cl_program prog[P_COUNT];
+    size_t wg[P_COUNT];  /* the fixed work-group size a program was built with (0: none) */
+    cl_mem *subs;        /* sub-buffers GEMM operands were rebased on (owned) */
+    int64_t *sub_origin; /* their element origins */
+    cl_mem *sub_parent;
+    int n_subs, cap_subs;
     llist lists[N_LISTS];
     int cur;            /* index of the list of the current batch and mode */
     int n;              /* current batch size */
@@ -105,6 +122,11 @@ void lc_exec_destroy(lc_exec *ex)
         clReleaseEvent(ex->acc_event);
     }
     for (int i = 0; i < N_LISTS; i++) llist_free(&ex->lists[i]);
+    for (int i = 0; i < ex->n_subs; i++)
+        if (ex->subs[i]) clReleaseMemObject(ex->subs[i]);
+    free(ex->subs);
+    free(ex->sub_origin);
+    free(ex->sub_parent);
     cl_mem bufs[] = {ex->params, ex->grads, ex->acts, ex->correct, ex->acc};
     for (size_t i = 0; i < LC_COUNTOF(bufs); i++)
         if (bufs[i]) clReleaseMemObject(bufs[i]);
@@ -141,8 +163,9 @@ bool lc_dropout_keep(uint64_t key, uint64_t index, uint32_t threshold)
 
 /* ---- lowering ---- */
 
-/* Where a node's value lives. */
-typedef struct loc { cl_mem buf; int off; } loc;
+/* Where a node's value lives: a buffer and an offset in floats, 64-bit
+ * (kernels take it as ulong). */
+typedef struct loc { cl_mem buf; cl_ulong off; } loc;
 
 static bool is_param_grad(const lc_graph *g, const lc_node *n)
 {
@@ -153,16 +176,18 @@ static loc where(const lc_exec *ex, int id)
 {
     const lc_graph *g = ex->g;
     const lc_node *n = &g->nodes[id];
-    if (n->op == LC_OP_PARAM) return (loc){ex->params, (int)g->params[n->param_index].offset};
+    if (n->op == LC_OP_PARAM) return (loc){ex->params, (cl_ulong)g->params[n->param_index].offset};
     if (is_param_grad(g, n)) {
         const lc_node *p = &g->nodes[n->grad_of];
-        return (loc){ex->grads, (int)g->params[p->param_index].offset};
+        return (loc){ex->grads, (cl_ulong)g->params[p->param_index].offset};
     }
-    return (loc){ex->acts, (int)n->offset};
+    return (loc){ex->acts, (cl_ulong)n->offset};
 }
 
-static loc aux_of(const lc_exec *ex, int id) { return (loc){ex->acts, (int)ex->g->nodes[id].aux_offset}; }
-static loc shift(loc l, int64_t floats) { return (loc){l.buf, (int)(l.off + floats)}; }
+/* a node's auxiliary block; its planned offset is checked (>= 0) by the
+ * callers that need one */
+static loc aux_of(const lc_exec *ex, int id) { return (loc){ex->acts, (cl_ulong)ex->g->nodes[id].aux_offset}; }
+static loc shift(loc l, int64_t floats) { return (loc){l.buf, (cl_ulong)((int64_t)l.off + floats)}; }
 
 static launch *push(llist *L)
 {
@@ -180,10 +205,32 @@ static launch *push(llist *L)
     return x;
 }
 
+/* The programs with fixed-size work-groups: their size macro and kernels. */
+static const char *const norm_wg_kernels[] = {"lc_bn_stats", "lc_bn_bwd_sums", "lc_bn_dgamma", "lc_channel_sum"};
+static const char *const loss_wg_kernels[] = {"lc_loss_stats"};
+
 static lc_status program(lc_exec *ex, int p, cl_program *out)
 {
-    if (!ex->prog[p]) LC_TRY(lc_rt_program(ex->rt, prog_names[p], "", &ex->prog[p]));
+    if (!ex->prog[p]) {
+        if (p == P_NORM)
+            LC_TRY(lc_rt_program_wg(ex->rt, prog_names[p], "", "LC_RED_WG", RED_WG, norm_wg_kernels,
+                                    (int)LC_COUNTOF(norm_wg_kernels), &ex->prog[p], &ex->wg[p]));
+        else if (p == P_LOSS)
+            LC_TRY(lc_rt_program_wg(ex->rt, prog_names[p], "", "LC_STATS_WG", RED_WG, loss_wg_kernels,
+                                    (int)LC_COUNTOF(loss_wg_kernels), &ex->prog[p], &ex->wg[p]));
+        else
+            LC_TRY(lc_rt_program(ex->rt, prog_names[p], "", &ex->prog[p]));
+    }
     *out = ex->prog[p];
+    return LC_OK;
+}
+
+/* The work-group size program p's fixed-size kernels were built with. */
+static lc_status fixed_wg(lc_exec *ex, int p, size_t *wg)
+{
+    cl_program unused;
+    LC_TRY(program(ex, p, &unused));
+    *wg = ex->wg[p];
     return LC_OK;
 }
 
@@ -199,6 +246,16 @@ static lc_status kern(lc_exec *ex, llist *L, int node, int prog, const char *nam
     x->kname = name;
     LC_TRY(lc_rt_kernel(ex->rt, p, name, &x->k));
     LC_TRY(lc_rt_set_args(x->k, args, nargs, name));
+    if (nargs > ARG_MAX) return LC_ERR(LC_ERR_INVALID, "kernel %s: %d arguments", name, nargs);
+    size_t at = 0;
+    for (int i = 0; i < nargs; i++) {
+        if (at + args[i].size > ARG_BYTES) return LC_ERR(LC_ERR_INVALID, "kernel %s: arguments too large", name);
+        memcpy(x->arg_bytes + at, args[i].ptr, args[i].size);
+        x->arg_size[i] = (uint16_t)args[i].size;
+        x->arg_at[i] = (uint16_t)at;
+        at += args[i].size;
+    }
+    x->nargs = nargs;
     x->dims = dims;
     x->global[0] = g0 ? g0 : 1;
     x->global[1] = g1 ? g1 : 1;
@@ -211,24 +268,87 @@ static lc_status kern(lc_exec *ex, llist *L, int node, int prog, const char *nam
     return LC_OK;
 }
 
-static lc_status gemm_b(llist *L, int node, bool ta, bool tb, size_t m, size_t n, size_t k, loc a, size_t lda, loc b,
-                        size_t ldb, float beta, loc c, size_t ldc)
+/* A GEMM operand at l spanning rows x cols with leading dimension ld: the
+ * buffer and offset to hand lc_rt_sgemm.  CLBlast indexes with 32-bit ints,
+ * so an operand that reaches past element 2^31 - 1 of its arena (or, for
+ * tests, starts at or past opts.gemm_rebase_at) is rebased on a sub-buffer
+ * that starts at an aligned origin at or before it; sub-buffers are made
+ * once per (arena, origin) and owned by the executor.  An operand that
+ * spans more than CLBlast can index by itself is refused. */
+static lc_status gemm_operand(lc_exec *ex, int node, loc l, size_t rows, size_t cols, size_t ld, cl_mem *buf,
+                              size_t *off, int64_t *base)
 {
-    launch *x = push(L);
-    if (!x) return LC_ERR(LC_ERR_NOMEM, "out of memory");
-    *x = (launch){.kind = L_GEMM, .node = node, .rng_arg = -1, .rng_node = -1, .ta = ta, .tb = tb, .m = m, .n = n,
-                  .kk = k, .alpha = 1.0f, .beta = beta, .a = a.buf, .ao = (size_t)a.off, .lda = lda, .b = b.buf,
-                  .bo = (size_t)b.off, .ldb = ldb, .c = c.buf, .co = (size_t)c.off, .ldc = ldc};
+    *buf = l.buf;
+    *off = (size_t)l.off;
+    *base = 0;
+    uint64_t ext = rows && cols ? (uint64_t)(rows - 1) * ld + cols : 0;
+    bool need = l.off + ext > LC_RT_CLBLAST_MAX_ELEMS ||
+                (ex->opts.gemm_rebase_at > 0 && l.off >= (uint64_t)ex->opts.gemm_rebase_at);
+    if (!need) return LC_OK;
+    uint64_t start = lc_rt_sub_buffer_start(ex->rt, l.off * 4) / 4, rel = l.off - start;
+    if (rel + ext > LC_RT_CLBLAST_MAX_ELEMS)
+        return LC_ERR(LC_ERR_UNSUPPORTED,
+                      "node '%s': a GEMM operand spans %llu elements, more than the 2^31 - 1 CLBlast can index "
+                      "(use a smaller batch)",
+                      ex->g->nodes[node].name, (unsigned long long)(rel + ext));
+    int i = 0;
+    while (i < ex->n_subs && !(ex->sub_parent[i] == l.buf && ex->sub_origin[i] == (int64_t)start)) i++;
+    if (i == ex->n_subs) {
+        if (ex->n_subs == ex->cap_subs) {
+            int nc = ex->cap_subs ? 2 * ex->cap_subs : 8;
+            cl_mem *a = realloc(ex->subs, (size_t)nc * sizeof *a);
+            if (a) ex->subs = a;
+            int64_t *o = a ? realloc(ex->sub_origin, (size_t)nc * sizeof *o) : NULL;
+            if (o) ex->sub_origin = o;
+            cl_mem *pa = o ? realloc(ex->sub_parent, (size_t)nc * sizeof *pa) : NULL;
+            if (!pa) return LC_ERR(LC_ERR_NOMEM, "out of memory");
+            ex->sub_parent = pa;
+            ex->cap_subs = nc;
+        }
+        cl_mem sub = NULL;
+        if (l.buf) { /* plan-only executors have no arenas to cut */
+            uint64_t shift_bytes = 0;
+            LC_TRY(lc_rt_sub_buffer(ex->rt, l.buf, l.off * 4, &sub, &shift_bytes));
+            if (shift_bytes != rel * 4) {
+                clReleaseMemObject(sub);
+                return LC_ERR(LC_ERR_DEVICE, "node '%s': sub-buffer origin mismatch", ex->g->nodes[node].name);
+            }
+        }
+        ex->subs[i] = sub;
+        ex->sub_origin[i] = (int64_t)start;
+        ex->sub_parent[i] = l.buf;
+        ex->n_subs++;
+    }
+    *buf = ex->subs[i];
+    *off = (size_t)rel;
+    *base = (int64_t)start;
     return LC_OK;
 }
 
-static lc_status gemm(llist *L, int node, bool ta, bool tb, size_t m, size_t n, size_t k, loc a, size_t lda, loc b,
-                      size_t ldb, loc c, size_t ldc)
+static lc_status gemm_b(lc_exec *ex, llist *L, int node, bool ta, bool tb, size_t m, size_t n, size_t k, loc a,
+                        size_t lda, loc b, size_t ldb, float beta, loc c, size_t ldc)
 {
-    return gemm_b(L, node, ta, tb, m, n, k, a, lda, b, ldb, 0.0f, c, ldc);
+    cl_mem ab, bb, cb;
+    size_t ao, bo, co;
+    int64_t base[3];
+    LC_TRY(gemm_operand(ex, node, a, ta ? k : m, ta ? m : k, lda, &ab, &ao, &base[0]));
+    LC_TRY(gemm_operand(ex, node, b, tb ? n : k, tb ? k : n, ldb, &bb, &bo, &base[1]));
+    LC_TRY(gemm_operand(ex, node, c, m, n, ldc, &cb, &co, &base[2]));
+    launch *x = push(L);
+    if (!x) return LC_ERR(LC_ERR_NOMEM, "out of memory");
+    *x = (launch){.kind = L_GEMM, .node = node, .rng_arg = -1, .rng_node = -1, .ta = ta, .tb = tb, .m = m, .n = n,
+                  .kk = k, .alpha = 1.0f, .beta = beta, .a = ab, .ao = ao, .lda = lda, .b = bb, .bo = bo, .ldb = ldb,
+                  .c = cb, .co = co, .ldc = ldc, .base = {base[0], base[1], base[2]}};
+    return LC_OK;
 }
 
-static int numel(const lc_graph *g, int id) { return (int)lc_shape_numel(&g->nodes[id].shape); }
+static lc_status gemm(lc_exec *ex, llist *L, int node, bool ta, bool tb, size_t m, size_t n, size_t k, loc a,
+                      size_t lda, loc b, size_t ldb, loc c, size_t ldc)
+{
+    return gemm_b(ex, L, node, ta, tb, m, n, k, a, lda, b, ldb, 0.0f, c, ldc);
+}
+
+static int64_t numel(const lc_graph *g, int id) { return lc_shape_numel(&g->nodes[id].shape); }
 
 /* channels and spatial size of a [c, h, w] or flat [c] shape */
 static void chan_hw(const lc_shape *s, int *c, int *hw)
@@ -285,15 +405,15 @@ static lc_status lower_conv(lc_exec *ex, llist *L, int id, int nb)
     if (lc_graph_conv_pointwise(g, id)) { /* 1x1 stride 1: x_n is already [cin, hw] */
         for (int n = 0; n < nb; n++) {
             if (nd->op == LC_OP_CONV2D) { /* y_n = W x_n */
-                LC_TRY(gemm(L, id, false, false, (size_t)d.cout, (size_t)hw, (size_t)d.cin, where(ex, c->inputs[1]),
+                LC_TRY(gemm(ex, L, id, false, false, (size_t)d.cout, (size_t)hw, (size_t)d.cin, where(ex, c->inputs[1]),
                             (size_t)d.cin, shift(where(ex, nd->inputs[0]), (int64_t)n * d.cin * hw), (size_t)hw,
                             shift(y, (int64_t)n * d.cout * hw), (size_t)hw));
             } else if (nd->op == LC_OP_CONV2D_DX) { /* dx_n = W^T dy_n */
-                LC_TRY(gemm(L, id, true, false, (size_t)d.cin, (size_t)hw, (size_t)d.cout, where(ex, nd->inputs[1]),
+                LC_TRY(gemm(ex, L, id, true, false, (size_t)d.cin, (size_t)hw, (size_t)d.cout, where(ex, nd->inputs[1]),
                             (size_t)d.cin, shift(where(ex, nd->inputs[0]), (int64_t)n * d.cout * hw), (size_t)hw,
                             shift(y, (int64_t)n * d.cin * hw), (size_t)hw));
             } else { /* dW (+)= dy_n x_n^T */
-                LC_TRY(gemm_b(L, id, false, true, (size_t)d.cout, (size_t)d.cin, (size_t)hw,
+                LC_TRY(gemm_b(ex, L, id, false, true, (size_t)d.cout, (size_t)d.cin, (size_t)hw,
                               shift(where(ex, nd->inputs[0]), (int64_t)n * d.cout * hw), (size_t)hw,
                               shift(where(ex, nd->inputs[1]), (int64_t)n * d.cin * hw), (size_t)hw,
                               n ? 1.0f : 0.0f, y, (size_t)d.cin));
@@ -309,8 +429,8 @@ static lc_status lower_conv(lc_exec *ex, llist *L, int id, int nb)
         return LC_OK;
     }
     int chunk = lc_graph_conv_chunk(g, id, nb);
+    if (nd->aux_offset < 0) return LC_ERR(LC_ERR_INVALID, "node '%s': conv workspace is not planned", nd->name);
     loc ws = aux_of(ex, id);
-    if (ws.off < 0) return LC_ERR(LC_ERR_INVALID, "node '%s': conv workspace is not planned", nd->name);
     loc col = ws, t = shift(ws, (int64_t)d.K * chunk * d.ohw);
     for (int n0 = 0; n0 < nb; n0 += chunk) {
         int nc = nb - n0 < chunk ? nb - n0 : chunk;
@@ -318,7 +438,7 @@ static lc_status lower_conv(lc_exec *ex, llist *L, int id, int nb)
         if (nd->op == LC_OP_CONV2D) {
             loc x = shift(where(ex, nd->inputs[0]), (int64_t)n0 * d.cin * hw);
             LC_TRY(im2col(ex, L, id, col, x, nc, &d));
-            LC_TRY(gemm(L, id, false, false, (size_t)d.cout, cols, (size_t)d.K, where(ex, nd->inputs[1]), (size_t)d.K,
+            LC_TRY(gemm(ex, L, id, false, false, (size_t)d.cout, cols, (size_t)d.K, where(ex, nd->inputs[1]), (size_t)d.K,
                         col, cols, t, cols));
             loc yy = shift(y, (int64_t)n0 * d.cout * d.ohw);
             loc b = c->bias ? where(ex, c->inputs[2]) : (loc){ex->params, 0};
@@ -329,7 +449,7 @@ static lc_status lower_conv(lc_exec *ex, llist *L, int id, int nb)
         } else if (nd->op == LC_OP_CONV2D_DX) {
             LC_TRY(to_cn(ex, L, id, t, shift(where(ex, nd->inputs[0]), (int64_t)n0 * d.cout * d.ohw), nc, d.cout,
                          d.ohw));
-            LC_TRY(gemm(L, id, true, false, (size_t)d.K, cols, (size_t)d.cout, where(ex, nd->inputs[1]), (size_t)d.K,
+            LC_TRY(gemm(ex, L, id, true, false, (size_t)d.K, cols, (size_t)d.cout, where(ex, nd->inputs[1]), (size_t)d.K,
                         t, cols, col, cols));
             loc dx = shift(y, (int64_t)n0 * d.cin * hw);
             lc_arg a[] = {LC_ARG(dx.buf), LC_ARG(dx.off), LC_ARG(col.buf), LC_ARG(col.off), LC_ARG(nc), LC_ARG(d.cin),
@@ -340,7 +460,7 @@ static lc_status lower_conv(lc_exec *ex, llist *L, int id, int nb)
             LC_TRY(to_cn(ex, L, id, t, shift(where(ex, nd->inputs[0]), (int64_t)n0 * d.cout * d.ohw), nc, d.cout,
                          d.ohw));
             LC_TRY(im2col(ex, L, id, col, shift(where(ex, nd->inputs[1]), (int64_t)n0 * d.cin * hw), nc, &d));
-            LC_TRY(gemm_b(L, id, false, true, (size_t)d.cout, (size_t)d.K, cols, t, cols, col, cols,
+            LC_TRY(gemm_b(ex, L, id, false, true, (size_t)d.cout, (size_t)d.K, cols, t, cols, col, cols,
                           n0 ? 1.0f : 0.0f, y, (size_t)d.K));
         }
     }
@@ -355,7 +475,7 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
     int in0 = nd->n_inputs > 0 ? nd->inputs[0] : -1, in1 = nd->n_inputs > 1 ? nd->inputs[1] : -1;
     const lc_node *f = nd->fwd >= 0 ? &g->nodes[nd->fwd] : nd; /* attributes */
     loc y = where(ex, id);
-    int total = nb * numel(g, id);
+    cl_ulong total = (cl_ulong)nb * (cl_ulong)numel(g, id); /* ulong n of the elementwise kernels */
     switch (nd->op) {
     case LC_OP_INPUT:
     case LC_OP_LABELS:
@@ -364,9 +484,10 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
     case LC_OP_RESHAPE:
         return LC_OK;
     case LC_OP_DENSE: {
-        int in = numel(g, in0), out = nd->units;
+        int64_t in = numel(g, in0);
+        int out = nd->units;
         /* y[n,out] = x[n,in] W[out,in]^T */
-        LC_TRY(gemm(L, id, false, true, (size_t)nb, (size_t)out, (size_t)in, where(ex, in0), (size_t)in,
+        LC_TRY(gemm(ex, L, id, false, true, (size_t)nb, (size_t)out, (size_t)in, where(ex, in0), (size_t)in,
                     where(ex, in1), (size_t)in, y, (size_t)out));
         if (nd->bias) {
             loc b = where(ex, nd->inputs[2]);
@@ -398,35 +519,37 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
     }
     case LC_OP_SOFTMAX_CE: {
         loc z = where(ex, in0), lab = where(ex, in1);
-        int classes = numel(g, in0);
+        int classes = (int)numel(g, in0);
         lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(ex->correct), LC_ARG(z.buf), LC_ARG(z.off),
                       LC_ARG(lab.buf), LC_ARG(lab.off), LC_ARG(nb), LC_ARG(classes)};
         LC_TRY(kern(ex, L, id, P_LOSS, "lc_softmax_ce_fwd", a, 9, 1, (size_t)nb, 0, 0));
         lc_arg s[] = {LC_ARG(ex->acc), LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(ex->correct), LC_ARG(nb)};
-        return kern(ex, L, id, P_LOSS, "lc_loss_stats", s, 5, 1, 64, 0, 64);
+        size_t wg;
+        LC_TRY(fixed_wg(ex, P_LOSS, &wg));
+        return kern(ex, L, id, P_LOSS, "lc_loss_stats", s, 5, 1, wg, 0, wg);
     }
     case LC_OP_SOFTMAX_CE_DX: {
         loc z = where(ex, in0), lab = where(ex, in1);
-        int classes = numel(g, in0);
+        int classes = (int)numel(g, in0);
         lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(z.buf), LC_ARG(z.off), LC_ARG(lab.buf), LC_ARG(lab.off),
                       LC_ARG(nb), LC_ARG(classes)};
         return kern(ex, L, id, P_LOSS, "lc_softmax_ce_bwd", a, 8, 1, (size_t)nb, 0, 0);
     }
     case LC_OP_DENSE_DX: {
         /* dx[n,in] = dy[n,out] W[out,in] */
-        int in = numel(g, id), out = numel(g, in0);
-        return gemm(L, id, false, false, (size_t)nb, (size_t)in, (size_t)out, where(ex, in0), (size_t)out,
+        int64_t in = numel(g, id), out = numel(g, in0);
+        return gemm(ex, L, id, false, false, (size_t)nb, (size_t)in, (size_t)out, where(ex, in0), (size_t)out,
                     where(ex, in1), (size_t)in, y, (size_t)in);
     }
     case LC_OP_DENSE_DW: {
         /* dW[out,in] = dy[n,out]^T x[n,in] */
-        int out = numel(g, in0), in = numel(g, in1);
-        return gemm(L, id, true, false, (size_t)out, (size_t)in, (size_t)nb, where(ex, in0), (size_t)out,
+        int64_t out = numel(g, in0), in = numel(g, in1);
+        return gemm(ex, L, id, true, false, (size_t)out, (size_t)in, (size_t)nb, where(ex, in0), (size_t)out,
                     where(ex, in1), (size_t)in, y, (size_t)in);
     }
     case LC_OP_BIAS_DB: {
         loc dy = where(ex, in0);
-        int cols = numel(g, in0);
+        int cols = (int)numel(g, in0);
         lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(nb), LC_ARG(cols)};
         return kern(ex, L, id, P_ELT, "lc_bias_grad", a, 6, 1, (size_t)cols, 0, 0);
     }
@@ -441,13 +564,17 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
     case LC_OP_CONV2D_DW:
         return lower_conv(ex, L, id, nb);
     case LC_OP_CHANNEL_DB: {
+        size_t red;
+        LC_TRY(fixed_wg(ex, P_NORM, &red));
         loc dy = where(ex, in0);
         int c, hw;
         chan_hw(&g->nodes[in0].shape, &c, &hw);
         lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(nb), LC_ARG(c), LC_ARG(hw)};
-        return kern(ex, L, id, P_NORM, "lc_channel_sum", a, 7, 1, (size_t)c * RED_WG, 0, RED_WG);
+        return kern(ex, L, id, P_NORM, "lc_channel_sum", a, 7, 1, (size_t)c * red, 0, red);
     }
     case LC_OP_BATCHNORM: {
+        size_t red;
+        LC_TRY(fixed_wg(ex, P_NORM, &red));
         int c, hw;
         chan_hw(&nd->shape, &c, &hw);
         loc x = where(ex, in0), st = aux_of(ex, id), rm = where(ex, nd->inputs[1]), rv = where(ex, nd->inputs[2]);
@@ -458,7 +585,7 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
             lc_arg a[] = {LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(rm.buf), LC_ARG(rm.off), LC_ARG(rv.buf),
                           LC_ARG(rv.off), LC_ARG(x.buf), LC_ARG(x.off), LC_ARG(nb), LC_ARG(c), LC_ARG(hw),
                           LC_ARG(eps), LC_ARG(mom)};
-            LC_TRY(kern(ex, L, id, P_NORM, "lc_bn_stats", a, 13, 1, (size_t)c * RED_WG, 0, RED_WG));
+            LC_TRY(kern(ex, L, id, P_NORM, "lc_bn_stats", a, 13, 1, (size_t)c * red, 0, red));
         } else {
             lc_arg a[] = {LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(rm.buf), LC_ARG(rm.off), LC_ARG(rv.buf),
                           LC_ARG(rv.off), LC_ARG(c), LC_ARG(eps)};
@@ -471,6 +598,8 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
         return kern(ex, L, id, P_NORM, "lc_bn_apply", a, 14, 1, (size_t)planes, 0, 0);
     }
     case LC_OP_BATCHNORM_DX: {
+        size_t red;
+        LC_TRY(fixed_wg(ex, P_NORM, &red));
         int c, hw;
         chan_hw(&nd->shape, &c, &hw);
         loc dy = where(ex, in0), x = where(ex, in1), st = aux_of(ex, nd->fwd), sums = aux_of(ex, id);
@@ -479,7 +608,7 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
         if (tr) {
             lc_arg a[] = {LC_ARG(sums.buf), LC_ARG(sums.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(x.buf),
                           LC_ARG(x.off), LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(nb), LC_ARG(c), LC_ARG(hw)};
-            LC_TRY(kern(ex, L, id, P_NORM, "lc_bn_bwd_sums", a, 11, 1, (size_t)c * RED_WG, 0, RED_WG));
+            LC_TRY(kern(ex, L, id, P_NORM, "lc_bn_bwd_sums", a, 11, 1, (size_t)c * red, 0, red));
             lc_arg b[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(x.buf), LC_ARG(x.off),
                           LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(sums.buf), LC_ARG(sums.off), LC_ARG(gm.buf),
                           LC_ARG(gm.off), LC_ARG(affine), LC_ARG(nb), LC_ARG(c), LC_ARG(hw)};
@@ -490,12 +619,14 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
         return kern(ex, L, id, P_NORM, "lc_bn_bwd_dx_eval", a, 12, 1, (size_t)planes, 0, 0);
     }
     case LC_OP_BATCHNORM_DGAMMA: {
+        size_t red;
+        LC_TRY(fixed_wg(ex, P_NORM, &red));
         int c, hw;
         chan_hw(&g->nodes[in1].shape, &c, &hw);
         loc dy = where(ex, in0), x = where(ex, in1), st = aux_of(ex, nd->fwd);
         lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(x.buf), LC_ARG(x.off),
                       LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(nb), LC_ARG(c), LC_ARG(hw)};
-        return kern(ex, L, id, P_NORM, "lc_bn_dgamma", a, 11, 1, (size_t)c * RED_WG, 0, RED_WG);
+        return kern(ex, L, id, P_NORM, "lc_bn_dgamma", a, 11, 1, (size_t)c * red, 0, red);
     }
     case LC_OP_MAXPOOL:
     case LC_OP_AVGPOOL:
@@ -635,6 +766,7 @@ static lc_status run_host_conv(lc_exec *ex, int id, int nb, int schedule)
 
 static lc_status run(lc_exec *ex, const llist *L, int from, int to)
 {
+    if (ex->opts.plan_only) return LC_ERR(LC_ERR_INVALID, "graph '%s': a plan-only executor runs nothing", ex->g->name);
     for (int i = from; i < to; i++) {
         const launch *x = &L->l[i];
         if (x->kind == L_HOST_CONV) {
@@ -778,34 +910,74 @@ static bool same_gemm(const launch *a, const launch *b)
            a->ldb == b->ldb && a->ldc == b->ldc;
 }
 
+void lc_exec_plan_memory(const lc_graph *g, int extra_param_arenas, lc_exec_memory *out)
+{
+    memset(out, 0, sizeof *out);
+    uint64_t p = (uint64_t)(g->param_floats > 0 ? g->param_floats : 1) * 4;
+    uint64_t a = (uint64_t)(g->act_floats > 0 ? g->act_floats : 1) * 4;
+    out->params = out->grads = p;
+    out->extra = (uint64_t)(extra_param_arenas > 0 ? extra_param_arenas : 0) * p;
+    out->acts = a;
+    out->small = (uint64_t)(g->planned_batch > 0 ? g->planned_batch : 0) * 8 + 16;
+    out->total = out->params + out->grads + out->extra + out->acts + out->small;
+    out->largest = LC_MAX(p, a);
+}
+
+lc_status lc_exec_check_memory(lc_rt *rt, const lc_graph *g, int extra_param_arenas)
+{
+    lc_exec_memory m;
+    lc_exec_plan_memory(g, extra_param_arenas, &m);
+    char what[128], detail[320];
+    snprintf(what, sizeof what, "model '%s' at batch %d", g->name, g->planned_batch);
+    snprintf(detail, sizeof detail,
+             "parameters %llu, gradients %llu, optimizer state %llu (%d arenas), activations %llu bytes",
+             (unsigned long long)m.params, (unsigned long long)m.grads, (unsigned long long)m.extra,
+             extra_param_arenas, (unsigned long long)m.acts);
+    return lc_rt_check_plan(rt, what, m.total, m.largest, detail);
+}
+
 lc_status lc_exec_create(lc_exec **out, lc_rt *rt, lc_graph *g)
+{
+    lc_exec_opts o = {0};
+    return lc_exec_create_opts(out, rt, g, &o);
+}
+
+lc_status lc_exec_create_opts(lc_exec **out, lc_rt *rt, lc_graph *g, const lc_exec_opts *opts)
 {
     *out = NULL;
     if (g->planned_batch <= 0) return LC_ERR(LC_ERR_INVALID, "graph '%s' is not planned", g->name);
+    if (!opts->plan_only) LC_TRY(lc_exec_check_memory(rt, g, 0));
     lc_exec *ex = calloc(1, sizeof *ex);
     if (!ex) return LC_ERR(LC_ERR_NOMEM, "out of memory");
     ex->rt = rt;
     ex->g = g;
+    ex->opts = *opts;
     ex->training = g->n_forward > 0 && g->n_forward < g->n_nodes;
     lc_status st;
 #define CHECK(x) do { st = (x); if (st != LC_OK) goto fail; } while (0)
     size_t pbytes = (size_t)(g->param_floats > 0 ? g->param_floats : 1) * 4;
     size_t abytes = (size_t)(g->act_floats > 0 ? g->act_floats : 1) * 4;
-    CHECK(lc_rt_alloc(rt, pbytes, &ex->params));
-    CHECK(lc_rt_alloc(rt, pbytes, &ex->grads));
-    CHECK(lc_rt_alloc(rt, abytes, &ex->acts));
-    CHECK(lc_rt_alloc(rt, (size_t)g->planned_batch * 8, &ex->correct));
-    CHECK(lc_rt_alloc(rt, 16, &ex->acc));
-    CHECK(lc_rt_fill_zero(rt, ex->params, 0, pbytes));
-    CHECK(lc_rt_fill_zero(rt, ex->grads, 0, pbytes));
-    CHECK(lc_rt_fill_zero(rt, ex->acts, 0, abytes));
-    CHECK(lc_rt_fill_zero(rt, ex->acc, 0, 16));
-    ex->bytes = 2 * pbytes + abytes + (size_t)g->planned_batch * 4 + 16;
-    CHECK(choose_conv(ex));
+    if (!opts->plan_only) {
+        CHECK(lc_rt_alloc(rt, pbytes, &ex->params));
+        CHECK(lc_rt_alloc(rt, pbytes, &ex->grads));
+        CHECK(lc_rt_alloc(rt, abytes, &ex->acts));
+        CHECK(lc_rt_alloc(rt, (size_t)g->planned_batch * 8, &ex->correct));
+        CHECK(lc_rt_alloc(rt, 16, &ex->acc));
+        CHECK(lc_rt_fill_zero(rt, ex->params, 0, pbytes));
+        CHECK(lc_rt_fill_zero(rt, ex->grads, 0, pbytes));
+        CHECK(lc_rt_fill_zero(rt, ex->acts, 0, abytes));
+        CHECK(lc_rt_fill_zero(rt, ex->acc, 0, 16));
+        ex->bytes = 2 * pbytes + abytes + (size_t)g->planned_batch * 8 + 16;
+        CHECK(choose_conv(ex));
+    }
     CHECK(build_list(ex, &ex->lists[0], g->planned_batch, true));
     CHECK(build_list(ex, &ex->lists[1], g->planned_batch, false));
     ex->cur = ex->training ? 0 : 1;
     ex->n = g->planned_batch;
+    if (opts->plan_only) {
+        *out = ex;
+        return LC_OK;
+    }
     /* Run every GEMM shape once so CLBlast compiles its kernels now, not
      * inside the training loop.  Outputs are scratch until the first real
      * step; parameter gradients are zeroed again below. */
@@ -955,10 +1127,57 @@ lc_status lc_exec_read_node(lc_exec *ex, int id, float *host)
 lc_exec_counts lc_exec_launch_counts(const lc_exec *ex)
 {
     const llist *L = &ex->lists[0];
-    int progs = 0;
+    int progs = 0, host = 0, gemms = 0;
     for (int p = 0; p < P_COUNT; p++) progs += ex->prog[p] != NULL;
-    return (lc_exec_counts){.forward = L->n_fwd, .backward = L->count - L->n_fwd, .programs = progs};
+    for (int i = 0; i < L->count; i++) {
+        host += L->l[i].kind == L_HOST_CONV;
+        gemms += L->l[i].kind == L_GEMM;
+    }
+    return (lc_exec_counts){
+        .forward = L->n_fwd, .backward = L->count - L->n_fwd, .programs = progs, .host = host, .gemm = gemms};
 }
+
+static const llist *info_list(const lc_exec *ex)
+{
+    return &ex->lists[ex->g->n_forward > 0 && ex->g->n_forward < ex->g->n_nodes ? 0 : 1];
+}
+
+int lc_exec_launch_total(const lc_exec *ex) { return info_list(ex)->count; }
+
+lc_status lc_exec_launch_info_get(const lc_exec *ex, int i, lc_exec_launch_info *out)
+{
+    const llist *L = info_list(ex);
+    if (i < 0 || i >= L->count) return LC_ERR(LC_ERR_INVALID, "no launch %d (the list has %d)", i, L->count);
+    const launch *x = &L->l[i];
+    memset(out, 0, sizeof *out);
+    out->node = ex->g->nodes[x->node].name;
+    out->kind = x->kind == L_KERNEL ? 0 : x->kind == L_GEMM ? 1 : 2;
+    out->kernel = x->kind == L_KERNEL ? x->kname : x->kind == L_GEMM ? "gemm" : "host-conv";
+    for (int d = 0; d < 3; d++) {
+        out->global[d] = x->global[d];
+        out->local[d] = x->has_local ? x->local[d] : 0;
+    }
+    out->nargs = x->nargs;
+    for (int a = 0; a < x->nargs; a++) {
+        out->arg_size[a] = x->arg_size[a];
+        out->arg[a] = x->arg_bytes + x->arg_at[a];
+    }
+    out->ta = x->ta;
+    out->tb = x->tb;
+    out->m = x->m;
+    out->n = x->n;
+    out->k = x->kk;
+    out->lda = x->lda;
+    out->ldb = x->ldb;
+    out->ldc = x->ldc;
+    out->off[0] = x->ao;
+    out->off[1] = x->bo;
+    out->off[2] = x->co;
+    for (int k = 0; k < 3; k++) out->base[k] = x->base[k];
+    return LC_OK;
+}
+
+size_t lc_exec_reduction_wg(const lc_exec *ex) { return LC_MAX(ex->wg[P_NORM], ex->wg[P_LOSS]); }
 
 size_t lc_exec_device_bytes(const lc_exec *ex) { return ex->bytes; }
 

@@ -11,9 +11,36 @@
 typedef struct lc_exec lc_exec;
 
 /* g must be compiled (lc_graph_compile) for its largest batch.  Builds every
- * kernel the graph needs and allocates the arenas before returning. */
+ * kernel the graph needs and allocates the arenas before returning; a plan
+ * that does not fit the device (lc_exec_check_memory without optimizer
+ * arenas) is refused before anything is allocated.  Whether host shortcuts
+ * (host GEMMs, host convolutions) may be used is the rt's choice
+ * (lc_rt.device_only). */
 lc_status lc_exec_create(lc_exec **out, lc_rt *rt, lc_graph *g);
+typedef struct lc_exec_opts {
+    /* Lowering only, for inspection (lc_exec_launch_info): no arena is
+     * allocated and nothing runs (kernels see NULL buffers); every function
+     * that would touch the device fails.  No memory check either. */
+    bool plan_only;
+    /* Tests: GEMM operands that start at or past this element of their
+     * arena are rebased on sub-buffers as those past CLBlast's 32-bit range
+     * always are (0: only those). */
+    int64_t gemm_rebase_at;
+} lc_exec_opts;
+lc_status lc_exec_create_opts(lc_exec **out, lc_rt *rt, lc_graph *g, const lc_exec_opts *opts);
 void lc_exec_destroy(lc_exec *ex);
+
+/* Device memory a plan needs: the parameter and gradient arenas,
+ * extra_param_arenas more of the parameter layout (an optimizer's state and
+ * initial weights: lc_optim_arenas), the activation arena and the small
+ * buffers; largest is the largest single buffer. */
+typedef struct lc_exec_memory {
+    uint64_t params, grads, extra, acts, small, total, largest;
+} lc_exec_memory;
+void lc_exec_plan_memory(const lc_graph *g, int extra_param_arenas, lc_exec_memory *out);
+/* Refuses (lc_rt_check_plan: one line naming the bytes and both limits) a
+ * plan that does not fit the rt's device, before anything is allocated. */
+lc_status lc_exec_check_memory(lc_rt *rt, const lc_graph *g, int extra_param_arenas);
 
 /* Arenas: parameters and their gradients share the layout of
  * g->params[i].offset (floats); gaps are zero. */
@@ -82,11 +109,39 @@ uint32_t lc_dropout_threshold(double rate);
 bool lc_dropout_keep(uint64_t key, uint64_t index, uint32_t threshold);
 
 typedef struct lc_exec_counts {
-    int forward, backward;  /* launches per step (kernels + GEMMs) */
+    int forward, backward;  /* launches per step (kernels + GEMMs + host convolutions) */
     int programs;           /* programs the executor uses */
+    int host;               /* of them, convolutions run on the host (0 in device-only mode) */
+    int gemm;               /* of them, GEMMs */
 } lc_exec_counts;
 lc_exec_counts lc_exec_launch_counts(const lc_exec *ex);
 size_t lc_exec_device_bytes(const lc_exec *ex); /* arenas allocated by the executor */
+
+/* The launches of the planned batch's training list (evaluation list when
+ * the graph has no backward pass), in order, for tests and tools:
+ * lc_exec_launch_total of them; lc_exec_launch_info describes launch i.
+ * Kernel arguments are the bytes handed to clSetKernelArg (a buffer
+ * offset is 8 bytes: a ulong); a GEMM gives its operands' offsets in the
+ * buffer it hands CLBlast and, when rebased on a sub-buffer, that
+ * sub-buffer's element origin in the arena. */
+typedef struct lc_exec_launch_info {
+    const char *node;        /* the IR node */
+    const char *kernel;      /* kernel name, "gemm" or "host-conv" */
+    int kind;                /* 0 kernel, 1 GEMM, 2 host convolution */
+    size_t global[3], local[3]; /* kernels: sizes (local 0: the driver's choice) */
+    int nargs;
+    size_t arg_size[20];
+    const void *arg[20];     /* valid while the executor lives */
+    bool ta, tb;             /* GEMM */
+    size_t m, n, k, lda, ldb, ldc;
+    uint64_t off[3];         /* a, b, c offsets as passed (elements) */
+    int64_t base[3];         /* a, b, c sub-buffer origins (elements; 0: none) */
+} lc_exec_launch_info;
+int lc_exec_launch_total(const lc_exec *ex);
+lc_status lc_exec_launch_info_get(const lc_exec *ex, int i, lc_exec_launch_info *out);
+/* The work-group size the fixed-size reductions (batchnorm, loss
+ * statistics) were built with, 0 when the graph has none of them. */
+size_t lc_exec_reduction_wg(const lc_exec *ex);
 
 /* Per-op timing (benchmarks, tools).  Replays the current batch's forward
  * and backward launches `reps` times launch by launch, waiting for each to

@@ -66,8 +66,10 @@
  * 64 chunks per tensor on CPUs, 256 elsewhere), one work-group per chunk.
  * On CPU devices a work-group is one work-item that walks its chunk with
  * float16 vectors (PoCL does not vectorise across work-items of a kernel
- * with a loop); elsewhere 256 work-items interleave float4 vectors and
- * finish with a local-memory tree.  The environment variables
+ * with a loop); elsewhere, and on CPUs in device-only mode (lc_rt's
+ * device_only), 256 work-items (at most what the device and the built
+ * kernels allow) interleave float4 vectors and finish with a local-memory
+ * tree.  The environment variables
  * LAYCA_OPTIM_WG (work-items per group, a power of two), LAYCA_OPTIM_VEC
  * (4, 8 or 16) and LAYCA_OPTIM_FP64=0 (double-float sums) override the
  * choice, for tests.
@@ -127,12 +129,21 @@ typedef struct lc_optim lc_optim;
 
 /* The tensor table is copied; params and grads stay the caller's (they must
  * outlive the optimizer).  Tensors must lie inside the arena, aligned, and
- * not overlap; the arena is a multiple of LC_OPTIM_GROUP floats below 2^31.
+ * not overlap; the arena is a multiple of LC_OPTIM_GROUP floats (offsets are
+ * 64-bit on the device: past 2^31 floats is fine).
  * params must already hold the initial weights: create calls
  * lc_optim_reset_initial.  Rates start at 0. */
 lc_status lc_optim_create(lc_optim **out, lc_rt *rt, const lc_optim_config *cfg, const lc_optim_tensor *t, int n,
                           int64_t arena_floats, cl_mem params, cl_mem grads);
 void lc_optim_destroy(lc_optim *o);
+/* Arenas of the parameter layout an optimizer of this kind allocates (its
+ * state and the initial weights), for memory checks before creation
+ * (lc_exec_check_memory). */
+int lc_optim_arenas(lc_optim_kind kind);
+/* The kernel geometry in use (tests, tools): work-items per work-group,
+ * floats per vector, fp64 sums.  One work-item per group is the CPU layout,
+ * never used in device-only mode. */
+void lc_optim_geometry(const lc_optim *o, int *wg, int *vec, bool *fp64);
 /* Per-tensor rates (schedule x layer multiplier): the lr of a plain step,
  * rho of a Layca step; frozen tensors get 0 whatever is passed.  Uploaded
  * once, used by every following step. */

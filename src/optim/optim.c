@@ -122,9 +122,6 @@ static lc_status check_layout(const lc_optim_tensor *t, int n, int64_t floats)
 {
     if (floats < 0 || floats % G)
         return LC_ERR(LC_ERR_INVALID, "parameter arena of %lld floats is not a multiple of %d", (long long)floats, G);
-    if (floats > (int64_t)INT_MAX - 2 * G)
-        return LC_ERR(LC_ERR_UNSUPPORTED, "parameter arena of %lld floats is too large (at most %d)",
-                      (long long)floats, INT_MAX - 2 * G);
     if (n < 0) return LC_ERR(LC_ERR_INVALID, "negative tensor count %d", n);
     for (int i = 0; i < n; i++) {
         if (t[i].offset < 0 || t[i].offset % G)
@@ -167,16 +164,17 @@ static int env_int(const char *name, int def, int lo, int hi)
 }
 
 /* Kernel geometry: CPUs (PoCL) run one work-item per work-group walking a
- * contiguous chunk with 16-float vectors (AVX-512); other devices 256
- * work-items (or the device's most) interleaved over float4 vectors.  Sums
- * are doubles where the device has fp64.  LAYCA_OPTIM_WG, LAYCA_OPTIM_VEC
- * and LAYCA_OPTIM_FP64=0 override (for tests). */
+ * contiguous chunk with 16-float vectors (AVX-512); other devices, and CPUs
+ * in device-only mode (lc_rt.device_only), 256 work-items (or as many as
+ * the device allows) interleaved over float4 vectors; build_program lowers
+ * the work-group size further when the built kernels allow less.  Sums are
+ * doubles where the device has fp64.  LAYCA_OPTIM_WG, LAYCA_OPTIM_VEC and
+ * LAYCA_OPTIM_FP64=0 override (for tests). */
 static void pick_geometry(lc_optim *o)
 {
     const lc_device_info *d = &o->rt->info;
-    bool cpu = (d->type & CL_DEVICE_TYPE_CPU) != 0;
-    int maxwg = 1;
-    while (maxwg * 2 <= 256 && (size_t)maxwg * 2 <= d->max_work_group) maxwg *= 2;
+    bool cpu = (d->type & CL_DEVICE_TYPE_CPU) != 0 && !o->rt->device_only;
+    int maxwg = (int)lc_rt_wg_cap(o->rt, 256);
     o->wg = cpu ? 1 : maxwg;
     o->vec = cpu ? 16 : 4;
     int wg = env_int("LAYCA_OPTIM_WG", o->wg, 1, maxwg);
@@ -184,8 +182,29 @@ static void pick_geometry(lc_optim *o)
     int v = env_int("LAYCA_OPTIM_VEC", o->vec, 4, 16);
     if (v == 4 || v == 8 || v == 16) o->vec = v;
     o->fp64 = d->fp64 && env_int("LAYCA_OPTIM_FP64", 1, 0, 1);
+}
+
+static const char *const kernel_names[] = {"lc_optim_plain", "lc_optim_fused_a", "lc_optim_fused_b",
+                                           "lc_optim_rot_partials", "lc_optim_u_step", "lc_optim_u_partials",
+                                           "lc_optim_u_total", "lc_optim_u_update"};
+
+/* Builds the program for the configuration with the picked geometry; the
+ * work-group size may come down to what the built kernels allow. */
+static lc_status build_program(lc_optim *o)
+{
+    const lc_optim_config *cfg = &o->cfg;
+    bool mom0 = cfg->kind == LC_OPTIM_SGD && cfg->momentum == 0.0;
+    char opts[160];
+    snprintf(opts, sizeof opts, "-DLC_KIND=%d -DLC_NESTEROV=%d -DLC_MOM0=%d -DLC_WD=%d -DLC_FP64=%d -DLC_V=%d",
+             (int)cfg->kind, cfg->kind == LC_OPTIM_SGD && cfg->nesterov, mom0, cfg->weight_decay != 0.0, o->fp64,
+             o->vec);
+    size_t wg = 0;
+    LC_TRY(lc_rt_program_wg(o->rt, "optim", opts, "LC_WG", (size_t)o->wg, kernel_names,
+                            (int)LC_COUNTOF(kernel_names), &o->prog, &wg));
+    o->wg = (int)wg;
     /* bounded partials per tensor: kernel B totals them in every chunk */
     o->max_chunks = o->wg == 1 ? 64 : o->wg;
+    return LC_OK;
 }
 
 /* Chunks of a tensor of numel floats. */
@@ -214,6 +233,11 @@ lc_status lc_optim_create(lc_optim **out, lc_rt *rt, const lc_optim_config *cfg,
     o->fused = cfg->fuse;
     o->n_state = cfg->kind == LC_OPTIM_ADAM ? 2 : 1;
     pick_geometry(o);
+    lc_status st = build_program(o);
+    if (st != LC_OK) {
+        lc_optim_destroy(o);
+        return st;
+    }
     size_t nn = (size_t)(n > 0 ? n : 1);
     o->t = malloc(nn * sizeof *o->t);
     o->mode = calloc(nn, sizeof *o->mode);
@@ -222,8 +246,7 @@ lc_status lc_optim_create(lc_optim **out, lc_rt *rt, const lc_optim_config *cfg,
     o->host_rates = calloc(nn, sizeof *o->host_rates);
     o->n0 = calloc(nn, sizeof *o->n0);
     cl_int4 *ht = calloc(nn, sizeof *ht);
-    cl_int4 *hc = NULL;
-    lc_status st = LC_OK;
+    cl_long4 *hc = NULL;
     if (!o->t || !o->mode || !o->first_chunk || !o->n_chunks || !o->host_rates || !o->n0 || !ht) {
         st = LC_ERR(LC_ERR_NOMEM, "out of memory");
         goto fail;
@@ -245,6 +268,10 @@ lc_status lc_optim_create(lc_optim **out, lc_rt *rt, const lc_optim_config *cfg,
         o->nkern += t[i].is_kernel;
         if (t[i].numel > 0 && (m != MODE_NONE || t[i].is_kernel)) {
             int64_t per = chunk_floats(o, t[i].numel);
+            if (per > INT_MAX / 2) { /* the kernels count a chunk's elements in ints */
+                st = LC_ERR(LC_ERR_UNSUPPORTED, "tensor %d of %lld floats is too large", i, (long long)t[i].numel);
+                goto fail;
+            }
             o->n_chunks[i] = (int)((t[i].numel + per - 1) / per);
             total += o->n_chunks[i];
             if (m == MODE_LAYCA) o->ch_layca += o->n_chunks[i];
@@ -265,21 +292,20 @@ lc_status lc_optim_create(lc_optim **out, lc_rt *rt, const lc_optim_config *cfg,
             o->first_chunk[i] = c;
             int64_t per = chunk_floats(o, t[i].numel);
             for (int j = 0; j < o->n_chunks[i]; j++, c++) {
-                hc[c].s[0] = (cl_int)(t[i].offset + (int64_t)j * per);
-                hc[c].s[1] = (cl_int)(t[i].offset + LC_MIN((int64_t)(j + 1) * per, t[i].numel));
+                hc[c].s[0] = (cl_long)(t[i].offset + (int64_t)j * per);
+                hc[c].s[1] = (cl_long)(t[i].offset + LC_MIN((int64_t)(j + 1) * per, t[i].numel));
                 hc[c].s[2] = i;
                 hc[c].s[3] = 0;
             }
         }
     for (int i = 0; i < n; i++) {
-        ht[i].s[0] = (cl_int)(t[i].offset + t[i].numel);
+        ht[i].s[0] = 0; /* unused */
         ht[i].s[1] = o->first_chunk[i];
         ht[i].s[2] = o->n_chunks[i];
         ht[i].s[3] = o->mode[i] | (t[i].is_kernel ? 4 : 0);
     }
 
     size_t bytes = (size_t)arena_floats * 4;
-    bool mom0 = cfg->kind == LC_OPTIM_SGD && cfg->momentum == 0.0;
     for (int k = 0; k < o->n_state; k++)
         if ((st = alloc_zero(rt, bytes, &o->state[k])) != LC_OK) goto fail;
     if (!o->state[1]) { /* not Adam: a valid, unused kernel argument */
@@ -297,19 +323,9 @@ lc_status lc_optim_create(lc_optim **out, lc_rt *rt, const lc_optim_config *cfg,
     if ((st = alloc_zero(rt, nn * 4, &o->rates)) != LC_OK) goto fail;
     if ((st = alloc_zero(rt, nn * 4, &o->n0buf)) != LC_OK) goto fail;
 
-    char opts[160];
-    snprintf(opts, sizeof opts, "-DLC_KIND=%d -DLC_NESTEROV=%d -DLC_MOM0=%d -DLC_WD=%d -DLC_FP64=%d -DLC_WG=%d -DLC_V=%d",
-             (int)cfg->kind, cfg->kind == LC_OPTIM_SGD && cfg->nesterov, mom0, cfg->weight_decay != 0.0, o->fp64,
-             o->wg, o->vec);
-    if ((st = lc_rt_program(rt, "optim", opts, &o->prog)) != LC_OK) goto fail;
-    struct { const char *name; cl_kernel *k; } ks[] = {
-        {"lc_optim_plain", &o->k_plain},        {"lc_optim_fused_a", &o->k_a},
-        {"lc_optim_fused_b", &o->k_b},          {"lc_optim_rot_partials", &o->k_rot},
-        {"lc_optim_u_step", &o->k_ustep},       {"lc_optim_u_partials", &o->k_upart},
-        {"lc_optim_u_total", &o->k_utot},       {"lc_optim_u_update", &o->k_uupd},
-    };
+    cl_kernel *ks[] = {&o->k_plain, &o->k_a, &o->k_b, &o->k_rot, &o->k_ustep, &o->k_upart, &o->k_utot, &o->k_uupd};
     for (size_t i = 0; i < LC_COUNTOF(ks); i++)
-        if ((st = lc_rt_kernel(rt, o->prog, ks[i].name, ks[i].k)) != LC_OK) goto fail;
+        if ((st = lc_rt_kernel(rt, o->prog, kernel_names[i], ks[i])) != LC_OK) goto fail;
     if ((st = lc_optim_reset_initial(o)) != LC_OK) goto fail;
     free(hc);
     free(ht);
@@ -468,26 +484,39 @@ static lc_status upload_n0(lc_optim *o)
     return st;
 }
 
+/* Norms are read back in pieces of this many floats (bounded host memory
+ * for any arena). */
+#define NORM_PIECE ((int64_t)1 << 22)
+
 lc_status lc_optim_reset_initial(lc_optim *o)
 {
     o->rot_valid = false;
     if (o->floats == 0) return LC_OK;
-    size_t bytes = (size_t)o->floats * 4;
-    float *w = malloc(bytes);
+    LC_TRY(lc_rt_copy(o->rt, o->w0, 0, o->params, 0, (size_t)o->floats * 4));
+    float *w = malloc((size_t)LC_MIN(NORM_PIECE, o->floats) * 4);
     if (!w) return LC_ERR(LC_ERR_NOMEM, "out of memory");
-    lc_status st = lc_rt_read(o->rt, o->params, 0, bytes, w);
-    if (st == LC_OK) st = lc_rt_write(o->rt, o->w0, 0, bytes, w);
-    if (st == LC_OK) {
-        for (int i = 0; i < o->n; i++) {
-            double s = 0;
-            const float *p = w + o->t[i].offset;
-            for (int64_t j = 0; j < o->t[i].numel; j++) s += (double)p[j] * p[j];
-            o->n0[i] = sqrt(s);
+    lc_status st = LC_OK;
+    for (int i = 0; i < o->n && st == LC_OK; i++) {
+        double s = 0;
+        for (int64_t j0 = 0; j0 < o->t[i].numel && st == LC_OK; j0 += NORM_PIECE) {
+            int64_t m = LC_MIN(NORM_PIECE, o->t[i].numel - j0);
+            st = lc_rt_read(o->rt, o->params, (size_t)(o->t[i].offset + j0) * 4, (size_t)m * 4, w);
+            for (int64_t j = 0; j < m && st == LC_OK; j++) s += (double)w[j] * w[j];
         }
-        st = upload_n0(o);
+        o->n0[i] = sqrt(s);
     }
     free(w);
+    if (st == LC_OK) st = upload_n0(o);
     return st;
+}
+
+int lc_optim_arenas(lc_optim_kind kind) { return (kind == LC_OPTIM_ADAM ? 2 : 1) + 1; }
+
+void lc_optim_geometry(const lc_optim *o, int *wg, int *vec, bool *fp64)
+{
+    if (wg) *wg = o->wg;
+    if (vec) *vec = o->vec;
+    if (fp64) *fp64 = o->fp64;
 }
 
 lc_status lc_optim_rotation(lc_optim *o, double *cos_dist, double *norms)

@@ -152,9 +152,37 @@ static void fill_info(lc_device_info *di, int pi, int dj, cl_platform_id p, cl_d
     size_t wg = 0;
     if (clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL) == CL_SUCCESS)
         di->max_work_group = wg;
+    size_t items[3] = {0, 0, 0};
+    if (clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof items, items, NULL) == CL_SUCCESS)
+        di->max_work_item0 = items[0];
+    if (di->max_work_item0 == 0) di->max_work_item0 = di->max_work_group;
+    cl_uint align_bits = 0;
+    if (clGetDeviceInfo(d, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, NULL) == CL_SUCCESS)
+        di->mem_base_align = align_bits / 8;
+    if (di->mem_base_align < 4) di->mem_base_align = 4096; /* unknown: a generous guess */
     cl_device_fp_config fp = 0;
     if (clGetDeviceInfo(d, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp, &fp, NULL) == CL_SUCCESS)
         di->fp64 = fp != 0;
+    cl_bool b = CL_FALSE;
+    if (clGetDeviceInfo(d, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof b, &b, NULL) == CL_SUCCESS)
+        di->host_unified_memory = b == CL_TRUE;
+    b = CL_FALSE;
+    if (clGetDeviceInfo(d, CL_DEVICE_COMPILER_AVAILABLE, sizeof b, &b, NULL) == CL_SUCCESS)
+        di->compiler_available = b == CL_TRUE;
+    device_string(d, CL_DEVICE_OPENCL_C_VERSION, di->opencl_c_version, sizeof di->opencl_c_version);
+}
+
+bool lc_rt_opencl_c_at_least(const char *version, int major, int minor)
+{
+    static const char prefix[] = "OpenCL C ";
+    if (!version || strncmp(version, prefix, sizeof prefix - 1) != 0) return false;
+    const char *p = version + sizeof prefix - 1;
+    if (!isdigit((unsigned char)*p)) return false;
+    char *end;
+    long ma = strtol(p, &end, 10);
+    if (*end != '.' || !isdigit((unsigned char)end[1])) return false;
+    long mi = strtol(end + 1, &end, 10);
+    return ma > major || (ma == major && mi >= minor);
 }
 
 /* Enumerates everything; optionally also returns the platform/device ids in
@@ -282,8 +310,11 @@ static lc_status no_match(const char *sel, const char *origin, const lc_device_i
     return LC_ERR(LC_ERR_NOT_FOUND, "no OpenCL device matches %s'%s'; available: %s", origin, sel, list);
 }
 
-static lc_status choose(const char *selector, const lc_device_info *infos, int n, int *pick)
+/* The explicitly selected device (selector, else LAYCA_DEVICE), or -1 in
+ * *pick when neither is given (the default choice). */
+static lc_status choose_explicit(const char *selector, const lc_device_info *infos, int n, int *pick)
 {
+    *pick = -1;
     const char *origin = "";
     if (!selector || !*selector) {
         const char *env = getenv("LAYCA_DEVICE");
@@ -292,89 +323,150 @@ static lc_status choose(const char *selector, const lc_device_info *infos, int n
             origin = "LAYCA_DEVICE=";
         }
     }
-    if (selector && *selector) {
-        int p, d;
-        if (parse_index(selector, &p, &d)) {
-            for (int i = 0; i < n; i++)
-                if (infos[i].platform == p && infos[i].device == d) { *pick = i; return LC_OK; }
-            return no_match(selector, origin, infos, n);
-        }
+    if (!selector || !*selector) return LC_OK;
+    int p, d;
+    if (parse_index(selector, &p, &d)) {
         for (int i = 0; i < n; i++)
-            if (contains_nocase(infos[i].name, selector)) { *pick = i; return LC_OK; }
+            if (infos[i].platform == p && infos[i].device == d) { *pick = i; return LC_OK; }
         return no_match(selector, origin, infos, n);
     }
     for (int i = 0; i < n; i++)
-        if (infos[i].type & CL_DEVICE_TYPE_GPU) { *pick = i; return LC_OK; }
-    for (int i = 0; i < n; i++)
-        if (infos[i].type & CL_DEVICE_TYPE_CPU) { *pick = i; return LC_OK; }
-    *pick = 0;
+        if (contains_nocase(infos[i].name, selector)) { *pick = i; return LC_OK; }
+    return no_match(selector, origin, infos, n);
+}
+
+/* Why a device cannot run layca's kernels before anything is built on it
+ * (NULL: nothing known against it). */
+static const char *static_unfit(const lc_device_info *d)
+{
+    if (!lc_rt_opencl_c_at_least(d->opencl_c_version, 1, 2)) return "OpenCL C older than 1.2";
+    if (!d->compiler_available) return "no OpenCL C compiler";
+    return NULL;
+}
+
+/* Context and queue on the chosen device; the rt is half made on failure
+ * (the caller destroys it). */
+static lc_status open_device(lc_rt *rt)
+{
+    cl_int err = CL_SUCCESS;
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)rt->platform, 0};
+    rt->ctx = clCreateContext(props, 1, &rt->device, NULL, NULL, &err);
+    if (err != CL_SUCCESS || !rt->ctx) {
+        rt->ctx = NULL;
+        lc_status st = lc_rt_check(err != CL_SUCCESS ? err : CL_INVALID_CONTEXT, "clCreateContext");
+        return lc_error_prefix(st, "device %d:%d %s", rt->info.platform, rt->info.device, rt->info.name);
+    }
+    cl_command_queue_properties qp = rt->profiling ? CL_QUEUE_PROFILING_ENABLE : 0;
+    rt->queue = clCreateCommandQueue(rt->ctx, rt->device, qp, &err);
+    if (err != CL_SUCCESS || !rt->queue) {
+        rt->queue = NULL;
+        lc_status st = lc_rt_check(err != CL_SUCCESS ? err : CL_INVALID_COMMAND_QUEUE, "clCreateCommandQueue");
+        return lc_error_prefix(st, "device %d:%d %s", rt->info.platform, rt->info.device, rt->info.name);
+    }
+    lc_rt_resolve_cache_dir(rt->cache_dir, sizeof rt->cache_dir);
     return LC_OK;
 }
 
-lc_status lc_rt_create_opts(lc_rt **out, const lc_rt_opts *o)
+/* Builds the probe program (cl_kernels/probe.cl: the OpenCL C features the
+ * engine's kernels use); its failure carries the build log. */
+static lc_status probe(lc_rt *rt)
 {
-    lc_status st = lc_rt_create(out, o->selector, o->profiling);
-    if (st == LC_OK) (*out)->device_only = o->device_only;
+    const char *why = static_unfit(&rt->info);
+    if (why)
+        return LC_ERR(LC_ERR_DEVICE, "device %d:%d %s (%s) cannot build layca's kernels: %s", rt->info.platform,
+                      rt->info.device, rt->info.name, rt->info.opencl_c_version[0] ? rt->info.opencl_c_version : "?",
+                      why);
+    lc_status st = lc_rt_probe_build(rt);
+    if (st != LC_OK)
+        lc_error_prefix(st, "device %d:%d %s cannot build layca's kernels", rt->info.platform, rt->info.device,
+                        rt->info.name);
     return st;
 }
 
-lc_status lc_rt_create(lc_rt **out, const char *selector, bool profiling)
+/* A new rt on device i of the enumeration, opened and probed. */
+static lc_status try_device(const lc_rt_opts *o, const lc_device_info *info, cl_platform_id plat, cl_device_id dev,
+                            lc_rt **out)
 {
-    if (!out) return LC_ERR(LC_ERR_INVALID, "lc_rt_create: NULL out");
+    *out = NULL;
+    lc_rt_impl *impl = calloc(1, sizeof *impl);
+    if (!impl) return LC_ERR(LC_ERR_NOMEM, "out of memory creating the OpenCL runtime");
+    lc_rt *rt = &impl->pub;
+    rt->info = *info;
+    rt->platform = plat;
+    rt->device = dev;
+    rt->profiling = o->profiling;
+    rt->device_only = o->device_only;
+    lc_status st = open_device(rt);
+    if (st == LC_OK) st = probe(rt);
+    if (st != LC_OK) {
+        lc_rt_destroy(rt);
+        return st;
+    }
+    *out = rt;
+    return LC_OK;
+}
+
+lc_status lc_rt_create_opts(lc_rt **out, const lc_rt_opts *opts)
+{
+    if (!out || !opts) return LC_ERR(LC_ERR_INVALID, "lc_rt_create_opts: NULL argument");
     *out = NULL;
     lc_device_info *infos = NULL;
     cl_platform_id *plats = NULL;
     cl_device_id *devs = NULL;
     int n = 0;
     LC_TRY(enumerate(&infos, &plats, &devs, &n));
+    lc_status st = LC_OK;
+    int pick = -1;
     if (n == 0) {
-        free(infos); free(plats); free(devs);
-        return LC_ERR(LC_ERR_DEVICE, "no OpenCL device found; install pocl-opencl-icd for the CPU");
+        st = LC_ERR(LC_ERR_DEVICE, "no OpenCL device found; install pocl-opencl-icd for the CPU");
+        goto done;
     }
-    int pick = 0;
-    lc_status st = choose(selector, infos, n, &pick);
-    if (st != LC_OK) {
-        free(infos); free(plats); free(devs);
-        return st;
+    if ((st = choose_explicit(opts->selector, infos, n, &pick)) != LC_OK) goto done;
+    if (pick >= 0) {
+        st = try_device(opts, &infos[pick], plats[pick], devs[pick], out);
+        goto done;
     }
-
-    lc_rt_impl *impl = calloc(1, sizeof *impl);
-    if (!impl) {
-        free(infos); free(plats); free(devs);
-        return LC_ERR(LC_ERR_NOMEM, "out of memory creating the OpenCL runtime");
-    }
-    lc_rt *rt = &impl->pub;
-    rt->info = infos[pick];
-    rt->platform = plats[pick];
-    rt->device = devs[pick];
-    rt->profiling = profiling;
+    /* the default: GPUs, then CPUs, then the rest, each in enumeration
+     * order; the first that builds the probe wins */
+    char reasons[1024];
+    size_t pos = 0;
+    reasons[0] = 0;
+    for (int pass = 0; pass < 3 && !*out; pass++)
+        for (int i = 0; i < n && !*out; i++) {
+            cl_device_type t = infos[i].type;
+            bool gpu = (t & CL_DEVICE_TYPE_GPU) != 0, cpu = !gpu && (t & CL_DEVICE_TYPE_CPU) != 0;
+            if ((pass == 0 && !gpu) || (pass == 1 && !cpu) || (pass == 2 && (gpu || cpu))) continue;
+            const char *why = static_unfit(&infos[i]);
+            lc_status s2 = LC_OK;
+            if (!why) {
+                s2 = try_device(opts, &infos[i], plats[i], devs[i], out);
+                if (s2 == LC_OK) break;
+                why = lc_error_message();
+            }
+            LC_DEBUG("OpenCL device %d:%d %s skipped: %s", infos[i].platform, infos[i].device, infos[i].name, why);
+            if (pos < sizeof reasons) {
+                int w = snprintf(reasons + pos, sizeof reasons - pos, "%s%d:%d %s: %.200s", pos ? "; " : "",
+                                 infos[i].platform, infos[i].device, infos[i].name, why);
+                if (w > 0) pos += (size_t)w;
+            }
+        }
+    if (!*out) st = LC_ERR(LC_ERR_DEVICE, "no OpenCL device can build layca's kernels (%s)", reasons);
+done:
     free(infos); free(plats); free(devs);
+    if (st == LC_OK && *out) {
+        lc_rt *rt = *out;
+        LC_DEBUG("OpenCL device %d:%d %s (%s, %s, %s, driver %s)%s; program cache %s", rt->info.platform,
+                 rt->info.device, rt->info.name, lc_rt_device_type_name(rt->info.type), rt->info.platform_version,
+                 rt->info.opencl_c_version, rt->info.driver_version, rt->device_only ? ", device-only" : "",
+                 rt->cache_dir[0] ? rt->cache_dir : "off");
+    }
+    return st;
+}
 
-    cl_int err = CL_SUCCESS;
-    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)rt->platform, 0};
-    rt->ctx = clCreateContext(props, 1, &rt->device, NULL, NULL, &err);
-    if (err != CL_SUCCESS || !rt->ctx) {
-        st = lc_rt_check(err != CL_SUCCESS ? err : CL_INVALID_CONTEXT, "clCreateContext");
-        lc_error_prefix(st, "device %d:%d %s", rt->info.platform, rt->info.device, rt->info.name);
-        rt->ctx = NULL;
-        lc_rt_destroy(rt);
-        return st;
-    }
-    cl_command_queue_properties qp = profiling ? CL_QUEUE_PROFILING_ENABLE : 0;
-    rt->queue = clCreateCommandQueue(rt->ctx, rt->device, qp, &err);
-    if (err != CL_SUCCESS || !rt->queue) {
-        st = lc_rt_check(err != CL_SUCCESS ? err : CL_INVALID_COMMAND_QUEUE, "clCreateCommandQueue");
-        lc_error_prefix(st, "device %d:%d %s", rt->info.platform, rt->info.device, rt->info.name);
-        rt->queue = NULL;
-        lc_rt_destroy(rt);
-        return st;
-    }
-    lc_rt_resolve_cache_dir(rt->cache_dir, sizeof rt->cache_dir);
-    LC_DEBUG("OpenCL device %d:%d %s (%s, %s, driver %s); program cache %s", rt->info.platform, rt->info.device,
-             rt->info.name, lc_rt_device_type_name(rt->info.type), rt->info.platform_version,
-             rt->info.driver_version, rt->cache_dir[0] ? rt->cache_dir : "off");
-    *out = rt;
-    return LC_OK;
+lc_status lc_rt_create(lc_rt **out, const char *selector, bool profiling)
+{
+    lc_rt_opts o = {.selector = selector, .profiling = profiling};
+    return lc_rt_create_opts(out, &o);
 }
 
 void lc_rt_destroy(lc_rt *rt)

@@ -61,11 +61,8 @@ const char *lc_rt_gemm_backend_name(int b)
 bool lc_rt_host_blas_usable(const lc_rt *rt)
 {
 #ifdef LC_HAVE_HOST_BLAS
-    if (!(rt->info.type & CL_DEVICE_TYPE_CPU)) return false;
-    cl_bool unified = CL_FALSE;
-    if (clGetDeviceInfo(rt->device, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof unified, &unified, NULL) != CL_SUCCESS)
-        return false;
-    return unified == CL_TRUE;
+    if (rt->device_only) return false;
+    return (rt->info.type & CL_DEVICE_TYPE_CPU) && rt->info.host_unified_memory;
 #else
     (void)rt;
     return false;
@@ -158,13 +155,88 @@ int lc_rt_gemm_backend_for(lc_rt *rt, bool ta, bool tb, size_t m, size_t n, size
     return LC_GEMM_AUTO;
 }
 
+/* Elements from an operand's offset to its last one (rows x cols, ld). */
+static uint64_t extent(size_t off, size_t rows, size_t cols, size_t ld)
+{
+    if (rows == 0 || cols == 0) return off;
+    return (uint64_t)off + (uint64_t)(rows - 1) * ld + cols;
+}
+
+/* CLBlast's kernels use the work-group sizes of its tuning database (up to
+ * 16 x 16), checked only against the device's maximum.  For a device that
+ * allows fewer, or a built kernel that does (a launch failing with
+ * CL_INVALID_WORK_GROUP_SIZE or CL_OUT_OF_RESOURCES), every kernel SGEMM
+ * uses is given a plain configuration of d x d work-items, d the largest
+ * power of two up to 8 with d * d within cap (CLBlastOverrideParameters:
+ * it recompiles them on the next call).  Returns false when CLBlast refused
+ * the parameters. */
+static bool clblast_small_groups(lc_rt *rt, size_t cap)
+{
+    size_t d = 1;
+    while (d < 8 && (2 * d) * (2 * d) <= cap) d *= 2;
+    static const char *xgemm_names[] = {"GEMMK", "KREG", "KWG", "KWI", "MDIMA", "MDIMC", "MWG", "NDIMB",
+                                        "NDIMC", "NWG", "SA", "SB", "STRM", "STRN", "VWM", "VWN"};
+    size_t xgemm[] = {0, 1, 16, 2, d, d, 16, d, d, 16, 0, 0, 0, 0, 1, 1};
+    static const char *direct_names[] = {"KWID", "MDIMAD", "MDIMCD", "NDIMBD", "NDIMCD",
+                                         "PADA", "PADB",   "VWMD",   "VWND",   "WGD"};
+    size_t direct[] = {2, d, d, d, d, 1, 1, 1, 1, 16};
+    static const char *copy_names[] = {"COPY_DIMX", "COPY_DIMY", "COPY_VW", "COPY_WPT"};
+    size_t copy[] = {d, d, 1, 1};
+    static const char *pad_names[] = {"PAD_DIMX", "PAD_DIMY", "PAD_WPTX", "PAD_WPTY"};
+    size_t pad[] = {d, d, 1, 1};
+    static const char *tra_names[] = {"TRA_DIM", "TRA_PAD", "TRA_SHUFFLE", "TRA_WPT"};
+    size_t tra[] = {d, 0, 0, 1};
+    static const char *padtra_names[] = {"PADTRA_PAD", "PADTRA_TILE", "PADTRA_WPT"};
+    size_t padtra[] = {0, d, 1};
+    struct { const char *kernel; size_t n; const char **names; const size_t *values; } o[] = {
+        {"Xgemm", LC_COUNTOF(xgemm), xgemm_names, xgemm},     {"XgemmDirect", LC_COUNTOF(direct), direct_names, direct},
+        {"Copy", LC_COUNTOF(copy), copy_names, copy},         {"Pad", LC_COUNTOF(pad), pad_names, pad},
+        {"Transpose", LC_COUNTOF(tra), tra_names, tra},       {"Padtranspose", LC_COUNTOF(padtra), padtra_names, padtra},
+    };
+    bool ok = true;
+    for (size_t i = 0; i < LC_COUNTOF(o); i++) {
+        CLBlastStatusCode s = CLBlastOverrideParameters(rt->device, o[i].kernel, CLBlastPrecisionSingle, o[i].n,
+                                                        o[i].names, o[i].values);
+        if (s != CLBlastSuccess) {
+            LC_DEBUG("CLBlastOverrideParameters(%s): %s (%d)", o[i].kernel, lc_rt_clblast_status_name((int)s), (int)s);
+            ok = false;
+        }
+    }
+    LC_DEBUG("CLBlast on %s: %zux%zu work-groups (a limit of %zu work-items)", rt->info.name, d, d, cap);
+    return ok;
+}
+
 static lc_status clblast_sgemm(lc_rt *rt, bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha,
                                cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta,
                                cl_mem c, size_t c_off, size_t ldc)
 {
+    lc_rt_impl *impl = lc_rt_impl_of(rt);
+    if (!impl->clblast_groups_set) {
+        impl->clblast_groups_set = true;
+        size_t cap = lc_rt_wg_cap(rt, 256);
+        if (cap < 256) clblast_small_groups(rt, cap);
+    }
+    /* CLBlast hands offsets and sizes to its kernels as ints */
+    uint64_t ea = extent(a_off, trans_a ? k : m, trans_a ? m : k, lda);
+    uint64_t eb = extent(b_off, trans_b ? n : k, trans_b ? k : n, ldb);
+    uint64_t ec = extent(c_off, m, n, ldc);
+    if (ea > LC_RT_CLBLAST_MAX_ELEMS || eb > LC_RT_CLBLAST_MAX_ELEMS || ec > LC_RT_CLBLAST_MAX_ELEMS)
+        return LC_ERR(LC_ERR_UNSUPPORTED,
+                      "CLBlast sgemm (m=%zu n=%zu k=%zu): an operand reaches element %llu of its buffer, past the "
+                      "2^31 - 1 CLBlast can index (offsets %zu %zu %zu); rebase it on a sub-buffer",
+                      m, n, k, (unsigned long long)LC_MAX(ea, LC_MAX(eb, ec)), a_off, b_off, c_off);
+    rt->gemm_calls[LC_GEMM_CLBLAST]++;
     CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
                                        trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a, a_off,
                                        lda, b, b_off, ldb, beta, c, c_off, ldc, &rt->queue, NULL);
+    if ((s == CL_INVALID_WORK_GROUP_SIZE || s == CL_OUT_OF_RESOURCES) && !impl->clblast_groups_small) {
+        /* a built kernel allows fewer work-items than the device: smaller groups, once */
+        impl->clblast_groups_small = true;
+        if (clblast_small_groups(rt, LC_MIN(lc_rt_wg_cap(rt, 256), 16)))
+            s = CLBlastSgemm(CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
+                             trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a, a_off, lda, b,
+                             b_off, ldb, beta, c, c_off, ldc, &rt->queue, NULL);
+    }
     if (s != CLBlastSuccess)
         return LC_ERR(LC_ERR_DEVICE,
                       "CLBlastSgemm failed: %s (%d) (trans %c%c, m=%zu n=%zu k=%zu, lda=%zu ldb=%zu ldc=%zu, "
@@ -194,7 +266,9 @@ static lc_status host_sgemm(lc_rt *rt, bool ta, bool tb, size_t m, size_t n, siz
         ptr[i] = clEnqueueMapBuffer(rt->queue, bufs[i], CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, size, 0, NULL, NULL,
                                     &err);
         if (err != CL_SUCCESS) { ptr[i] = NULL; st = lc_rt_check(err, "clEnqueueMapBuffer"); }
+        else rt->host_maps++;
     }
+    if (st == LC_OK) rt->gemm_calls[LC_GEMM_HOST]++;
     if (st == LC_OK)
         cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n,
                     (int)k, alpha, ptr[0] + a_off, (int)lda, ptr[1] + b_off, (int)ldb, beta, ptr[2] + c_off, (int)ldc);

@@ -14,6 +14,10 @@
 lc_status lc_rt_map(lc_rt *rt, cl_mem buf, float **ptr)
 {
     *ptr = NULL;
+    if (!lc_rt_host_blas_usable(rt))
+        return LC_ERR(LC_ERR_UNSUPPORTED, "lc_rt_map: no host access to the buffers of device %s%s", rt->info.name,
+                      rt->device_only ? " in device-only mode" : "");
+    rt->host_maps++;
     size_t size = 0;
     cl_int err = clGetMemObjectInfo(buf, CL_MEM_SIZE, sizeof size, &size, NULL);
     if (err != CL_SUCCESS) return lc_rt_check(err, "clGetMemObjectInfo");

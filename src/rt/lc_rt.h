@@ -24,9 +24,18 @@ typedef struct lc_device_info {
     uint64_t global_mem_bytes;
     uint64_t max_alloc_bytes;
     uint32_t compute_units;
-    size_t max_work_group;
+    size_t max_work_group;        /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    size_t max_work_item0;        /* CL_DEVICE_MAX_WORK_ITEM_SIZES[0] */
+    uint32_t mem_base_align;      /* CL_DEVICE_MEM_BASE_ADDR_ALIGN in bytes (sub-buffer origins) */
     bool fp64;
+    bool host_unified_memory;     /* CL_DEVICE_HOST_UNIFIED_MEMORY */
+    bool compiler_available;      /* CL_DEVICE_COMPILER_AVAILABLE */
+    char opencl_c_version[128];   /* CL_DEVICE_OPENCL_C_VERSION, e.g. "OpenCL C 1.2 PoCL" */
 } lc_device_info;
+
+/* True when an OpenCL C version string ("OpenCL C 1.2 ...") names at least
+ * major.minor; false for anything unparsable. */
+bool lc_rt_opencl_c_at_least(const char *version, int major, int minor);
 
 /* All devices of all platforms.  *out is malloc'ed (caller frees); zero
  * devices is not an error (n == 0). */
@@ -40,30 +49,40 @@ typedef struct lc_rt {
     cl_context ctx;
     cl_command_queue queue;
     bool profiling;
+    /* Device-only mode: every host shortcut is off (host BLAS GEMMs, host
+     * convolutions, whole-buffer maps, the CPU optimizer geometry), so a CPU
+     * device runs exactly the code a GPU runs. */
     bool device_only;
+    /* introspection, for tests: SGEMM calls per backend (index
+     * lc_rt_gemm_backend) and whole-buffer host maps made so far */
+    long gemm_calls[3];
+    long host_maps;
     /* program cache statistics, for tests and the progress line */
     int programs_built;       /* compiled from source in this process */
     int programs_from_cache;  /* loaded from the disk cache */
     char cache_dir[1024];     /* empty when the disk cache is disabled */
 } lc_rt;
 
-/* selector: "P:D" indices, or a case-insensitive substring of the device
- * name, or NULL/"" for the LAYCA_DEVICE environment variable, and failing
- * that the first GPU, else the first CPU, else the first device. */
-/* No match: LC_ERR_NOT_FOUND listing the devices; no device at all:
- * LC_ERR_DEVICE.  The rt carries private state past these fields: only
- * lc_rt_create makes one; lc_rt_destroy(NULL) is a no-op.  One thread at a
- * time per rt. */
-lc_status lc_rt_create(lc_rt **out, const char *selector, bool profiling);
-/* The same with options: device_only turns off every host shortcut (host
- * BLAS, host convolutions, the CPU optimizer layout) so that a CPU device
- * runs the code a GPU runs. */
+/* Options of lc_rt_create_opts.  selector: "P:D" indices, or a
+ * case-insensitive substring of the device name, or NULL/"" for the
+ * LAYCA_DEVICE environment variable, and failing that the default device:
+ * the first GPU, else the first CPU, else the first device, among the
+ * devices that can build layca's kernels (OpenCL C 1.2 or later, a compiler,
+ * and a probe program that builds); the others are skipped, with the reason
+ * at debug level.  An explicitly selected device is not skipped: when it
+ * cannot build the probe program the error carries the build log. */
 typedef struct lc_rt_opts {
     const char *selector;
-    bool profiling;
-    bool device_only;
+    bool profiling;    /* queue with CL_QUEUE_PROFILING_ENABLE */
+    bool device_only;  /* no host shortcuts (lc_rt.device_only) */
 } lc_rt_opts;
-lc_status lc_rt_create_opts(lc_rt **out, const lc_rt_opts *o);
+/* No match: LC_ERR_NOT_FOUND listing the devices; no device at all, or none
+ * that builds the kernels: LC_ERR_DEVICE with each device's reason.  The rt
+ * carries private state past these fields: only lc_rt_create(_opts) makes
+ * one; lc_rt_destroy(NULL) is a no-op.  One thread at a time per rt. */
+lc_status lc_rt_create_opts(lc_rt **out, const lc_rt_opts *opts);
+/* The same with device_only off. */
+lc_status lc_rt_create(lc_rt **out, const char *selector, bool profiling);
 void lc_rt_destroy(lc_rt *rt);
 
 /* Kernel sources embedded at build time (the .cl files of cl_kernels); "name" is the
@@ -88,8 +107,47 @@ lc_status lc_rt_program(lc_rt *rt, const char *name, const char *options, cl_pro
 /* The caller owns the kernel (clReleaseKernel). */
 lc_status lc_rt_kernel(lc_rt *rt, cl_program prog, const char *kernel_name, cl_kernel *out);
 
+/* Work-group sizes.  lc_rt_wg_cap: the largest power of two <= want that
+ * the device allows in dimension 0 (CL_DEVICE_MAX_WORK_GROUP_SIZE and
+ * CL_DEVICE_MAX_WORK_ITEM_SIZES[0]); at least 1.  lc_rt_kernel_wg: the
+ * kernel's own limit on this device (CL_KERNEL_WORK_GROUP_SIZE), which
+ * register or local-memory use may put below the device's. */
+size_t lc_rt_wg_cap(const lc_rt *rt, size_t want);
+lc_status lc_rt_kernel_wg(lc_rt *rt, cl_kernel k, size_t *out);
+/* A program whose kernels have a fixed work-group size given at build time
+ * by the macro `macro` (each such kernel declares
+ * reqd_work_group_size(macro, 1, 1)): builds `name` with `options` plus
+ * -D<macro>=<wg>, wg = lc_rt_wg_cap(rt, want), then checks each kernel of
+ * `kernels` (n_kernels names) and, while one of them allows less, rebuilds
+ * with the largest power of two it allows.  *wg gets the size to launch
+ * with. */
+lc_status lc_rt_program_wg(lc_rt *rt, const char *name, const char *options, const char *macro, size_t want,
+                           const char *const *kernels, int n_kernels, cl_program *out, size_t *wg);
+
 /* Buffers. */
 lc_status lc_rt_alloc(lc_rt *rt, size_t bytes, cl_mem *out);
+/* A sub-buffer of `parent` that starts at the largest multiple of the
+ * device's base address alignment not past `origin_bytes` and runs to the
+ * parent's end; *shift_bytes gets origin_bytes minus its start.  The caller
+ * owns it (clReleaseMemObject).  For calls that take 32-bit offsets
+ * (CLBlast) on buffers larger than 2^31 elements. */
+lc_status lc_rt_sub_buffer(lc_rt *rt, cl_mem parent, uint64_t origin_bytes, cl_mem *out, uint64_t *shift_bytes);
+/* The start lc_rt_sub_buffer would choose for origin_bytes. */
+uint64_t lc_rt_sub_buffer_start(const lc_rt *rt, uint64_t origin_bytes);
+/* Device-side copy of bytes between (or within) buffers. */
+lc_status lc_rt_copy(lc_rt *rt, cl_mem dst, size_t dst_off, cl_mem src, size_t src_off, size_t bytes);
+
+/* Memory limits for a plan: the device's global memory and largest
+ * allocation, and on CPU devices whose buffers live in host memory also what
+ * the process may still map under its address-space limit (RLIMIT_AS,
+ * less the current mapping); why (optional, cap bytes) names what set them.
+ * lc_rt_check_plan refuses a plan of total_bytes whose largest buffer is
+ * largest_bytes when it exceeds either limit, before anything is allocated:
+ * LC_ERR_DEVICE, one line naming what (e.g. "model 'x'"), detail (the
+ * arenas, may be NULL), the planned bytes and both limits. */
+void lc_rt_memory_limits(const lc_rt *rt, uint64_t *global_bytes, uint64_t *max_alloc_bytes, char *why, size_t cap);
+lc_status lc_rt_check_plan(const lc_rt *rt, const char *what, uint64_t total_bytes, uint64_t largest_bytes,
+                           const char *detail);
 lc_status lc_rt_write(lc_rt *rt, cl_mem buf, size_t offset_bytes, size_t bytes, const void *src);
 lc_status lc_rt_read(lc_rt *rt, cl_mem buf, size_t offset_bytes, size_t bytes, void *dst);
 lc_status lc_rt_fill_zero(lc_rt *rt, cl_mem buf, size_t offset_bytes, size_t bytes);
@@ -106,15 +164,18 @@ lc_status lc_rt_launch(lc_rt *rt, cl_kernel k, int dims, const size_t *global, c
                        const char *what);
 
 /* GEMM backends.  CLBlast works everywhere; on CPU devices whose buffers
- * live in host memory, a host BLAS (OpenBLAS) on mapped buffers is the
- * default (it won every measured shape there by 8-20x, and it spares the
+ * live in host memory (and not in device-only mode), a host BLAS (OpenBLAS)
+ * on mapped buffers is the default (it won every measured shape there by 8-20x, and it spares the
  * cold compile of CLBlast's kernels).  LAYCA_GEMM=clblast|host forces one;
  * LAYCA_GEMM=time chooses per shape by timing both once (only for beta ==
  * 0, when C is a pure output) and keeps the choice per device beside the
  * program cache. */
 typedef enum lc_rt_gemm_backend { LC_GEMM_AUTO = 0, LC_GEMM_CLBLAST, LC_GEMM_HOST } lc_rt_gemm_backend;
 const char *lc_rt_gemm_backend_name(int b);
-/* True when the host BLAS backend is usable on this rt's device. */
+/* True when the host shortcuts are usable on this rt: a CPU device whose
+ * buffers live in host memory, a build with a host BLAS, and not
+ * device-only mode.  Every host path (host GEMM backend, host convolutions,
+ * lc_rt_map) asks this. */
 bool lc_rt_host_blas_usable(const lc_rt *rt);
 /* The backend the next call of this shape will use (LC_GEMM_AUTO: not yet
  * decided). */
@@ -124,6 +185,11 @@ lc_status lc_rt_sgemm_with(lc_rt *rt, int backend, bool trans_a, bool trans_b, s
                            float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb,
                            float beta, cl_mem c, size_t c_off, size_t ldc);
 
+/* CLBlast passes offsets and leading dimensions to its kernels as 32-bit
+ * ints: through it, every operand must end before this many elements of
+ * its buffer (offset + extent); lc_rt_sgemm refuses larger ones (rebase
+ * them with lc_rt_sub_buffer). */
+#define LC_RT_CLBLAST_MAX_ELEMS ((uint64_t)0x7fffffff)
 /* Row-major SGEMM: C = alpha op(A) op(B) + beta C, offsets in elements, the
  * backend chosen per shape as above.  Enqueued on rt->queue (the host
  * backend waits for the queue, then computes on mapped buffers); m == 0 or
@@ -134,7 +200,8 @@ lc_status lc_rt_sgemm(lc_rt *rt, bool trans_a, bool trans_b, size_t m, size_t n,
                       cl_mem c, size_t c_off, size_t ldc);
 
 /* Host access, for CPU devices whose buffers live in host memory
- * (lc_rt_host_blas_usable): lc_rt_map maps a whole buffer for reading and
+ * (lc_rt_host_blas_usable; LC_ERR_UNSUPPORTED otherwise, e.g. in
+ * device-only mode): lc_rt_map maps a whole buffer for reading and
  * writing and waits for the work queued before it (a queue drain);
  * lc_rt_unmap enqueues the unmap (later launches see the host's writes). */
 lc_status lc_rt_map(lc_rt *rt, cl_mem buf, float **ptr);

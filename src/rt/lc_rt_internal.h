@@ -28,6 +28,8 @@ typedef struct lc_rt_impl {
     lc_rt_gemm_choice *gemm;    /* per-shape backend choices, owned */
     int n_gemm, cap_gemm;
     bool gemm_loaded;           /* choices read from the disk cache */
+    bool clblast_groups_set;    /* CLBlast's work-group sizes checked against the device (gemm.c) */
+    bool clblast_groups_small;  /* ... and made small after a failed launch */
     lc_rt_pool *pool;           /* host worker threads (host.c), made on first use */
     struct choice *choice;      /* other choices made by timing (host.c) */
     int n_choice, cap_choice;
@@ -45,5 +47,9 @@ static inline lc_rt_impl *lc_rt_impl_of(lc_rt *rt) { return (lc_rt_impl *)rt; }
 /* program.c */
 void lc_rt_programs_release(lc_rt_impl *impl);
 void lc_rt_resolve_cache_dir(char *out, size_t cap);
+/* Builds the probe program (cl_kernels/probe.cl, or LAYCA_KERNEL_DIR's when
+ * there is one) through the disk cache, not counted in the rt's program
+ * statistics and not kept; a failure carries the build log. */
+lc_status lc_rt_probe_build(lc_rt *rt);
 
 #endif

@@ -182,16 +182,18 @@ static uint64_t get_u64(const uint8_t *p)
     return v;
 }
 
-static void cache_path(const lc_rt *rt, const char *key, char *out, size_t cap)
+/* Entries are <key>.bin; the device probe's are <key>.probe (kept apart
+ * from the programs an rt counts). */
+static void cache_path(const lc_rt *rt, const char *name, const char *key, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s/%s.bin", rt->cache_dir, key);
+    snprintf(out, cap, "%s/%s.%s", rt->cache_dir, key, strcmp(name, "probe") == 0 ? "probe" : "bin");
 }
 
 /* Returns a built program from the cache entry, or NULL (reason at debug). */
 static cl_program cache_load(lc_rt *rt, const char *name, const char *key, const char *options)
 {
     char path[1200];
-    cache_path(rt, key, path, sizeof path);
+    cache_path(rt, name, key, path, sizeof path);
     uint8_t *data = NULL;
     size_t n = 0;
     if (lc_file_read(path, &data, &n) != LC_OK) {
@@ -253,7 +255,7 @@ static void cache_store(lc_rt *rt, const char *name, const char *key, cl_program
     put_u64(file + 40, (uint64_t)bin_len);
     put_u64(file + 48, lc_hash64(bin, bin_len, LC_SUM_SEED));
     char path[1200];
-    cache_path(rt, key, path, sizeof path);
+    cache_path(rt, name, key, path, sizeof path);
     lc_status st = lc_mkdirs(rt->cache_dir);
     if (st == LC_OK) st = lc_file_write_atomic(path, file, LC_CACHE_HEADER + bin_len);
     if (st != LC_OK) LC_DEBUG("program '%s': cache write failed: %s", name, lc_error_message());
@@ -320,6 +322,31 @@ static lc_status build_from_source(lc_rt *rt, const char *name, const char *src,
     return LC_OK;
 }
 
+/* Builds src (program `name`) with options through the disk cache;
+ * *from_cache tells where it came from. */
+static lc_status build_cached(lc_rt *rt, const char *name, const char *src, size_t len, const char *options,
+                              cl_program *out, bool *from_cache)
+{
+    *out = NULL;
+    *from_cache = false;
+    char key[33] = {0};
+    bool use_cache = rt->cache_dir[0] != 0;
+    if (use_cache && cache_key(rt, src, len, options, key) != LC_OK) use_cache = false;
+    cl_program prog = use_cache ? cache_load(rt, name, key, options) : NULL;
+    if (prog) {
+        LC_DEBUG("program '%s' loaded from the disk cache (%s)", name, key);
+        *from_cache = true;
+        *out = prog;
+        return LC_OK;
+    }
+    double t0 = lc_now_s();
+    LC_TRY(build_from_source(rt, name, src, len, options, &prog));
+    LC_DEBUG("program '%s' built from source in %.2f s", name, lc_now_s() - t0);
+    if (use_cache) cache_store(rt, name, key, prog);
+    *out = prog;
+    return LC_OK;
+}
+
 lc_status lc_rt_program(lc_rt *rt, const char *name, const char *options, cl_program *out)
 {
     if (!rt || !name || !out) return LC_ERR(LC_ERR_INVALID, "lc_rt_program: NULL argument");
@@ -348,34 +375,50 @@ lc_status lc_rt_program(lc_rt *rt, const char *name, const char *options, cl_pro
         free(src);
         return LC_ERR(LC_ERR_NOMEM, "out of memory");
     }
-
-    char key[33] = {0};
-    bool use_cache = rt->cache_dir[0] != 0;
-    lc_status st = LC_OK;
-    if (use_cache && cache_key(rt, src, len, options, key) != LC_OK) use_cache = false;
-    cl_program prog = use_cache ? cache_load(rt, name, key, options) : NULL;
-    if (prog) {
-        rt->programs_from_cache++;
-        LC_DEBUG("program '%s' loaded from the disk cache (%s)", name, key);
-    } else {
-        double t0 = lc_now_s();
-        st = build_from_source(rt, name, src, len, options, &prog);
-        if (st == LC_OK) {
-            rt->programs_built++;
-            LC_DEBUG("program '%s' built from source in %.2f s", name, lc_now_s() - t0);
-            if (use_cache) cache_store(rt, name, key, prog);
-        }
-    }
+    cl_program prog = NULL;
+    bool cached = false;
+    lc_status st = build_cached(rt, name, src, len, options, &prog, &cached);
     free(src);
     if (st != LC_OK) {
         free(entry->name); free(entry->options); free(entry);
         return st;
     }
+    if (cached) rt->programs_from_cache++;
+    else rt->programs_built++;
     entry->prog = prog;
     entry->next = impl->programs;
     impl->programs = entry;
     *out = prog;
     return LC_OK;
+}
+
+lc_status lc_rt_probe_build(lc_rt *rt)
+{
+    /* LAYCA_KERNEL_DIR may hold a probe.cl (development); else the embedded one */
+    char *src = NULL;
+    size_t len = 0;
+    const char *dir = getenv("LAYCA_KERNEL_DIR");
+    if (dir && *dir && source_dup("probe", &src, &len) != LC_OK) {
+        lc_error_clear();
+        src = NULL;
+    }
+    if (!src) {
+        for (int i = 0; i < lc_embedded_kernel_count && !src; i++)
+            if (strcmp(lc_embedded_kernels[i].name, "probe") == 0) {
+                len = lc_embedded_kernels[i].len;
+                src = malloc(len + 1);
+                if (!src) return LC_ERR(LC_ERR_NOMEM, "out of memory");
+                memcpy(src, lc_embedded_kernels[i].data, len);
+                src[len] = 0;
+            }
+        if (!src) return LC_ERR(LC_ERR_NOT_FOUND, "no embedded kernel source 'probe'");
+    }
+    cl_program prog = NULL;
+    bool cached = false;
+    lc_status st = build_cached(rt, "probe", src, len, "", &prog, &cached);
+    free(src);
+    if (prog) clReleaseProgram(prog);
+    return st;
 }
 
 void lc_rt_programs_release(lc_rt_impl *impl)
@@ -403,4 +446,67 @@ lc_status lc_rt_kernel(lc_rt *rt, cl_program prog, const char *kernel_name, cl_k
         return lc_error_prefix(st, "kernel '%s'", kernel_name);
     }
     return LC_OK;
+}
+
+/* ---- work-group sizes ---- */
+
+size_t lc_rt_wg_cap(const lc_rt *rt, size_t want)
+{
+    size_t lim = rt->info.max_work_group;
+    if (rt->info.max_work_item0 && rt->info.max_work_item0 < lim) lim = rt->info.max_work_item0;
+    if (lim == 0) lim = 1;
+    if (want < lim) lim = want;
+    size_t p = 1;
+    while (p * 2 <= lim) p *= 2;
+    return p;
+}
+
+lc_status lc_rt_kernel_wg(lc_rt *rt, cl_kernel k, size_t *out)
+{
+    if (!rt || !k || !out) return LC_ERR(LC_ERR_INVALID, "lc_rt_kernel_wg: NULL argument");
+    *out = 0;
+    size_t wg = 0;
+    LC_TRY(lc_rt_check(clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL),
+                       "clGetKernelWorkGroupInfo(CL_KERNEL_WORK_GROUP_SIZE)"));
+    *out = wg;
+    return LC_OK;
+}
+
+lc_status lc_rt_program_wg(lc_rt *rt, const char *name, const char *options, const char *macro, size_t want,
+                           const char *const *kernels, int n_kernels, cl_program *out, size_t *wg)
+{
+    if (!rt || !name || !macro || !out || !wg || (n_kernels > 0 && !kernels))
+        return LC_ERR(LC_ERR_INVALID, "lc_rt_program_wg: NULL argument");
+    *out = NULL;
+    *wg = 0;
+    size_t w = lc_rt_wg_cap(rt, want ? want : 1);
+    for (;;) {
+        char opts[512];
+        int len = snprintf(opts, sizeof opts, "%s%s-D%s=%zu", options ? options : "", options && *options ? " " : "",
+                           macro, w);
+        if (len < 0 || (size_t)len >= sizeof opts)
+            return LC_ERR(LC_ERR_INVALID, "program '%s': build options too long", name);
+        cl_program p;
+        LC_TRY(lc_rt_program(rt, name, opts, &p));
+        size_t allowed = w;
+        for (int i = 0; i < n_kernels; i++) {
+            cl_kernel k;
+            LC_TRY(lc_rt_kernel(rt, p, kernels[i], &k));
+            size_t kw = 0;
+            lc_status st = lc_rt_kernel_wg(rt, k, &kw);
+            clReleaseKernel(k);
+            LC_TRY(st);
+            if (kw > 0 && kw < allowed) allowed = kw;
+        }
+        if (allowed >= w) {
+            *out = p;
+            *wg = w;
+            return LC_OK;
+        }
+        size_t nw = lc_rt_wg_cap(rt, allowed);
+        LC_DEBUG("program '%s': a kernel allows %zu work-items per group, not %zu: rebuilt with %s=%zu", name, allowed,
+                 w, macro, nw);
+        if (nw >= w) return LC_ERR(LC_ERR_DEVICE, "program '%s': no work-group size fits (%zu)", name, allowed);
+        w = nw;
+    }
 }

@@ -376,6 +376,7 @@ lc_status lc_trainer_create(lc_trainer **out, const lc_train_opts *o)
             "activations %.2f MiB, parameters+gradients %.2f MiB",
             g->name, g->n_forward, lc_graph_kernel_layers(g, NULL, 0), (long long)lc_graph_trainable_count(g),
             t->batch, (double)g->act_floats * 4 / 1048576.0, (double)g->param_floats * 8 / 1048576.0);
+    CHECK(lc_exec_check_memory(t->rt, g, lc_optim_arenas(t->kind))); /* the whole plan, before any allocation */
     CHECK(lc_exec_create(&t->ex, t->rt, g));
     lc_exec_set_seed(t->ex, (uint64_t)t->spec.seed); /* dropout masks */
     CHECK(lc_exec_write_params(t->ex, t->host_params));
