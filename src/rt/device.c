@@ -311,6 +311,23 @@ static lc_status choose(const char *selector, const lc_device_info *infos, int n
     return LC_OK;
 }
 
+lc_status lc_rt_select(const char *selector, lc_device_info *out)
+{
+    if (!out) return LC_ERR(LC_ERR_INVALID, "lc_rt_select: NULL out");
+    lc_device_info *infos = NULL;
+    int n = 0;
+    LC_TRY(enumerate(&infos, NULL, NULL, &n));
+    if (n == 0) {
+        free(infos);
+        return LC_ERR(LC_ERR_DEVICE, "no OpenCL device found; install pocl-opencl-icd for the CPU");
+    }
+    int pick = 0;
+    lc_status st = choose(selector, infos, n, &pick);
+    if (st == LC_OK) *out = infos[pick];
+    free(infos);
+    return st;
+}
+
 lc_status lc_rt_create(lc_rt **out, const char *selector, bool profiling)
 {
     if (!out) return LC_ERR(LC_ERR_INVALID, "lc_rt_create: NULL out");
@@ -363,6 +380,7 @@ lc_status lc_rt_create(lc_rt **out, const char *selector, bool profiling)
         return st;
     }
     lc_rt_resolve_cache_dir(rt->cache_dir, sizeof rt->cache_dir);
+    lc_rt_tune_load(rt); /* CLBlast parameters from `layca tune`, if any */
     LC_DEBUG("OpenCL device %d:%d %s (%s, %s, driver %s); program cache %s", rt->info.platform, rt->info.device,
              rt->info.name, lc_rt_device_type_name(rt->info.type), rt->info.platform_version,
              rt->info.driver_version, rt->cache_dir[0] ? rt->cache_dir : "off");
