@@ -868,7 +868,7 @@ int main(int argc, char **argv)
     if (b.compare && !b.json) bench_print_tables(&res, stdout);
     if (report) {
         if (bench_write_report(&res, report) != LC_OK) rc = fail(report);
-        else fprintf(stderr, "layca-bench: report in %s/bench.md, bench.json, bench.png, bench.svg\n", report);
+        else fprintf(stderr, "layca-bench: report written to %s\n", report);
     }
     free(res.rec);
     for (int i = 0; i < n_owned; i++) free(owned[i]);
