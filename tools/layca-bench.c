@@ -39,6 +39,8 @@ static const char *help_text =
     "                       --quick, 1024x1024x1024)\n"
     "  --device-only        no host shortcuts in the training step: CLBlast GEMMs and device\n"
     "                       convolutions even where buffers live in host memory\n"
+    "  --clblast-alloc      also time each SGEMM with CLBlast allocating its temporary buffer per\n"
+    "                       call (the default without --quick)\n"
     "outputs:\n"
     "  --json               one JSON object per measurement on stdout\n"
     "  --report DIR         also write DIR/bench.md, DIR/bench.json and DIR/bench.png|svg\n"
@@ -56,8 +58,9 @@ static const char *help_text =
     "                   to end time on the device's profiling clock, waited for alone.\n"
     "  gemm             gflops: 2*M*N*K / time of one row-major SGEMM (NN), after a warm-up call.\n"
     "                   backend clblast: CLBlast with layca's reused temporary buffer;\n"
-    "                   clblast-alloc: CLBlast allocating its own per call (layca before), run\n"
-    "                   alternately with clblast; temp_bytes: the temporary buffer it needs.\n"
+    "                   clblast-alloc (--clblast-alloc, or without --quick): CLBlast allocating\n"
+    "                   its own per call (layca before), run alternately with clblast;\n"
+    "                   temp_bytes: the temporary buffer it needs (0: direct kernel, no padding).\n"
     "                   clpeak's GFLOP/s is a peak of multiply-adds, not a GEMM.\n"
     "  host gemm        the same SGEMM by the host BLAS on host memory: a property of the host\n"
     "                   CPU and its BLAS, not of any OpenCL device (device \"host\").\n"
@@ -87,6 +90,7 @@ typedef struct bench {
     size_t gemm[16][3];
     int n_gemm;
     bool quick;
+    bool clblast_alloc; /* also time CLBlast allocating its temporary buffer per call */
 } bench;
 
 /* A figure handed to emit: a string, or n numbers (one per repeat). */
@@ -261,7 +265,8 @@ done:
 static int calls_for(double t) { return t >= 5e-3 ? 1 : t <= 5e-5 ? 100 : (int)ceil(5e-3 / t); }
 
 /* CLBlast SGEMM on the device: with the reused temporary buffer and, unless
- * --quick, with CLBlast's own allocation per call, the two alternating. */
+ * --quick (or with --clblast-alloc), with CLBlast's own allocation per call,
+ * the two alternating. */
 static lc_status bench_gemm(bench *b, lc_rt *rt, size_t m, size_t n, size_t k)
 {
     cl_mem A, B, C;
@@ -271,7 +276,7 @@ static lc_status bench_gemm(bench *b, lc_rt *rt, size_t m, size_t n, size_t k)
     if ((st = lc_rt_alloc(rt, m * n * 4, &C)) != LC_OK) { clReleaseMemObject(A); clReleaseMemObject(B); return st; }
     lc_rt_fill_zero(rt, A, 0, m * k * 4);
     lc_rt_fill_zero(rt, B, 0, k * n * 4);
-    int nv = b->quick ? 1 : 2, R = b->repeats;
+    int nv = b->clblast_alloc ? 2 : 1, R = b->repeats;
     double gf[2][BENCH_MAXREP], ms[2][BENCH_MAXREP];
     size_t temp = 0;
     if ((st = lc_rt_clblast_temp_bytes(rt, false, false, m, n, k, 0, k, 0, n, 0, n, &temp)) != LC_OK) goto done;
@@ -704,7 +709,7 @@ int main(int argc, char **argv)
     bench b = {.res = &res, .cur = -1, .batch = 128, .steps = -1, .repeats = -1, .self = argv[0], .profile = true,
                .profile_by = LC_PROF_KERNEL, .copy_bytes = (size_t)64 << 20};
     const char *device = NULL, *devices = NULL, *report = NULL, *models[64];
-    int n_models = 0, profile_flag = -1;
+    int n_models = 0, profile_flag = -1, clblast_alloc = -1;
     bool device_only = false;
     char *owned[64];
     int n_owned = 0;
@@ -716,6 +721,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--quick")) b.quick = true;
         else if (!strcmp(a, "--compare")) b.compare = true;
         else if (!strcmp(a, "--device-only")) device_only = true;
+        else if (!strcmp(a, "--clblast-alloc")) clblast_alloc = 1;
         else if (!strcmp(a, "--no-profile")) profile_flag = 0;
         else if (!strcmp(a, "--profile") || !strncmp(a, "--profile=", 10)) {
             profile_flag = 1;
@@ -766,6 +772,7 @@ int main(int argc, char **argv)
     if (b.steps < 0) b.steps = b.quick ? 5 : 20;
     if (b.repeats < 0) b.repeats = b.quick ? 3 : 5;
     b.profile = profile_flag >= 0 ? profile_flag == 1 : !(b.quick || b.compare);
+    b.clblast_alloc = clblast_alloc >= 0 ? clblast_alloc == 1 : !b.quick;
     if (b.n_gemm == 0) {
         b.gemm[b.n_gemm][0] = 128, b.gemm[b.n_gemm][1] = 784, b.gemm[b.n_gemm][2] = 784, b.n_gemm++;
         if (!b.quick) b.gemm[b.n_gemm][0] = b.gemm[b.n_gemm][1] = b.gemm[b.n_gemm][2] = 1024, b.n_gemm++;
