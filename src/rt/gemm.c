@@ -274,6 +274,14 @@ static lc_status clblast_sgemm(lc_rt *rt, bool trans_a, bool trans_b, size_t m, 
                                          beta, c, c_off, ldc, &rt->queue, NULL, tmp)
             : CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off,
                            ldc, &rt->queue, NULL);
+    if (s == CLBlastInsufficientMemoryTemp && tmp) {
+        /* the sizes memoised here predate parameters another rt of this
+         * device overrode (CLBlast keeps them per process): ask again later,
+         * and let CLBlast allocate this once */
+        lc_rt_gemm_forget_temp_sizes(impl);
+        s = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off,
+                         ldc, &rt->queue, NULL);
+    }
     if (s != CLBlastSuccess)
         return LC_ERR(LC_ERR_DEVICE,
                       "CLBlastSgemm failed: %s (%d) (trans %c%c, m=%zu n=%zu k=%zu, lda=%zu ldb=%zu ldc=%zu, "
