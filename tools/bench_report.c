@@ -436,6 +436,7 @@ static lc_status figure(const bench_results *res, const char *prefix)
         plvpor(0.02, 0.98, top + 10.0 / height, 1.0 - 8.0 / height);
         plwind(0, 1, 0, res->n_dev + 1.5);
         plcol0(1);
+        plschr(0, 0.7);
         plptex(0.5, res->n_dev + 0.9, 1, 0, 0.5,
                "layca-bench: each measurement relative to the best device (1 = best), median and min-max");
         for (int d = 0; d < res->n_dev; d++) {
@@ -452,6 +453,7 @@ static lc_status figure(const bench_results *res, const char *prefix)
             plptex(0.035, y, 1, 0, 0, h);
         }
         /* the bars */
+        plschr(0, 0.75);
         plvpor(0.40, 0.97, bottom, top);
         double ymax = nk * (res->n_dev + 0.6);
         plwind(xmin, xmax, 0, ymax);
