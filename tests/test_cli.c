@@ -2,9 +2,14 @@
  * one-line error messages for broken model and data files. */
 #include "lc_test.h"
 
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "lc_core.h"
 #include "lc_test_idx.h"
@@ -494,6 +499,232 @@ START_TEST(device_only_flag)
 }
 END_TEST
 
+/* The small conv+dense model of the bench tests. */
+static void tiny_model(char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/bench.json", tmp);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("{\"format\": \"layca-model/1\", \"name\": \"b\", \"input\": {\"shape\": [1, 8, 8]}, \"classes\": 3,"
+          " \"nodes\": [{\"name\": \"c\", \"op\": \"conv2d\", \"filters\": 4, \"kernel\": 3}, {\"name\": \"r\", \"op\": \"relu\"},"
+          " {\"name\": \"f\", \"op\": \"flatten\"}, {\"name\": \"d\", \"op\": \"dense\", \"units\": 3}]}", f);
+    fclose(f);
+}
+
+/* Runs a shell command line, returns its exit code; out gets stdout (and
+ * stderr when err_too). */
+static int shell(const char *cmd, char *out, size_t len)
+{
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, len - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    ck_assert_msg(WIFEXITED(st), "'%s' did not exit normally", cmd);
+    return WEXITSTATUS(st);
+}
+
+static char *slurp(const char *path)
+{
+    uint8_t *d = NULL;
+    size_t n = 0;
+    ck_assert_msg(lc_file_read(path, &d, &n) == LC_OK, "%s: %s", path, lc_error_message());
+    char *s = realloc(d, n + 1);
+    ck_assert_ptr_nonnull(s);
+    s[n] = 0;
+    return s;
+}
+
+static const char *jstr(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* layca-bench --compare --report: one table with a column per device (its
+ * platform, driver and version), the report's files, its JSON with every
+ * device that `layca devices` lists and a median within [min, max] per
+ * device and row; with Mesa's rusticl installed, PoCL and rusticl side by
+ * side. */
+START_TEST(bench_compare_report)
+{
+    setup();
+    char model[1200], cmd[4096], dir[1200], path[1400];
+    static char out[1 << 16];
+    tiny_model(model, sizeof model);
+    const char *b = getenv("LAYCA_BUILD_ROOT");
+    /* rusticl joins when it is there */
+    snprintf(cmd, sizeof cmd, "RUSTICL_ENABLE=llvmpipe %s devices 2>/dev/null", layca);
+    bool rusticl = shell(cmd, out, sizeof out) == 0 && strstr(out, "rusticl") != NULL;
+    const char *env = rusticl ? "RUSTICL_ENABLE=llvmpipe" : "";
+    snprintf(cmd, sizeof cmd, "%s %s devices 2>/dev/null", env, layca);
+    if (shell(cmd, out, sizeof out) != 0) return; /* no device: covered by the device suites */
+    int n_dev = 0;
+    char ids[16][16];
+    for (char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        int p, d;
+        if (sscanf(l, "%d:%d", &p, &d) == 2 && n_dev < 16) snprintf(ids[n_dev++], sizeof ids[0], "%d:%d", p, d);
+    }
+    ck_assert_int_ge(n_dev, 1);
+    snprintf(dir, sizeof dir, "%s/report", tmp);
+    snprintf(cmd, sizeof cmd,
+             "%s %s/tools/layca-bench --compare --quick --repeats 2 --steps 1 --batch 4 --gemm 16x16x16 --copy-mib 1 "
+             "--model %s --report %s 2>/dev/null",
+             env, b ? b : "..", model, dir);
+    ck_assert_msg(shell(cmd, out, sizeof out) == 0, "%s failed:\n%s", cmd, out);
+    ck_assert_msg(strstr(out, "| measurement | unit |") && strstr(out, "| copy bandwidth | GB/s"), "%s", out);
+    static const char *files[] = {"bench.md", "bench.json", "bench.png", "bench.svg"};
+    for (size_t i = 0; i < LC_COUNTOF(files); i++) {
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        ck_assert_msg(stat(path, &st) == 0 && st.st_size > 100, "%s missing or empty", path);
+    }
+    snprintf(path, sizeof path, "%s/bench.json", dir);
+    char *text = slurp(path);
+    cJSON *root = cJSON_Parse(text);
+    ck_assert_msg(root != NULL, "bench.json does not parse near: %.80s", cJSON_GetErrorPtr());
+    ck_assert_str_eq(jstr(root, "format"), "layca-bench-report/1");
+    const cJSON *devs = cJSON_GetObjectItemCaseSensitive(root, "devices");
+    ck_assert_int_eq(cJSON_GetArraySize(devs), n_dev);
+    bool saw_pocl = false, saw_rusticl = false;
+    for (int i = 0; i < n_dev; i++) {
+        const cJSON *d = cJSON_GetArrayItem(devs, i);
+        ck_assert_str_eq(jstr(d, "id"), ids[i]);
+        const char *plat = jstr(d, "platform"), *drv = jstr(d, "driver_version"), *ver = jstr(d, "platform_version");
+        ck_assert_msg(plat && *plat && drv && *drv && ver && *ver, "device %s lacks platform, driver or version", ids[i]);
+        ck_assert_msg(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(d, "error")), "device %s failed: %s", ids[i],
+                      jstr(d, "error"));
+        saw_pocl |= strstr(plat, "Portable Computing Language") != NULL;
+        saw_rusticl |= !strcmp(plat, "rusticl");
+        /* the table's header names the driver of each device */
+        char want[300];
+        snprintf(want, sizeof want, "driver %s)", drv);
+        ck_assert_msg(strstr(out, want), "table header lacks '%s'", want);
+    }
+    if (rusticl) ck_assert_msg(saw_pocl && saw_rusticl, "PoCL and rusticl not both in the report");
+    /* every row with a figure per device, median within its range */
+    const cJSON *table = cJSON_GetObjectItemCaseSensitive(root, "table"), *row;
+    int rows = 0, host_rows = 0;
+    cJSON_ArrayForEach(row, table) {
+        const char *sec = jstr(row, "section"), *what = jstr(row, "measurement");
+        ck_assert_ptr_nonnull(what);
+        const cJSON *cells = cJSON_GetObjectItemCaseSensitive(row, "cells");
+        if (!strcmp(sec, "host")) {
+            host_rows++;
+            ck_assert_ptr_nonnull(cJSON_GetObjectItemCaseSensitive(cells, "host"));
+            continue;
+        }
+        rows++;
+        bool per_device = !strncmp(what, "copy bandwidth", 14) || !strncmp(what, "training step", 13) ||
+                          !strncmp(what, "optimizer step", 14) || !strncmp(what, "SGEMM", 5);
+        for (int i = 0; i < n_dev && per_device; i++) {
+            const cJSON *c = cJSON_GetObjectItemCaseSensitive(cells, ids[i]);
+            ck_assert_msg(c != NULL, "row '%s' has no cell for %s", what, ids[i]);
+            double med = cJSON_GetObjectItemCaseSensitive(c, "median")->valuedouble;
+            double lo = cJSON_GetObjectItemCaseSensitive(c, "min")->valuedouble;
+            double hi = cJSON_GetObjectItemCaseSensitive(c, "max")->valuedouble;
+            ck_assert_msg(med > 0 && lo <= med && med <= hi, "row '%s' %s: %g (%g-%g)", what, ids[i], med, lo, hi);
+            ck_assert_int_eq(cJSON_GetObjectItemCaseSensitive(c, "n")->valueint, 2);
+        }
+    }
+    ck_assert_int_ge(rows, 8);
+    cJSON_Delete(root);
+    free(text);
+    snprintf(path, sizeof path, "%s/bench.md", dir);
+    text = slurp(path);
+    ck_assert_msg(strstr(text, "## Side by side") && strstr(text, "| copy bandwidth |"), "%.300s", text);
+    free(text);
+}
+END_TEST
+
+/* `layca tune` with stand-in tuners that write one phase's result and then
+ * linger: the parameters land in the cache folder's file for the device,
+ * the tuners got the shape and options, were stopped after their first
+ * phase, and the next run on the device says it is tuned. */
+START_TEST(tune_with_fake_tuners)
+{
+    setup();
+    char model[1200], fake[1200], work[1200], path[1400], cmd[4096];
+    static char out[1 << 16];
+    tiny_model(model, sizeof model);
+    expect_error("tune", 2, "needs a model file");
+    snprintf(cmd, sizeof cmd, "tune %s --fraction 0", model);
+    expect_error(cmd, 2, "--fraction '0'");
+    snprintf(cmd, sizeof cmd, "tune %s --bogus", model);
+    expect_error(cmd, 2, "unknown option '--bogus'");
+    snprintf(cmd, sizeof cmd, "tune %s --tuner-dir /nonexistent-layca-dir", model);
+    expect_error(cmd, 1, "install clblast-utils");
+    if (run("devices", out, sizeof out) != 0) return; /* no device */
+
+    snprintf(fake, sizeof fake, "%s/fake-tuners", tmp);
+    snprintf(work, sizeof work, "%s/tune-work", tmp);
+    lc_mkdirs(fake);
+    static const char *names[2] = {"clblast_tuner_xgemm", "clblast_tuner_xgemm_direct"};
+    static const char *json[2] = {"clblast_xgemm_1_32.json", "clblast_xgemm_direct_1_32.json"};
+    static const char *params[2] = {
+        "GEMMK=0 KREG=1 KWG=16 KWI=2 MDIMA=8 MDIMC=8 MWG=32 NDIMB=8 NDIMC=8 NWG=32 PRECISION=32 SA=0 SB=0 STRM=0 "
+        "STRN=0 VWM=1 VWN=1",
+        "KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 PRECISION=32 VWMD=1 VWND=1 WGD=8"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", fake, names[i]);
+        FILE *f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "#!/bin/sh\necho \"$@\" > args-%s.txt\n"
+                   "printf '{\\n  \"best_time\": \"1.5\",\\n  \"best_parameters\": \"%s\",\\n  \"results\": []\\n}\\n' > %s\n"
+                   "sleep 20\ntouch finished-%s.txt\n",
+                names[i], params[i], json[i], names[i]);
+        fclose(f);
+        ck_assert_int_eq(chmod(path, 0755), 0);
+    }
+    snprintf(cmd, sizeof cmd, "tune %s --tuner-dir %s --work %s --batch 8 --repeats 1", model, fake, work);
+    int rc = run(cmd, out, sizeof out);
+    ck_assert_msg(rc == 0, "layca %s: exit %d\n%s", cmd, rc, out);
+    ck_assert_msg(strstr(out, "| all GEMMs of a step |") && strstr(out, "parameters written to "), "%s", out);
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/finished-%s.txt", work, names[i]);
+        ck_assert_msg(access(path, F_OK) != 0, "%s was not stopped after its first phase", names[i]);
+        snprintf(path, sizeof path, "%s/args-%s.txt", work, names[i]);
+        char *args = slurp(path);
+        ck_assert_msg(strstr(args, "-platform ") && strstr(args, "-precision 32") && strstr(args, "-m "), "%s", args);
+        if (i == 0) ck_assert_msg(strstr(args, "-fraction 4"), "%s", args);
+        free(args);
+    }
+    /* the file in the cache folder */
+    const char *cache = getenv("LAYCA_CACHE_DIR");
+    DIR *d = opendir(cache);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    path[0] = 0;
+    while ((e = readdir(d)))
+        if (!strncmp(e->d_name, "clblast-tuning-", 15)) snprintf(path, sizeof path, "%s/%s", cache, e->d_name);
+    closedir(d);
+    ck_assert_msg(path[0], "no clblast-tuning file in %s", cache);
+    char *text = slurp(path);
+    /* each tuner's result was read; its set is kept only where it made the
+     * step faster (timed in the run), and the threshold is always there */
+    ck_assert_msg(strstr(text, "layca-clblast-tuning 1\n") && strstr(text, "# Xgemm: best of clblast_xgemm_1_32.json") &&
+                      strstr(text, "# XgemmDirect: best of clblast_xgemm_direct_1_32.json") &&
+                      strstr(text, "\nkernel GemmRoutine 32 XGEMM_MIN_INDIRECT_SIZE="),
+                  "%s", text);
+    ck_assert_msg(strstr(text, "\nkernel Xgemm 32 GEMMK=0 KREG=1 KWG=16 KWI=2 MDIMA=8 MDIMC=8 MWG=32 NDIMB=8 NDIMC=8 "
+                               "NWG=32 SA=0 SB=0 STRM=0 STRN=0 VWM=1 VWN=1\n") ||
+                      strstr(text, "# Xgemm: the tuners' set was slower than CLBlast's here, not kept"),
+                  "%s", text);
+    ck_assert_msg(strstr(text, "\nkernel XgemmDirect 32 KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=1 "
+                               "VWND=1 WGD=8\n") ||
+                      strstr(text, "# XgemmDirect: the tuners' set was slower than CLBlast's here, not kept"),
+                  "%s", text);
+    free(text);
+    /* applied by the next run on the device */
+    const char *b = getenv("LAYCA_BUILD_ROOT");
+    snprintf(cmd, sizeof cmd, "%s/tools/layca-bench --compare --quick --repeats 1 --steps 1 --batch 4 --gemm 16x16x16 "
+             "--copy-mib 1 --model %s 2>/dev/null", b ? b : "..", model);
+    ck_assert_int_eq(shell(cmd, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "| CLBlast parameters | | tuned"), "%s", out);
+    remove(path);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cli");
@@ -510,6 +741,8 @@ static Suite *suite(void)
     tcase_add_test(tc, bench_json_shape);
     tcase_add_test(tc, model_larger_than_device);
     tcase_add_test(tc, device_only_flag);
+    tcase_add_test(tc, bench_compare_report);
+    tcase_add_test(tc, tune_with_fake_tuners);
     suite_add_tcase(s, tc);
     return s;
 }

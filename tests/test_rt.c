@@ -917,6 +917,184 @@ START_TEST(test_memory_limits)
 }
 END_TEST
 
+/* ---- CLBlast tuning files and the reused temporary buffer ---- */
+
+static void expect_parse_error(const char *text, const char *want)
+{
+    lc_tune_file t;
+    lc_status st = lc_rt_tune_parse(text, strlen(text), "t.txt", &t);
+    ck_assert_msg(st == LC_ERR_FORMAT, "accepted:\n%s", text);
+    ck_assert_msg(strstr(lc_error_message(), want) != NULL, "message '%s' lacks '%s'", lc_error_message(), want);
+}
+
+/* The parser rejects malformed files with a message naming the line; a
+ * well-formed file survives format + parse. */
+START_TEST(test_tune_parse)
+{
+#define HDR "layca-clblast-tuning 1\ndevice D\ndriver 1.0\n"
+    expect_parse_error("", "t.txt: empty");
+    expect_parse_error("# only a comment\n", "t.txt: empty");
+    expect_parse_error("hello\n", "t.txt:1: not a layca CLBlast tuning file");
+    expect_parse_error("layca-clblast-tuning 2\n", "t.txt:1: tuning file version '2'");
+    expect_parse_error(HDR "kernel Xgemm 32 MWG\n", "t.txt:4: kernel Xgemm: 'MWG' is not NAME=VALUE");
+    expect_parse_error(HDR "kernel Xgemm 32 MWG=-4\n", "t.txt:4: kernel Xgemm: MWG='-4' is not a non-negative integer");
+    expect_parse_error(HDR "kernel Xgemm 32 MWG=4x\n", "MWG='4x' is not a non-negative integer");
+    expect_parse_error(HDR "kernel Xgemm 32 mwg=4\n", "t.txt:4: kernel Xgemm: bad parameter name");
+    expect_parse_error(HDR "kernel Xgemm 32 MWG=4 MWG=8\n", "t.txt:4: kernel Xgemm: parameter MWG given twice");
+    expect_parse_error(HDR "kernel Xgemv 32 WGS=64\n", "t.txt:4: unknown CLBlast kernel 'Xgemv'");
+    expect_parse_error(HDR "kernel Xgemm 33 MWG=4\n", "t.txt:4: kernel Xgemm: precision '33'");
+    expect_parse_error(HDR "kernel Xgemm\n", "t.txt:4: kernel Xgemm: precision ''");
+    expect_parse_error(HDR "kernel Xgemm 32\n", "t.txt:4: kernel Xgemm: no parameters");
+    expect_parse_error(HDR "kernel GemmRoutine 32 XGEMM_MIN_INDIRECT_SIZE=1\nkernel GemmRoutine 32 XGEMM_MIN_INDIRECT_SIZE=2\n",
+                       "t.txt:5: kernel GemmRoutine precision 32 given twice");
+    expect_parse_error(HDR "colour blue\n", "t.txt:4: unknown entry 'colour'");
+    expect_parse_error(HDR "device E\n", "t.txt:4: 'device' given twice");
+    expect_parse_error("layca-clblast-tuning 1\ndriver 1\nkernel Pad 32 PAD_WPTX=1\n", "t.txt: no 'device' line");
+    expect_parse_error("layca-clblast-tuning 1\ndevice D\nkernel Pad 32 PAD_WPTX=1\n", "t.txt: no 'driver' line");
+    expect_parse_error(HDR, "t.txt: no 'kernel' line");
+    const char nul[] = "layca-clblast-tuning 1\ndevice D\0x\n";
+    lc_tune_file t;
+    ck_assert_int_eq(lc_rt_tune_parse(nul, sizeof nul - 1, "t.txt", &t), LC_ERR_FORMAT);
+    ck_assert_msg(strstr(lc_error_message(), "t.txt:2: a NUL byte"), "%s", lc_error_message());
+
+    const char *good = "# comment\nlayca-clblast-tuning 1\n\ndevice My Device  \ndriver 3.1 (x)\nplatform OpenCL 3.0 P\n"
+                       "kernel GemmRoutine 32 XGEMM_MIN_INDIRECT_SIZE=448\n"
+                       "kernel XgemmDirect 32 KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=2 VWND=2 WGD=16\n";
+    OK(lc_rt_tune_parse(good, strlen(good), "good", &t));
+    ck_assert_str_eq(t.device, "My Device");
+    ck_assert_str_eq(t.driver, "3.1 (x)");
+    ck_assert_str_eq(t.platform, "OpenCL 3.0 P");
+    ck_assert_int_eq(t.n, 2);
+    ck_assert_str_eq(t.kernel[1].name, "XgemmDirect");
+    ck_assert_int_eq(t.kernel[1].precision, 32);
+    ck_assert_int_eq(t.kernel[1].n, 10);
+    ck_assert_str_eq(t.kernel[1].param[9], "WGD");
+    ck_assert_uint_eq(t.kernel[1].value[9], 16);
+    ck_assert_uint_eq(t.kernel[0].value[0], 448);
+    lc_strbuf sb = {0};
+    lc_rt_tune_format(&t, "made by a test\nsecond line", &sb);
+    ck_assert_msg(strstr(sb.s, "# made by a test\n# second line\n") != NULL, "%s", sb.s);
+    lc_tune_file t2;
+    OK(lc_rt_tune_parse(sb.s, sb.len, "formatted", &t2));
+    ck_assert_int_eq(memcmp(&t, &t2, sizeof t), 0);
+    lc_strbuf_free(&sb);
+#undef HDR
+}
+END_TEST
+
+static void routine_file(lc_tune_file *t, const lc_device_info *d, size_t min_indirect)
+{
+    memset(t, 0, sizeof *t);
+    snprintf(t->device, sizeof t->device, "%s", d->name);
+    snprintf(t->driver, sizeof t->driver, "%s", d->driver_version);
+    snprintf(t->platform, sizeof t->platform, "%s", d->platform_version);
+    lc_tune_kernel k = {.precision = 32, .n = 1};
+    snprintf(k.name, sizeof k.name, "GemmRoutine");
+    snprintf(k.param[0], sizeof k.param[0], "XGEMM_MIN_INDIRECT_SIZE");
+    k.value[0] = min_indirect;
+    OK(lc_rt_tune_set(t, &k));
+}
+
+/* Overrides change what CLBlast does (its direct/indirect choice shows in
+ * the temporary buffer it asks for); invalid ones are reported; the
+ * device's file in the cache folder is applied by lc_rt_create; the indirect
+ * path with the reused scratch buffer (and without) stays correct.  Last in
+ * the suite: CLBlast keeps overrides for the rest of the process. */
+START_TEST(test_tune_apply)
+{
+    char dir[512];
+    set_cache_dir_early(dir, sizeof dir, "tune");
+    lc_rt *rt = make_rt(NULL);
+    ck_assert_str_eq(lc_rt_tune_state(rt), "default");
+    lc_tune_file t;
+    size_t bytes = 1;
+    /* everything direct: no temporary buffer */
+    routine_file(&t, &rt->info, 100000);
+    OK(lc_rt_tune_apply(rt, &t));
+    OK(lc_rt_clblast_temp_bytes(rt, false, false, 65, 33, 31, 0, 31, 0, 33, 0, 33, &bytes));
+    ck_assert_uint_eq(bytes, 0);
+    /* everything indirect: odd sizes need padded copies */
+    routine_file(&t, &rt->info, 1);
+    OK(lc_rt_tune_apply(rt, &t));
+    OK(lc_rt_clblast_temp_bytes(rt, false, false, 65, 33, 31, 0, 31, 0, 33, 0, 33, &bytes));
+    ck_assert_uint_gt(bytes, 0);
+    /* the indirect path through the scratch buffer, growing over shapes, and
+     * with CLBlast's own allocation per call */
+    lc_rng rng;
+    lc_rng_seed(&rng, 5);
+    static const size_t sizes[][3] = {{31, 33, 65}, {65, 31, 33}, {129, 67, 45}, {1, 65, 31}};
+    size_t largest = 0;
+    for (int reuse = 1; reuse >= 0; reuse--) {
+        lc_rt_clblast_reuse_temp(rt, reuse);
+        for (int tr = 0; tr < 4; tr++)
+            for (size_t s = 0; s < LC_COUNTOF(sizes); s++) {
+                gemm_case_with(rt, LC_GEMM_CLBLAST, -0.5f, &rng, tr & 1, tr >> 1, sizes[s][0], sizes[s][1], sizes[s][2]);
+                gemm_case_with(rt, LC_GEMM_CLBLAST, 0.0f, &rng, tr & 1, tr >> 1, sizes[s][0], sizes[s][1], sizes[s][2]);
+                if (reuse) {
+                    size_t need = 0;
+                    /* gemm_case_with's geometry: lda, ldb, ldc padded, offsets 5, 7, 3 */
+                    size_t m = sizes[s][0], n = sizes[s][1], k = sizes[s][2];
+                    OK(lc_rt_clblast_temp_bytes(rt, tr & 1, tr >> 1, m, n, k, 5, ((tr & 1) ? m : k) + 3, 7,
+                                                ((tr >> 1) ? k : n) + 2, 3, n + 1, &need));
+                    largest = need > largest ? need : largest;
+                    ck_assert_uint_ge(lc_rt_clblast_scratch_bytes(rt), largest);
+                }
+            }
+    }
+    ck_assert_uint_gt(largest, 0);
+    lc_rt_clblast_reuse_temp(rt, true);
+
+    /* an incomplete parameter set is refused by CLBlast and reported */
+    lc_tune_file bad = t;
+    lc_tune_kernel k = {.precision = 32, .n = 1};
+    snprintf(k.name, sizeof k.name, "Xgemm");
+    snprintf(k.param[0], sizeof k.param[0], "MWG");
+    k.value[0] = 64;
+    OK(lc_rt_tune_set(&bad, &k));
+    lc_status st = lc_rt_tune_apply(rt, &bad);
+    ck_assert_int_eq(st, LC_ERR_DEVICE);
+    ck_assert_msg(strstr(lc_error_message(), "kernel Xgemm precision 32: CLBlastOverrideParameters failed: "
+                                             "kMissingOverrideParameter"), "%s", lc_error_message());
+    /* a file of another device or driver is refused */
+    lc_tune_file other = t;
+    snprintf(other.driver, sizeof other.driver, "not-%.100s", rt->info.driver_version);
+    ck_assert_int_eq(lc_rt_tune_apply(rt, &other), LC_ERR_INVALID);
+    ck_assert_msg(strstr(lc_error_message(), "tuned for device"), "%s", lc_error_message());
+
+    /* lc_rt_create applies the device's file from the cache folder */
+    routine_file(&t, &rt->info, 100000);
+    OK(lc_rt_tune_apply(rt, &t));
+    lc_device_info info = rt->info;
+    lc_rt_destroy(rt);
+    char path[1300];
+    lc_rt_tune_path(&info, path, sizeof path);
+    ck_assert_msg(strncmp(path, dir, strlen(dir)) == 0, "%s not under %s", path, dir);
+    routine_file(&t, &info, 1);
+    lc_strbuf sb = {0};
+    lc_rt_tune_format(&t, "test", &sb);
+    write_file(path, sb.s, sb.len);
+    lc_strbuf_free(&sb);
+    char sel[32];
+    snprintf(sel, sizeof sel, "%d:%d", info.platform, info.device);
+    rt = make_rt(sel);
+    ck_assert_msg(strncmp(lc_rt_tune_state(rt), "tuned (", 7) == 0, "%s", lc_rt_tune_state(rt));
+    OK(lc_rt_clblast_temp_bytes(rt, false, false, 65, 33, 31, 0, 31, 0, 33, 0, 33, &bytes));
+    ck_assert_uint_gt(bytes, 0);
+    lc_rt_destroy(rt);
+    /* a broken file is ignored (CLBlast's defaults stay), and said so */
+    write_file(path, "layca-clblast-tuning 1\ndevice x\n", 32);
+    rt = make_rt(sel);
+    ck_assert_msg(strstr(lc_rt_tune_state(rt), "ignored") && strstr(lc_rt_tune_state(rt), "no 'driver' line"), "%s",
+                  lc_rt_tune_state(rt));
+    lc_rt_destroy(rt);
+    remove(path);
+    lc_device_info picked;
+    OK(lc_rt_select(sel, &picked));
+    ck_assert_str_eq(picked.name, info.name);
+    ck_assert_int_eq(lc_rt_select("no-such-device-xyzzy", &picked), LC_ERR_NOT_FOUND);
+}
+END_TEST
+
 static Suite *rt_suite(void)
 {
     Suite *s = suite_create("rt");
@@ -941,6 +1119,8 @@ static Suite *rt_suite(void)
     tcase_add_test(tc, test_probe_failure);
     tcase_add_test(tc, test_sub_buffers);
     tcase_add_test(tc, test_memory_limits);
+    tcase_add_test(tc, test_tune_parse);
+    tcase_add_test(tc, test_tune_apply); /* last: CLBlast keeps overrides for the process */
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,14 +1,19 @@
 #!/usr/bin/python3
-"""Times the training step of layca model files in PyTorch on the CPU, for
-side-by-side comparison with layca-bench.  Uses Debian's python3-torch with
-the fair threading settings of the project's baselines: MLPs run with one
-torch thread (GEMMs still use 2 OpenBLAS threads); CNNs with
-OPENBLAS_NUM_THREADS=1 and two torch threads.
+"""Times the training step of layca model files in PyTorch, for side-by-side
+comparison with layca-bench.
 
-usage: bench_torch.py MODEL.json [--batch N] [--steps N] [--json]
-Prints one JSON line per model with steps_per_s, ms and images_per_s.
-PyTorch is only as fast as the BLAS it finds: install libopenblas0-pthread
-(Debian's default libblas3 is the slow reference BLAS)."""
+On the CPU (default) it uses Debian's python3-torch with the fair threading
+settings of the project's baselines: MLPs run with one torch thread (GEMMs
+still use 2 OpenBLAS threads); CNNs with OPENBLAS_NUM_THREADS=1 and two
+torch threads.  PyTorch is only as fast as the BLAS it finds: install
+libopenblas0-pthread (Debian's default libblas3 is the slow reference BLAS).
+
+With --device cuda the model, data and optimizer live on the GPU and each
+timed span ends with torch.cuda.synchronize(), so it covers the GPU's work
+(TF32 matmuls stay off: fp32 as layca).
+
+usage: bench_torch.py MODEL.json... [--batch N] [--steps N] [--warmup N] [--device cpu|cuda]
+Prints one JSON line per model with steps_per_s, ms and images_per_s."""
 import argparse
 import json
 import math
@@ -113,17 +118,32 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--json", action="store_true", help="accepted for symmetry with layca-bench (always JSON)")
     args = ap.parse_args()
     import torch
+    cuda = args.device == "cuda"
+    if cuda and not torch.cuda.is_available():
+        raise SystemExit("bench_torch: --device cuda: this PyTorch sees no CUDA device")
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    dev = torch.device(args.device)
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
     for path in args.models:
         with open(path) as f:
             model = json.load(f)
         cnn = is_cnn(model)
-        torch.set_num_threads(2 if cnn else 1)
-        net = build(model, torch)
+        if not cuda:
+            torch.set_num_threads(2 if cnn else 1)
+        net = build(model, torch).to(dev)
         opt = torch.optim.SGD(net.parameters(), lr=0.01)
-        x = torch.randn(args.batch, *model["input"]["shape"])
-        y = torch.randint(0, model["classes"], (args.batch,))
+        x = torch.randn(args.batch, *model["input"]["shape"], device=dev)
+        y = torch.randint(0, model["classes"], (args.batch,), device=dev)
         lossf = torch.nn.CrossEntropyLoss()
 
         def step():
@@ -134,15 +154,21 @@ def main():
 
         for _ in range(args.warmup):
             step()
+        sync()
         t0 = time.perf_counter()
         for _ in range(args.steps):
             step()
+        sync()
         dt = (time.perf_counter() - t0) / args.steps
-        print(json.dumps({"device": "pytorch-cpu", "what": "train_step", "model": path, "batch": args.batch,
-                          "ms": round(dt * 1e3, 3), "steps_per_s": round(1 / dt, 2),
-                          "images_per_s": round(args.batch / dt, 1),
-                          "threads": torch.get_num_threads(),
-                          "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default")}))
+        rec = {"device": "pytorch-" + args.device, "what": "train_step", "model": path, "batch": args.batch,
+               "ms": round(dt * 1e3, 3), "steps_per_s": round(1 / dt, 2), "images_per_s": round(args.batch / dt, 1),
+               "torch": torch.__version__}
+        if cuda:
+            rec["gpu"] = torch.cuda.get_device_name(0)
+        else:
+            rec["threads"] = torch.get_num_threads()
+            rec["openblas_threads"] = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+        print(json.dumps(rec))
         sys.stdout.flush()
 
 

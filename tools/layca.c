@@ -13,6 +13,7 @@
 #include "lc_train.h"
 #include "plot.h"
 #include "study.h"
+#include "tune.h"
 
 #define EXIT_USAGE 2
 
@@ -28,6 +29,7 @@ static const char *usage_text =
     "  plot METRICS.jsonl [-o PREFIX]  layer rotation curves and training curves (PNG and SVG)\n"
     "  study NAME [options]         the paper's studies: mnist-toy, alpha-sweep, lr-grid, optimizers,\n"
     "                               weight-decay (see 'layca study --help')\n"
+    "  tune MODEL.json [options]    tune CLBlast for MODEL's GEMMs on a device (see 'layca tune --help')\n"
     "  help                         this text\n";
 
 static const char *train_help =
@@ -518,5 +520,6 @@ int main(int argc, char **argv)
     if (!strcmp(c, "inspect")) return cmd_inspect(argc, argv);
     if (!strcmp(c, "plot")) return cmd_plot(argc, argv);
     if (!strcmp(c, "study")) return lc_study_main(argc - 1, argv + 1);
+    if (!strcmp(c, "tune")) return lc_tune_main(argc - 1, argv + 1);
     return usage_error("unknown command '%s'", c);
 }

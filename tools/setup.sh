@@ -4,7 +4,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 pkgs=(build-essential pkg-config meson ninja-build ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
-      libclblast-dev libcjson-dev check zlib1g-dev libopenblas-dev libopenblas0-pthread libjpeg-dev libpng-dev libplplot-dev plplot-driver-cairo
+      libclblast-dev clblast-utils libcjson-dev check zlib1g-dev libopenblas-dev libopenblas0-pthread libjpeg-dev libpng-dev libplplot-dev plplot-driver-cairo
       dataset-fashion-mnist python3)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -402,7 +402,28 @@ static lc_status try_device(const lc_rt_opts *o, const lc_device_info *info, cl_
         lc_rt_destroy(rt);
         return st;
     }
+    lc_rt_tune_load(rt); /* CLBlast parameters from `layca tune`, if any */
     *out = rt;
+    return LC_OK;
+}
+
+lc_status lc_rt_select(const char *selector, lc_device_info *out)
+{
+    if (!out) return LC_ERR(LC_ERR_INVALID, "lc_rt_select: NULL out");
+    lc_device_info *infos = NULL;
+    int n = 0, pick = -1;
+    LC_TRY(enumerate(&infos, NULL, NULL, &n));
+    lc_status st = n == 0 ? LC_ERR(LC_ERR_DEVICE, "no OpenCL device found; install pocl-opencl-icd for the CPU")
+                          : choose_explicit(selector, infos, n, &pick);
+    if (st == LC_OK && pick >= 0) *out = infos[pick];
+    free(infos);
+    if (st != LC_OK || pick >= 0) return st;
+    /* the default device: the one lc_rt_create_opts would open */
+    lc_rt *rt;
+    lc_rt_opts o = {.selector = NULL};
+    LC_TRY(lc_rt_create_opts(&rt, &o));
+    *out = rt->info;
+    lc_rt_destroy(rt);
     return LC_OK;
 }
 

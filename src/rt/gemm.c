@@ -69,11 +69,89 @@ bool lc_rt_host_blas_usable(const lc_rt *rt)
 #endif
 }
 
+/* A memoised answer of CLBlastSGemmTempBufferSize for one call's geometry. */
+typedef struct lc_rt_temp_memo {
+    bool ta, tb;
+    size_t m, n, k, a_off, lda, b_off, ldb, c_off, ldc;
+    size_t bytes;
+} lc_rt_temp_memo;
+enum { TEMP_MEMO_MAX = 128 };
+
 void lc_rt_gemm_release(lc_rt_impl *impl)
 {
     free(impl->gemm);
     impl->gemm = NULL;
     impl->n_gemm = impl->cap_gemm = 0;
+    if (impl->clblast_tmp) clReleaseMemObject(impl->clblast_tmp);
+    impl->clblast_tmp = NULL;
+    impl->clblast_tmp_bytes = 0;
+    free(impl->temp_memo);
+    impl->temp_memo = NULL;
+    impl->n_temp_memo = 0;
+    free(impl->shapes);
+    impl->shapes = NULL;
+    impl->n_shapes = impl->cap_shapes = 0;
+}
+
+void lc_rt_gemm_forget_temp_sizes(lc_rt_impl *impl) { impl->n_temp_memo = 0; }
+
+void lc_rt_clblast_reuse_temp(lc_rt *rt, bool reuse) { lc_rt_impl_of(rt)->clblast_per_call = !reuse; }
+
+size_t lc_rt_clblast_scratch_bytes(const lc_rt *rt) { return ((const lc_rt_impl *)rt)->clblast_tmp_bytes; }
+
+lc_status lc_rt_clblast_temp_bytes(lc_rt *rt, bool ta, bool tb, size_t m, size_t n, size_t k, size_t a_off,
+                                   size_t lda, size_t b_off, size_t ldb, size_t c_off, size_t ldc, size_t *bytes)
+{
+    lc_rt_impl *impl = lc_rt_impl_of(rt);
+    for (int i = 0; i < impl->n_temp_memo; i++) {
+        const lc_rt_temp_memo *e = &impl->temp_memo[i];
+        if (e->ta == ta && e->tb == tb && e->m == m && e->n == n && e->k == k && e->a_off == a_off &&
+            e->lda == lda && e->b_off == b_off && e->ldb == ldb && e->c_off == c_off && e->ldc == ldc) {
+            *bytes = e->bytes;
+            return LC_OK;
+        }
+    }
+    size_t need = 0;
+    CLBlastStatusCode s = CLBlastSGemmTempBufferSize(
+        CLBlastLayoutRowMajor, ta ? CLBlastTransposeYes : CLBlastTransposeNo, tb ? CLBlastTransposeYes : CLBlastTransposeNo,
+        m, n, k, a_off, lda, b_off, ldb, c_off, ldc, &rt->queue, &need);
+    if (s != CLBlastSuccess)
+        return LC_ERR(LC_ERR_DEVICE, "CLBlastSGemmTempBufferSize failed: %s (%d) (trans %c%c, m=%zu n=%zu k=%zu)",
+                      lc_rt_clblast_status_name((int)s), (int)s, ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k);
+    if (!impl->temp_memo) impl->temp_memo = malloc(TEMP_MEMO_MAX * sizeof *impl->temp_memo);
+    if (impl->temp_memo && impl->n_temp_memo < TEMP_MEMO_MAX)
+        impl->temp_memo[impl->n_temp_memo++] = (lc_rt_temp_memo){ta, tb, m, n, k, a_off, lda, b_off, ldb, c_off, ldc, need};
+    *bytes = need;
+    return LC_OK;
+}
+
+int lc_rt_gemm_shapes(const lc_rt *rt, const lc_rt_gemm_shape **out)
+{
+    const lc_rt_impl *impl = (const lc_rt_impl *)rt;
+    *out = impl->shapes;
+    return impl->n_shapes;
+}
+
+void lc_rt_gemm_shapes_clear(lc_rt *rt) { lc_rt_impl_of(rt)->n_shapes = 0; }
+
+static void record_shape(lc_rt *rt, bool ta, bool tb, size_t m, size_t n, size_t k)
+{
+    lc_rt_impl *impl = lc_rt_impl_of(rt);
+    for (int i = 0; i < impl->n_shapes; i++) {
+        lc_rt_gemm_shape *s = &impl->shapes[i];
+        if (s->ta == ta && s->tb == tb && s->m == m && s->n == n && s->k == k) {
+            s->calls++;
+            return;
+        }
+    }
+    if (impl->n_shapes == impl->cap_shapes) {
+        int nc = impl->cap_shapes ? impl->cap_shapes * 2 : 16;
+        lc_rt_gemm_shape *ns = realloc(impl->shapes, (size_t)nc * sizeof *ns);
+        if (!ns) return; /* a statistic: dropping it is harmless */
+        impl->shapes = ns;
+        impl->cap_shapes = nc;
+    }
+    impl->shapes[impl->n_shapes++] = (lc_rt_gemm_shape){ta, tb, m, n, k, 1};
 }
 
 static void choices_path(lc_rt *rt, char *out, size_t cap)
@@ -226,17 +304,59 @@ static lc_status clblast_sgemm(lc_rt *rt, bool trans_a, bool trans_b, size_t m, 
                       "2^31 - 1 CLBlast can index (offsets %zu %zu %zu); rebase it on a sub-buffer",
                       m, n, k, (unsigned long long)LC_MAX(ea, LC_MAX(eb, ec)), a_off, b_off, c_off);
     rt->gemm_calls[LC_GEMM_CLBLAST]++;
-    CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
-                                       trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a, a_off,
-                                       lda, b, b_off, ldb, beta, c, c_off, ldc, &rt->queue, NULL);
-    if ((s == CL_INVALID_WORK_GROUP_SIZE || s == CL_OUT_OF_RESOURCES) && !impl->clblast_groups_small) {
-        /* a built kernel allows fewer work-items than the device: smaller groups, once */
-        impl->clblast_groups_small = true;
-        if (clblast_small_groups(rt, LC_MIN(lc_rt_wg_cap(rt, 256), 16)))
-            s = CLBlastSgemm(CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
-                             trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a, a_off, lda, b,
-                             b_off, ldb, beta, c, c_off, ldc, &rt->queue, NULL);
+    CLBlastTranspose ta = trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastTranspose tb = trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
+    cl_mem tmp = NULL;
+    if (!impl->clblast_per_call && k > 0) {
+        /* one scratch buffer per rt instead of CLBlast's allocation per call;
+         * the queue is in order, so consecutive GEMMs may share it */
+        size_t need = 0;
+        /* a query CLBlast rejects (bad dimensions) falls through to
+         * CLBlastSgemm, whose status names the argument */
+        if (lc_rt_clblast_temp_bytes(rt, trans_a, trans_b, m, n, k, a_off, lda, b_off, ldb, c_off, ldc, &need) != LC_OK) {
+            lc_error_clear();
+            need = 0;
+        }
+        if (need > impl->clblast_tmp_bytes) {
+            size_t bytes = (need + 65535) & ~(size_t)65535;
+            cl_int err = CL_SUCCESS;
+            cl_mem nb = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+            if (err != CL_SUCCESS || !nb)
+                return lc_error_prefix(lc_rt_check(err != CL_SUCCESS ? err : CL_MEM_OBJECT_ALLOCATION_FAILURE,
+                                                   "clCreateBuffer"),
+                                       "CLBlast temporary buffer of %zu bytes (m=%zu n=%zu k=%zu)", bytes, m, n, k);
+            /* GEMMs still queued keep the old buffer alive until they finish */
+            if (impl->clblast_tmp) clReleaseMemObject(impl->clblast_tmp);
+            impl->clblast_tmp = nb;
+            impl->clblast_tmp_bytes = bytes;
+        }
+        if (need > 0) tmp = impl->clblast_tmp;
     }
+#define LC_SGEMM_CALL()                                                                                             \
+    (tmp ? CLBlastSgemmWithTempBuffer(CLBlastLayoutRowMajor, ta, tb, m, n, k, alpha, a, a_off, lda, b, b_off, ldb,  \
+                                      beta, c, c_off, ldc, &rt->queue, NULL, tmp)                                 \
+         : CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off, \
+                        ldc, &rt->queue, NULL))
+    CLBlastStatusCode s = LC_SGEMM_CALL();
+    if (s == CLBlastInsufficientMemoryTemp && tmp) {
+        /* the sizes memoised here predate parameters another rt of this
+         * device overrode (CLBlast keeps them per process): ask again later,
+         * and let CLBlast allocate this once */
+        lc_rt_gemm_forget_temp_sizes(impl);
+        tmp = NULL;
+        s = LC_SGEMM_CALL();
+    }
+    if ((s == CL_INVALID_WORK_GROUP_SIZE || s == CL_OUT_OF_RESOURCES) && !impl->clblast_groups_small) {
+        /* a built kernel allows fewer work-items than the device: smaller
+         * groups (and CLBlast's own temporary sizes), once */
+        impl->clblast_groups_small = true;
+        if (clblast_small_groups(rt, LC_MIN(lc_rt_wg_cap(rt, 256), 16))) {
+            lc_rt_gemm_forget_temp_sizes(impl);
+            tmp = NULL;
+            s = LC_SGEMM_CALL();
+        }
+    }
+#undef LC_SGEMM_CALL
     if (s != CLBlastSuccess)
         return LC_ERR(LC_ERR_DEVICE,
                       "CLBlastSgemm failed: %s (%d) (trans %c%c, m=%zu n=%zu k=%zu, lda=%zu ldb=%zu ldc=%zu, "
@@ -329,6 +449,7 @@ lc_status lc_rt_sgemm(lc_rt *rt, bool trans_a, bool trans_b, size_t m, size_t n,
 {
     if (!rt || !a || !b || !c) return LC_ERR(LC_ERR_INVALID, "lc_rt_sgemm: NULL argument");
     if (m == 0 || n == 0) return LC_OK;
+    record_shape(rt, trans_a, trans_b, m, n, k);
     int be = lc_rt_gemm_backend_for(rt, trans_a, trans_b, m, n, k);
     if (be == LC_GEMM_AUTO) {
         if (beta != 0.0f) {

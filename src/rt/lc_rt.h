@@ -199,6 +199,81 @@ lc_status lc_rt_sgemm(lc_rt *rt, bool trans_a, bool trans_b, size_t m, size_t n,
                       cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta,
                       cl_mem c, size_t c_off, size_t ldc);
 
+/* CLBlast's temporary buffer (padded or transposed copies of A, B, C for its
+ * indirect kernel).  By default each rt keeps one scratch buffer, grown to
+ * the largest size CLBlast asks for (CLBlastSGemmTempBufferSize) and handed
+ * to CLBlastSgemmWithTempBuffer, so no GEMM allocates; reuse == false lets
+ * CLBlast allocate and free its own at every call (benchmarks, tests). */
+void lc_rt_clblast_reuse_temp(lc_rt *rt, bool reuse);
+size_t lc_rt_clblast_scratch_bytes(const lc_rt *rt); /* current scratch size, 0 before the first need */
+/* Bytes of temporary buffer CLBlast needs for this call with the parameters
+ * in force (0: its direct kernel, or nothing to pad). */
+lc_status lc_rt_clblast_temp_bytes(lc_rt *rt, bool trans_a, bool trans_b, size_t m, size_t n, size_t k,
+                                   size_t a_off, size_t lda, size_t b_off, size_t ldb, size_t c_off, size_t ldc,
+                                   size_t *bytes);
+
+/* The distinct shapes lc_rt_sgemm was asked for on this rt, in first-call
+ * order, with the number of calls since the last clear (tools: the GEMMs of
+ * a model's step, for tuning).  lc_rt_sgemm_with calls are not recorded. */
+typedef struct lc_rt_gemm_shape {
+    bool ta, tb;
+    size_t m, n, k;
+    long calls;
+} lc_rt_gemm_shape;
+int lc_rt_gemm_shapes(const lc_rt *rt, const lc_rt_gemm_shape **out);
+void lc_rt_gemm_shapes_clear(lc_rt *rt);
+
+/* CLBlast tuning parameters (src/rt/tune.c).  A tuning file holds, for one
+ * device and driver, a full parameter set per CLBlast kernel:
+ *     layca-clblast-tuning 1
+ *     device <CL_DEVICE_NAME>
+ *     driver <CL_DRIVER_VERSION>
+ *     platform <CL_PLATFORM_VERSION>
+ *     kernel <Xgemm|XgemmDirect|GemmRoutine|Copy|Pad|Transpose|Padtranspose> <precision> NAME=VALUE...
+ * ('#' starts a comment line).  `layca tune` writes it into the cache folder
+ * (lc_rt_tune_path); lc_rt_create applies the file of its device, if any,
+ * through CLBlastOverrideParameters.  CLBlast keeps overrides per device for
+ * the whole process. */
+#define LC_TUNE_MAX_KERNELS 8
+#define LC_TUNE_MAX_PARAMS 24
+typedef struct lc_tune_kernel {
+    char name[32];
+    int precision; /* 16, 32, 64, 3232 or 6464 (CLBlastPrecision) */
+    int n;
+    char param[LC_TUNE_MAX_PARAMS][32];
+    size_t value[LC_TUNE_MAX_PARAMS];
+} lc_tune_kernel;
+typedef struct lc_tune_file {
+    char device[256], driver[128], platform[256];
+    int n;
+    lc_tune_kernel kernel[LC_TUNE_MAX_KERNELS];
+} lc_tune_file;
+/* Parses a tuning file's text (len bytes; `name` prefixes the messages:
+ * "NAME:LINE: what").  Anything malformed is LC_ERR_FORMAT. */
+lc_status lc_rt_tune_parse(const char *text, size_t len, const char *name, lc_tune_file *out);
+/* The file's text (comment: extra '#' lines, may be NULL); caller frees
+ * out->s. */
+void lc_rt_tune_format(const lc_tune_file *t, const char *comment, lc_strbuf *out);
+/* Sets or replaces one kernel's parameter set in t. */
+lc_status lc_rt_tune_set(lc_tune_file *t, const lc_tune_kernel *k);
+/* Where the tuning file of this device and driver lives (empty when the
+ * cache is off). */
+void lc_rt_tune_path(const lc_device_info *d, char *out, size_t cap);
+/* Overrides CLBlast's parameters for rt's device with every kernel of t.  t
+ * must name this device and driver (else LC_ERR_INVALID); a rejected set
+ * is LC_ERR_DEVICE naming the kernel and CLBlast's status. */
+lc_status lc_rt_tune_apply(lc_rt *rt, const lc_tune_file *t);
+/* Reads, parses and applies the file at path (messages name it). */
+lc_status lc_rt_tune_apply_file(lc_rt *rt, const char *path);
+/* What lc_rt_create did about tuning: "default" (no file), "tuned (PATH)",
+ * or "ignored PATH: <why>" (the file could not be used; creation goes on
+ * with CLBlast's defaults and logs a warning). */
+const char *lc_rt_tune_state(const lc_rt *rt);
+
+/* The device a selector picks (the rules of lc_rt_create), without creating
+ * anything. */
+lc_status lc_rt_select(const char *selector, lc_device_info *out);
+
 /* Host access, for CPU devices whose buffers live in host memory
  * (lc_rt_host_blas_usable; LC_ERR_UNSUPPORTED otherwise, e.g. in
  * device-only mode): lc_rt_map maps a whole buffer for reading and

@@ -34,10 +34,24 @@ typedef struct lc_rt_impl {
     struct choice *choice;      /* other choices made by timing (host.c) */
     int n_choice, cap_choice;
     bool choice_loaded;
+    /* CLBlast (gemm.c): the reused temporary buffer, memoised temp sizes,
+     * the shapes asked for */
+    cl_mem clblast_tmp;
+    size_t clblast_tmp_bytes;
+    bool clblast_per_call;      /* reuse off: CLBlast allocates per call */
+    struct lc_rt_temp_memo *temp_memo;
+    int n_temp_memo;
+    lc_rt_gemm_shape *shapes;
+    int n_shapes, cap_shapes;
+    char tune_state[1400];      /* tune.c: lc_rt_tune_state */
 } lc_rt_impl;
 
 /* gemm.c */
 void lc_rt_gemm_release(lc_rt_impl *impl);
+/* Forget memoised CLBlast temp sizes (after parameter overrides). */
+void lc_rt_gemm_forget_temp_sizes(lc_rt_impl *impl);
+/* tune.c: applies the device's tuning file, if any, at creation */
+void lc_rt_tune_load(lc_rt *rt);
 /* host.c */
 void lc_rt_pool_release(lc_rt_impl *impl);
 void lc_rt_choices_release(lc_rt_impl *impl);
