@@ -86,7 +86,13 @@ static const char *esc(const char *s)
         if (!(cond)) ck_abort_msg(__VA_ARGS__);                                                          \
     } while (0)
 
-static bool one_line(const char *s) { return !strchr(s, '\n') && !strchr(s, '\r'); }
+/* One line of printable text: no newline, no control byte (messages escape them). */
+static bool one_line(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) return false;
+    return true;
+}
 
 #define ASSERT_MSG_HAS(sub)                                                                              \
     ck_assert_msg(strstr(lc_error_message(), (sub)) != NULL, "error message \"%s\" lacks \"%s\"",          \
@@ -1123,6 +1129,28 @@ static void check_plan(const lc_graph *g, const char *what)
     free(last);
 }
 
+/* The activation arena is bounded (no int64 offset can overflow): a plan
+ * over LC_MAX_ARENA_FLOATS is an error naming the batch, not a wrapped size. */
+START_TEST(t_plan_arena_limit)
+{
+    lc_strbuf js = {0};
+    lc_strbuf_printf(&js, "{\"format\": \"layca-model/1\", \"input\": {\"shape\": [8, 4096, 4096]}, \"classes\": 2, \"nodes\": [");
+    for (int i = 0; i < 600; i++) lc_strbuf_printf(&js, "{\"name\": \"r%d\", \"op\": \"relu\"}, ", i);
+    lc_strbuf_printf(&js, "{\"name\": \"f\", \"op\": \"flatten\"}, {\"name\": \"o\", \"op\": \"dense\", \"units\": 2}]}");
+    ck_assert(!js.oom);
+    lc_graph *g = NULL;
+    ck_assert_int_eq(lc_model_parse(js.s, js.len, "chain.json", &g, NULL), LC_OK);
+    /* batch 1 fits; 2^20 examples of 600 values of 2^27 floats (2^56.2) do not */
+    ck_assert_int_eq(lc_graph_compile(g, 1, false, NULL), LC_OK);
+    ck_assert_int_le(g->act_floats, (int64_t)602 * 134217728);
+    ck_assert_int_eq(lc_graph_plan(g, 1 << 20), LC_ERR_INVALID);
+    ASSERT_MSG_HAS("the activations of batch 1048576 would need more than");
+    ASSERT_ONE_LINE();
+    lc_graph_destroy(g);
+    lc_strbuf_free(&js);
+}
+END_TEST
+
 START_TEST(t_plan_no_overlap)
 {
     static const int batches[] = {1, 7, 128};
@@ -1906,6 +1934,7 @@ int main(void)
     tcase_add_test(ir, t_dce_after_freeze);
     tcase_add_test(ir, t_plan_no_overlap);
     tcase_add_test(ir, t_plan_reuses_memory);
+    tcase_add_test(ir, t_plan_arena_limit);
     suite_add_tcase(s, ir);
 
     TCase *st = tcase_create("safetensors");

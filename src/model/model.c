@@ -452,6 +452,14 @@ lc_status lc_model_parse(const char *text, size_t len, const char *where, lc_gra
         }
         ishape.dims[ishape.rank++] = (int)it->valuedouble;
     }
+    if (lc_shape_numel(&ishape) > LC_MAX_NUMEL) {
+        char b[64];
+        double k = 1;
+        for (int i = 0; i < ishape.rank; i++) k *= ishape.dims[i];
+        st = perr(&c, "shape", "%s has %.3g values per example, more than the %lld supported",
+                  lc_shape_str(&ishape, b, sizeof b), k, (long long)LC_MAX_NUMEL);
+        goto fail;
+    }
     c.path[0] = 0;
     int prev = lc_graph_add_input(g, "input", &ishape);
     if (prev < 0) { st = LC_ERR_INVALID; goto fail; }
