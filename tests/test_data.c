@@ -10,6 +10,7 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jpeglib.h>
 #include <png.h>
@@ -182,6 +183,32 @@ START_TEST(t_parse_roundtrip)
     lc_dataset_deinit(NULL);
     free(ib);
     free(lb);
+}
+END_TEST
+
+/* A FIFO given as a data file is refused at once (reading it would wait
+ * forever for a writer), naming the file and what it is. */
+START_TEST(t_fifo_inputs)
+{
+    char db[512], a[1024], b[1024], f[1024], spec[2100];
+    const char *dir = make_dir("fifo", db, sizeof db);
+    write_pair(dir, "images", "labels", 5, 4, 4, false);
+    join(f, sizeof f, dir, "pipe");
+    ck_assert_int_eq(mkfifo(f, 0600), 0);
+    alarm(30); /* a blocked read would end the run here instead of hanging */
+    lc_dataset d;
+    ck_assert_int_eq(lc_idx_load_pair(f, join(b, sizeof b, dir, "labels"), 10, &d), LC_ERR_INVALID);
+    ASSERT_MSG_HAS("pipe: is a FIFO");
+    ck_assert_int_eq(lc_idx_load_pair(join(a, sizeof a, dir, "images"), f, 10, &d), LC_ERR_INVALID);
+    ASSERT_MSG_HAS("pipe: is a FIFO");
+    ck_assert_int_eq(d.n, 0);
+    lc_dataset tr, te;
+    lc_data_opts o = {.per_class = 1, .seed = 1};
+    snprintf(spec, sizeof spec, "idx:%s,%s", f, b);
+    ck_assert_int_eq(lc_data_open(spec, &o, &tr, &te, NULL, NULL, NULL, 0), LC_ERR_INVALID);
+    ASSERT_MSG_HAS("pipe: is a FIFO");
+    alarm(0);
+    unlink(f);
 }
 END_TEST
 
@@ -1627,6 +1654,16 @@ START_TEST(t_tinyimagenet)
     write_raw(ap, (const uint8_t *)few, strlen(few));
     ck_assert_int_eq(lc_images_load_dir(dir, LC_IMAGES_TINYIMAGENET, &io, &tr, &te, NULL), LC_ERR_FORMAT);
     ASSERT_MSG_HAS("val_2.JPEG: not listed in");
+    /* empty, or blank lines only (the probe's empty file passed NULL to
+     * qsort and bsearch): a clear error naming the file */
+    static const char *const empty[] = {"", "\n\r\n  \n"};
+    for (int k = 0; k < 2; k++) {
+        write_raw(ap, (const uint8_t *)empty[k], strlen(empty[k]));
+        ck_assert_int_eq(lc_images_load_dir(dir, LC_IMAGES_TINYIMAGENET, &io, &tr, &te, NULL), LC_ERR_FORMAT);
+        ASSERT_MSG_HAS("val/val_annotations.txt: lists no images");
+        ck_assert_int_eq(tr.n, 0);
+        ck_assert_int_eq(te.n, 0);
+    }
 }
 END_TEST
 
@@ -2004,6 +2041,7 @@ static Suite *data_suite(void)
     tcase_add_test(e, t_label_out_of_range);
     tcase_add_test(e, t_count_mismatch);
     tcase_add_test(e, t_missing_file);
+    tcase_add_test(e, t_fifo_inputs);
     tcase_add_test(e, t_bad_specs);
     tcase_add_test(e, t_zero_and_huge_headers);
     suite_add_tcase(s, e);
