@@ -1413,6 +1413,43 @@ START_TEST(t_bad_images)
 }
 END_TEST
 
+/* A few hundred bytes claiming 16384 x 16384 pixels: the decoder stops at
+ * the end of the data (baseline) or refuses the buffer a progressive file
+ * would need, instead of spending seconds and most of a gigabyte. */
+START_TEST(t_image_huge_claims)
+{
+    const char *root = getenv("LAYCA_SOURCE_ROOT");
+    static const struct { const char *file; lc_status st; const char *msg; } cases[] = {
+        {"regress/image/huge_baseline_truncated.jpg", LC_ERR_FORMAT, "corrupt JPEG: the data ends early"},
+        {"regress/image/huge_progressive_truncated.jpg", LC_ERR_UNSUPPORTED,
+         "JPEG of 16384x16384 pixels needs more than the 256 MiB layca gives the decoder"},
+    };
+    for (size_t i = 0; i < LC_COUNTOF(cases); i++) {
+        char p[1024];
+        snprintf(p, sizeof p, "%s/tests/fuzz/%s", root ? root : "..", cases[i].file);
+        size_t len;
+        uint8_t *b = read_all(p, &len);
+        ck_assert_uint_lt(len, 2000);
+        lc_image im;
+        ck_assert_int_eq(lc_image_decode(b, len, p, &im), cases[i].st);
+        ASSERT_MSG_HAS(cases[i].msg);
+        ck_assert_ptr_null(im.rgb);
+        free(b);
+    }
+    /* a small progressive file still decodes */
+    char p[1024];
+    snprintf(p, sizeof p, "%s/tests/fuzz/corpus/image/progressive8x8.jpg", root ? root : "..");
+    size_t len;
+    uint8_t *b = read_all(p, &len);
+    lc_image im;
+    ck_assert_msg(lc_image_decode(b, len, p, &im) == LC_OK, "%s", lc_error_message());
+    ck_assert_int_eq(im.w, 8);
+    ck_assert_int_eq(im.h, 8);
+    lc_image_deinit(&im);
+    free(b);
+}
+END_TEST
+
 START_TEST(t_image_folder_errors)
 {
     char db[512], cb[512], p[1024], q[1024], want[2048];
@@ -2055,6 +2092,7 @@ static Suite *data_suite(void)
     tcase_add_test(im, t_images_folder);
     tcase_add_test(im, t_image_decode_kinds);
     tcase_add_test(im, t_bad_images);
+    tcase_add_test(im, t_image_huge_claims);
     tcase_add_test(im, t_image_folder_errors);
     tcase_add_test(im, t_image_cache);
     tcase_add_test(im, t_tinyimagenet);
