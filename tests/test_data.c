@@ -207,6 +207,28 @@ START_TEST(t_fifo_inputs)
     snprintf(spec, sizeof spec, "idx:%s,%s", f, b);
     ck_assert_int_eq(lc_data_open(spec, &o, &tr, &te, NULL, NULL, NULL, 0), LC_ERR_INVALID);
     ASSERT_MSG_HAS("pipe: is a FIFO");
+    /* found by name in a data folder: said to be what it is, not "missing" */
+    char m[1100], p[1200];
+    snprintf(m, sizeof m, "%s/mnist", dir);
+    ck_assert_int_eq(lc_mkdirs(m), LC_OK);
+    write_pair(m, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", 5, 4, 4, false);
+    write_pair(m, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 5, 4, 4, false);
+    join(p, sizeof p, m, "t10k-labels-idx1-ubyte");
+    unlink(p);
+    ck_assert_int_eq(mkfifo(p, 0600), 0);
+    ck_assert_int_eq(lc_mnist_load_dir(m, &tr, &te), LC_ERR_INVALID);
+    ASSERT_MSG_HAS("t10k-labels-idx1-ubyte: is not a regular file");
+    snprintf(m, sizeof m, "%s/cifar-10-batches-bin", dir);
+    ck_assert_int_eq(lc_mkdirs(m), LC_OK);
+    static const char *const batches[6] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                                           "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"};
+    for (int i = 0; i < 6; i++) {
+        join(p, sizeof p, m, batches[i]);
+        if (i == 2) ck_assert_int_eq(mkfifo(p, 0600), 0);
+        else write_raw(p, (const uint8_t *)"", 0);
+    }
+    ck_assert_int_eq(lc_cifar10_load_dir(dir, &tr, &te), LC_ERR_INVALID);
+    ASSERT_MSG_HAS("data_batch_3.bin: is not a regular file");
     alarm(0);
     unlink(f);
 }
