@@ -20,7 +20,10 @@
  * An entry is used only when all of this holds and the program loaded from
  * the binary has exactly the listed kernels, each defined by the source
  * asked for: a valid binary of another program is rejected, rebuilt from
- * source and rewritten. */
+ * source and rewritten.  "Defined by the source" means the name followed by
+ * '(' appears in the text, so kernel names must be written out in the .cl
+ * files, not pasted together by macros (such a program would never load
+ * from the cache; LAYCA_LOG=debug says why). */
 #define LC_CACHE_MAGIC "LCBIN2\0\0"
 #define LC_CACHE_HEADER 64
 #define LC_KEY_SEED_A 0x6c61796361413031ULL
