@@ -1,6 +1,7 @@
 /* Graph builder, op table, shape inference, verifier, initialisers, dump. */
 #include "lc_ir.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,11 @@ const char *lc_init_name(lc_init i)
 int64_t lc_shape_numel(const lc_shape *s)
 {
     int64_t n = 1;
-    for (int i = 0; i < s->rank; i++) n *= s->dims[i];
+    for (int i = 0; i < s->rank; i++) {
+        if (s->dims[i] <= 0) return 0;
+        if (n > INT64_MAX / s->dims[i]) return INT64_MAX;
+        n *= s->dims[i];
+    }
     return n;
 }
 
@@ -284,6 +289,22 @@ int lc_graph_storage_root(const lc_graph *g, int id)
 
 #define SHAPE_ERR(n, ...) (lc_error_set(LC_ERR_INVALID, __VA_ARGS__), lc_error_prefix(LC_ERR_INVALID, "node '%s' (%s)", (n)->name, lc_op_name((n)->op)))
 
+/* a * b for non-negative counts, INT64_MAX when it overflows */
+static int64_t mul_sat(int64_t a, int64_t b)
+{
+    int64_t r;
+    return __builtin_mul_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
+/* A value count for messages, exact below 1e15 and saturated counts shown as such. */
+static const char *numel_str(int64_t k, char *buf, size_t len)
+{
+    if (k == INT64_MAX) snprintf(buf, len, "more than 9.2e18");
+    else if (k < 1000000000000000LL) snprintf(buf, len, "%lld", (long long)k);
+    else snprintf(buf, len, "%.3g", (double)k);
+    return buf;
+}
+
 static bool same_shape(const lc_shape *a, const lc_shape *b)
 {
     if (a->rank != b->rank) return false;
@@ -307,6 +328,9 @@ static lc_status infer_node(lc_graph *g, int id)
             return SHAPE_ERR(n, "dense expects a flat input, got %s from '%s' (add a flatten node before it)",
                              lc_shape_str(&in0->shape, b1, sizeof b1), in0->name);
         lc_node *w = &g->nodes[n->inputs[1]];
+        if ((int64_t)n->units * in0->shape.dims[0] > LC_MAX_NUMEL)
+            return SHAPE_ERR(n, "the weight [%d, %d] would have %lld values, more than the %lld supported", n->units,
+                             in0->shape.dims[0], (long long)n->units * in0->shape.dims[0], (long long)LC_MAX_NUMEL);
         w->shape.dims[1] = in0->shape.dims[0];
         w->fan_in = in0->shape.dims[0];
         w->fan_out = n->units;
@@ -330,10 +354,16 @@ static lc_status infer_node(lc_graph *g, int id)
         n->batched = true;
         return LC_OK;
     }
-    case LC_OP_FLATTEN:
-        n->shape = (lc_shape){1, {(int)lc_shape_numel(&in0->shape)}};
+    case LC_OP_FLATTEN: {
+        int64_t k = lc_shape_numel(&in0->shape);
+        if (k > LC_MAX_NUMEL)
+            return SHAPE_ERR(n, "flattening %s from '%s' gives %s values per example, more than the %lld supported",
+                             lc_shape_str(&in0->shape, b1, sizeof b1), in0->name, numel_str(k, b2, sizeof b2),
+                             (long long)LC_MAX_NUMEL);
+        n->shape = (lc_shape){1, {(int)k}};
         n->batched = in0->batched;
         return LC_OK;
+    }
     case LC_OP_ADD: {
         lc_node *in1 = &g->nodes[n->inputs[1]];
         if (!same_shape(&in0->shape, &in1->shape))
@@ -348,16 +378,15 @@ static lc_status infer_node(lc_graph *g, int id)
         if (in0->shape.rank != 3)
             return SHAPE_ERR(n, "conv2d expects a [channels, height, width] input, got %s from '%s'",
                              lc_shape_str(&in0->shape, b1, sizeof b1), in0->name);
-        int cin = in0->shape.dims[0], h = in0->shape.dims[1], w = in0->shape.dims[2];
-        int oh, ow;
+        int64_t cin = in0->shape.dims[0], h = in0->shape.dims[1], w = in0->shape.dims[2], oh, ow;
         if (n->pad_mode == LC_PAD_SAME) {
             oh = (h + n->sh - 1) / n->sh;
             ow = (w + n->sw - 1) / n->sw;
-            int th = (oh - 1) * n->sh + n->kh - h, tw = (ow - 1) * n->sw + n->kw - w;
+            int64_t th = (oh - 1) * n->sh + n->kh - h, tw = (ow - 1) * n->sw + n->kw - w;
             if (th < 0) th = 0;
             if (tw < 0) tw = 0;
-            n->pad_t = th / 2; n->pad_b = th - th / 2;
-            n->pad_l = tw / 2; n->pad_r = tw - tw / 2;
+            n->pad_t = (int)(th / 2); n->pad_b = (int)(th - th / 2);
+            n->pad_l = (int)(tw / 2); n->pad_r = (int)(tw - tw / 2);
         } else {
             int ph = n->pad_mode == LC_PAD_EXPLICIT ? n->ph : 0, pw = n->pad_mode == LC_PAD_EXPLICIT ? n->pw : 0;
             n->pad_t = n->pad_b = ph;
@@ -368,17 +397,28 @@ static lc_status infer_node(lc_graph *g, int id)
                 return SHAPE_ERR(n, "conv2d kernel %dx%d with padding %dx%d does not fit the input %s from '%s'",
                                  n->kh, n->kw, ph, pw, lc_shape_str(&in0->shape, b1, sizeof b1), in0->name);
         }
+        /* every count below must fit the ints that hold it */
+        int64_t taps = n->kh * (int64_t)n->kw, fan_in = cin * taps, fan_out = n->units * taps;
+        int64_t wn = mul_sat(n->units, fan_in), out = mul_sat(mul_sat(n->units, oh), ow);
+        if (fan_in > LC_MAX_NUMEL || fan_out > LC_MAX_NUMEL || wn > LC_MAX_NUMEL)
+            return SHAPE_ERR(n, "the weight [%d, %lld, %d, %d] would have %s values, more than the %lld supported",
+                             n->units, (long long)cin, n->kh, n->kw, numel_str(wn, b2, sizeof b2),
+                             (long long)LC_MAX_NUMEL);
+        if (out > LC_MAX_NUMEL)
+            return SHAPE_ERR(n, "the output [%d, %lld, %lld] would have %s values per example, more than the %lld "
+                             "supported", n->units, (long long)oh, (long long)ow, numel_str(out, b2, sizeof b2),
+                             (long long)LC_MAX_NUMEL);
         lc_node *wt = &g->nodes[n->inputs[1]];
-        wt->shape = (lc_shape){4, {n->units, cin, n->kh, n->kw}};
-        wt->fan_in = cin * n->kh * n->kw;
-        wt->fan_out = n->units * n->kh * n->kw;
+        wt->shape = (lc_shape){4, {n->units, (int)cin, n->kh, n->kw}};
+        wt->fan_in = (int)fan_in;
+        wt->fan_out = (int)fan_out;
         if (n->bias) {
             lc_node *b = &g->nodes[n->inputs[2]];
             b->shape = (lc_shape){1, {n->units}};
             b->fan_in = wt->fan_in;
             b->fan_out = wt->fan_out;
         }
-        n->shape = (lc_shape){3, {n->units, oh, ow}};
+        n->shape = (lc_shape){3, {n->units, (int)oh, (int)ow}};
         n->batched = true;
         return LC_OK;
     }
@@ -450,6 +490,14 @@ lc_status lc_graph_infer(lc_graph *g)
         lc_node *n = &g->nodes[i];
         if (lc_op_kind(n->op) == 'B') break;
         LC_TRY(infer_node(g, i));
+        /* a backstop for every op: no value or parameter beyond the limit */
+        int64_t k = lc_shape_numel(&n->shape);
+        if (k > LC_MAX_NUMEL) {
+            char b1[64], b2[64];
+            return SHAPE_ERR(n, "%s %s has %s values%s, more than the %lld supported",
+                             n->op == LC_OP_PARAM ? "the parameter" : "the value", lc_shape_str(&n->shape, b1, sizeof b1),
+                             numel_str(k, b2, sizeof b2), n->batched ? " per example" : "", (long long)LC_MAX_NUMEL);
+        }
         if (n->op == LC_OP_PARAM) n->needs_grad = n->trainable;
         else {
             n->needs_grad = false;

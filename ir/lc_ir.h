@@ -85,7 +85,12 @@ typedef struct lc_shape {
     int rank;
     int dims[LC_MAX_RANK];
 } lc_shape;
+/* Elements of a shape; saturates at INT64_MAX instead of overflowing. */
 int64_t lc_shape_numel(const lc_shape *s);
+/* The most elements a value may have per example, and a parameter in all:
+ * shapes are ints and kernels index with ints.  Shape inference refuses
+ * larger ones with an error naming the node. */
+#define LC_MAX_NUMEL ((int64_t)INT32_MAX)
 /* "[784]" or "[1, 28, 28]" into buf. */
 const char *lc_shape_str(const lc_shape *s, char *buf, size_t len);
 
@@ -227,6 +232,9 @@ void lc_graph_layout_params(lc_graph *g);
  * (examples, labels) stay live for the whole step.  Sets g->act_floats (the
  * arena size in floats) and g->aux_peak_floats. */
 lc_status lc_graph_plan(lc_graph *g, int batch);
+/* The largest activation arena (floats) a plan may have: byte offsets and
+ * sizes stay far from int64 overflow.  A bigger plan is an error. */
+#define LC_MAX_ARENA_FLOATS ((int64_t)1 << 56)
 /* The full pipeline: infer, verify, autodiff, dce, plan.  When dump is not
  * NULL the graph is printed after each pass. */
 lc_status lc_graph_compile(lc_graph *g, int batch, bool train, FILE *dump);

@@ -117,6 +117,18 @@ lc_status lc_graph_plan(lc_graph *g, int batch)
             if (nd->aux_floats > g->aux_peak_floats) g->aux_peak_floats = nd->aux_floats;
         }
     }
+    /* Offsets never exceed the sum of the sizes: bound it so that no offset
+     * (or byte count) can overflow. */
+    int64_t total = 0;
+    for (int a = 0; a < m; a++) {
+        if (items[a].size > LC_MAX_ARENA_FLOATS - total) {
+            free(items); free(order); free(conf);
+            return LC_ERR(LC_ERR_INVALID, "graph '%s': the activations of batch %d would need more than %lld floats "
+                          "(%.3g GiB); use a smaller batch or model", g->name, batch, (long long)LC_MAX_ARENA_FLOATS,
+                          (double)LC_MAX_ARENA_FLOATS * 4 / 1073741824.0);
+        }
+        total += items[a].size;
+    }
     for (int a = 0; a < m; a++) order[a] = &items[a];
     qsort(order, (size_t)m, sizeof *order, by_size_desc);
     int64_t peak = 0;

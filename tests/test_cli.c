@@ -285,6 +285,56 @@ START_TEST(inspect_json)
 }
 END_TEST
 
+/* The output is one JSON object: strings closed, brackets balanced. */
+static bool json_shape_ok(const char *s)
+{
+    int depth = 0;
+    bool in_str = false;
+    for (; *s; s++) {
+        if (in_str) {
+            if ((unsigned char)*s < 0x20) return false;
+            if (*s == '\\') {
+                if (!*++s) return false;
+            } else if (*s == '"') in_str = false;
+        } else if (*s == '"') in_str = true;
+        else if (*s == '{' || *s == '[') depth++;
+        else if ((*s == '}' || *s == ']') && --depth < 0) return false;
+    }
+    return !in_str && depth == 0;
+}
+
+/* Names with '"' and '\' (the probe's quote_names.json) stay valid JSON. */
+START_TEST(inspect_json_quotes)
+{
+    setup();
+    char args[1200], out[65536];
+    snprintf(args, sizeof args, "inspect %s/tests/data/probe/quote_names.json --json", src);
+    ck_assert_msg(run(args, out, sizeof out) == 0, "%s", out);
+    ck_assert_msg(json_shape_ok(out), "not one JSON object: %s", out);
+    ck_assert_ptr_nonnull(strstr(out, "{\"name\": \"mlp3 \\\"quoted\\\" \\\\ name\", "));
+    ck_assert_ptr_nonnull(strstr(out, "\"kernel_layers\": [\"fc\\\"1.weight\", \"fc2.weight\", \"fc3.weight\"]"));
+}
+END_TEST
+
+/* A FIFO given as any input file is refused at once: the command would
+ * otherwise wait forever for a writer. */
+START_TEST(fifo_inputs)
+{
+    setup();
+    char f[1200], args[4096];
+    snprintf(f, sizeof f, "%s/input.fifo", tmp);
+    unlink(f);
+    ck_assert_int_eq(mkfifo(f, 0600), 0);
+    snprintf(args, sizeof args, "inspect %s", f);
+    expect_error(args, 1, "input.fifo: is a FIFO (named pipe); layca reads regular files only");
+    snprintf(args, sizeof args, "plot %s", f);
+    expect_error(args, 1, "input.fifo: is a FIFO");
+    snprintf(args, sizeof args, "train %s/models/mlp3.json --data idx:%s,%s --per-class 1", src, f, f);
+    expect_error(args, 1, "input.fifo: is a FIFO");
+    unlink(f);
+}
+END_TEST
+
 /* layca plot: valid PNG and SVG files from a metrics file; a broken
  * metrics file gives a one-line error with the line number. */
 START_TEST(plot_figures)
@@ -736,6 +786,8 @@ static Suite *suite(void)
     tcase_add_test(tc, broken_data);
     tcase_add_test(tc, inspect_json);
     tcase_add_test(tc, train_outputs_and_eval);
+    tcase_add_test(tc, inspect_json_quotes);
+    tcase_add_test(tc, fifo_inputs);
     tcase_add_test(tc, plot_figures);
     tcase_add_test(tc, inspect_paper_networks);
     tcase_add_test(tc, bench_json_shape);

@@ -1,8 +1,18 @@
 /* Core services: error messages, RNG, atomic files. */
+/* O_TMPFILE */
+#define _GNU_SOURCE
 #include "lc_test.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "lc_core.h"
 
@@ -112,6 +122,259 @@ START_TEST(strbuf_json)
 }
 END_TEST
 
+
+/* Messages quote names and text from input files: control bytes, C1
+ * controls and malformed UTF-8 are escaped; UTF-8 text stays. */
+START_TEST(error_messages_escaped)
+{
+    LC_ERR(LC_ERR_INVALID, "key '%s'", "\x1b]0;title\x07\x1b[2J\nred\t\x7f");
+    ck_assert_str_eq(lc_error_message(), "key '\\x1b]0;title\\x07\\x1b[2J\\x0ared\\x09\\x7f'");
+    LC_ERR(LC_ERR_INVALID, "%s", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 ok");
+    ck_assert_str_eq(lc_error_message(), "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 ok");
+    /* C1 CSI as UTF-8, a lone continuation byte, a cut sequence, an overlong '/' */
+    LC_ERR(LC_ERR_INVALID, "%s", "a\xc2\x9b" "b\x80" "c\xe2\x82" "d\xc0\xaf");
+    ck_assert_str_eq(lc_error_message(), "a\\xc2\\x9bb\\x80c\\xe2\\x82d\\xc0\\xaf");
+    /* prefixes are escaped too, and escaping twice changes nothing */
+    lc_error_prefix(LC_ERR_INVALID, "file\x1b.json");
+    ck_assert_str_eq(lc_error_message(), "file\\x1b.json: a\\xc2\\x9bb\\x80c\\xe2\\x82d\\xc0\\xaf");
+    char out[64];
+    ck_assert_uint_eq(lc_text_escape(out, sizeof out, "x\x01y"), 6);
+    ck_assert_str_eq(out, "x\\x01y");
+    char again[64];
+    lc_text_escape(again, sizeof again, out);
+    ck_assert_str_eq(again, out);
+    /* a long message of control bytes is cut between escapes and stays one line */
+    char big[2000];
+    memset(big, 0x1b, sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    LC_ERR(LC_ERR_INVALID, "%s", big);
+    const char *m = lc_error_message();
+    ck_assert_uint_lt(strlen(m), 1024);
+    ck_assert_uint_eq(strlen(m) % 4, 0);
+    for (const char *p = m; *p; p++) ck_assert((unsigned char)*p >= 0x20);
+    /* the buffer limit of lc_text_escape */
+    ck_assert_uint_eq(lc_text_escape(out, 6, "\x01\x02"), 4);
+    ck_assert_str_eq(out, "\\x01");
+}
+END_TEST
+
+static void on_alarm(int sig) { (void)sig; }
+
+/* A FIFO, a device or a folder is refused at once, never read (a FIFO with
+ * no writer would block forever). */
+START_TEST(file_read_regular_only)
+{
+    char fifo[600];
+    snprintf(fifo, sizeof fifo, "%s/in.fifo", lc_test_tmpdir());
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    /* if the read blocked, the alarm would interrupt it and the checks fail */
+    signal(SIGALRM, on_alarm);
+    alarm(20);
+    uint8_t *data = (uint8_t *)"x";
+    size_t len = 7;
+    ck_assert_int_eq(lc_file_read(fifo, &data, &len), LC_ERR_INVALID);
+    ck_assert_ptr_null(data);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_ptr_nonnull(strstr(lc_error_message(), "in.fifo: is a FIFO"));
+    ck_assert_int_eq(lc_file_read("/dev/null", &data, &len), LC_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(lc_error_message(), "/dev/null: is a character device"));
+    ck_assert_int_eq(lc_file_read(lc_test_tmpdir(), &data, &len), LC_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(lc_error_message(), "is a folder"));
+    alarm(0);
+    /* an empty regular file is fine */
+    char empty[600];
+    snprintf(empty, sizeof empty, "%s/empty.txt", lc_test_tmpdir());
+    FILE *f = fopen(empty, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    ck_assert_int_eq(lc_file_read(empty, &data, &len), LC_OK);
+    ck_assert_uint_eq(len, 0);
+    free(data);
+    unlink(fifo);
+    unlink(empty);
+}
+END_TEST
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void assert_contents(const char *path, const char *text)
+{
+    uint8_t *data;
+    size_t len;
+    ck_assert_int_eq(lc_file_read(path, &data, &len), LC_OK);
+    ck_assert_uint_eq(len, strlen(text));
+    ck_assert(!memcmp(data, text, len));
+    free(data);
+}
+
+/* Entries of folder d other than "." and "..", and whether any is a
+ * temporary file of the atomic writer. */
+static int count_entries(const char *d, int *temporaries)
+{
+    DIR *dir = opendir(d);
+    ck_assert_ptr_nonnull(dir);
+    int n = 0;
+    *temporaries = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        n++;
+        if (strstr(e->d_name, ".tmp")) (*temporaries)++;
+    }
+    closedir(dir);
+    return n;
+}
+
+/* A symbolic link is written through: its final target gets the data
+ * atomically and keeps its permissions, the link stays a link. */
+START_TEST(atomic_write_follows_links)
+{
+    char d[512], other[512], real[600], link1[600], link2[600], far[600], farlink[600], dang[600], dangt[600];
+    snprintf(d, sizeof d, "%s/links", lc_test_tmpdir());
+    snprintf(other, sizeof other, "%s/other", lc_test_tmpdir());
+    ck_assert_int_eq(lc_mkdirs(d), LC_OK);
+    ck_assert_int_eq(lc_mkdirs(other), LC_OK);
+    snprintf(real, sizeof real, "%s/real.bin", d);
+    snprintf(link1, sizeof link1, "%s/link1.bin", d);
+    snprintf(link2, sizeof link2, "%s/link2.bin", d);
+    write_text(real, "old");
+    ck_assert_int_eq(chmod(real, 0640), 0);
+    ck_assert_int_eq(symlink("real.bin", link1), 0);  /* relative */
+    ck_assert_int_eq(symlink(link1, link2), 0);       /* absolute, to a link */
+    ck_assert_int_eq(lc_file_write_atomic(link2, "new data", 8), LC_OK);
+    struct stat sb;
+    ck_assert_int_eq(lstat(link1, &sb), 0);
+    ck_assert(S_ISLNK(sb.st_mode));
+    ck_assert_int_eq(lstat(link2, &sb), 0);
+    ck_assert(S_ISLNK(sb.st_mode));
+    ck_assert_int_eq(lstat(real, &sb), 0);
+    ck_assert(S_ISREG(sb.st_mode));
+    ck_assert_int_eq(sb.st_mode & 07777, 0640);
+    assert_contents(real, "new data");
+    /* a link into another folder: the file there is replaced */
+    snprintf(far, sizeof far, "%s/far.bin", other);
+    snprintf(farlink, sizeof farlink, "%s/far.bin", d);
+    write_text(far, "far");
+    ck_assert_int_eq(symlink("../other/far.bin", farlink), 0);
+    ck_assert_int_eq(lc_file_write_atomic(farlink, "moved", 5), LC_OK);
+    assert_contents(far, "moved");
+    ck_assert_int_eq(lstat(farlink, &sb), 0);
+    ck_assert(S_ISLNK(sb.st_mode));
+    /* a dangling link creates its target */
+    snprintf(dang, sizeof dang, "%s/dangling.bin", d);
+    snprintf(dangt, sizeof dangt, "%s/created.bin", other);
+    ck_assert_int_eq(symlink("../other/created.bin", dang), 0);
+    ck_assert_int_eq(lc_file_write_atomic(dang, "fresh", 5), LC_OK);
+    assert_contents(dangt, "fresh");
+    /* a loop is an error, not a hang */
+    char loop[600];
+    snprintf(loop, sizeof loop, "%s/loop.bin", d);
+    ck_assert_int_eq(symlink("loop.bin", loop), 0);
+    ck_assert_int_ne(lc_file_write_atomic(loop, "x", 1), LC_OK);
+    ck_assert_ptr_nonnull(strstr(lc_error_message(), "symbolic links"));
+    int tmp;
+    ck_assert_int_eq(count_entries(d, &tmp), 6);
+    ck_assert_int_eq(tmp, 0);
+    ck_assert_int_eq(count_entries(other, &tmp), 2);
+    ck_assert_int_eq(tmp, 0);
+}
+END_TEST
+
+/* Folders, FIFOs and devices are refused with a clear error and left as
+ * they are (the probe's --save onto /dev/null replaced the device node). */
+START_TEST(atomic_write_refuses_special)
+{
+    char d[512], fifo[600], sub[600], lnk[600];
+    snprintf(d, sizeof d, "%s/special", lc_test_tmpdir());
+    ck_assert_int_eq(lc_mkdirs(d), LC_OK);
+    snprintf(fifo, sizeof fifo, "%s/out.fifo", d);
+    snprintf(sub, sizeof sub, "%s/sub", d);
+    snprintf(lnk, sizeof lnk, "%s/null.bin", d);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    ck_assert_int_eq(lc_mkdirs(sub), LC_OK);
+    ck_assert_int_eq(symlink("/dev/null", lnk), 0);
+    signal(SIGALRM, on_alarm);
+    alarm(20);
+    ck_assert_int_eq(lc_file_write_atomic(fifo, "x", 1), LC_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(lc_error_message(), "out.fifo: is a FIFO"));
+    ck_assert_ptr_nonnull(strstr(lc_error_message(), "refusing to replace it"));
+    alarm(0);
+    ck_assert_int_eq(lc_file_write_atomic(sub, "x", 1), LC_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(lc_error_message(), "is a folder"));
+    ck_assert_int_eq(lc_file_write_atomic(lnk, "x", 1), LC_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(lc_error_message(), "null.bin -> /dev/null: is a character device"));
+    /* as root this would have replaced the node: check it is still one */
+    struct stat sb;
+    ck_assert_int_eq(stat("/dev/null", &sb), 0);
+    ck_assert(S_ISCHR(sb.st_mode));
+    ck_assert_int_eq(lstat(fifo, &sb), 0);
+    ck_assert(S_ISFIFO(sb.st_mode));
+    ck_assert_int_eq(lstat(lnk, &sb), 0);
+    ck_assert(S_ISLNK(sb.st_mode));
+    int tmp;
+    ck_assert_int_eq(count_entries(d, &tmp), 3);
+    ck_assert_int_eq(tmp, 0);
+    ck_assert_int_eq(lc_file_write_atomic("", "x", 1), LC_ERR_INVALID);
+}
+END_TEST
+
+/* A kill at any moment of a save leaves the old file or the new one and
+ * nothing else (no temporary file) where the file system has O_TMPFILE. */
+START_TEST(atomic_write_killed)
+{
+    char d[512], p[600];
+    snprintf(d, sizeof d, "%s/killed", lc_test_tmpdir());
+    ck_assert_int_eq(lc_mkdirs(d), LC_OK);
+    snprintf(p, sizeof p, "%s/big.bin", d);
+#ifdef O_TMPFILE
+    int probe = open(d, O_TMPFILE | O_WRONLY, 0600);
+    bool unnamed = probe >= 0;
+    if (probe >= 0) close(probe);
+#else
+    bool unnamed = false;
+#endif
+    const size_t n = (size_t)8 << 20;
+    for (int round = 0; round < 6; round++) {
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            /* versions 1, 2, 3...: every byte of a version holds its number */
+            uint8_t *buf = malloc(n);
+            if (!buf) _exit(3);
+            for (int v = 1;; v++) {
+                memset(buf, v & 0xff, n);
+                if (lc_file_write_atomic(p, buf, n) != LC_OK) _exit(2);
+            }
+        }
+        struct timespec ts = {0, (long)(15 + 37 * round) * 1000000L};
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        int ws;
+        ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+        ck_assert(WIFSIGNALED(ws)); /* the writer did not fail on its own */
+        int tmp, entries = count_entries(d, &tmp);
+        if (unnamed) {
+            ck_assert_int_eq(tmp, 0);
+            ck_assert_int_le(entries, 1);
+        }
+        uint8_t *data;
+        size_t len;
+        if (lc_file_read(p, &data, &len) == LC_OK) {
+            ck_assert_uint_eq(len, n);
+            ck_assert_uint_eq(data[0], data[n - 1]);
+            ck_assert_uint_eq(data[0], data[n / 2]);
+            free(data);
+        }
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("core");
@@ -120,6 +383,11 @@ int main(void)
     tcase_add_test(tc, rng_reproducible_and_uniform);
     tcase_add_test(tc, files_atomic);
     tcase_add_test(tc, strbuf_json);
+    tcase_add_test(tc, error_messages_escaped);
+    tcase_add_test(tc, file_read_regular_only);
+    tcase_add_test(tc, atomic_write_follows_links);
+    tcase_add_test(tc, atomic_write_refuses_special);
+    tcase_add_test(tc, atomic_write_killed);
     suite_add_tcase(s, tc);
     return lc_test_run(s);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jpeglib.h>
 #include <png.h>
@@ -182,6 +183,54 @@ START_TEST(t_parse_roundtrip)
     lc_dataset_deinit(NULL);
     free(ib);
     free(lb);
+}
+END_TEST
+
+/* A FIFO given as a data file is refused at once (reading it would wait
+ * forever for a writer), naming the file and what it is. */
+START_TEST(t_fifo_inputs)
+{
+    char db[512], a[1024], b[1024], f[1024], spec[2100];
+    const char *dir = make_dir("fifo", db, sizeof db);
+    write_pair(dir, "images", "labels", 5, 4, 4, false);
+    join(f, sizeof f, dir, "pipe");
+    ck_assert_int_eq(mkfifo(f, 0600), 0);
+    alarm(30); /* a blocked read would end the run here instead of hanging */
+    lc_dataset d;
+    ck_assert_int_eq(lc_idx_load_pair(f, join(b, sizeof b, dir, "labels"), 10, &d), LC_ERR_INVALID);
+    ASSERT_MSG_HAS("pipe: is a FIFO");
+    ck_assert_int_eq(lc_idx_load_pair(join(a, sizeof a, dir, "images"), f, 10, &d), LC_ERR_INVALID);
+    ASSERT_MSG_HAS("pipe: is a FIFO");
+    ck_assert_int_eq(d.n, 0);
+    lc_dataset tr, te;
+    lc_data_opts o = {.per_class = 1, .seed = 1};
+    snprintf(spec, sizeof spec, "idx:%s,%s", f, b);
+    ck_assert_int_eq(lc_data_open(spec, &o, &tr, &te, NULL, NULL, NULL, 0), LC_ERR_INVALID);
+    ASSERT_MSG_HAS("pipe: is a FIFO");
+    /* found by name in a data folder: said to be what it is, not "missing" */
+    char m[1100], p[1200];
+    snprintf(m, sizeof m, "%s/mnist", dir);
+    ck_assert_int_eq(lc_mkdirs(m), LC_OK);
+    write_pair(m, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", 5, 4, 4, false);
+    write_pair(m, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 5, 4, 4, false);
+    join(p, sizeof p, m, "t10k-labels-idx1-ubyte");
+    unlink(p);
+    ck_assert_int_eq(mkfifo(p, 0600), 0);
+    ck_assert_int_eq(lc_mnist_load_dir(m, &tr, &te), LC_ERR_INVALID);
+    ASSERT_MSG_HAS("t10k-labels-idx1-ubyte: is not a regular file");
+    snprintf(m, sizeof m, "%s/cifar-10-batches-bin", dir);
+    ck_assert_int_eq(lc_mkdirs(m), LC_OK);
+    static const char *const batches[6] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                                           "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"};
+    for (int i = 0; i < 6; i++) {
+        join(p, sizeof p, m, batches[i]);
+        if (i == 2) ck_assert_int_eq(mkfifo(p, 0600), 0);
+        else write_raw(p, (const uint8_t *)"", 0);
+    }
+    ck_assert_int_eq(lc_cifar10_load_dir(dir, &tr, &te), LC_ERR_INVALID);
+    ASSERT_MSG_HAS("data_batch_3.bin: is not a regular file");
+    alarm(0);
+    unlink(f);
 }
 END_TEST
 
@@ -1386,6 +1435,43 @@ START_TEST(t_bad_images)
 }
 END_TEST
 
+/* A few hundred bytes claiming 16384 x 16384 pixels: the decoder stops at
+ * the end of the data (baseline) or refuses the buffer a progressive file
+ * would need, instead of spending seconds and most of a gigabyte. */
+START_TEST(t_image_huge_claims)
+{
+    const char *root = getenv("LAYCA_SOURCE_ROOT");
+    static const struct { const char *file; lc_status st; const char *msg; } cases[] = {
+        {"regress/image/huge_baseline_truncated.jpg", LC_ERR_FORMAT, "corrupt JPEG: the data ends early"},
+        {"regress/image/huge_progressive_truncated.jpg", LC_ERR_UNSUPPORTED,
+         "JPEG of 16384x16384 pixels needs more than the 256 MiB layca gives the decoder"},
+    };
+    for (size_t i = 0; i < LC_COUNTOF(cases); i++) {
+        char p[1024];
+        snprintf(p, sizeof p, "%s/tests/fuzz/%s", root ? root : "..", cases[i].file);
+        size_t len;
+        uint8_t *b = read_all(p, &len);
+        ck_assert_uint_lt(len, 2000);
+        lc_image im;
+        ck_assert_int_eq(lc_image_decode(b, len, p, &im), cases[i].st);
+        ASSERT_MSG_HAS(cases[i].msg);
+        ck_assert_ptr_null(im.rgb);
+        free(b);
+    }
+    /* a small progressive file still decodes */
+    char p[1024];
+    snprintf(p, sizeof p, "%s/tests/fuzz/corpus/image/progressive8x8.jpg", root ? root : "..");
+    size_t len;
+    uint8_t *b = read_all(p, &len);
+    lc_image im;
+    ck_assert_msg(lc_image_decode(b, len, p, &im) == LC_OK, "%s", lc_error_message());
+    ck_assert_int_eq(im.w, 8);
+    ck_assert_int_eq(im.h, 8);
+    lc_image_deinit(&im);
+    free(b);
+}
+END_TEST
+
 START_TEST(t_image_folder_errors)
 {
     char db[512], cb[512], p[1024], q[1024], want[2048];
@@ -1627,6 +1713,16 @@ START_TEST(t_tinyimagenet)
     write_raw(ap, (const uint8_t *)few, strlen(few));
     ck_assert_int_eq(lc_images_load_dir(dir, LC_IMAGES_TINYIMAGENET, &io, &tr, &te, NULL), LC_ERR_FORMAT);
     ASSERT_MSG_HAS("val_2.JPEG: not listed in");
+    /* empty, or blank lines only (the probe's empty file passed NULL to
+     * qsort and bsearch): a clear error naming the file */
+    static const char *const empty[] = {"", "\n\r\n  \n"};
+    for (int k = 0; k < 2; k++) {
+        write_raw(ap, (const uint8_t *)empty[k], strlen(empty[k]));
+        ck_assert_int_eq(lc_images_load_dir(dir, LC_IMAGES_TINYIMAGENET, &io, &tr, &te, NULL), LC_ERR_FORMAT);
+        ASSERT_MSG_HAS("val/val_annotations.txt: lists no images");
+        ck_assert_int_eq(tr.n, 0);
+        ck_assert_int_eq(te.n, 0);
+    }
 }
 END_TEST
 
@@ -2004,6 +2100,7 @@ static Suite *data_suite(void)
     tcase_add_test(e, t_label_out_of_range);
     tcase_add_test(e, t_count_mismatch);
     tcase_add_test(e, t_missing_file);
+    tcase_add_test(e, t_fifo_inputs);
     tcase_add_test(e, t_bad_specs);
     tcase_add_test(e, t_zero_and_huge_headers);
     suite_add_tcase(s, e);
@@ -2017,6 +2114,7 @@ static Suite *data_suite(void)
     tcase_add_test(im, t_images_folder);
     tcase_add_test(im, t_image_decode_kinds);
     tcase_add_test(im, t_bad_images);
+    tcase_add_test(im, t_image_huge_claims);
     tcase_add_test(im, t_image_folder_errors);
     tcase_add_test(im, t_image_cache);
     tcase_add_test(im, t_tinyimagenet);

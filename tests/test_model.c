@@ -11,12 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #if defined(__GLIBC__)
 #include <malloc.h> /* mallopt(M_PERTURB): freed memory is scribbled, so a use after free shows */
 #endif
 
+#include "lc_metrics.h"
 #include "lc_model.h"
 #include "lc_test.h"
 
@@ -86,7 +88,13 @@ static const char *esc(const char *s)
         if (!(cond)) ck_abort_msg(__VA_ARGS__);                                                          \
     } while (0)
 
-static bool one_line(const char *s) { return !strchr(s, '\n') && !strchr(s, '\r'); }
+/* One line of printable text: no newline, no control byte (messages escape them). */
+static bool one_line(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) return false;
+    return true;
+}
 
 #define ASSERT_MSG_HAS(sub)                                                                              \
     ck_assert_msg(strstr(lc_error_message(), (sub)) != NULL, "error message \"%s\" lacks \"%s\"",          \
@@ -1123,6 +1131,28 @@ static void check_plan(const lc_graph *g, const char *what)
     free(last);
 }
 
+/* The activation arena is bounded (no int64 offset can overflow): a plan
+ * over LC_MAX_ARENA_FLOATS is an error naming the batch, not a wrapped size. */
+START_TEST(t_plan_arena_limit)
+{
+    lc_strbuf js = {0};
+    lc_strbuf_printf(&js, "{\"format\": \"layca-model/1\", \"input\": {\"shape\": [8, 4096, 4096]}, \"classes\": 2, \"nodes\": [");
+    for (int i = 0; i < 600; i++) lc_strbuf_printf(&js, "{\"name\": \"r%d\", \"op\": \"relu\"}, ", i);
+    lc_strbuf_printf(&js, "{\"name\": \"f\", \"op\": \"flatten\"}, {\"name\": \"o\", \"op\": \"dense\", \"units\": 2}]}");
+    ck_assert(!js.oom);
+    lc_graph *g = NULL;
+    ck_assert_int_eq(lc_model_parse(js.s, js.len, "chain.json", &g, NULL), LC_OK);
+    /* batch 1 fits; 2^20 examples of 600 values of 2^27 floats (2^56.2) do not */
+    ck_assert_int_eq(lc_graph_compile(g, 1, false, NULL), LC_OK);
+    ck_assert_int_le(g->act_floats, (int64_t)602 * 134217728);
+    ck_assert_int_eq(lc_graph_plan(g, 1 << 20), LC_ERR_INVALID);
+    ASSERT_MSG_HAS("the activations of batch 1048576 would need more than");
+    ASSERT_ONE_LINE();
+    lc_graph_destroy(g);
+    lc_strbuf_free(&js);
+}
+END_TEST
+
 START_TEST(t_plan_no_overlap)
 {
     static const int batches[] = {1, 7, 128};
@@ -1864,6 +1894,137 @@ END_TEST
 
 /* ------------------------------------------------------------------------ */
 
+/* ==== metrics reader ==== */
+
+static const char metrics_ok[] =
+    "{\"kind\": \"rotation\", \"epoch\": 0.5, \"step\": 4, \"rotation\": {\"fc\\\"1\": 0.25, \"fc2\": null}, "
+    "\"norm\": {\"fc\\\"1\": 3, \"fc2\": 4}}\n"
+    "\n"
+    "{\"kind\": \"eval\", \"epoch\": 1, \"step\": 8, \"lr\": 0.1, \"train_loss\": 0.5, \"train_acc\": 0.75, "
+    "\"test_loss\": null, \"test_acc\": 0.5}\n"
+    "{\"kind\": \"silhouette\", \"epoch\": 1, \"value\": 0.1}\n";
+
+START_TEST(t_metrics_read)
+{
+    lc_metrics m;
+    ck_assert_int_eq(lc_metrics_parse(metrics_ok, strlen(metrics_ok), "m.jsonl", &m), LC_OK);
+    ck_assert_int_eq(m.n_rot, 1);
+    ck_assert_int_eq(m.n_eval, 1);
+    ck_assert_int_eq(m.n_layers, 2);
+    ck_assert_str_eq(m.layer[0], "fc\"1");
+    ck_assert_str_eq(m.layer[1], "fc2");
+    ck_assert(m.rot[0].epoch == 0.5 && m.rot[0].step == 4);
+    ck_assert(m.rot[0].rotation[0] == 0.25 && isnan(m.rot[0].rotation[1]));
+    ck_assert(m.rot[0].norm[0] == 3 && m.rot[0].norm[1] == 4);
+    ck_assert(m.eval[0].epoch == 1 && m.eval[0].train_acc == 0.75 && isnan(m.eval[0].test_loss));
+    lc_metrics_deinit(&m);
+}
+END_TEST
+
+/* A kill leaves half a line at the end (no newline): it is skipped with a
+ * warning and everything before it is read.  The same bytes in the middle of
+ * the file, or ended by a newline, stay an error naming the line. */
+START_TEST(t_metrics_unfinished_last_line)
+{
+    char *full = NULL;
+    size_t flen = 0;
+    char p[1024];
+    pathf(p, sizeof p, "%s/tests/data/metrics/partial_metrics_deep120.jsonl", source_root());
+    ck_assert_int_eq(lc_file_read(p, (uint8_t **)&full, &flen), LC_OK);
+    ck_assert_uint_eq(flen, 4096); /* the probe's file: one cut rotation record */
+    ck_assert(full[flen - 1] != '\n');
+    lc_strbuf b = {0};
+    lc_strbuf_printf(&b, "%s", metrics_ok);
+    lc_strbuf_printf(&b, "%.*s", (int)flen, full);
+    lc_metrics m;
+    ck_assert_int_eq(lc_metrics_parse(b.s, b.len, "cut.jsonl", &m), LC_OK);
+    ck_assert_int_eq(m.n_rot, 1);
+    ck_assert_int_eq(m.n_eval, 1);
+    lc_metrics_deinit(&m);
+    /* with a newline after it, the cut line is an error naming it */
+    lc_strbuf_printf(&b, "\n");
+    ck_assert_int_eq(lc_metrics_parse(b.s, b.len, "cut.jsonl", &m), LC_ERR_FORMAT);
+    ASSERT_MSG_HAS("cut.jsonl:5: not a JSON object");
+    ck_assert_int_eq(m.n_rot, 0);
+    /* followed by a whole line */
+    lc_strbuf_printf(&b, "%s", metrics_ok);
+    ck_assert_int_eq(lc_metrics_parse(b.s, b.len, "cut.jsonl", &m), LC_ERR_FORMAT);
+    ASSERT_MSG_HAS("cut.jsonl:5: not a JSON object");
+    /* the probe's file alone: nothing whole is left to plot, and it says so */
+    ck_assert_int_eq(lc_metrics_load(p, &m), LC_ERR_FORMAT);
+    ASSERT_MSG_HAS("partial_metrics_deep120.jsonl: no evaluation or rotation lines");
+    /* a complete last line without a newline is read */
+    ck_assert_int_eq(lc_metrics_parse(metrics_ok, strlen(metrics_ok) - 1, "m.jsonl", &m), LC_OK);
+    ck_assert_int_eq(m.n_eval, 1);
+    lc_metrics_deinit(&m);
+    lc_strbuf_free(&b);
+    free(full);
+}
+END_TEST
+
+/* Files written before non-finite numbers became null hold nan / inf
+ * tokens: read as missing values; text inside strings is left alone. */
+START_TEST(t_metrics_nonfinite_tokens)
+{
+    char p[1024];
+    pathf(p, sizeof p, "%s/tests/data/metrics/nan_metrics_sgd_lr1e30.jsonl", source_root());
+    lc_metrics m;
+    ck_assert_msg(lc_metrics_load(p, &m) == LC_OK, "%s", lc_error_message());
+    ck_assert_int_gt(m.n_eval, 1);
+    ck_assert(isnan(m.eval[0].train_loss) && isnan(m.eval[0].test_loss));
+    ck_assert(m.eval[0].test_acc == 1.0);
+    lc_metrics_deinit(&m);
+    static const char t[] = "{\"kind\": \"rotation\", \"epoch\": 1, \"step\": 2, \"rotation\": {\"nan\": -nan, "
+                            "\"inf, x\": inf, \"y\": -Infinity}}\n";
+    ck_assert_int_eq(lc_metrics_parse(t, strlen(t), "t.jsonl", &m), LC_OK);
+    ck_assert_int_eq(m.n_layers, 3);
+    ck_assert_str_eq(m.layer[0], "nan");
+    ck_assert_str_eq(m.layer[1], "inf, x");
+    for (int l = 0; l < 3; l++) ck_assert(isnan(m.rot[0].rotation[l]));
+    lc_metrics_deinit(&m);
+    /* a word that merely starts like one is still an error */
+    static const char u[] = "{\"kind\": \"eval\", \"epoch\": 1, \"lr\": nano}\n";
+    ck_assert_int_eq(lc_metrics_parse(u, strlen(u), "u.jsonl", &m), LC_ERR_FORMAT);
+    ASSERT_MSG_HAS("u.jsonl:1: not a JSON object");
+}
+END_TEST
+
+/* Names quoted in messages come from the file: escaped, one line. */
+START_TEST(t_metrics_errors_printable)
+{
+    static const char t[] =
+        "{\"kind\": \"rotation\", \"epoch\": 1, \"step\": 2, \"rotation\": {\"a\": 0.1}}\n"
+        "{\"kind\": \"rotation\", \"epoch\": 2, \"step\": 4, \"rotation\": {\"\\u001b[2Jb\": 0.1}}\n";
+    lc_metrics m;
+    ck_assert_int_eq(lc_metrics_parse(t, strlen(t), "e.jsonl", &m), LC_ERR_FORMAT);
+    ASSERT_MSG_HAS("e.jsonl:2: layer 0 is '\\x1b[2Jb', earlier lines have 'a'");
+    ASSERT_ONE_LINE();
+    /* layer names longer than the 63 bytes kept still match themselves */
+    lc_strbuf b = {0};
+    for (int k = 0; k < 2; k++)
+        lc_strbuf_printf(&b, "{\"kind\": \"rotation\", \"epoch\": %d, \"rotation\": {\"%0100d\": 0.5}}\n", k, 7);
+    ck_assert_int_eq(lc_metrics_parse(b.s, b.len, "long.jsonl", &m), LC_OK);
+    ck_assert_int_eq(m.n_rot, 2);
+    lc_metrics_deinit(&m);
+    lc_strbuf_free(&b);
+    /* a FIFO is refused, not waited on */
+    char f[1024];
+    snprintf(f, sizeof f, "%s/metrics.fifo", lc_test_tmpdir());
+    ck_assert_int_eq(mkfifo(f, 0600), 0);
+    alarm(30);
+    ck_assert_int_eq(lc_metrics_load(f, &m), LC_ERR_INVALID);
+    ASSERT_MSG_HAS("metrics.fifo: is a FIFO");
+    lc_graph *g = NULL;
+    ck_assert_int_eq(lc_model_load(f, &g, NULL), LC_ERR_INVALID);
+    ck_assert_ptr_null(g);
+    lc_st_file sf;
+    ck_assert_int_eq(lc_safetensors_load(f, &sf), LC_ERR_INVALID);
+    ASSERT_MSG_HAS("metrics.fifo: is a FIFO");
+    alarm(0);
+    unlink(f);
+}
+END_TEST
+
 int main(void)
 {
 #ifdef M_PERTURB
@@ -1906,6 +2067,7 @@ int main(void)
     tcase_add_test(ir, t_dce_after_freeze);
     tcase_add_test(ir, t_plan_no_overlap);
     tcase_add_test(ir, t_plan_reuses_memory);
+    tcase_add_test(ir, t_plan_arena_limit);
     suite_add_tcase(s, ir);
 
     TCase *st = tcase_create("safetensors");
@@ -1919,6 +2081,13 @@ int main(void)
     tcase_add_test(st, t_st_bad_headers);
     tcase_add_test(st, t_st_write_metadata);
     suite_add_tcase(s, st);
+
+    TCase *mt = tcase_create("metrics");
+    tcase_add_test(mt, t_metrics_read);
+    tcase_add_test(mt, t_metrics_unfinished_last_line);
+    tcase_add_test(mt, t_metrics_nonfinite_tokens);
+    tcase_add_test(mt, t_metrics_errors_printable);
+    suite_add_tcase(s, mt);
 
     int rc = lc_test_run(s);
     rmdir(lc_test_tmpdir());

@@ -575,7 +575,7 @@ START_TEST(test_program_cache)
     /* A header whose key is changed. */
     free(data);
     OK(lc_file_read(bin, &data, &len));
-    data[10] ^= 1;
+    data[20] ^= 1;
     write_file(bin, data, len);
     cache_round(1, 0);
     /* An empty file. */
@@ -602,6 +602,99 @@ START_TEST(test_program_cache)
     ck_assert_int_eq(rt->programs_from_cache, 0);
     lc_rt_destroy(rt);
     set_cache_dir(dir, sizeof dir, "cache-after");
+}
+END_TEST
+
+/* The two .bin entries of dir: the one listing lc_axpy (rt_selftest) in
+ * mine, the other in theirs. */
+static void two_entries(const char *dir, char *mine, char *theirs, size_t cap)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    mine[0] = theirs[0] = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (l <= 4 || strcmp(e->d_name + l - 4, ".bin")) continue;
+        char p[1024];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        uint8_t *data;
+        size_t len;
+        OK(lc_file_read(p, &data, &len));
+        ck_assert_uint_gt(len, 64);
+        bool axpy = false;
+        for (size_t i = 64; i + 8 <= len && !axpy; i++) axpy = !memcmp(data + i, "lc_axpy\n", 8);
+        snprintf(axpy ? mine : theirs, cap, "%s", p);
+        free(data);
+        n++;
+    }
+    closedir(d);
+    ck_assert_int_eq(n, 2);
+    ck_assert(mine[0] && theirs[0]);
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Writes at `path` the entry `from` re-labelled with path's key (and, when
+ * names is not NULL, that kernel list) and a correct checksum, as a
+ * misplaced or forged file would be: every header check passes. */
+static void forge_entry(const char *path, const char *from, const char *names)
+{
+    uint8_t *own, *other;
+    size_t own_len, other_len;
+    OK(lc_file_read(path, &own, &own_len));
+    OK(lc_file_read(from, &other, &other_len));
+    uint64_t nlen = 0;
+    for (int i = 0; i < 8; i++) nlen |= (uint64_t)other[48 + i] << (8 * i);
+    size_t nl = names ? strlen(names) : (size_t)nlen, bl = other_len - 64 - (size_t)nlen;
+    size_t len = 64 + nl + bl;
+    uint8_t *f = malloc(len);
+    ck_assert_ptr_nonnull(f);
+    memcpy(f, other, 64);
+    memcpy(f + 16, own + 16, 32); /* the key */
+    put_le64(f + 48, nl);
+    memcpy(f + 64, names ? (const uint8_t *)names : other + 64, nl);
+    memcpy(f + 64 + nl, other + 64 + nlen, bl);
+    put_le64(f + 8, lc_hash64(f + 16, len - 16, 0x4c4342494e32ULL));
+    write_file(path, f, len);
+    free(f);
+    free(own);
+    free(other);
+}
+
+/* A cache entry that passes every header check but holds another program's
+ * valid binary (the probe's entry made every later run fail with
+ * CL_INVALID_KERNEL_NAME) is rejected, rebuilt from source and rewritten. */
+START_TEST(test_program_cache_foreign)
+{
+    char dir[512], mine[1024], theirs[1024];
+    set_cache_dir(dir, sizeof dir, "cache-foreign");
+    lc_rt *rt = make_rt(NULL);
+    cl_program p;
+    OK(lc_rt_program(rt, "rt_selftest", "-cl-std=CL1.2", &p));
+    OK(lc_rt_program(rt, "bench", "-cl-std=CL1.2", &p));
+    ck_assert_int_eq(rt->programs_built, 2);
+    lc_rt_destroy(rt);
+    two_entries(dir, mine, theirs, sizeof mine);
+
+    /* bench's entry under rt_selftest's key: its kernels are not in the source */
+    forge_entry(mine, theirs, NULL);
+    cache_round(1, 0); /* rejected, rebuilt, lc_axpy runs */
+    cache_round(0, 1); /* and the entry was rewritten */
+
+    /* the same binary claiming rt_selftest's kernel list: the loaded
+     * program's kernels do not match the list */
+    forge_entry(mine, theirs, "lc_axpy\n");
+    cache_round(1, 0);
+    cache_round(0, 1);
+    /* an extra kernel listed */
+    forge_entry(mine, mine, "lc_axpy\nlc_other\n");
+    cache_round(1, 0);
+    cache_round(0, 1);
 }
 END_TEST
 
@@ -1112,6 +1205,7 @@ static Suite *rt_suite(void)
     tcase_add_test(tc, test_sgemm_backends);
     tcase_add_test(tc, test_host_access);
     tcase_add_test(tc, test_program_cache);
+    tcase_add_test(tc, test_program_cache_foreign);
     tcase_add_test(tc, test_build_error);
     tcase_add_test(tc, test_device_only);
     tcase_add_test(tc, test_opencl_c_version);

@@ -391,13 +391,24 @@ static int cmd_inspect(int argc, char **argv)
     if (json) {
         int L = lc_graph_kernel_layers(g, NULL, 0);
         int *kl = malloc((size_t)(L ? L : 1) * sizeof *kl);
+        if (!kl) { lc_graph_destroy(g); LC_ERR(LC_ERR_NOMEM, "out of memory"); return fail(); }
         lc_graph_kernel_layers(g, kl, L);
-        printf("{\"name\": \"%s\", \"nodes\": %d, \"backward_nodes\": %d, \"parameters\": %lld, \"kernel_layers\": [",
-               g->name, g->n_forward, g->n_nodes - g->n_forward, (long long)lc_graph_trainable_count(g));
-        for (int l = 0; l < L; l++) printf("%s\"%s\"", l ? ", " : "", g->nodes[g->params[kl[l]].node].name);
-        printf("], \"batch\": %lld, \"activation_bytes\": %lld, \"parameter_bytes\": %lld}\n", batch,
-               (long long)g->act_floats * 4, (long long)g->param_floats * 4);
+        /* names come from the model file: quoted and escaped as JSON strings */
+        lc_strbuf b = {0};
+        lc_strbuf_printf(&b, "{\"name\": ");
+        lc_strbuf_json_string(&b, g->name);
+        lc_strbuf_printf(&b, ", \"nodes\": %d, \"backward_nodes\": %d, \"parameters\": %lld, \"kernel_layers\": [",
+                         g->n_forward, g->n_nodes - g->n_forward, (long long)lc_graph_trainable_count(g));
+        for (int l = 0; l < L; l++) {
+            if (l) lc_strbuf_printf(&b, ", ");
+            lc_strbuf_json_string(&b, g->nodes[g->params[kl[l]].node].name);
+        }
+        lc_strbuf_printf(&b, "], \"batch\": %lld, \"activation_bytes\": %lld, \"parameter_bytes\": %lld}\n", batch,
+                         (long long)g->act_floats * 4, (long long)g->param_floats * 4);
         free(kl);
+        if (b.oom) { lc_strbuf_free(&b); lc_graph_destroy(g); LC_ERR(LC_ERR_NOMEM, "out of memory"); return fail(); }
+        fputs(b.s, stdout);
+        lc_strbuf_free(&b);
     }
     lc_graph_destroy(g);
     return 0;

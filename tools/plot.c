@@ -4,6 +4,7 @@
 #include <math.h>
 #include <plplot.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void lc_viridis(double t, double rgb[3])
@@ -122,11 +123,17 @@ lc_status lc_plot(const char *prefix, const lc_figure *fig, const lc_series *s, 
         plsfnam(tmp);
         plsetopt("geometry", "900x600");
         draw(fig, s, n);
-        /* written to a temp name, then renamed: no half-written figure */
-        if (rename(tmp, path) != 0) {
-            remove(tmp);
-            return LC_ERR(LC_ERR_IO, "%s: cannot rename the finished figure", path);
-        }
+        /* drawn to a temp name, then put in place by the atomic writer: no
+         * half-written figure, a symbolic link is written through, and a
+         * folder, FIFO or device at the path is refused */
+        uint8_t *bytes;
+        size_t len;
+        lc_status st = lc_file_read(tmp, &bytes, &len);
+        remove(tmp);
+        if (st != LC_OK) return lc_error_prefix(st, "%s: the finished figure", path);
+        st = lc_file_write_atomic(path, bytes, len);
+        free(bytes);
+        if (st != LC_OK) return st;
     }
     return LC_OK;
 }

@@ -7,25 +7,55 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/tools/setup.sh" || { echo "0 passed, 1 failed"; exit 1; }
 cd "$root"
-logs=build/meson-logs
-rm -f "$logs"/cfg-*.json
+rm -f build*/meson-logs/cfg-*.json
 rc=0
+logs=()
 
-# run_config NAME [VAR=VALUE ...] -- [TEST ...]: one configuration, its log
-# in build/meson-logs/cfg-NAME.json.
+# run_config NAME [--build DIR] [VAR=VALUE ...] -- [TEST ...]: one
+# configuration, run from build folder DIR (default build), its log in
+# DIR/meson-logs/cfg-NAME.json.
 run_config() {
-  local name=$1 envs=()
+  local name=$1 dir=build envs=()
   shift
+  if [ "${1:-}" = --build ]; then dir=$2; shift 2; fi
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
   [ $# -gt 0 ] && shift
-  echo "== configuration $name${envs[*]:+ (${envs[*]})}" >&2
-  env "${envs[@]}" meson test -C build --print-errorlogs --logbase "cfg-$name" "$@" || rc=1
+  echo "== configuration $name${envs[*]:+ (${envs[*]})}${dir:+ in $dir}" >&2
+  local t0=$SECONDS
+  env "${envs[@]}" meson test -C "$dir" --print-errorlogs --logbase "cfg-$name" "$@" || rc=1
+  echo "== configuration $name: $((SECONDS - t0)) s" >&2
+  logs+=("$dir/meson-logs/cfg-$name.json")
+}
+
+# ASan + UBSan build (every UBSan report fatal) in build-asan.
+setup_asan() {
+  if [ ! -f build-asan/build.ninja ]; then
+    meson setup build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
+      -Dc_args=-fno-sanitize-recover=undefined >&2 || return 1
+  fi
+  ninja -C build-asan >&2
 }
 
 if [ $# -gt 0 ]; then
   run_config default -- "$@"
 else
   run_config default --
+  # The unit suites under ASan + UBSan.  LeakSanitizer suppressions cover
+  # third-party libraries only (tests/lsan.supp).  test_resume (it kills
+  # and restarts whole training processes) runs in the default
+  # configuration only.
+  if setup_asan; then
+    run_config asan --build build-asan \
+      ASAN_OPTIONS=detect_leaks=1:check_initialization_order=1:strict_init_order=1 \
+      LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
+      UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 -- \
+      test_core test_ref test_model test_data test_fuzz_replay test_rt test_optim test_exec test_train test_cli test_study
+  else
+    echo "== configuration asan: the build failed" >&2
+    echo '{"name": "asan-build", "result": "FAIL", "stdout": ""}' > build/meson-logs/cfg-asan-build.json
+    logs+=(build/meson-logs/cfg-asan-build.json)
+    rc=1
+  fi
 fi
-python3 "$root/tools/count_tests.py" "$logs"/cfg-*.json || rc=1
+python3 "$root/tools/count_tests.py" "${logs[@]}" || rc=1
 exit $rc

@@ -1,6 +1,11 @@
+/* O_TMPFILE, linkat */
+#define _GNU_SOURCE
 #include "lc_core.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,34 +17,80 @@
 
 static _Thread_local char lc_msg_[1024];
 
+/* Copies text into out (cap bytes, always 0-terminated) so that it prints as
+ * one line of plain text whatever the input held: control bytes (and, unless
+ * keep_lines, newlines and tabs), DEL, the C1 controls U+0080..U+009F and bytes
+ * that are not well-formed UTF-8 become \xNN.  Never cuts an escape or a
+ * UTF-8 sequence in half.  Applying it twice changes nothing.  Returns the
+ * length written. */
+static size_t escape_text(char *out, size_t cap, const char *text, bool keep_lines)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    size_t o = 0;
+    while (*p) {
+        unsigned c = *p;
+        size_t seq = 1; /* bytes of a UTF-8 sequence to copy as is, 0: escape one byte */
+        if (c < 0x20 || c == 0x7f) {
+            seq = keep_lines && (c == '\n' || c == '\t') ? 1 : 0;
+        } else if (c >= 0x80) {
+            size_t need = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+            for (size_t k = 1; k < need; k++)
+                if ((p[k] & 0xc0) != 0x80) need = 0; /* stops at the terminating 0 too */
+            /* overlong 3- and 4-byte forms, surrogates, above U+10FFFF, C1 controls */
+            if (need == 3 && ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0))) need = 0;
+            if (need == 4 && ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90))) need = 0;
+            if (need == 2 && c == 0xc2 && p[1] < 0xa0) need = 0;
+            seq = need;
+        }
+        if (seq == 0) {
+            if (o + 4 >= cap) break;
+            static const char hex[] = "0123456789abcdef";
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+            p++;
+        } else {
+            if (o + seq >= cap) break;
+            memcpy(out + o, p, seq);
+            o += seq;
+            p += seq;
+        }
+    }
+    if (cap) out[o < cap ? o : cap - 1] = 0;
+    return o;
+}
+
 lc_status lc_error_set(lc_status st, const char *fmt, ...)
 {
+    char raw[sizeof lc_msg_];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(lc_msg_, sizeof lc_msg_, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    escape_text(lc_msg_, sizeof lc_msg_, raw, false);
     return st;
 }
 
 lc_status lc_error_prefix(lc_status st, const char *fmt, ...)
 {
-    char pre[512], old[1024];
+    char pre[512], old[1024], raw[sizeof lc_msg_];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(pre, sizeof pre, fmt, ap);
     va_end(ap);
     memcpy(old, lc_msg_, sizeof old);
-    size_t pl = strlen(pre);
-    if (pl + 2 >= sizeof lc_msg_) pl = sizeof lc_msg_ - 3;
-    memcpy(lc_msg_, pre, pl);
-    lc_msg_[pl] = ':';
-    lc_msg_[pl + 1] = ' ';
-    size_t room = sizeof lc_msg_ - pl - 3, ol = strlen(old);
-    if (ol > room) ol = room;
-    memcpy(lc_msg_ + pl + 2, old, ol);
-    lc_msg_[pl + 2 + ol] = 0;
+    size_t pl = strlen(pre), ol = strlen(old);
+    if (ol > sizeof raw - pl - 3) ol = sizeof raw - pl - 3;
+    memcpy(raw, pre, pl);
+    memcpy(raw + pl, ": ", 2);
+    memcpy(raw + pl + 2, old, ol);
+    raw[pl + 2 + ol] = 0;
+    escape_text(lc_msg_, sizeof lc_msg_, raw, false);
     return st;
 }
+
+size_t lc_text_escape(char *out, size_t cap, const char *text) { return escape_text(out, cap, text, false); }
 
 const char *lc_error_message(void) { return lc_msg_[0] ? lc_msg_ : "unknown error"; }
 void lc_error_clear(void) { lc_msg_[0] = 0; }
@@ -82,12 +133,27 @@ void lc_log(lc_log_level lvl, const char *fmt, ...)
 {
     if ((int)lvl > (int)lc_log_get_level()) return;
     static const char *tag[] = {"error", "warning", "info", "debug"};
+    /* Formatted first, then escaped: messages quote names and text from
+     * input files, which must not reach a terminal as control sequences.
+     * Newlines stay (debug lines carry whole build logs). */
+    char small[1024], *raw = small;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "layca %s: ", tag[lvl]);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n >= sizeof small && (raw = malloc((size_t)n + 1)) != NULL) {
+        va_start(ap, fmt);
+        vsnprintf(raw, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    if (!raw) raw = small; /* cut, but printed */
+    size_t cap = 4 * strlen(raw) + 1;
+    char *esc = malloc(cap);
+    if (esc) escape_text(esc, cap, raw, true);
+    fprintf(stderr, "layca %s: %s\n", tag[lvl], esc ? esc : "(out of memory formatting a message)");
+    free(esc);
+    if (raw != small) free(raw);
 }
 
 /* ---- RNG: xoshiro256** seeded through splitmix64 ---- */
@@ -151,55 +217,231 @@ uint64_t lc_hash64(const void *data, size_t len, uint64_t seed)
 }
 
 /* ---- files ---- */
+
+/* "a FIFO", "a folder", ... for messages about st_mode. */
+static const char *file_kind(mode_t m)
+{
+    if (S_ISDIR(m)) return "a folder";
+    if (S_ISFIFO(m)) return "a FIFO (named pipe)";
+    if (S_ISCHR(m)) return "a character device";
+    if (S_ISBLK(m)) return "a block device";
+    if (S_ISSOCK(m)) return "a socket";
+    if (S_ISLNK(m)) return "a symbolic link";
+    return "not a regular file";
+}
+
 lc_status lc_file_read(const char *path, uint8_t **data, size_t *len)
 {
-    *data = NULL; *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return LC_ERR(LC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
+    *data = NULL;
+    *len = 0;
+    /* stat first so that no device is even opened; then open without
+     * blocking (a FIFO swapped in meanwhile would wait for a writer) and
+     * check what was opened. */
+    struct stat sb;
+    if (stat(path, &sb) != 0) return LC_ERR(LC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return LC_ERR(LC_ERR_INVALID, "%s: is %s; layca reads regular files only", path, file_kind(sb.st_mode));
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return LC_ERR(LC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return LC_ERR(LC_ERR_INVALID, "%s: is %s; layca reads regular files only", path, file_kind(sb.st_mode));
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    /* The size is a hint: the file may change while it is read. */
+    size_t cap = sb.st_size > 0 && (uint64_t)sb.st_size < SIZE_MAX - 1 ? (size_t)sb.st_size + 1 : 1 << 16, n = 0;
     uint8_t *buf = malloc(cap);
-    if (!buf) { fclose(f); return LC_ERR(LC_ERR_NOMEM, "%s: out of memory", path); }
+    if (!buf) {
+        close(fd);
+        return LC_ERR(LC_ERR_NOMEM, "%s: out of memory (%zu bytes)", path, cap);
+    }
     for (;;) {
         if (n == cap) {
-            uint8_t *nb = realloc(buf, cap * 2);
-            if (!nb) { free(buf); fclose(f); return LC_ERR(LC_ERR_NOMEM, "%s: out of memory", path); }
-            buf = nb; cap *= 2;
+            size_t nc = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
+            uint8_t *nb = nc > cap ? realloc(buf, nc) : NULL;
+            if (!nb) {
+                free(buf);
+                close(fd);
+                return LC_ERR(LC_ERR_NOMEM, "%s: out of memory", path);
+            }
+            buf = nb;
+            cap = nc;
         }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
+        ssize_t got = read(fd, buf + n, LC_MIN(cap - n, (size_t)1 << 30));
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+            lc_status st = LC_ERR(LC_ERR_IO, "%s: read error: %s", path, strerror(errno));
+            free(buf);
+            close(fd);
+            return st;
+        }
         if (got == 0) break;
+        n += (size_t)got;
     }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) { free(buf); return LC_ERR(LC_ERR_IO, "%s: read error", path); }
-    *data = buf; *len = n;
+    close(fd);
+    *data = buf;
+    *len = n;
     return LC_OK;
 }
 
+/* The file a path names once symbolic links are followed (malloc'ed): the
+ * path itself when it is not a link or does not exist; for a dangling link,
+ * the missing target.  Relative link targets are taken from the link's
+ * folder.  NULL with the error set on a loop or a read failure. */
+static char *final_target(const char *path)
+{
+    char *p = strdup(path);
+    if (!p) {
+        LC_ERR(LC_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    for (int hops = 0;; hops++) {
+        struct stat sb;
+        if (lstat(p, &sb) != 0 || !S_ISLNK(sb.st_mode)) return p;
+        if (hops == 40) {
+            LC_ERR(LC_ERR_INVALID, "%s: too many levels of symbolic links", path);
+            free(p);
+            return NULL;
+        }
+        char link[PATH_MAX];
+        ssize_t k = readlink(p, link, sizeof link - 1);
+        if (k < 0) {
+            LC_ERR(LC_ERR_IO, "%s: cannot read the symbolic link %s: %s", path, p, strerror(errno));
+            free(p);
+            return NULL;
+        }
+        link[k] = 0;
+        char *next;
+        const char *slash = strrchr(p, '/');
+        if (link[0] == '/' || !slash) {
+            next = strdup(link);
+        } else {
+            size_t dl = (size_t)(slash - p) + 1;
+            next = malloc(dl + (size_t)k + 1);
+            if (next) {
+                memcpy(next, p, dl);
+                memcpy(next + dl, link, (size_t)k + 1);
+            }
+        }
+        free(p);
+        if (!next) {
+            LC_ERR(LC_ERR_NOMEM, "out of memory");
+            return NULL;
+        }
+        p = next;
+    }
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, LC_MIN(len, (size_t)1 << 30));
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+static _Atomic unsigned long lc_tmp_counter_;
+
 lc_status lc_file_write_atomic(const char *path, const void *data, size_t len)
 {
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 32);
-    if (!tmp) return LC_ERR(LC_ERR_NOMEM, "out of memory");
-    snprintf(tmp, pl + 32, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        lc_status st = LC_ERR(LC_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-        free(tmp);
-        return st;
+    if (!path || !*path) return LC_ERR(LC_ERR_INVALID, "cannot write: empty file name");
+    char *target = final_target(path);
+    if (!target) return lc_error_prefix(LC_ERR_INVALID, "%s: cannot write", path);
+    lc_status st = LC_OK;
+    int dfd = -1, fd = -1;
+    char *dir = NULL, tmp[64 + NAME_MAX] = "";
+    const char *shown = strcmp(target, path) ? target : NULL; /* named in messages when it differs */
+
+    struct stat sb;
+    bool exists = lstat(target, &sb) == 0;
+    if (!exists && errno != ENOENT) {
+        st = LC_ERR(LC_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        goto done;
     }
-    int ok = fwrite(data, 1, len, f) == len;
-    ok = (fflush(f) == 0) && ok;
-    if (ok) fsync(fileno(f));
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        lc_status st = LC_ERR(LC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return st;
+    if (exists && !S_ISREG(sb.st_mode)) {
+        st = LC_ERR(LC_ERR_INVALID, "%s%s%s: is %s; refusing to replace it (give the path of a regular file)", path,
+                    shown ? " -> " : "", shown ? shown : "", file_kind(sb.st_mode));
+        goto done;
     }
-    free(tmp);
-    return LC_OK;
+    mode_t mode = exists ? (sb.st_mode & 07777) : 0;
+
+    const char *slash = strrchr(target, '/');
+    const char *base = slash ? slash + 1 : target;
+    if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
+        st = LC_ERR(LC_ERR_INVALID, "%s: cannot write: not a file name", path);
+        goto done;
+    }
+    dir = slash ? strndup(target, slash == target ? 1 : (size_t)(slash - target)) : strdup(".");
+    if (!dir) {
+        st = LC_ERR(LC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        st = LC_ERR(LC_ERR_IO, "%s: cannot write: folder %s: %s", path, dir, strerror(errno));
+        goto done;
+    }
+    unsigned long seq = ++lc_tmp_counter_;
+    snprintf(tmp, sizeof tmp, ".%.*s.tmp-%ld-%lu", (int)LC_MIN(strlen(base), (size_t)NAME_MAX - 48), base,
+             (long)getpid(), seq);
+
+    bool named = false; /* the temporary name exists and must go on failure */
+#ifdef O_TMPFILE
+    /* An unnamed file: a kill before the link below leaves nothing at all. */
+    fd = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+    if (fd >= 0) {
+        if (write_all(fd, data, len) != 0 || (exists && fchmod(fd, mode) != 0) || fsync(fd) != 0) {
+            st = LC_ERR(LC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+            goto done;
+        }
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        if (linkat(AT_FDCWD, proc, dfd, tmp, AT_SYMLINK_FOLLOW) == 0) {
+            named = true;
+        } else {
+            /* no /proc: write a named file after all */
+            close(fd);
+            fd = -1;
+        }
+    }
+#endif
+    if (fd < 0) {
+        fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, exists ? mode : 0666);
+        if (fd < 0) {
+            st = LC_ERR(LC_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+            goto done;
+        }
+        named = true;
+        if (write_all(fd, data, len) != 0 || (exists && fchmod(fd, mode) != 0) || fsync(fd) != 0) {
+            st = LC_ERR(LC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+            goto done;
+        }
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        st = LC_ERR(LC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        goto done;
+    }
+    fd = -1;
+    if (renameat(dfd, tmp, dfd, base) != 0) {
+        st = LC_ERR(LC_ERR_IO, "%s: write failed: rename: %s", path, strerror(errno));
+        goto done;
+    }
+    named = false;
+    fsync(dfd); /* the rename itself survives a power loss */
+done:
+    if (fd >= 0) close(fd);
+    if (st != LC_OK && named && dfd >= 0) unlinkat(dfd, tmp, 0);
+    if (dfd >= 0) close(dfd);
+    free(dir);
+    free(target);
+    return st;
 }
 
 lc_status lc_mkdirs(const char *path)

@@ -19,13 +19,18 @@ typedef enum lc_status {
     LC_ERR_NOT_FOUND,
 } lc_status;
 
-/* Sets the thread-local message and returns `st`.  Messages are one line. */
+/* Sets the thread-local message and returns `st`.  Messages are one line of
+ * printable text: control bytes, DEL, C1 controls and malformed UTF-8 (from
+ * names and text quoted out of input files) are written as \xNN. */
 lc_status lc_error_set(lc_status st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Prefixes the current message with "prefix: ". Returns `st`. */
 lc_status lc_error_prefix(lc_status st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 const char *lc_error_message(void);
+/* The same escaping for text a caller prints itself: writes at most cap bytes
+ * (0-terminated, never cutting an escape) and returns the length. */
+size_t lc_text_escape(char *out, size_t cap, const char *text);
 void lc_error_clear(void);
 const char *lc_status_name(lc_status st);
 
@@ -38,8 +43,9 @@ const char *lc_status_name(lc_status st);
         if (lc_try_st_ != LC_OK) return lc_try_st_;                            \
     } while (0)
 
-/* Logging: everything goes to stderr.  Level from LAYCA_LOG (error, warn,
- * info, debug); default info. */
+/* Logging: everything goes to stderr, escaped as error messages are (newlines
+ * and tabs kept).  Level from LAYCA_LOG (error, warn, info, debug); default
+ * info. */
 typedef enum { LC_LOG_ERROR = 0, LC_LOG_WARN, LC_LOG_INFO, LC_LOG_DEBUG } lc_log_level;
 void lc_log(lc_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void lc_log_set_level(lc_log_level lvl);
@@ -61,9 +67,20 @@ void lc_rng_shuffle_i32(lc_rng *r, int32_t *a, size_t n);
  * cache keys. */
 uint64_t lc_hash64(const void *data, size_t len, uint64_t seed);
 
-/* Whole-file helpers.  lc_file_read allocates (caller frees). */
+/* Whole-file helpers.  lc_file_read allocates (caller frees).  It reads
+ * regular files only: a FIFO, device, socket or folder is refused at once
+ * with LC_ERR_INVALID (never blocks waiting for a writer). */
 lc_status lc_file_read(const char *path, uint8_t **data, size_t *len);
-/* Writes atomically: temp file in the same folder, fsync, rename. */
+/* Replaces path's contents atomically: readers see the old file or the new
+ * one, never a mix, and a crash or kill at any point leaves one of the two.
+ * The data goes to an unnamed file (Linux O_TMPFILE) in the destination's
+ * folder, is synced, linked under a temporary name and renamed over the
+ * destination, and the folder is synced; where the file system has no
+ * O_TMPFILE a named temporary file (".NAME.tmp-*") is used instead and
+ * removed on every error.  A symbolic link is followed: its final target is
+ * replaced and the link kept.  An existing file keeps its permission bits.  A
+ * destination that exists but is not a regular file (folder, FIFO, device,
+ * socket) is refused with LC_ERR_INVALID and left alone. */
 lc_status lc_file_write_atomic(const char *path, const void *data, size_t len);
 /* mkdir -p */
 lc_status lc_mkdirs(const char *path);

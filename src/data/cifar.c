@@ -194,6 +194,10 @@ static lc_status check_files(const char *dir, const char *base, char paths[][420
     for (int i = 0; i < count; i++) {
         snprintf(paths[i], 4200, "%s/%s", base, names[i]);
         if (!is_file(paths[i])) {
+            struct stat sb;
+            if (stat(paths[i], &sb) == 0)
+                return LC_ERR(LC_ERR_INVALID, "%s: is not a regular file (a FIFO, device or folder); layca reads "
+                              "regular files only", paths[i]);
             return LC_ERR(LC_ERR_NOT_FOUND, "%s: missing %s (looked for %s)", dir, names[i], paths[i]);
         }
     }

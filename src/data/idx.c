@@ -376,6 +376,10 @@ static lc_status find_idx(const char *dir, const char *base, char *path, size_t 
             int k = snprintf(path, cap, "%s/%s%s", dir, names[i], sfx[j]);
             if (k < 0 || (size_t)k >= cap) return LC_ERR(LC_ERR_INVALID, "%s: folder path is too long", dir);
             if (is_file(path)) return LC_OK;
+            struct stat sb;
+            if (stat(path, &sb) == 0)
+                return LC_ERR(LC_ERR_INVALID, "%s: is not a regular file (a FIFO, device or folder); layca reads "
+                              "regular files only", path);
         }
     }
     return LC_ERR(LC_ERR_NOT_FOUND, "%s: missing %s (looked for %s/%s and %s/%s.gz)", dir, base, dir, base, dir,

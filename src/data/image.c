@@ -17,6 +17,10 @@
 #include <png.h>
 
 #define MAX_SIDE 16384
+/* libjpeg's own buffers: a progressive file keeps every coefficient (about
+ * 3 bytes per pixel at 4:2:0, 6 at 4:4:4), so this admits progressive
+ * images up to about 9000 x 9000 pixels; baseline ones need far less. */
+#define JPEG_MAX_MEMORY ((long)256 << 20)
 
 void lc_image_deinit(lc_image *im)
 {
@@ -60,12 +64,20 @@ static lc_status decode_jpeg(const uint8_t *bytes, size_t len, const char *where
     c->pub.emit_message = jpeg_on_message;
     c->pub.output_message = jpeg_silent;
     if (setjmp(c->jmp)) {
+        int code = c->pub.msg_code;
+        unsigned iw = cinfo.image_width, ih = cinfo.image_height;
         jpeg_destroy_decompress(&cinfo);
         free(c->row);
         free(c->rgb);
+        if (code == JERR_NO_BACKING_STORE || code == JERR_OUT_OF_MEMORY)
+            return LC_ERR(LC_ERR_UNSUPPORTED, "%s: JPEG of %ux%u pixels needs more than the %ld MiB layca gives the "
+                          "decoder (a large progressive file?)", where, iw, ih, JPEG_MAX_MEMORY >> 20);
         return LC_ERR(LC_ERR_FORMAT, "%s: corrupt JPEG: %s", where, c->msg);
     }
     jpeg_create_decompress(&cinfo);
+    /* libjpeg's own buffers (whole-image coefficients of progressive files)
+     * stay bounded whatever size a header claims */
+    cinfo.mem->max_memory_to_use = JPEG_MAX_MEMORY;
     jpeg_mem_src(&cinfo, (const unsigned char *)bytes, (unsigned long)len);
     jpeg_read_header(&cinfo, TRUE);
     if (cinfo.image_width == 0 || cinfo.image_height == 0 || cinfo.image_width > MAX_SIDE ||
@@ -79,6 +91,10 @@ static lc_status decode_jpeg(const uint8_t *bytes, size_t len, const char *where
     cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB; /* grayscale -> RGB is done by libjpeg */
     jpeg_start_decompress(&cinfo);
     size_t w = cinfo.output_width, h = cinfo.output_height;
+    if (c->eof_warning) { /* a multi-scan file is read whole by now */
+        jpeg_destroy_decompress(&cinfo);
+        return LC_ERR(LC_ERR_FORMAT, "%s: corrupt JPEG: the data ends early (truncated file)", where);
+    }
     if (cinfo.output_components != (cmyk ? 4 : 3)) {
         lc_status st = LC_ERR(LC_ERR_FORMAT, "%s: JPEG decodes to %d components, expected %d", where,
                               cinfo.output_components, cmyk ? 4 : 3);
@@ -97,6 +113,10 @@ static lc_status decode_jpeg(const uint8_t *bytes, size_t len, const char *where
         size_t y = cinfo.output_scanline;
         JSAMPROW row = cmyk ? c->row : c->rgb + y * w * 3;
         jpeg_read_scanlines(&cinfo, &row, 1);
+        /* Past the end of the data libjpeg would make up gray rows for the
+         * rest of the image: a few hundred bytes claiming 16384 x 16384
+         * pixels would cost seconds and most of a gigabyte.  Stop now. */
+        if (c->eof_warning) break;
         if (cmyk) {
             /* Adobe writes inverted CMYK: the stored values are 255 - ink. */
             uint8_t *o = c->rgb + y * w * 3;
@@ -106,7 +126,7 @@ static lc_status decode_jpeg(const uint8_t *bytes, size_t len, const char *where
             }
         }
     }
-    jpeg_finish_decompress(&cinfo);
+    if (!c->eof_warning) jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
     free(c->row);
     c->row = NULL;

@@ -402,6 +402,8 @@ static lc_status list_tiny_layout(const char *dir, const char *root, const strli
     }
     free(b);
     strlist files = {0};
+    if (st == LC_OK && na == 0)
+        st = LC_ERR(LC_ERR_FORMAT, "%s: lists no images (expected lines 'file<TAB>wnid...' for val/images/)", ap);
     if (st == LC_OK) {
         qsort(an, (size_t)na, sizeof *an, cmp_annot);
         for (int64_t k = 1; k < na && st == LC_OK; k++)

@@ -54,7 +54,9 @@ static lc_status parse_rot(lc_metrics *m, const cJSON *o, const char *where, int
     m->n_rot++;
     int i = 0;
     for (const cJSON *it = r->child; it; it = it->next, i++) {
-        if (strcmp(it->string, m->layer[i]))
+        char name[sizeof *m->layer]; /* names are kept to 63 bytes: compare what was kept */
+        snprintf(name, sizeof name, "%s", it->string);
+        if (strcmp(name, m->layer[i]))
             return LC_ERR(LC_ERR_FORMAT, "%s:%d: layer %d is '%s', earlier lines have '%s'", where, line, i, it->string,
                           m->layer[i]);
         rec->rotation[i] = cJSON_IsNumber(it) ? it->valuedouble : NAN;
@@ -64,11 +66,63 @@ static lc_status parse_rot(lc_metrics *m, const cJSON *o, const char *where, int
     return LC_OK;
 }
 
+/* Older layca versions printed non-finite numbers as C does (nan, -nan,
+ * inf, -inf), which JSON lacks.  A copy of the line with those tokens (and
+ * NaN, Infinity) outside strings turned into null, or NULL when there are
+ * none. */
+static char *nonfinite_to_null(const char *t, size_t l)
+{
+    static const char *const toks[] = {"-nan", "nan", "-inf", "inf", "NaN", "-NaN", "Infinity", "-Infinity"};
+    char *o = malloc(l + 4 * l / 3 + 8); /* "inf" (3) -> "null" (4) at worst */
+    if (!o) return NULL;
+    size_t k = 0;
+    bool in_str = false, changed = false;
+    for (size_t i = 0; i < l;) {
+        char c = t[i];
+        if (in_str) {
+            o[k++] = c;
+            i++;
+            if (c == '\\' && i < l) o[k++] = t[i++];
+            else if (c == '"') in_str = false;
+            continue;
+        }
+        if (c == '"') {
+            in_str = true;
+            o[k++] = c;
+            i++;
+            continue;
+        }
+        /* a token starts after a separator */
+        bool at_start = k == 0 || strchr(":[,{ \t", o[k - 1]) != NULL;
+        size_t hit = 0;
+        for (size_t j = 0; at_start && !hit && j < sizeof toks / sizeof *toks; j++) {
+            size_t n = strlen(toks[j]);
+            if (n <= l - i && !memcmp(t + i, toks[j], n) && (i + n == l || strchr(",]} \t\r", t[i + n]))) hit = n;
+        }
+        if (hit) {
+            memcpy(o + k, "null", 4);
+            k += 4;
+            i += hit;
+            changed = true;
+        } else {
+            o[k++] = c;
+            i++;
+        }
+    }
+    o[k] = 0;
+    if (!changed) {
+        free(o);
+        return NULL;
+    }
+    return o;
+}
+
 lc_status lc_metrics_parse(const char *text, size_t len, const char *where, lc_metrics *out)
 {
     memset(out, 0, sizeof *out);
     size_t pos = 0;
     int line = 0;
+    bool warned_nonfinite = false;
     lc_status st = LC_OK;
     while (pos < len && st == LC_OK) {
         size_t e = pos;
@@ -80,7 +134,25 @@ lc_status lc_metrics_parse(const char *text, size_t len, const char *where, lc_m
             if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r') blank = false;
         if (!blank) {
             cJSON *o = cJSON_ParseWithLength(text + pos, l);
-            if (!cJSON_IsObject(o)) {
+            if (!o) {
+                char *fixed = nonfinite_to_null(text + pos, l);
+                if (fixed) {
+                    o = cJSON_Parse(fixed);
+                    free(fixed);
+                    if (o && !warned_nonfinite) {
+                        LC_WARN("%s:%d: non-finite numbers written as nan/inf (not JSON) are read as missing values",
+                                where, line);
+                        warned_nonfinite = true;
+                    }
+                }
+            }
+            if (!cJSON_IsObject(o) && e == len) {
+                /* The last line has no newline: the writer was stopped in the
+                 * middle of it (a kill, a full disk).  Everything before it is
+                 * whole, so the file is still worth reading. */
+                LC_WARN("%s:%d: ignoring the unfinished last line (%zu bytes, no newline at the end: the run was "
+                        "stopped while writing it)", where, line, l);
+            } else if (!cJSON_IsObject(o)) {
                 st = LC_ERR(LC_ERR_FORMAT, "%s:%d: not a JSON object", where, line);
             } else {
                 const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "kind");

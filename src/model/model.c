@@ -192,6 +192,14 @@ static lc_status get_layer_init(const ctx *c, const cJSON *nd, const defaults *d
     return LC_OK;
 }
 
+/* Names end up in checkpoints, metrics and terminals: no control bytes. */
+static bool has_control(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) return true;
+    return false;
+}
+
 static lc_status parse_node(ctx *c, lc_graph *g, const cJSON *nd, int index, int prev, const defaults *df,
                             int *out_id)
 {
@@ -200,8 +208,9 @@ static lc_status parse_node(ctx *c, lc_graph *g, const cJSON *nd, int index, int
     const char *name = NULL, *op = NULL;
     LC_TRY(get_str(c, nd, "name", true, &name));
     LC_TRY(get_str(c, nd, "op", true, &op));
-    if (!name[0] || strlen(name) >= LC_NAME_MAX - 16 || strchr(name, '.'))
-        return perr(c, "name", "'%s' is not a valid node name (1-%d characters, no '.')", name, LC_NAME_MAX - 17);
+    if (!name[0] || strlen(name) >= LC_NAME_MAX - 16 || strchr(name, '.') || has_control(name))
+        return perr(c, "name", "'%s' is not a valid node name (1-%d characters, no '.', no control characters)", name,
+                    LC_NAME_MAX - 17);
     if (lc_graph_find(g, name) >= 0) return perr(c, "name", "'%s' is used by an earlier node", name);
 
     /* inputs: default to the previous node */
@@ -419,6 +428,11 @@ lc_status lc_model_parse(const char *text, size_t len, const char *where, lc_gra
     CHECK(get_str(&c, root, "format", true, &fmt));
     if (strcmp(fmt, "layca-model/1")) { st = perr(&c, "format", "'%s' is not supported (expected \"layca-model/1\")", fmt); goto fail; }
     CHECK(get_str(&c, root, "name", false, &name));
+    if (strlen(name) >= LC_NAME_MAX || has_control(name)) {
+        st = perr(&c, "name", "'%s' is not a valid model name (at most %d characters, no control characters)", name,
+                  LC_NAME_MAX - 1);
+        goto fail;
+    }
     const char *desc = NULL;
     CHECK(get_str(&c, root, "description", false, &desc));
     int classes = 0;
@@ -451,6 +465,14 @@ lc_status lc_model_parse(const char *text, size_t len, const char *where, lc_gra
             goto fail;
         }
         ishape.dims[ishape.rank++] = (int)it->valuedouble;
+    }
+    if (lc_shape_numel(&ishape) > LC_MAX_NUMEL) {
+        char b[64];
+        double k = 1;
+        for (int i = 0; i < ishape.rank; i++) k *= ishape.dims[i];
+        st = perr(&c, "shape", "%s has %.3g values per example, more than the %lld supported",
+                  lc_shape_str(&ishape, b, sizeof b), k, (long long)LC_MAX_NUMEL);
+        goto fail;
     }
     c.path[0] = 0;
     int prev = lc_graph_add_input(g, "input", &ishape);

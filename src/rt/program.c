@@ -3,17 +3,32 @@
 #include "lc_rt_internal.h"
 #include "lc_rt_embedded.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#define LC_CACHE_FORMAT "layca-program-cache-1"
-#define LC_CACHE_MAGIC "LCBIN1\0\0"
-#define LC_CACHE_HEADER 56 /* magic 8, key 32 hex, length u64 LE, checksum u64 LE */
+#define LC_CACHE_FORMAT "layca-program-cache-2"
+/* A cache entry, <cache folder>/<key>.bin (integers little-endian):
+ *   0   magic "LCBIN2\0\0"
+ *   8   checksum u64: lc_hash64(bytes 16 to the end, LC_SUM_SEED)
+ *   16  key: 32 hex digits, the entry's file name (a hash of the format,
+ *       source, options, device, driver and platform versions)
+ *   48  names length u64, 56 binary length u64
+ *   64  the program's kernel names, sorted, each ended by '\n'; then the binary
+ * An entry is used only when all of this holds and the program loaded from
+ * the binary has exactly the listed kernels, each defined by the source
+ * asked for: a valid binary of another program is rejected, rebuilt from
+ * source and rewritten.  "Defined by the source" means the name followed by
+ * '(' appears in the text, so kernel names must be written out in the .cl
+ * files, not pasted together by macros (such a program would never load
+ * from the cache; LAYCA_LOG=debug says why). */
+#define LC_CACHE_MAGIC "LCBIN2\0\0"
+#define LC_CACHE_HEADER 64
 #define LC_KEY_SEED_A 0x6c61796361413031ULL
 #define LC_KEY_SEED_B 0x9e3779b97f4a7c15ULL
-#define LC_SUM_SEED 0x4c4342494e31ULL
+#define LC_SUM_SEED 0x4c4342494e32ULL
 
 /* ---- sources ---- */
 
@@ -182,6 +197,69 @@ static uint64_t get_u64(const uint8_t *p)
     return v;
 }
 
+static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The kernels of a built program: their names sorted, each ended by '\n'
+ * (malloc'ed, 0-terminated), or NULL (reason at debug). */
+static char *kernel_names(cl_program prog, const char *name)
+{
+    cl_uint n = 0;
+    cl_int err = clCreateKernelsInProgram(prog, 0, NULL, &n);
+    if (err != CL_SUCCESS) {
+        LC_DEBUG("program '%s': clCreateKernelsInProgram: %s", name, lc_rt_cl_error_name(err));
+        return NULL;
+    }
+    cl_kernel *ks = calloc(n ? n : 1, sizeof *ks);
+    char **names = calloc(n ? n : 1, sizeof *names);
+    char *out = NULL;
+    size_t total = 1;
+    if (!ks || !names) goto done;
+    if (n && (err = clCreateKernelsInProgram(prog, n, ks, NULL)) != CL_SUCCESS) {
+        LC_DEBUG("program '%s': clCreateKernelsInProgram: %s", name, lc_rt_cl_error_name(err));
+        memset(ks, 0, n * sizeof *ks);
+        goto done;
+    }
+    for (cl_uint i = 0; i < n; i++) {
+        size_t sz = 0;
+        if (clGetKernelInfo(ks[i], CL_KERNEL_FUNCTION_NAME, 0, NULL, &sz) != CL_SUCCESS || !(names[i] = calloc(1, sz + 1)) ||
+            clGetKernelInfo(ks[i], CL_KERNEL_FUNCTION_NAME, sz, names[i], NULL) != CL_SUCCESS)
+            goto done;
+        total += strlen(names[i]) + 1;
+    }
+    qsort(names, n, sizeof *names, cmp_cstr);
+    if (!(out = malloc(total))) goto done;
+    size_t o = 0;
+    for (cl_uint i = 0; i < n; i++) {
+        size_t l = strlen(names[i]);
+        memcpy(out + o, names[i], l);
+        out[o + l] = '\n';
+        o += l + 1;
+    }
+    out[o] = 0;
+done:
+    for (cl_uint i = 0; ks && names && i < n; i++) {
+        if (ks[i]) clReleaseKernel(ks[i]);
+        free(names[i]);
+    }
+    free(ks);
+    free(names);
+    return out;
+}
+
+static bool ident_char(char c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+
+/* Whether src defines a function `name`: the whole identifier followed by '('. */
+static bool source_defines(const char *src, size_t src_len, const char *name, size_t nl)
+{
+    for (size_t i = 0; nl && i + nl <= src_len; i++) {
+        if (memcmp(src + i, name, nl) || (i > 0 && ident_char(src[i - 1]))) continue;
+        size_t j = i + nl;
+        while (j < src_len && (src[j] == ' ' || src[j] == '\t' || src[j] == '\n' || src[j] == '\r')) j++;
+        if (j < src_len && src[j] == '(') return true;
+    }
+    return false;
+}
+
 /* Entries are <key>.bin; the device probe's are <key>.probe (kept apart
  * from the programs an rt counts). */
 static void cache_path(const lc_rt *rt, const char *name, const char *key, char *out, size_t cap)
@@ -190,37 +268,58 @@ static void cache_path(const lc_rt *rt, const char *name, const char *key, char 
 }
 
 /* Returns a built program from the cache entry, or NULL (reason at debug). */
-static cl_program cache_load(lc_rt *rt, const char *name, const char *key, const char *options)
+static cl_program cache_load(lc_rt *rt, const char *name, const char *key, const char *options, const char *src,
+                             size_t src_len)
 {
     char path[1200];
     cache_path(rt, name, key, path, sizeof path);
     uint8_t *data = NULL;
     size_t n = 0;
     if (lc_file_read(path, &data, &n) != LC_OK) {
-        LC_DEBUG("program '%s': no cache entry %s", name, path);
+        LC_DEBUG("program '%s': no cache entry %s (%s)", name, path, lc_error_message());
+        lc_error_clear();
         return NULL;
     }
     const char *why = NULL;
-    uint64_t blen = 0;
+    uint64_t nlen = 0, blen = 0;
     if (n < LC_CACHE_HEADER) why = "shorter than the header";
-    else if (memcmp(data, LC_CACHE_MAGIC, 8) != 0) why = "bad magic";
-    else if (memcmp(data + 8, key, 32) != 0) why = "key mismatch";
-    else if ((blen = get_u64(data + 40)) != (uint64_t)(n - LC_CACHE_HEADER) || blen == 0) why = "length mismatch";
-    else if (get_u64(data + 48) != lc_hash64(data + LC_CACHE_HEADER, (size_t)blen, LC_SUM_SEED)) why = "checksum mismatch";
+    else if (memcmp(data, LC_CACHE_MAGIC, 8) != 0) why = "bad magic (another format or version)";
+    else if (memcmp(data + 16, key, 32) != 0) why = "key mismatch (the entry of another program)";
+    else if ((nlen = get_u64(data + 48)) > n - LC_CACHE_HEADER || (blen = get_u64(data + 56)) != n - LC_CACHE_HEADER - nlen ||
+             blen == 0)
+        why = "length mismatch";
+    else if (get_u64(data + 8) != lc_hash64(data + 16, n - 16, LC_SUM_SEED)) why = "checksum mismatch";
     if (why) {
         LC_DEBUG("program '%s': cache entry %s rejected: %s; rebuilding", name, path, why);
         free(data);
         return NULL;
     }
-    const unsigned char *bin = data + LC_CACHE_HEADER;
+    /* every listed kernel must be one the source defines */
+    const char *names = (const char *)data + LC_CACHE_HEADER;
+    for (size_t i = 0; i < nlen && !why;) {
+        const char *nl = memchr(names + i, '\n', nlen - i);
+        size_t l = nl ? (size_t)(nl - (names + i)) : nlen - i;
+        if (!nl || !source_defines(src, src_len, names + i, l)) {
+            LC_DEBUG("program '%s': cache entry %s rejected: it lists the kernel '%.*s', which the source does not "
+                     "define (the binary of another program); rebuilding", name, path, (int)LC_MIN(l, (size_t)64),
+                     names + i);
+            why = "foreign kernel";
+        }
+        i += l + 1;
+    }
+    if (why) {
+        free(data);
+        return NULL;
+    }
+    const unsigned char *bin = data + LC_CACHE_HEADER + nlen;
     size_t bin_len = (size_t)blen;
     cl_int bin_status = CL_SUCCESS, err = CL_SUCCESS;
     cl_program prog = clCreateProgramWithBinary(rt->ctx, 1, &rt->device, &bin_len, &bin, &bin_status, &err);
-    free(data);
     if (err != CL_SUCCESS || bin_status != CL_SUCCESS || !prog) {
         LC_DEBUG("program '%s': cache entry %s rejected: clCreateProgramWithBinary: %s (%d), binary status %s (%d)",
                  name, path, lc_rt_cl_error_name(err), err, lc_rt_cl_error_name(bin_status), bin_status);
         if (prog) clReleaseProgram(prog);
+        free(data);
         return NULL;
     }
     err = clBuildProgram(prog, 1, &rt->device, options, NULL, NULL);
@@ -228,8 +327,23 @@ static cl_program cache_load(lc_rt *rt, const char *name, const char *key, const
         LC_DEBUG("program '%s': cache entry %s rejected: clBuildProgram: %s (%d)", name, path,
                  lc_rt_cl_error_name(err), err);
         clReleaseProgram(prog);
+        free(data);
         return NULL;
     }
+    /* the binary must hold exactly the kernels listed */
+    char *have = kernel_names(prog, name);
+    if (!have || strlen(have) != nlen || memcmp(have, names, nlen) != 0) {
+        for (char *c = have; c && *c; c++)
+            if (*c == '\n') *c = c[1] ? ' ' : 0;
+        LC_DEBUG("program '%s': cache entry %s rejected: the binary's kernels (%s) are not the ones listed; "
+                 "rebuilding", name, path, have ? have : "unknown");
+        free(have);
+        clReleaseProgram(prog);
+        free(data);
+        return NULL;
+    }
+    free(have);
+    free(data);
     return prog;
 }
 
@@ -241,23 +355,36 @@ static void cache_store(lc_rt *rt, const char *name, const char *key, cl_program
         LC_DEBUG("program '%s': no binary to cache (%s)", name, lc_rt_cl_error_name(err));
         return;
     }
-    uint8_t *file = malloc(LC_CACHE_HEADER + bin_len);
-    if (!file) return;
-    unsigned char *bin = file + LC_CACHE_HEADER;
+    char *names = kernel_names(prog, name);
+    if (!names) {
+        LC_DEBUG("program '%s': not cached (its kernel names are unknown)", name);
+        return;
+    }
+    size_t nlen = strlen(names), total = LC_CACHE_HEADER + nlen + bin_len;
+    uint8_t *file = malloc(total);
+    if (!file) {
+        free(names);
+        return;
+    }
+    unsigned char *bin = file + LC_CACHE_HEADER + nlen;
     err = clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bin, &bin, NULL);
     if (err != CL_SUCCESS) {
         LC_DEBUG("program '%s': clGetProgramInfo(CL_PROGRAM_BINARIES): %s", name, lc_rt_cl_error_name(err));
+        free(names);
         free(file);
         return;
     }
     memcpy(file, LC_CACHE_MAGIC, 8);
-    memcpy(file + 8, key, 32);
-    put_u64(file + 40, (uint64_t)bin_len);
-    put_u64(file + 48, lc_hash64(bin, bin_len, LC_SUM_SEED));
+    memcpy(file + 16, key, 32);
+    put_u64(file + 48, (uint64_t)nlen);
+    put_u64(file + 56, (uint64_t)bin_len);
+    memcpy(file + LC_CACHE_HEADER, names, nlen);
+    free(names);
+    put_u64(file + 8, lc_hash64(file + 16, total - 16, LC_SUM_SEED));
     char path[1200];
     cache_path(rt, name, key, path, sizeof path);
     lc_status st = lc_mkdirs(rt->cache_dir);
-    if (st == LC_OK) st = lc_file_write_atomic(path, file, LC_CACHE_HEADER + bin_len);
+    if (st == LC_OK) st = lc_file_write_atomic(path, file, total);
     if (st != LC_OK) LC_DEBUG("program '%s': cache write failed: %s", name, lc_error_message());
     else LC_DEBUG("program '%s': cached %zu bytes in %s", name, bin_len, path);
     free(file);
@@ -332,7 +459,7 @@ static lc_status build_cached(lc_rt *rt, const char *name, const char *src, size
     char key[33] = {0};
     bool use_cache = rt->cache_dir[0] != 0;
     if (use_cache && cache_key(rt, src, len, options, key) != LC_OK) use_cache = false;
-    cl_program prog = use_cache ? cache_load(rt, name, key, options) : NULL;
+    cl_program prog = use_cache ? cache_load(rt, name, key, options, src, len) : NULL;
     if (prog) {
         LC_DEBUG("program '%s' loaded from the disk cache (%s)", name, key);
         *from_cache = true;
