@@ -30,13 +30,19 @@ const char *lc_fuzz_safetensors(const uint8_t *data, size_t size)
             else numel *= t->shape[k];
         }
         if (why) break;
-        const uint8_t *p = (const uint8_t *)t->data;
-        if ((uintptr_t)p % 4) why = "tensor data that is not 4-byte aligned";
-        else if (p < lo || p > hi || (uint64_t)numel > (uint64_t)(hi - p) / 4) why = "tensor data outside the file";
-        else if (numel > 0) sink += t->data[0] + t->data[numel - 1]; /* the sanitizer checks both ends */
+        const uint8_t *p = (const uint8_t *)t->raw;
+        size_t es = lc_st_dtype_size(t->dtype);
+        if (!es) why = "an unknown dtype";
+        else if ((t->dtype == LC_ST_F32) != (t->data != NULL) || (t->data && (const void *)t->data != t->raw))
+            why = "F32 data and raw data disagree";
+        else if (t->data && (uintptr_t)p % 4) why = "F32 tensor data that is not 4-byte aligned";
+        else if (!p || p < lo || p > hi || (uint64_t)numel > (uint64_t)(hi - p) / es) why = "tensor data outside the file";
+        else if (numel > 0) sink += p[0] + p[numel * es - 1]; /* the sanitizer checks both ends */
         if (!why && lc_st_file_find(&f, t->name) != t) why = "a tensor name found twice or not at all";
         if (!why && strlen(t->name) >= sizeof t->name) why = "a name that is not terminated";
     }
+    for (int i = 0; i < f.n_meta && !why; i++)
+        if (!f.meta_key[i] || !f.meta_value[i] || lc_st_file_meta(&f, f.meta_key[i]) == NULL) why = "a metadata entry lost";
     (void)sink;
     lc_st_file_deinit(&f);
     return why;
