@@ -7,7 +7,9 @@
  * generated 28x28 images) and small_cnn_bn (batch normalisation, dropout,
  * flips) on generated CIFAR-10 binary files. */
 /* paths here are short test paths; buffers are generous */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 #include "lc_test.h"
 
 #include <dirent.h>

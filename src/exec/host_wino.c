@@ -256,27 +256,31 @@ static void wgrad_task(void *p, int co)
 #define LD8(p) (*(const v8f *)(p))
 #define ST8(p, x) (*(v8f *)(p) = (x))
 
+/* Two-vector shuffles with constant lane lists: GCC's __builtin_shuffle
+ * takes a mask vector, clang's __builtin_shufflevector the lanes. */
+#if defined(__clang__)
+#define SHUF8(x, y, a, b, c, d, e, f, g, h) __builtin_shufflevector(x, y, a, b, c, d, e, f, g, h)
+#else
 typedef int v8i __attribute__((vector_size(32)));
+#define SHUF8(x, y, a, b, c, d, e, f, g, h) __builtin_shuffle(x, y, (v8i){a, b, c, d, e, f, g, h})
+#endif
 
 /* r[i][j] -> r[j][i] */
 static inline void transpose8(v8f r[8])
 {
     v8f a[8], b[8];
-    const v8i lo = {0, 8, 1, 9, 4, 12, 5, 13}, hi = {2, 10, 3, 11, 6, 14, 7, 15};
-    const v8i lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
-    const v8i lo3 = {0, 1, 2, 3, 8, 9, 10, 11}, hi3 = {4, 5, 6, 7, 12, 13, 14, 15};
     for (int i = 0; i < 4; i++) {
-        a[2 * i] = __builtin_shuffle(r[2 * i], r[2 * i + 1], lo);
-        a[2 * i + 1] = __builtin_shuffle(r[2 * i], r[2 * i + 1], hi);
+        a[2 * i] = SHUF8(r[2 * i], r[2 * i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        a[2 * i + 1] = SHUF8(r[2 * i], r[2 * i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
     }
     for (int i = 0; i < 2; i++)
         for (int k = 0; k < 2; k++) {
-            b[4 * i + 2 * k] = __builtin_shuffle(a[4 * i + k], a[4 * i + 2 + k], lo2);
-            b[4 * i + 2 * k + 1] = __builtin_shuffle(a[4 * i + k], a[4 * i + 2 + k], hi2);
+            b[4 * i + 2 * k] = SHUF8(a[4 * i + k], a[4 * i + 2 + k], 0, 1, 8, 9, 4, 5, 12, 13);
+            b[4 * i + 2 * k + 1] = SHUF8(a[4 * i + k], a[4 * i + 2 + k], 2, 3, 10, 11, 6, 7, 14, 15);
         }
     for (int k = 0; k < 4; k++) {
-        r[k] = __builtin_shuffle(b[k], b[4 + k], lo3);
-        r[k + 4] = __builtin_shuffle(b[k], b[4 + k], hi3);
+        r[k] = SHUF8(b[k], b[4 + k], 0, 1, 2, 3, 8, 9, 10, 11);
+        r[k + 4] = SHUF8(b[k], b[4 + k], 4, 5, 6, 7, 12, 13, 14, 15);
     }
 }
 
@@ -629,8 +633,6 @@ static bool mk_usable(int n)
     if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
     return avx512 && n % 16 == 0 && n >= 32;
 }
-#else
-static bool mk_usable(int n) { (void)n; return false; }
 #endif
 
 /* C (T x N) = A (T x K) B (K x N), all row-major */
