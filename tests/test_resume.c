@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "lc_model.h"
+#include "lc_test_files.h"
+#include "lc_test_idx.h"
 #include "lc_rt.h"
 
 extern char **environ;
@@ -45,60 +47,6 @@ static void setup(void)
     snprintf(cache, sizeof cache, "%s/cache", tmp);
     setenv("LAYCA_CACHE_DIR", cache, 1);
     setenv("LAYCA_LOG", "warn", 1);
-}
-
-/* ---- data ---- */
-
-static void be32(FILE *f, uint32_t v)
-{
-    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8), (unsigned char)v};
-    fwrite(b, 1, 4, f);
-}
-
-/* n 28x28 images whose class (0..9) brightens one band of rows. */
-static void write_idx28(const char *dir, const char *img, const char *lab, int n, uint64_t seed)
-{
-    char p[1200];
-    lc_rng r;
-    lc_rng_seed(&r, seed);
-    snprintf(p, sizeof p, "%s/%s", dir, img);
-    FILE *fi = fopen(p, "wb");
-    snprintf(p, sizeof p, "%s/%s", dir, lab);
-    FILE *fl = fopen(p, "wb");
-    ck_assert(fi && fl);
-    be32(fi, 0x803), be32(fi, (uint32_t)n), be32(fi, 28), be32(fi, 28);
-    be32(fl, 0x801), be32(fl, (uint32_t)n);
-    for (int i = 0; i < n; i++) {
-        int c = (int)lc_rng_below(&r, 10);
-        for (int k = 0; k < 784; k++) fputc((int)lc_rng_below(&r, 90) + ((k / 28) / 3 == c ? 150 : 0), fi);
-        fputc(c, fl);
-    }
-    fclose(fi);
-    fclose(fl);
-}
-
-/* CIFAR-10 binary files: 5 training batches and a test batch of n records. */
-static void write_cifar(const char *dir, int n, uint64_t seed)
-{
-    lc_rng r;
-    lc_rng_seed(&r, seed);
-    static const char *const names[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
-                                        "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"};
-    for (size_t f = 0; f < LC_COUNTOF(names); f++) {
-        char p[1200];
-        snprintf(p, sizeof p, "%s/%s", dir, names[f]);
-        FILE *o = fopen(p, "wb");
-        ck_assert_ptr_nonnull(o);
-        for (int i = 0; i < n; i++) {
-            int c = (int)lc_rng_below(&r, 10);
-            fputc(c, o);
-            for (int k = 0; k < 3072; k++) {
-                int ch = k / 1024, y = (k / 32) % 32;
-                fputc((int)lc_rng_below(&r, 100) + (y / 3 == c ? 120 : 0) + (ch == c % 3 ? 30 : 0), o);
-            }
-        }
-        fclose(o);
-    }
 }
 
 /* ---- processes ---- */
@@ -155,43 +103,6 @@ static void sleep_s(double s)
 }
 
 /* ---- comparisons ---- */
-
-static char *read_text(const char *path)
-{
-    uint8_t *b;
-    size_t n;
-    ck_assert_msg(lc_file_read(path, &b, &n) == LC_OK, "%s", lc_error_message());
-    char *t = realloc(b, n + 1);
-    t[n] = 0;
-    return t;
-}
-
-static char *without_time(const char *path)
-{
-    char *t = read_text(path), *w = t;
-    for (const char *r = t; *r;) {
-        if (!strncmp(r, "\"time_s\": ", 10)) {
-            r += 10;
-            while (*r && *r != '}' && *r != ',') r++;
-            continue;
-        }
-        *w++ = *r++;
-    }
-    *w = 0;
-    return t;
-}
-
-static bool same_file_bytes(const char *a, const char *b)
-{
-    uint8_t *x, *y;
-    size_t nx, ny;
-    if (lc_file_read(a, &x, &nx) != LC_OK) return false;
-    if (lc_file_read(b, &y, &ny) != LC_OK) { free(x); return false; }
-    bool same = nx == ny && !memcmp(x, y, nx);
-    free(x);
-    free(y);
-    return same;
-}
 
 /* Every checkpoint in the folder is whole: it parses and is marked. */
 static int check_checkpoints(const char *dir)
@@ -282,8 +193,8 @@ static void kill_and_resume(const char *name, const char *args, int kills)
     snprintf(wb, sizeof wb, "%s/w.safetensors", b);
     snprintf(ma, sizeof ma, "%s/m.jsonl", a);
     snprintf(mb, sizeof mb, "%s/m.jsonl", b);
-    ck_assert_msg(same_file_bytes(wa, wb), "%s: weights differ after %d kills (log %s)", name, done, log);
-    char *x = without_time(ma), *y = without_time(mb);
+    ck_assert_msg(lc_test_same_bytes(wa, wb), "%s: weights differ after %d kills (log %s)", name, done, log);
+    char *x = lc_test_metrics_without_time(ma), *y = lc_test_metrics_without_time(mb);
     ck_assert_msg(!strcmp(x, y), "%s: metrics differ after %d kills:\n%s\n---\n%s", name, done, x, y);
     free(x);
     free(y);
@@ -307,7 +218,7 @@ static void mnist_spec(char *spec, size_t cap)
     char d[1200];
     snprintf(d, sizeof d, "%s/digits", tmp);
     lc_mkdirs(d);
-    write_idx28(d, "pool-images", "pool-labels", 900, 5);
+    lc_test_write_idx_sized(d, "pool-images", "pool-labels", 900, 5, 28, 10);
     snprintf(spec, cap, "idx:%s/pool-images,%s/pool-labels --train-subset 600", d, d);
 }
 
@@ -330,7 +241,7 @@ START_TEST(sigkill_small_cnn_bn)
     char d[1200], args[4096];
     snprintf(d, sizeof d, "%s/cifar", tmp);
     ck_assert_int_eq(lc_mkdirs(d), LC_OK);
-    write_cifar(d, 40, 9);
+    lc_test_write_cifar10(d, 40, 40, 9);
     snprintf(args, sizeof args,
              "train %s/models/small_cnn_bn.json --data cifar10:%s --flip --epochs 5 --batch 16 --lr 0.02 --quiet", src, d);
     kill_and_resume("cnn", args, 10);
@@ -377,7 +288,7 @@ START_TEST(sigint_sigterm_checkpoint)
     char wa[1300], wb[1300];
     snprintf(wa, sizeof wa, "%s/w.safetensors", a);
     snprintf(wb, sizeof wb, "%s/w.safetensors", b);
-    ck_assert_msg(same_file_bytes(wa, wb), "weights differ after SIGINT and SIGTERM (log %s)", log);
+    ck_assert_msg(lc_test_same_bytes(wa, wb), "weights differ after SIGINT and SIGTERM (log %s)", log);
 }
 END_TEST
 

@@ -2,6 +2,7 @@
  * one SGD step from --init weights against a double-precision computation,
  * the disk cache of programs, loss going down, metrics lines. */
 #include "lc_test.h"
+#include "lc_test_files.h"
 #include "lc_test_rt.h"
 
 #include <stdlib.h>
@@ -544,46 +545,6 @@ END_TEST
  * inputs, non-finite losses, flag precedence, evaluation of saved weights.
  * ====================================================================== */
 
-static char *read_text(const char *path)
-{
-    uint8_t *b;
-    size_t n;
-    ck_assert_msg(lc_file_read(path, &b, &n) == LC_OK, "%s", lc_error_message());
-    char *t = realloc(b, n + 1);
-    ck_assert_ptr_nonnull(t);
-    t[n] = 0;
-    return t;
-}
-
-/* The metrics text without the wall-clock "time_s" values. */
-static char *metrics_without_time(const char *path)
-{
-    char *t = read_text(path);
-    char *w = t;
-    for (const char *r = t; *r;) {
-        if (!strncmp(r, "\"time_s\": ", 10)) {
-            r += 10;
-            while (*r && *r != '}' && *r != ',') r++;
-            continue;
-        }
-        *w++ = *r++;
-    }
-    *w = 0;
-    return t;
-}
-
-static bool same_bytes(const char *a, const char *b)
-{
-    uint8_t *x, *y;
-    size_t nx, ny;
-    ck_assert_int_eq(lc_file_read(a, &x, &nx), LC_OK);
-    ck_assert_int_eq(lc_file_read(b, &y, &ny), LC_OK);
-    bool same = nx == ny && !memcmp(x, y, nx);
-    free(x);
-    free(y);
-    return same;
-}
-
 /* A small CNN with batch normalisation and dropout on the 4x4 images. */
 static const char *cnn_model(void)
 {
@@ -643,8 +604,8 @@ static void resume_case(lc_train_opts base, const char *tag, int64_t ckpt_at, in
     ck_assert_int_eq(r.resumed_from, ckpt_at);
     ck_assert_int_eq(r.steps, total);
     lc_train_result_free(&r);
-    ck_assert_msg(same_bytes(wa, wb), "%s: the resumed run's weights differ from the uninterrupted run's", tag);
-    char *a = metrics_without_time(ma), *b = metrics_without_time(mb);
+    ck_assert_msg(lc_test_same_bytes(wa, wb), "%s: the resumed run's weights differ from the uninterrupted run's", tag);
+    char *a = lc_test_metrics_without_time(ma), *b = lc_test_metrics_without_time(mb);
     ck_assert_msg(!strcmp(a, b), "%s: metrics differ:\n--- uninterrupted\n%s\n--- resumed\n%s", tag, a, b);
     ck_assert_ptr_nonnull(strstr(a, "\"kind\": \"eval\""));
     free(a);
@@ -837,7 +798,7 @@ END_TEST
 
 static bool file_has(const char *path, const char *what)
 {
-    char *t = read_text(path);
+    char *t = lc_test_read_text(path);
     bool has = strstr(t, what) != NULL;
     free(t);
     return has;
@@ -888,7 +849,7 @@ static char *settings_of(lc_train_opts o)
     lc_trainer *t;
     ck_assert_msg(lc_trainer_create(&t, &o) == LC_OK, "%s", lc_error_message());
     lc_trainer_destroy(t);
-    char *s = read_text(m);
+    char *s = lc_test_read_text(m);
     ck_assert_ptr_nonnull(strstr(s, "{\"kind\": \"settings\""));
     return s;
 }

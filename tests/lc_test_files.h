@@ -1,0 +1,58 @@
+/* File helpers of the trainer and resume suites: whole files as text, byte
+ * comparison, metrics without their wall-clock values. */
+#ifndef LC_TEST_FILES_H
+#define LC_TEST_FILES_H
+
+#include <check.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lc_core.h"
+
+/* The file's bytes, 0-terminated (caller frees). */
+static inline char *lc_test_read_text(const char *path)
+{
+    uint8_t *b;
+    size_t n;
+    ck_assert_msg(lc_file_read(path, &b, &n) == LC_OK, "%s", lc_error_message());
+    char *t = realloc(b, n + 1);
+    ck_assert_ptr_nonnull(t);
+    t[n] = 0;
+    return t;
+}
+
+/* A metrics file's text without its "time_s" values (wall clock, the only
+ * bytes a resumed run may change). */
+static inline char *lc_test_metrics_without_time(const char *path)
+{
+    char *t = lc_test_read_text(path), *w = t;
+    for (const char *r = t; *r;) {
+        if (!strncmp(r, "\"time_s\": ", 10)) {
+            r += 10;
+            while (*r && *r != '}' && *r != ',') r++;
+            continue;
+        }
+        *w++ = *r++;
+    }
+    *w = 0;
+    return t;
+}
+
+/* Whether two files hold the same bytes (false when either is missing). */
+static inline bool lc_test_same_bytes(const char *a, const char *b)
+{
+    uint8_t *x, *y;
+    size_t nx, ny;
+    if (lc_file_read(a, &x, &nx) != LC_OK) return false;
+    if (lc_file_read(b, &y, &ny) != LC_OK) {
+        free(x);
+        return false;
+    }
+    bool same = nx == ny && !memcmp(x, y, nx);
+    free(x);
+    free(y);
+    return same;
+}
+
+#endif
