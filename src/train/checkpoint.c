@@ -499,6 +499,7 @@ lc_status lc_trainer_checkpoint(lc_trainer *t, char *path_out, size_t cap)
         return LC_ERR(LC_ERR_INVALID, "no checkpoint folder: give --checkpoint-dir, --save or --metrics");
     char p[2048];
     snprintf(p, sizeof p, "%s/" CKPT_PREFIX "%012lld" CKPT_SUFFIX, t->ckpt_dir, (long long)t->step);
+    LC_TRY(lc_mkdirs(t->ckpt_dir));
     LC_TRY(lc_trainer_save_checkpoint(t, p));
     snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", p);
     t->last_ckpt_step = t->step;

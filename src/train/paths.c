@@ -204,11 +204,22 @@ lc_status lc_trainer_check_paths(lc_trainer *t)
     }
     for (int i = 0; i < no; i++) {
         if (out[i].folder) {
-            LC_TRY(lc_mkdirs(out[i].path));
-            char probe[PATH_MAX + 16];
-            snprintf(probe, sizeof probe, "%s/x", out[i].path);
-            lc_status st = check_writable(out[i].what, probe);
-            if (st != LC_OK) return st;
+            /* the folder itself, or the nearest folder above it that exists
+             * (it is made when the first checkpoint is written) */
+            char probe[PATH_MAX + 16], dir[PATH_MAX];
+            snprintf(dir, sizeof dir, "%s", out[i].path);
+            struct stat s;
+            while (stat(dir, &s) != 0 && strrchr(dir, '/') && strrchr(dir, '/') != dir) *strrchr(dir, '/') = 0;
+            if (stat(dir, &s) != 0) snprintf(dir, sizeof dir, ".");
+            if (!S_ISDIR(s.st_mode))
+                return LC_ERR(LC_ERR_INVALID, "%s %s: %s is not a folder", out[i].what, out[i].path, dir);
+            snprintf(probe, sizeof probe, "%s/.layca-probe-%ld", dir, (long)getpid());
+            int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+            if (fd < 0)
+                return LC_ERR(LC_ERR_IO, "%s %s: cannot create files in %s: %s", out[i].what, out[i].path, dir,
+                              strerror(errno));
+            close(fd);
+            unlink(probe);
         } else {
             LC_TRY(check_writable(out[i].what, out[i].path));
         }
