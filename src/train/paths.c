@@ -206,7 +206,7 @@ lc_status lc_trainer_check_paths(lc_trainer *t)
         if (out[i].folder) {
             /* the folder itself, or the nearest folder above it that exists
              * (it is made when the first checkpoint is written) */
-            char probe[PATH_MAX + 16], dir[PATH_MAX];
+            char probe[PATH_MAX + 64], dir[PATH_MAX];
             snprintf(dir, sizeof dir, "%s", out[i].path);
             struct stat s;
             while (stat(dir, &s) != 0 && strrchr(dir, '/') && strrchr(dir, '/') != dir) *strrchr(dir, '/') = 0;
