@@ -530,9 +530,16 @@ END_TEST
  * default configuration the other path is device-only on the same device.
  * Same data order and seeds: the weights after 20 steps differ only by float
  * rounding between implementations (host BLAS vs CLBlast, host vs device
- * convolutions, reduction orders).  Tolerance: per tensor, max |a - b| <=
- * 2e-3 max |b|, and the training losses of the last epoch within 2e-3
- * (relative).  A wrong kernel is off by O(1) after one step. */
+ * convolutions, reduction orders) and what rounding decides: a ReLU whose
+ * input lies within rounding of 0 flips on one path and moves that
+ * example's contribution to one row of the kernel before it.  Seen on mlp3:
+ * the paths agree to 1.4e-7 (RMS, relative) through step 18, then one flip
+ * in relu1 at step 19 or 20 moves 567 elements of one row of fc1 by up to
+ * 0.9% of max |w| (RMS 4e-4), fc2 and fc3 still at 1.5e-7.  Tolerance, per
+ * tensor: the RMS difference <= 3e-3 of the RMS weight and at most 1% of
+ * the elements off by more than 2e-3 max |w| (a few such rows); the losses
+ * (last epoch's training loss, the test loss) within 2e-3, relative.  A
+ * wrong kernel is off by O(1) nearly everywhere after one step. */
 static void paths_agree(const char *model, const char *data, int batch, const char *tag)
 {
     char m[1024], out[2][700];
@@ -576,16 +583,25 @@ static void paths_agree(const char *model, const char *data, int batch, const ch
     lc_graph_init_params(g, w0, 1); /* the trainer's seed: the initial weights */
     for (int i = 0; i < g->n_params; i++) {
         const lc_param *p = &g->params[i];
-        double md = 0, mx = 1e-30, moved = 0;
+        double md = 0, mx = 1e-30, moved = 0, sd = 0, sw = 0;
         for (int64_t k = 0; k < p->numel; k++) {
-            md = fmax(md, fabs((double)a[p->offset + k] - b[p->offset + k]));
+            double d = (double)a[p->offset + k] - b[p->offset + k];
+            md = fmax(md, fabs(d));
             mx = fmax(mx, fabs((double)a[p->offset + k]));
             moved = fmax(moved, fabs((double)a[p->offset + k] - w0[p->offset + k]));
+            sd += d * d;
+            sw += (double)a[p->offset + k] * a[p->offset + k];
         }
-        fprintf(stderr, "#   %-14s max |default - configured| %.3g (max |w| %.3g, moved %.3g)\n",
-                g->nodes[p->node].name, md, mx, moved);
+        int64_t off = 0;
+        for (int64_t k = 0; k < p->numel; k++) off += fabs((double)a[p->offset + k] - b[p->offset + k]) > 2e-3 * mx;
+        double rms = sqrt(sd / fmax(sw, 1e-300));
+        fprintf(stderr, "#   %-14s max |default - configured| %.3g (max |w| %.3g, moved %.3g), RMS ratio %.3g, "
+                "%lld of %lld elements off\n", g->nodes[p->node].name, md, mx, moved, rms, (long long)off,
+                (long long)p->numel);
         ck_assert_msg(moved > 1e-4 * mx, "%s: %s did not train", model, g->nodes[p->node].name);
-        ck_assert_msg(md <= 2e-3 * mx, "%s: %s differs by %g (max %g)", model, g->nodes[p->node].name, md, mx);
+        ck_assert_msg(rms <= 3e-3, "%s: %s: RMS difference %g of the RMS weight", model, g->nodes[p->node].name, rms);
+        ck_assert_msg(off <= p->numel / 100, "%s: %s: %lld of %lld elements differ by more than %g", model,
+                      g->nodes[p->node].name, (long long)off, (long long)p->numel, 2e-3 * mx);
     }
     free(a);
     free(b);
