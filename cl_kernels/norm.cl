@@ -5,8 +5,7 @@
  * by the backward.  Reductions: one work-group of LC_RED_WG work-items per
  * channel, LC_RED_WG a power of two the executor chooses within the
  * device's and the kernel's limits.  Offsets are 64-bit (ulong), and so is
- * every index past a plane; a channel's own n * hw elements are counted in
- * ints. */
+ * every index past a plane, and the count of a channel's n * hw elements. */
 #ifndef LC_RED_WG
 #define LC_RED_WG 64
 #endif
@@ -35,12 +34,13 @@ static float lc_wg_sum(__local float *red, float v)
  * accumulators, folded by lc_hsum8. */
 #define LC_CHANNEL_RANGE(BODY8, BODY1)                                         \
     {                                                                          \
-        int total_ = n * hw, per_ = (total_ + LC_RED_WG - 1) / LC_RED_WG;      \
-        per_ = (per_ + 7) & ~7;                                                \
-        int i_ = t * per_, end_ = min(total_, i_ + per_);                      \
+        long total_ = (long)n * hw, per_ = (total_ + LC_RED_WG - 1) / LC_RED_WG; \
+        per_ = (per_ + 7) & ~7L;                                               \
+        long i_ = t * per_, end_ = min(total_, i_ + per_);                     \
         while (i_ < end_) {                                                    \
-            int ni_ = i_ / hw, p_ = i_ - ni_ * hw;                             \
-            int seg_ = min(end_ - i_, hw - p_);                                \
+            long ni_ = i_ / hw;                                                \
+            int p_ = (int)(i_ - ni_ * hw);                                     \
+            int seg_ = (int)min(end_ - i_, (long)(hw - p_));                   \
             size_t base_ = ((size_t)ni_ * c + ch) * hw + p_;                   \
             int k_ = 0;                                                        \
             for (; k_ + 8 <= seg_; k_ += 8) {                                  \
@@ -69,15 +69,16 @@ void lc_bn_stats(__global float *stats, ulong s_off, __global float *rm, ulong r
                  __global const float *x, ulong x_off, int n, int c, int hw, float eps, float momentum)
 {
     __local float red[LC_RED_WG];
-    int ch = get_group_id(0), t = get_local_id(0), m = n * hw;
+    int ch = get_group_id(0), t = get_local_id(0);
+    float m = (float)((long)n * hw);
     __global const float *xb = x + x_off;
     float8 s8 = 0.0f;
     LC_CHANNEL_RANGE(s8 += vload8(0, xb + e8);, s8.s0 += xb[e];)
-    float mean = lc_wg_sum(red, lc_hsum8(s8)) / (float)m;
+    float mean = lc_wg_sum(red, lc_hsum8(s8)) / m;
     float8 v8 = 0.0f;
     LC_CHANNEL_RANGE(float8 d = vload8(0, xb + e8) - mean; v8 = fma(d, d, v8);,
                      float d = xb[e] - mean; v8.s0 = fma(d, d, v8.s0);)
-    float var = lc_wg_sum(red, lc_hsum8(v8)) / (float)m;
+    float var = lc_wg_sum(red, lc_hsum8(v8)) / m;
     if (t == 0) {
         stats[s_off + ch] = mean;
         stats[s_off + c + ch] = rsqrt(var + eps);
@@ -143,7 +144,7 @@ __kernel void lc_bn_bwd_dx(__global float *dx, ulong dx_off, __global const floa
     int pl = get_global_id(0);
     if (pl >= n * c) return;
     int ch = pl % c;
-    float m = (float)(n * hw), mean = stats[s_off + ch], inv = stats[s_off + c + ch];
+    float m = (float)((long)n * hw), mean = stats[s_off + ch], inv = stats[s_off + c + ch];
     float k = (affine ? gm[g_off + ch] : 1.0f) * inv / m;
     float s1 = sums[u_off + ch], s2 = sums[u_off + c + ch];
     __global const float *g = dy + dy_off + (size_t)pl * hw, *xs = x + x_off + (size_t)pl * hw;

@@ -145,8 +145,8 @@ __kernel void lc_gap_bwd(__global float *dx, ulong dx_off, __global const float 
  * at a time.  The forward writes the maxima; the backward gives each
  * window's first maximum (row-major order, as lc_window_argmax) its dy and
  * the other three 0, and clears the uncovered last column / row. */
-__kernel void lc_maxpool2_fwd(__global float *y, ulong y_off, __global const float *x, ulong x_off, int nc, int h, int w,
-                              int oh, int ow)
+__kernel void lc_maxpool2_fwd(__global float *y, ulong y_off, __global const float *x, ulong x_off, int nc, int h,
+                              int w, int oh, int ow)
 {
     int row = get_global_id(0);
     if (row >= nc * oh) return;

@@ -608,6 +608,13 @@ static void clear_geometry(void)
 
 START_TEST(test_geometries)
 {
+    /* the forced layouts are what the default path's CPU geometry cannot
+     * show; a device-only or other configuration runs its device's own
+     * geometry in every other test (and test_device_only_geometry) */
+    if (lc_test_extra_config()) {
+        if (_i == 0) fprintf(stderr, "# forced geometries: default configuration only\n");
+        return;
+    }
     const char *const *gm = geometries[_i / 3];
     int v = _i % 3; /* 0: Layca fused Nesterov; 1: Layca unfused Adam; 2: plain fused SGD momentum */
     const inner_case *c = &cases[v == 0 ? 2 : v == 1 ? 4 : 1];

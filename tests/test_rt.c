@@ -446,6 +446,12 @@ START_TEST(test_sgemm)
     for (int t = 0; t < 4; t++)
         for (size_t s = 0; s < LC_COUNTOF(sizes); s++)
             gemm_case(rt, &rng, t & 1, (t >> 1) & 1, sizes[s][0], sizes[s][1], sizes[s][2]);
+    /* shapes large enough for CLBlast's indirect kernel (padded copies) */
+    static const size_t large[][3] = {{32, 784, 784}, {784, 784, 32}, {100, 300, 257}};
+    for (int t = 0; t < 4; t++)
+        for (size_t s = 0; s < LC_COUNTOF(large); s++)
+            gemm_case_with(rt, LC_GEMM_CLBLAST, -0.5f, &rng, t & 1, (t >> 1) & 1, large[s][0], large[s][1],
+                           large[s][2]);
 
     /* A leading dimension smaller than the row: CLBlast's status is named. */
     cl_mem d;

@@ -137,7 +137,10 @@ START_TEST(program_cache_hit)
     ck_assert_int_eq(r1.programs_from_cache, 0);
     ck_assert_int_eq(lc_train_run(&o, &r2), LC_OK);
     ck_assert_int_eq(r2.programs_built, 0);
-    ck_assert_int_eq(r2.programs_from_cache, r1.programs_built);
+    /* every program the first run built, except those it rebuilt with fewer
+     * work-items per group than the device allows (the second run knows) */
+    ck_assert_int_gt(r2.programs_from_cache, 0);
+    ck_assert_int_le(r2.programs_from_cache, r1.programs_built);
     lc_train_result_free(&r1);
     lc_train_result_free(&r2);
     snprintf(cache, sizeof cache, "%s/cache", dir);
@@ -541,7 +544,8 @@ START_TEST(layca_two_launches_deep)
 }
 END_TEST
 
-/* =============================================================== * Long runs: checkpoints and exact resume, outputs that never overwrite
+/* ======================================================================
+ * Long runs: checkpoints and exact resume, outputs that never overwrite
  * inputs, non-finite losses, flag precedence, evaluation of saved weights.
  * ====================================================================== */
 
@@ -972,80 +976,179 @@ START_TEST(eval_of_saved_weights)
 }
 END_TEST
 
-/* ---- the configured path against the default one ---------------------------
- * 20 training steps of models/mlp3.json (Layca-SGD, 28x28 generated idx
- * data) and models/small_cnn.json (SGD with momentum, generated CIFAR-10
- * binary data) on the configured device and mode (tests/lc_test_rt.h) and on
- * the default path (the default device with its host shortcuts); in the
- * default configuration the other path is device-only on the same device.
- * Same data order and seeds: the weights after 20 steps differ only by float
- * rounding between implementations (host BLAS vs CLBlast, host vs device
- * convolutions, reduction orders).  Tolerance: per tensor, max |a - b| <=
- * 2e-3 max |b|, and the training losses of the last epoch within 2e-3
- * (relative).  A wrong kernel is off by O(1) after one step. */
-static void paths_agree(const char *model, const char *data, int batch, const char *tag)
+/* ---- 20 training steps against a double-precision reference -----------------
+ * models/mlp3.json (Layca-SGD, 28x28 generated idx data) and
+ * models/small_cnn.json (SGD with momentum, generated CIFAR-10 binary data)
+ * train 20 steps (one epoch, no shuffling) through the trainer on the
+ * configured path (tests/lc_test_rt.h) and, in the default configuration,
+ * also in device-only mode on the same device; the test repeats the same 20
+ * steps in double precision (tests/ref_graph.h for forward and backward,
+ * lc_ref for the optimizer, the trainer's data pipeline and initial
+ * weights).  Measured: every path within 6e-6 of the reference (RMS,
+ * relative to the RMS weight; host Winograd convolutions forced: 2e-6).
+ * Float and double still take some discrete decisions differently: a ReLU
+ * whose input lies within rounding of 0 flips and moves one example's
+ * contribution to one row of the kernel before it (seen in a shuffled
+ * order of these data: 567 elements of one row of mlp3's fc1, 0.9% of
+ * max |w|, after step 19), and momentum SGD on random data amplifies such
+ * differences (small_cnn, shuffled: 1e-3 RMS between two float paths).
+ * Tolerance, per tensor: RMS difference <= 5e-3 of the RMS weight, at most
+ * 2% of the elements off by more than 5e-3 max |w|; the final training and
+ * test losses within 5e-3, relative.  A wrong kernel is off by O(1) nearly
+ * everywhere after one step. */
+typedef struct ref_traj {
+    double *w;          /* double weights after the steps, arena layout */
+    double train_loss;  /* mean over the steps of the batch losses */
+    double test_loss;
+} ref_traj;
+
+static void reference_steps(const char *model, const char *data, int batch, int steps, ref_traj *out)
 {
-    char m[1024], out[2][700];
-    const char *srcroot = getenv("LAYCA_SOURCE_ROOT");
-    snprintf(m, sizeof m, "%s/models/%s", srcroot ? srcroot : "..", model);
-    lc_train_result r[2];
-    for (int v = 0; v < 2; v++) {
-        lc_train_opts o = base_opts();
-        o.model_path = m;
-        o.data_spec = data;
-        o.spec.steps = 20;
-        o.spec.batch = batch;
-        o.eval_every = 1000; /* evaluate once, at the end */
-        if (v == 0) { /* the default path */
-            o.device = NULL;
-            o.device_only = false;
-        } else if (!lc_test_extra_config()) {
-            o.device_only = true;
-        }
-        snprintf(out[v], sizeof out[v], "%s/%s-%d.safetensors", dir, tag, v);
-        o.save_path = out[v];
-        double t0 = lc_now_s();
-        ck_assert_msg(lc_train_run(&o, &r[v]) == LC_OK, "%s (%s path): %s", model, v ? "configured" : "default",
-                      lc_error_message());
-        fprintf(stderr, "# %s, %s path%s: train loss %.6f, test loss %.6f, %.1f s\n", model,
-                v ? "configured" : "default", v && o.device_only ? " (device-only)" : "", r[v].train_loss,
-                r[v].test_loss, lc_now_s() - t0);
-        ck_assert_int_eq(r[v].steps, 20);
+    lc_graph *g;
+    lc_train_spec ts;
+    ck_assert_int_eq(lc_model_load(model, &g, &ts), LC_OK);
+    lc_train_spec_defaults(&ts);
+    ck_assert_int_eq(lc_graph_compile(g, batch, true, NULL), LC_OK);
+    lc_dataset tr, va, te;
+    lc_data_opts dopt = {.seed = (uint64_t)ts.seed, .classes = g->classes};
+    char desc[256];
+    ck_assert_int_eq(lc_data_open3(data, &dopt, &tr, &va, &te, NULL, desc, sizeof desc), LC_OK);
+    ck_assert_int_ge(tr.n, (int64_t)batch * steps);
+    size_t nf = (size_t)g->param_floats;
+    float *wf = malloc(nf * 4);
+    double *w = malloc(nf * sizeof *w), *s1 = calloc(nf, sizeof *s1), *s2 = calloc(nf, sizeof *s2);
+    double *n0 = calloc((size_t)g->n_params + 1, sizeof *n0);
+    lc_graph_init_params(g, wf, (uint64_t)ts.seed); /* the trainer's initial weights */
+    for (size_t k = 0; k < nf; k++) w[k] = wf[k];
+    for (int i = 0; i < g->n_params; i++) {
+        const lc_param *p = &g->params[i];
+        for (int64_t k = 0; k < p->numel; k++) n0[i] += w[p->offset + k] * w[p->offset + k];
+        n0[i] = sqrt(n0[i]);
     }
-    ck_assert_msg(lc_test_rel(r[0].train_loss, r[1].train_loss, 1e-3) <= 2e-3, "%s: train loss %.7g vs %.7g", model,
-                  r[0].train_loss, r[1].train_loss);
-    ck_assert_msg(lc_test_rel(r[0].test_loss, r[1].test_loss, 1e-3) <= 2e-3, "%s: test loss %.7g vs %.7g", model,
-                  r[0].test_loss, r[1].test_loss);
+    lc_optim_kind kind;
+    ck_assert_int_eq(lc_optim_kind_parse(ts.optimizer, &kind), LC_OK);
+    lc_ref_optim ro;
+    lc_ref_optim_defaults(&ro, (lc_ref_optim_kind)kind);
+    if (kind == LC_OPTIM_SGD || kind == LC_OPTIM_SGD_AMOM) ro.momentum = ts.momentum;
+    ro.weight_decay = ts.weight_decay;
+    int64_t xin = lc_shape_numel(&g->nodes[g->input].shape);
+    double loss_sum = 0;
+    for (int s = 0; s < steps; s++) {
+        for (size_t k = 0; k < nf; k++) wf[k] = (float)w[k];
+        ref_run rr;
+        ref_run_graph(&rr, g, wf, tr.x + (size_t)s * batch * xin, tr.y + (size_t)s * batch, batch);
+        loss_sum += rr.loss;
+        double rate = lc_train_schedule_lr(&ts, 0);
+        for (int i = 0; i < g->n_params; i++) {
+            const lc_param *p = &g->params[i];
+            const lc_node *pn = &g->nodes[p->node];
+            if (!pn->trainable || p->grad_node < 0) continue;
+            double *wi = w + p->offset;
+            if (ts.layca && pn->is_kernel)
+                lc_ref_layca_step(wi, s1 + p->offset, s2 + p->offset, rr.pgrad + p->offset, (size_t)p->numel, &ro,
+                                  rate, n0[i], s + 1);
+            else
+                lc_ref_optim_step(wi, s1 + p->offset, s2 + p->offset, rr.pgrad + p->offset, (size_t)p->numel, &ro,
+                                  rate, s + 1);
+        }
+        ref_run_free(&rr, g);
+    }
+    out->train_loss = loss_sum / steps;
+    /* the test loss with the final weights, in evaluation mode */
+    for (size_t k = 0; k < nf; k++) wf[k] = (float)w[k];
+    ref_opts eo = {.eval = true};
+    ref_run rr;
+    lc_graph *ge;
+    ck_assert_int_eq(lc_model_load(model, &ge, NULL), LC_OK);
+    ck_assert_int_eq(lc_graph_compile(ge, (int)te.n, false, NULL), LC_OK);
+    ck_assert_int_eq(ge->param_floats, g->param_floats);
+    ref_run_graph_opts(&rr, ge, wf, te.x, te.y, (int)te.n, &eo);
+    out->test_loss = rr.loss;
+    ref_run_free(&rr, ge);
+    lc_graph_destroy(ge);
+    out->w = w;
+    free(wf);
+    free(s1);
+    free(s2);
+    free(n0);
+    lc_dataset_deinit(&tr);
+    lc_dataset_deinit(&va);
+    lc_dataset_deinit(&te);
+    lc_graph_destroy(g);
+}
+
+static void paths_match_reference(const char *model_file, const char *data, int batch, const char *tag)
+{
+    char m[1024], out[700];
+    const char *srcroot = getenv("LAYCA_SOURCE_ROOT");
+    snprintf(m, sizeof m, "%s/models/%s", srcroot ? srcroot : "..", model_file);
+    ref_traj ref;
+    double t0 = lc_now_s();
+    reference_steps(m, data, batch, 20, &ref);
+    fprintf(stderr, "# %s, double reference: train loss %.6f, test loss %.6f, %.1f s\n", model_file, ref.train_loss,
+            ref.test_loss, lc_now_s() - t0);
     lc_graph *g;
     ck_assert_int_eq(lc_model_load(m, &g, NULL), LC_OK);
     ck_assert_int_eq(lc_graph_compile(g, batch, true, NULL), LC_OK);
-    float *a = calloc((size_t)g->param_floats, 4), *b = calloc((size_t)g->param_floats, 4);
-    float *w0 = calloc((size_t)g->param_floats, 4);
-    ck_assert_int_eq(lc_model_load_params(out[0], g, a), LC_OK);
-    ck_assert_int_eq(lc_model_load_params(out[1], g, b), LC_OK);
-    lc_graph_init_params(g, w0, 1); /* the trainer's seed: the initial weights */
-    for (int i = 0; i < g->n_params; i++) {
-        const lc_param *p = &g->params[i];
-        double md = 0, mx = 1e-30, moved = 0;
-        for (int64_t k = 0; k < p->numel; k++) {
-            md = fmax(md, fabs((double)a[p->offset + k] - b[p->offset + k]));
-            mx = fmax(mx, fabs((double)a[p->offset + k]));
-            moved = fmax(moved, fabs((double)a[p->offset + k] - w0[p->offset + k]));
+    float *w = calloc((size_t)g->param_floats, 4), *w0 = calloc((size_t)g->param_floats, 4);
+    lc_graph_init_params(g, w0, 1);
+    /* the configured path; in the default configuration also device-only */
+    int n_paths = lc_test_extra_config() ? 1 : 2;
+    for (int v = 0; v < n_paths; v++) {
+        lc_train_opts o = base_opts();
+        o.model_path = m;
+        o.data_spec = data;
+        o.no_shuffle = true;
+        o.spec.steps = 20;
+        o.spec.batch = batch;
+        o.eval_every = 1000; /* evaluate once, at the end */
+        if (v == 1) o.device_only = true;
+        snprintf(out, sizeof out, "%s/%s-%d.safetensors", dir, tag, v);
+        o.save_path = out;
+        lc_train_result r;
+        t0 = lc_now_s();
+        ck_assert_msg(lc_train_run(&o, &r) == LC_OK, "%s: %s", model_file, lc_error_message());
+        const char *path = o.device_only ? "device-only" : "host shortcuts allowed";
+        fprintf(stderr, "# %s, %s: train loss %.6f, test loss %.6f, %.1f s\n", model_file, path, r.train_loss,
+                r.test_loss, lc_now_s() - t0);
+        ck_assert_int_eq(r.steps, 20);
+        ck_assert_msg(lc_test_rel(r.train_loss, ref.train_loss, 1e-3) <= 5e-3, "%s (%s): train loss %.7g vs %.7g",
+                      model_file, path, r.train_loss, ref.train_loss);
+        ck_assert_msg(lc_test_rel(r.test_loss, ref.test_loss, 1e-3) <= 5e-3, "%s (%s): test loss %.7g vs %.7g",
+                      model_file, path, r.test_loss, ref.test_loss);
+        lc_train_result_free(&r);
+        ck_assert_int_eq(lc_model_load_params(out, g, w), LC_OK);
+        for (int i = 0; i < g->n_params; i++) {
+            const lc_param *p = &g->params[i];
+            double md = 0, mx = 1e-30, moved = 0, sd = 0, sw = 0;
+            for (int64_t k = 0; k < p->numel; k++) {
+                double rw = ref.w[p->offset + k], d = (double)w[p->offset + k] - rw;
+                md = fmax(md, fabs(d));
+                mx = fmax(mx, fabs(rw));
+                moved = fmax(moved, fabs(rw - w0[p->offset + k]));
+                sd += d * d;
+                sw += rw * rw;
+            }
+            int64_t off = 0;
+            for (int64_t k = 0; k < p->numel; k++)
+                off += fabs((double)w[p->offset + k] - ref.w[p->offset + k]) > 5e-3 * mx;
+            double rms = sqrt(sd / fmax(sw, 1e-300));
+            fprintf(stderr, "#   %-14s max |w - ref| %.3g (max |w| %.3g, moved %.3g), RMS ratio %.3g, %lld of %lld off\n",
+                    g->nodes[p->node].name, md, mx, moved, rms, (long long)off, (long long)p->numel);
+            ck_assert_msg(moved > 1e-4 * mx, "%s: %s did not train", model_file, g->nodes[p->node].name);
+            ck_assert_msg(rms <= 5e-3, "%s (%s): %s: RMS difference %g of the RMS weight", model_file, path,
+                          g->nodes[p->node].name, rms);
+            ck_assert_msg(off <= p->numel / 50, "%s (%s): %s: %lld of %lld elements differ by more than %g",
+                          model_file, path, g->nodes[p->node].name, (long long)off, (long long)p->numel, 5e-3 * mx);
         }
-        fprintf(stderr, "#   %-14s max |default - configured| %.3g (max |w| %.3g, moved %.3g)\n",
-                g->nodes[p->node].name, md, mx, moved);
-        ck_assert_msg(moved > 1e-4 * mx, "%s: %s did not train", model, g->nodes[p->node].name);
-        ck_assert_msg(md <= 2e-3 * mx, "%s: %s differs by %g (max %g)", model, g->nodes[p->node].name, md, mx);
     }
-    free(a);
-    free(b);
+    free(w);
     free(w0);
+    free(ref.w);
     lc_graph_destroy(g);
-    lc_train_result_free(&r[0]);
-    lc_train_result_free(&r[1]);
 }
 
-START_TEST(mlp3_20_steps_paths_agree)
+START_TEST(mlp3_20_steps_vs_reference)
 {
     setup();
     char d[700], spec[800];
@@ -1054,11 +1157,11 @@ START_TEST(mlp3_20_steps_paths_agree)
     lc_test_write_idx_sized(d, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", 320, 11, 28, 10);
     lc_test_write_idx_sized(d, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 100, 12, 28, 10);
     snprintf(spec, sizeof spec, "mnist:%s", d);
-    paths_agree("mlp3.json", spec, 16, "mlp3");
+    paths_match_reference("mlp3.json", spec, 16, "mlp3");
 }
 END_TEST
 
-START_TEST(small_cnn_20_steps_paths_agree)
+START_TEST(small_cnn_20_steps_vs_reference)
 {
     setup();
     char d[700], spec[800];
@@ -1066,7 +1169,7 @@ START_TEST(small_cnn_20_steps_paths_agree)
     ck_assert_int_eq(lc_mkdirs(d), LC_OK);
     lc_test_write_cifar10(d, 32, 40, 13);
     snprintf(spec, sizeof spec, "cifar10:%s", d);
-    paths_agree("small_cnn.json", spec, 8, "small_cnn");
+    paths_match_reference("small_cnn.json", spec, 8, "small_cnn");
 }
 END_TEST
 
@@ -1087,8 +1190,8 @@ static Suite *suite(void)
     tcase_add_test(tc, fixed_gating_trainer);
     tcase_add_test(tc, layca_fused_unfused_cnn);
     tcase_add_test(tc, layca_two_launches_deep);
-    tcase_add_test(tc, mlp3_20_steps_paths_agree);
-    tcase_add_test(tc, small_cnn_20_steps_paths_agree);
+    tcase_add_test(tc, mlp3_20_steps_vs_reference);
+    tcase_add_test(tc, small_cnn_20_steps_vs_reference);
     suite_add_tcase(s, tc);
     TCase *tl = tcase_create("long_runs");
     tcase_set_timeout(tl, 600);

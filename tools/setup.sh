@@ -3,7 +3,9 @@
 # Used by tools/demo.sh, tools/test.sh and .ci/run.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-pkgs=(build-essential pkg-config meson ninja-build ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
+# mesa-opencl-icd: rusticl on llvmpipe (RUSTICL_ENABLE=llvmpipe), a second OpenCL implementation for tests;
+# clblast-utils: CLBlast's tuners (layca tune)
+pkgs=(build-essential pkg-config meson ninja-build ocl-icd-opencl-dev opencl-headers pocl-opencl-icd mesa-opencl-icd clinfo
       libclblast-dev clblast-utils libcjson-dev check zlib1g-dev libopenblas-dev libopenblas0-pthread libjpeg-dev libpng-dev libplplot-dev plplot-driver-cairo
       dataset-fashion-mnist python3)
 missing=()

@@ -40,6 +40,14 @@ if [ $# -gt 0 ]; then
   run_config default -- "$@"
 else
   run_config default --
+  # What a GPU runs, on the CPU: device-only mode (no host BLAS, host
+  # convolutions, maps or CPU optimizer layout) on PoCL limited to 32
+  # work-items per group (the tests read LAYCA_TEST_*, tests/lc_test_rt.h).
+  run_config pocl-device-only-wg32 LAYCA_TEST_DEVICE_ONLY=1 POCL_MAX_WORK_GROUP_SIZE=32 -- \
+    test_rt test_exec test_optim test_train
+  # Mesa rusticl on llvmpipe (OpenCL C 1.2, no fp64), device-only.
+  run_config rusticl-device-only RUSTICL_ENABLE=llvmpipe LAYCA_TEST_DEVICE=llvmpipe LAYCA_TEST_DEVICE_ONLY=1 -- \
+    test_exec test_optim test_train
   # The unit suites under ASan + UBSan.  LeakSanitizer suppressions cover
   # third-party libraries only (tests/lsan.supp).  test_resume (it kills
   # and restarts whole training processes) runs in the default

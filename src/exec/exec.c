@@ -438,8 +438,8 @@ static lc_status lower_conv(lc_exec *ex, llist *L, int id, int nb)
         if (nd->op == LC_OP_CONV2D) {
             loc x = shift(where(ex, nd->inputs[0]), (int64_t)n0 * d.cin * hw);
             LC_TRY(im2col(ex, L, id, col, x, nc, &d));
-            LC_TRY(gemm(ex, L, id, false, false, (size_t)d.cout, cols, (size_t)d.K, where(ex, nd->inputs[1]), (size_t)d.K,
-                        col, cols, t, cols));
+            LC_TRY(gemm(ex, L, id, false, false, (size_t)d.cout, cols, (size_t)d.K, where(ex, nd->inputs[1]),
+                        (size_t)d.K, col, cols, t, cols));
             loc yy = shift(y, (int64_t)n0 * d.cout * d.ohw);
             loc b = c->bias ? where(ex, c->inputs[2]) : (loc){ex->params, 0};
             int has_bias = c->bias;
@@ -449,8 +449,8 @@ static lc_status lower_conv(lc_exec *ex, llist *L, int id, int nb)
         } else if (nd->op == LC_OP_CONV2D_DX) {
             LC_TRY(to_cn(ex, L, id, t, shift(where(ex, nd->inputs[0]), (int64_t)n0 * d.cout * d.ohw), nc, d.cout,
                          d.ohw));
-            LC_TRY(gemm(ex, L, id, true, false, (size_t)d.K, cols, (size_t)d.cout, where(ex, nd->inputs[1]), (size_t)d.K,
-                        t, cols, col, cols));
+            LC_TRY(gemm(ex, L, id, true, false, (size_t)d.K, cols, (size_t)d.cout, where(ex, nd->inputs[1]),
+                        (size_t)d.K, t, cols, col, cols));
             loc dx = shift(y, (int64_t)n0 * d.cin * hw);
             lc_arg a[] = {LC_ARG(dx.buf), LC_ARG(dx.off), LC_ARG(col.buf), LC_ARG(col.off), LC_ARG(nc), LC_ARG(d.cin),
                           LC_ARG(d.h), LC_ARG(d.w), LC_ARG(d.kh), LC_ARG(d.kw), LC_ARG(d.sh), LC_ARG(d.sw),

@@ -267,9 +267,12 @@ static bool clblast_small_groups(lc_rt *rt, size_t cap)
     static const char *padtra_names[] = {"PADTRA_PAD", "PADTRA_TILE", "PADTRA_WPT"};
     size_t padtra[] = {0, d, 1};
     struct { const char *kernel; size_t n; const char **names; const size_t *values; } o[] = {
-        {"Xgemm", LC_COUNTOF(xgemm), xgemm_names, xgemm},     {"XgemmDirect", LC_COUNTOF(direct), direct_names, direct},
-        {"Copy", LC_COUNTOF(copy), copy_names, copy},         {"Pad", LC_COUNTOF(pad), pad_names, pad},
-        {"Transpose", LC_COUNTOF(tra), tra_names, tra},       {"Padtranspose", LC_COUNTOF(padtra), padtra_names, padtra},
+        {"Xgemm", LC_COUNTOF(xgemm), xgemm_names, xgemm},
+        {"XgemmDirect", LC_COUNTOF(direct), direct_names, direct},
+        {"Copy", LC_COUNTOF(copy), copy_names, copy},
+        {"Pad", LC_COUNTOF(pad), pad_names, pad},
+        {"Transpose", LC_COUNTOF(tra), tra_names, tra},
+        {"Padtranspose", LC_COUNTOF(padtra), padtra_names, padtra},
     };
     bool ok = true;
     for (size_t i = 0; i < LC_COUNTOF(o); i++) {

@@ -120,7 +120,8 @@ lc_status lc_rt_kernel_wg(lc_rt *rt, cl_kernel k, size_t *out);
  * -D<macro>=<wg>, wg = lc_rt_wg_cap(rt, want), then checks each kernel of
  * `kernels` (n_kernels names) and, while one of them allows less, rebuilds
  * with the largest power of two it allows.  *wg gets the size to launch
- * with. */
+ * with.  A limit found this way is remembered per device, program and macro
+ * (lc_rt_choice_*), so later builds start there instead of building twice. */
 lc_status lc_rt_program_wg(lc_rt *rt, const char *name, const char *options, const char *macro, size_t want,
                            const char *const *kernels, int n_kernels, cl_program *out, size_t *wg);
 

@@ -607,6 +607,12 @@ lc_status lc_rt_program_wg(lc_rt *rt, const char *name, const char *options, con
     *out = NULL;
     *wg = 0;
     size_t w = lc_rt_wg_cap(rt, want ? want : 1);
+    /* a size a kernel of this program refused before (on this device, kept
+     * with the timing choices) is not tried again */
+    char key[160];
+    snprintf(key, sizeof key, "wg-limit|%s|%s", name, macro);
+    int known = lc_rt_choice_get(rt, key);
+    if (known > 0 && (size_t)known < w) w = lc_rt_wg_cap(rt, (size_t)known);
     for (;;) {
         char opts[512];
         int len = snprintf(opts, sizeof opts, "%s%s-D%s=%zu", options ? options : "", options && *options ? " " : "",
@@ -633,6 +639,7 @@ lc_status lc_rt_program_wg(lc_rt *rt, const char *name, const char *options, con
         size_t nw = lc_rt_wg_cap(rt, allowed);
         LC_DEBUG("program '%s': a kernel allows %zu work-items per group, not %zu: rebuilt with %s=%zu", name, allowed,
                  w, macro, nw);
+        if (allowed <= (size_t)INT32_MAX) lc_rt_choice_set(rt, key, (int)allowed);
         if (nw >= w) return LC_ERR(LC_ERR_DEVICE, "program '%s': no work-group size fits (%zu)", name, allowed);
         w = nw;
     }
