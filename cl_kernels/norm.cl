@@ -96,10 +96,11 @@ __kernel void lc_bn_stats_eval(__global float *stats, ulong s_off, __global cons
     stats[s_off + c + ch] = rsqrt(rv[rv_off + ch] + eps);
 }
 
-/* y = (x - mean) / std * gamma + beta; one work-item per plane */
+/* y = (x - mean) / std * gamma + beta (then max(., 0) when relu: a fused
+ * ReLU); one work-item per plane */
 __kernel void lc_bn_apply(__global float *y, ulong y_off, __global const float *x, ulong x_off,
                           __global const float *stats, ulong s_off, __global const float *gm, ulong g_off,
-                          __global const float *bt, ulong b_off, int affine, int c, int hw, int planes)
+                          __global const float *bt, ulong b_off, int affine, int relu, int c, int hw, int planes)
 {
     int pl = get_global_id(0);
     if (pl >= planes) return;
@@ -109,8 +110,13 @@ __kernel void lc_bn_apply(__global float *y, ulong y_off, __global const float *
     __global const float *xs = x + x_off + (size_t)pl * hw;
     __global float *d = y + y_off + (size_t)pl * hw;
     int p = 0;
-    for (; p + 8 <= hw; p += 8) vstore8(fma(vload8(0, xs + p) - mean, a, b), 0, d + p);
-    for (; p < hw; p++) d[p] = fma(xs[p] - mean, a, b);
+    if (relu) {
+        for (; p + 8 <= hw; p += 8) vstore8(fmax(fma(vload8(0, xs + p) - mean, a, b), 0.0f), 0, d + p);
+        for (; p < hw; p++) d[p] = fmax(fma(xs[p] - mean, a, b), 0.0f);
+    } else {
+        for (; p + 8 <= hw; p += 8) vstore8(fma(vload8(0, xs + p) - mean, a, b), 0, d + p);
+        for (; p < hw; p++) d[p] = fma(xs[p] - mean, a, b);
+    }
 }
 
 /* sums[ch] = sum dy, sums[c + ch] = sum dy * xhat */
@@ -199,4 +205,145 @@ void lc_channel_sum(__global float *db, ulong db_off, __global const float *dy, 
     LC_CHANNEL_RANGE(a8 += vload8(0, gb + e8);, a8.s0 += gb[e];)
     float a = lc_wg_sum(red, lc_hsum8(a8));
     if (get_local_id(0) == 0) db[db_off + ch] = a;
+}
+
+/* dst[i] = src[skip + i] for i < count (a batchnorm's dgamma and dbeta
+ * taken from the sums its input gradient already formed) */
+__kernel void lc_copy_floats(__global float *dst, ulong dst_off, __global const float *src, ulong src_off, int skip,
+                             int count)
+{
+    int i = get_global_id(0);
+    if (i < count) dst[dst_off + i] = src[src_off + skip + i];
+}
+
+/* ---- GPU style (device-only mode and non-CPU devices) ----
+ * Per-channel reductions: one work-group of LC_RED_WG work-items per
+ * channel walks the channel's n planes with coalesced loops: the group is
+ * split into LC_RED_WG / P teams of P lanes (P the power of two at or above
+ * hw, at most LC_RED_WG); team g takes planes g, g + teams, ..., and lane l
+ * of a team reads the plane's elements l, l + P, ..., so neighbouring
+ * work-items read neighbouring floats.  BODY sees the element's offset e
+ * from the tensor start.  Elementwise kernels: one work-item per element on
+ * a (hw, c, n) range. */
+#define LC_GPU_CHANNEL_LOOP(BODY)                                              \
+    {                                                                          \
+        int P_ = 1;                                                            \
+        while (P_ < hw && P_ < LC_RED_WG) P_ <<= 1;                            \
+        int teams_ = LC_RED_WG / P_, lane_ = t & (P_ - 1), team_ = t / P_;     \
+        for (int ni_ = team_; ni_ < n; ni_ += teams_) {                        \
+            size_t base_ = ((size_t)ni_ * c + ch) * hw;                        \
+            for (int p_ = lane_; p_ < hw; p_ += P_) {                          \
+                size_t e = base_ + p_;                                         \
+                BODY                                                           \
+            }                                                                  \
+        }                                                                      \
+    }
+
+__kernel __attribute__((reqd_work_group_size(LC_RED_WG, 1, 1)))
+void lc_gpu_bn_stats(__global float *stats, ulong s_off, __global float *rm, ulong rm_off, __global float *rv,
+                     ulong rv_off, __global const float *x, ulong x_off, int n, int c, int hw, float eps,
+                     float momentum)
+{
+    __local float red[LC_RED_WG];
+    int ch = get_group_id(0), t = get_local_id(0), m = n * hw;
+    __global const float *xb = x + x_off;
+    float s = 0.0f;
+    LC_GPU_CHANNEL_LOOP(s += xb[e];)
+    float mean = lc_wg_sum(red, s) / (float)m;
+    float v = 0.0f;
+    LC_GPU_CHANNEL_LOOP(float d = xb[e] - mean; v = fma(d, d, v);)
+    float var = lc_wg_sum(red, v) / (float)m;
+    if (t == 0) {
+        stats[s_off + ch] = mean;
+        stats[s_off + c + ch] = rsqrt(var + eps);
+        rm[rm_off + ch] = momentum * rm[rm_off + ch] + (1.0f - momentum) * mean;
+        rv[rv_off + ch] = momentum * rv[rv_off + ch] + (1.0f - momentum) * var;
+    }
+}
+
+/* range (hw, c, n) */
+__kernel void lc_gpu_bn_apply(__global float *y, ulong y_off, __global const float *x, ulong x_off,
+                              __global const float *stats, ulong s_off, __global const float *gm, ulong g_off,
+                              __global const float *bt, ulong b_off, int affine, int relu, int n, int c, int hw)
+{
+    int p = get_global_id(0), ch = get_global_id(1), ni = get_global_id(2);
+    if (p >= hw || ch >= c || ni >= n) return;
+    float mean = stats[s_off + ch], inv = stats[s_off + c + ch];
+    float a = affine ? inv * gm[g_off + ch] : inv, b = affine ? bt[b_off + ch] : 0.0f;
+    size_t e = ((size_t)ni * c + ch) * hw + p;
+    float v = fma(x[x_off + e] - mean, a, b);
+    y[y_off + e] = relu ? fmax(v, 0.0f) : v;
+}
+
+__kernel __attribute__((reqd_work_group_size(LC_RED_WG, 1, 1)))
+void lc_gpu_bn_bwd_sums(__global float *sums, ulong u_off, __global const float *dy, ulong dy_off,
+                        __global const float *x, ulong x_off, __global const float *stats, ulong s_off, int n, int c,
+                        int hw)
+{
+    __local float red[LC_RED_WG];
+    int ch = get_group_id(0), t = get_local_id(0);
+    float mean = stats[s_off + ch], inv = stats[s_off + c + ch];
+    __global const float *gb = dy + dy_off, *xb = x + x_off;
+    float a = 0.0f, b = 0.0f;
+    LC_GPU_CHANNEL_LOOP(float d = gb[e]; a += d; b = fma(d, xb[e] - mean, b);)
+    a = lc_wg_sum(red, a);
+    b = lc_wg_sum(red, b) * inv;
+    if (t == 0) {
+        sums[u_off + ch] = a;
+        sums[u_off + c + ch] = b;
+    }
+}
+
+/* range (hw, c, n) */
+__kernel void lc_gpu_bn_bwd_dx(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off,
+                               __global const float *x, ulong x_off, __global const float *stats, ulong s_off,
+                               __global const float *sums, ulong u_off, __global const float *gm, ulong g_off,
+                               int affine, int n, int c, int hw)
+{
+    int p = get_global_id(0), ch = get_global_id(1), ni = get_global_id(2);
+    if (p >= hw || ch >= c || ni >= n) return;
+    float m = (float)(n * hw), mean = stats[s_off + ch], inv = stats[s_off + c + ch];
+    float k = (affine ? gm[g_off + ch] : 1.0f) * inv / m;
+    float s1 = sums[u_off + ch], q = inv * sums[u_off + c + ch];
+    size_t e = ((size_t)ni * c + ch) * hw + p;
+    dx[dx_off + e] = k * (m * dy[dy_off + e] - s1 - (x[x_off + e] - mean) * q);
+}
+
+/* range (hw, c, n) */
+__kernel void lc_gpu_bn_bwd_dx_eval(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off,
+                                    __global const float *stats, ulong s_off, __global const float *gm, ulong g_off,
+                                    int affine, int n, int c, int hw)
+{
+    int p = get_global_id(0), ch = get_global_id(1), ni = get_global_id(2);
+    if (p >= hw || ch >= c || ni >= n) return;
+    float k = (affine ? gm[g_off + ch] : 1.0f) * stats[s_off + c + ch];
+    size_t e = ((size_t)ni * c + ch) * hw + p;
+    dx[dx_off + e] = dy[dy_off + e] * k;
+}
+
+__kernel __attribute__((reqd_work_group_size(LC_RED_WG, 1, 1)))
+void lc_gpu_bn_dgamma(__global float *dg, ulong dg_off, __global const float *dy, ulong dy_off,
+                      __global const float *x, ulong x_off, __global const float *stats, ulong s_off, int n, int c,
+                      int hw)
+{
+    __local float red[LC_RED_WG];
+    int ch = get_group_id(0), t = get_local_id(0);
+    float mean = stats[s_off + ch], inv = stats[s_off + c + ch];
+    __global const float *gb = dy + dy_off, *xb = x + x_off;
+    float b = 0.0f;
+    LC_GPU_CHANNEL_LOOP(b = fma(gb[e], xb[e] - mean, b);)
+    b = lc_wg_sum(red, b) * inv;
+    if (t == 0) dg[dg_off + ch] = b;
+}
+
+__kernel __attribute__((reqd_work_group_size(LC_RED_WG, 1, 1)))
+void lc_gpu_channel_sum(__global float *db, ulong db_off, __global const float *dy, ulong dy_off, int n, int c, int hw)
+{
+    __local float red[LC_RED_WG];
+    int ch = get_group_id(0), t = get_local_id(0);
+    __global const float *gb = dy + dy_off;
+    float a = 0.0f;
+    LC_GPU_CHANNEL_LOOP(a += gb[e];)
+    a = lc_wg_sum(red, a);
+    if (t == 0) db[db_off + ch] = a;
 }

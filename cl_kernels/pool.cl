@@ -199,3 +199,74 @@ __kernel void lc_maxpool2_bwd(__global float *dx, ulong dx_off, __global const f
         for (int k = 0; k < w; k++) dl[k] = 0.0f;
     }
 }
+
+/* ---- GPU style (device-only mode and non-CPU devices) ----
+ * One work-item per output element (forward) or input element (backward, a
+ * gather) on (width, height, planes) ranges: neighbouring work-items touch
+ * neighbouring columns.  Same window rules and tie order as above. */
+
+/* range (ow, oh, nc) */
+__kernel void lc_gpu_maxpool_fwd(__global float *y, ulong y_off, __global const float *x, ulong x_off, int nc, int h,
+                                 int w, int kh, int kw, int sh, int sw, int oh, int ow)
+{
+    int ox = get_global_id(0), oy = get_global_id(1), pl = get_global_id(2);
+    if (ox >= ow || oy >= oh || pl >= nc) return;
+    __global const float *xp = x + x_off + (size_t)pl * h * w;
+    y[y_off + ((size_t)pl * oh + oy) * ow + ox] = xp[lc_window_argmax(xp, w, oy * sh, ox * sw, kh, kw)];
+}
+
+/* dx = the sum of dy over the windows whose first maximum is this element;
+ * range (w, h, nc) */
+__kernel void lc_gpu_maxpool_bwd(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off,
+                                 __global const float *x, ulong x_off, int nc, int h, int w, int kh, int kw, int sh,
+                                 int sw, int oh, int ow)
+{
+    int ix = get_global_id(0), iy = get_global_id(1), pl = get_global_id(2);
+    if (ix >= w || iy >= h || pl >= nc) return;
+    __global const float *xp = x + x_off + (size_t)pl * h * w;
+    __global const float *g = dy + dy_off + (size_t)pl * oh * ow;
+    int me = iy * w + ix;
+    int oy0 = lc_win_lo(iy, kh, sh), oy1 = lc_win_hi(iy, sh, oh);
+    int ox0 = lc_win_lo(ix, kw, sw), ox1 = lc_win_hi(ix, sw, ow);
+    float s = 0.0f;
+    for (int oy = oy0; oy <= oy1; oy++)
+        for (int ox = ox0; ox <= ox1; ox++)
+            if (lc_window_argmax(xp, w, oy * sh, ox * sw, kh, kw) == me) s += g[oy * ow + ox];
+    dx[dx_off + (size_t)pl * h * w + me] = s;
+}
+
+/* range (ow, oh, nc) */
+__kernel void lc_gpu_avgpool_fwd(__global float *y, ulong y_off, __global const float *x, ulong x_off, int nc, int h,
+                                 int w, int kh, int kw, int sh, int sw, int oh, int ow)
+{
+    int ox = get_global_id(0), oy = get_global_id(1), pl = get_global_id(2);
+    if (ox >= ow || oy >= oh || pl >= nc) return;
+    __global const float *xp = x + x_off + ((size_t)pl * h + oy * sh) * w + ox * sw;
+    float s = 0.0f;
+    for (int a = 0; a < kh; a++)
+        for (int b = 0; b < kw; b++) s += xp[a * w + b];
+    y[y_off + ((size_t)pl * oh + oy) * ow + ox] = s * (1.0f / (float)(kh * kw));
+}
+
+/* range (w, h, nc) */
+__kernel void lc_gpu_avgpool_bwd(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off, int nc,
+                                 int h, int w, int kh, int kw, int sh, int sw, int oh, int ow)
+{
+    int ix = get_global_id(0), iy = get_global_id(1), pl = get_global_id(2);
+    if (ix >= w || iy >= h || pl >= nc) return;
+    __global const float *g = dy + dy_off + (size_t)pl * oh * ow;
+    int oy0 = lc_win_lo(iy, kh, sh), oy1 = lc_win_hi(iy, sh, oh);
+    int ox0 = lc_win_lo(ix, kw, sw), ox1 = lc_win_hi(ix, sw, ow);
+    float s = 0.0f;
+    for (int oy = oy0; oy <= oy1; oy++)
+        for (int ox = ox0; ox <= ox1; ox++) s += g[oy * ow + ox];
+    dx[dx_off + ((size_t)pl * h + iy) * w + ix] = s * (1.0f / (float)(kh * kw));
+}
+
+/* dx[plane, p] = dy[plane] / hw; range (hw, nc) */
+__kernel void lc_gpu_gap_bwd(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off, int nc, int hw)
+{
+    int p = get_global_id(0), pl = get_global_id(1);
+    if (p >= hw || pl >= nc) return;
+    dx[dx_off + (size_t)pl * hw + p] = dy[dy_off + pl] / (float)hw;
+}

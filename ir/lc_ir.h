@@ -54,7 +54,9 @@
     X(GLOBAL_AVGPOOL_DX, "global_avgpool_grad", 'B', 1) /* dy */               \
     X(DROPOUT_DX, "dropout_grad", 'B', 1)          /* dy */                    \
     X(MASK, "mask", 'D', 0)             /* per-example 0/1 values, uploaded */ \
-    X(GATE, "gate", 'F', 2)             /* x * mask (fixed ReLU gating) */
+    X(GATE, "gate", 'F', 2)             /* x * mask (fixed ReLU gating) */      \
+    X(FUSED_RELU, "relu_fused", 'V', 1) /* a ReLU its input's producer applies \
+                                         * (act_relu): a view of that value */
 
 typedef enum lc_op {
 #define LC_X_(id, name, kind, nin) LC_OP_##id,
@@ -117,6 +119,11 @@ typedef struct lc_node {
     bool affine;         /* has gamma ("<node>.weight") and beta ("<node>.bias") */
     /* DROPOUT: the fraction of elements zeroed in training */
     double rate;
+    /* DENSE, CONV2D, BATCHNORM: the value is max(., 0) of the op's result, a
+     * ReLU fused into the node by lc_graph_fuse (the ReLU node stays as a
+     * FUSED_RELU view of it); the backward masks the incoming gradient
+     * first */
+    bool act_relu;
     /* PARAM */
     lc_init init;
     double init_value;   /* LC_INIT_CONSTANT */
@@ -168,6 +175,11 @@ typedef struct lc_graph {
     /* conv im2col workspace limit per node in floats (0 = LC_WORKSPACE_DEFAULT):
      * the batch is processed in chunks of examples that fit */
     int64_t workspace_limit;
+    /* lc_graph_compile leaves ReLUs unfused (for checking and comparisons) */
+    bool no_fusion;
+    /* columns per split-K slice of conv weight gradients at least (0 =
+     * LC_DW_SPLIT_COLS; tests make it small) */
+    int dw_split_cols;
 } lc_graph;
 
 #define LC_WORKSPACE_DEFAULT ((int64_t)16 << 20) /* floats (64 MiB) */
@@ -219,6 +231,13 @@ lc_status lc_graph_autodiff(lc_graph *g);
 /* Removes backward nodes nobody needs (e.g. input gradients of the first
  * layer when frozen).  Forward nodes are kept. */
 lc_status lc_graph_dce(lc_graph *g);
+/* Elementwise fusion (after inference, before autodiff): a ReLU whose input
+ * is a dense, conv2d or batchnorm node used by nothing else (and neither
+ * kept (keep_value) nor the logits) is folded into that node (act_relu);
+ * the ReLU node becomes a FUSED_RELU view of it, so its name, its value
+ * (lc_exec_read_node), keep_value and its gradient stay where they were.
+ * Returns the number of ReLUs fused. */
+int lc_graph_fuse(lc_graph *g);
 /* Assigns parameter arena offsets. Called by lc_graph_infer. */
 void lc_graph_layout_params(lc_graph *g);
 /* Liveness-based memory plan for a batch size: places every activation
@@ -227,7 +246,7 @@ void lc_graph_layout_params(lc_graph *g);
  * (examples, labels) stay live for the whole step.  Sets g->act_floats (the
  * arena size in floats) and g->aux_peak_floats. */
 lc_status lc_graph_plan(lc_graph *g, int batch);
-/* The full pipeline: infer, verify, autodiff, dce, plan.  When dump is not
+/* The full pipeline: infer, verify, fuse (unless g->no_fusion), autodiff, dce, plan.  When dump is not
  * NULL the graph is printed after each pass. */
 lc_status lc_graph_compile(lc_graph *g, int batch, bool train, FILE *dump);
 
@@ -262,5 +281,20 @@ bool lc_graph_conv_pointwise(const lc_graph *g, int id);
  * workspace floats per example ((in*kh*kw + filters) * out_h * out_w). */
 int lc_graph_conv_chunk(const lc_graph *g, int id, int nb);
 int64_t lc_graph_conv_ws_per_example(const lc_graph *g, int id);
+/* conv2d_grad_weight node: the number S of split-K slices its chunk's
+ * columns (examples x output pixels) may be cut into (1: none): at least
+ * g->dw_split_cols (default LC_DW_SPLIT_COLS) columns each, at most
+ * LC_DW_SPLIT_MAX, and S + 1 slices
+ * of the weight's size (the last one for the columns left over) within
+ * half the chunk's workspace.  Its workspace holds them after the chunk's
+ * (K + filters) * chunk * out_h * out_w floats.  Pointwise weight gradients
+ * have a workspace too (the device lowering changes their layouts). */
+int lc_graph_conv_dw_slices(const lc_graph *g, int id, int nb);
+#define LC_DW_SPLIT_COLS 2048
+#define LC_DW_SPLIT_MAX 32
+/* The batchnorm_grad_input node of batchnorm node bn, or -1: its sums
+ * (sum dy, sum dy * xhat per channel) are also the gradients of beta and
+ * gamma, which the executor takes from them (the planner keeps them). */
+int lc_graph_bn_dx_of(const lc_graph *g, int bn);
 
 #endif

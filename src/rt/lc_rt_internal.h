@@ -38,6 +38,12 @@ typedef struct lc_rt_impl {
 
 /* gemm.c */
 void lc_rt_gemm_release(lc_rt_impl *impl);
+/* CLBlast's work-group sizes checked against the device once (smaller ones
+ * given to it when the device allows fewer than its defaults); _shrink
+ * makes them small after a launch failed for its work-group size, once:
+ * true when the caller should retry. */
+void lc_rt_clblast_prepare(lc_rt *rt);
+bool lc_rt_clblast_shrink(lc_rt *rt);
 /* host.c */
 void lc_rt_pool_release(lc_rt_impl *impl);
 void lc_rt_choices_release(lc_rt_impl *impl);
