@@ -26,7 +26,18 @@
  * [mean, 1/std] into the node's auxiliary block, an elementwise kernel
  * normalises; the backward reads the same block.
  * dropout: counter-based mask from (seed, step, node), recomputed by the
- * backward; the key argument is set before each replay. */
+ * backward; the key argument is set before each replay.
+ * Kernel styles (lc_exec_opts.kernels): the CPU style above (a row or a
+ * plane per work-item), and the GPU style (non-CPU devices, device-only
+ * mode): one element per work-item on ranges whose first dimension runs
+ * along memory (kern_nd), strided coalesced per-channel reductions, 1x1
+ * convs as one strided-batched GEMM, and per conv node a device schedule
+ * (GEMM or batched: strided-batched GEMMs from and to NCHW, split-K weight
+ * gradients; lc_exec.h), chosen by timing at creation like the host ones.
+ * Fused ReLUs (act_relu, see lc_graph_fuse) are applied by the producer's
+ * last kernel (bias_act, the conv's layout change or channel bias,
+ * batchnorm's apply, or an in-place ReLU after a GEMM or a host conv); the
+ * FUSED_RELU node is a view with no launch. */
 #include "lc_exec.h"
 #include "exec_host.h"
 
@@ -1170,9 +1181,17 @@ static lc_status choose_device_conv(lc_exec *ex)
                 llist T = {0};
                 ex->dconv[i] = (uint8_t)(k ? LC_EXEC_CONV_BATCHED : LC_EXEC_CONV_GEMM);
                 lc_status st = lower_conv(ex, &T, i, nb);
+                /* an untimed run first: CLBlast compiles the kernels of a GEMM shape on its first call */
+                if (st == LC_OK) st = run(ex, &T, 0, T.count);
                 if (st == LC_OK) t[k] = time_list(ex, &T, 3, k ? 3 * t[0] : 1e30);
                 llist_free(&T);
-                if (st != LC_OK) return st;
+                if (st != LC_OK && k == 1) { /* the batched schedule failed here: the plain one */
+                    LC_DEBUG("conv node '%s': the batched schedule failed: %s", nd->name, lc_error_message());
+                    lc_error_clear();
+                    t[1] = 1e30;
+                } else if (st != LC_OK) {
+                    return st;
+                }
             }
             v = t[1] < t[0] ? LC_EXEC_CONV_BATCHED : LC_EXEC_CONV_GEMM;
             LC_DEBUG("conv node '%s' (%s) on the device: gemm %.3f ms, batched %.3f ms -> %s", nd->name,
