@@ -126,19 +126,28 @@ __kernel void lc_channel_bias(__global float *y, ulong y_off, __global const flo
  * the device allows works, and global sizes may be rounded up. */
 
 /* col[k, n*ohw + p] = x[n, ci, oy*sh - pt + ki, ox*sw - pl + kj] (0 outside),
- * p = oy*ow + ox, k = (ci*kh + ki)*kw + kj; range (oh*ow, nc, cin*kh*kw) */
+ * p = oy*ow + ox, k = (ci*kh + ki)*kw + kj; range (oh*ow, nc, cin): a
+ * work-item writes the kh*kw rows of its column for its input channel, each
+ * store contiguous across dimension 0 (one division per work-item) */
 __kernel void lc_gpu_im2col(__global float *col, ulong col_off, __global const float *x, ulong x_off, int nc,
                             int cin, int h, int w, int kh, int kw, int sh, int sw, int pt, int pl, int oh, int ow)
 {
-    int p = get_global_id(0), n = get_global_id(1), k = get_global_id(2);
-    int ohw = oh * ow, khw = kh * kw;
-    if (p >= ohw || n >= nc || k >= cin * khw) return;
+    int p = get_global_id(0), n = get_global_id(1), ci = get_global_id(2);
+    int ohw = oh * ow;
+    if (p >= ohw || n >= nc || ci >= cin) return;
     int oy = p / ow, ox = p - oy * ow;
-    int ci = k / khw, r = k - ci * khw, ki = r / kw, kj = r - ki * kw;
-    int iy = oy * sh - pt + ki, ix = ox * sw - pl + kj;
-    float v = 0.0f;
-    if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = x[x_off + (((size_t)n * cin + ci) * h + iy) * w + ix];
-    col[col_off + (size_t)k * ((size_t)nc * ohw) + (size_t)n * ohw + p] = v;
+    size_t cols = (size_t)nc * ohw;
+    __global float *dst = col + col_off + (size_t)ci * kh * kw * cols + (size_t)n * ohw + p;
+    __global const float *src = x + x_off + ((size_t)n * cin + ci) * ((size_t)h * w);
+    int iy0 = oy * sh - pt, ix0 = ox * sw - pl;
+    for (int ki = 0; ki < kh; ki++) {
+        int iy = iy0 + ki;
+        bool row = iy >= 0 && iy < h;
+        for (int kj = 0; kj < kw; kj++, dst += cols) {
+            int ix = ix0 + kj;
+            *dst = row && ix >= 0 && ix < w ? src[iy * w + ix] : 0.0f;
+        }
+    }
 }
 
 /* dx[n, ci, iy, ix] = the sum of the col entries im2col read from it (a

@@ -235,6 +235,34 @@ __kernel void lc_gpu_maxpool_bwd(__global float *dx, ulong dx_off, __global cons
     dx[dx_off + (size_t)pl * h * w + me] = s;
 }
 
+/* The same when the windows tile the input (stride == window): one
+ * work-item per window writes its kh x kw inputs (the first maximum gets
+ * dy, the others 0); the last column's and row's work-items also clear the
+ * inputs no window covers.  Range (ow, oh, nc). */
+__kernel void lc_gpu_maxpool_bwd_tiled(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off,
+                                       __global const float *x, ulong x_off, int nc, int h, int w, int kh, int kw,
+                                       int oh, int ow)
+{
+    int ox = get_global_id(0), oy = get_global_id(1), pl = get_global_id(2);
+    if (ox >= ow || oy >= oh || pl >= nc) return;
+    __global const float *xp = x + x_off + (size_t)pl * h * w;
+    __global float *d = dx + dx_off + (size_t)pl * h * w;
+    int best = lc_window_argmax(xp, w, oy * kh, ox * kw, kh, kw);
+    float gv = dy[dy_off + ((size_t)pl * oh + oy) * ow + ox];
+    for (int a = 0; a < kh; a++)
+        for (int b = 0; b < kw; b++) {
+            int k = (oy * kh + a) * w + ox * kw + b;
+            d[k] = k == best ? gv : 0.0f;
+        }
+    int y1 = oy == oh - 1 ? h : (oy + 1) * kh; /* rows this work-item clears right of the windows */
+    if (ox == ow - 1)
+        for (int a = oy * kh; a < y1; a++)
+            for (int b = ow * kw; b < w; b++) d[a * w + b] = 0.0f;
+    if (oy == oh - 1) /* below the windows, under this window's columns */
+        for (int a = oh * kh; a < h; a++)
+            for (int b = ox * kw; b < ox * kw + kw; b++) d[a * w + b] = 0.0f;
+}
+
 /* range (ow, oh, nc) */
 __kernel void lc_gpu_avgpool_fwd(__global float *y, ulong y_off, __global const float *x, ulong x_off, int nc, int h,
                                  int w, int kh, int kw, int sh, int sw, int oh, int ow)

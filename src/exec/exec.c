@@ -441,7 +441,7 @@ static lc_status im2col(lc_exec *ex, llist *L, int id, loc col, loc x, int nc, c
                   LC_ARG(d->h), LC_ARG(d->w), LC_ARG(d->kh), LC_ARG(d->kw), LC_ARG(d->sh), LC_ARG(d->sw),
                   LC_ARG(d->pt), LC_ARG(d->pl), LC_ARG(d->oh), LC_ARG(d->ow)};
     if (ex->gpu)
-        return kern_nd(ex, L, id, P_CONV, "lc_gpu_im2col", a, 16, (size_t)d->ohw, (size_t)nc, (size_t)d->K);
+        return kern_nd(ex, L, id, P_CONV, "lc_gpu_im2col", a, 16, (size_t)d->ohw, (size_t)nc, (size_t)d->cin);
     return kern(ex, L, id, P_CONV, "lc_im2col", a, 16, 2, (size_t)nc * (size_t)d->oh, (size_t)d->K, 0);
 }
 
@@ -844,6 +844,14 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
         loc a0 = where(ex, in0);
         if (ex->gpu) { /* one work-item per output (forward) or input (backward) element */
             size_t r0 = (size_t)(fwd ? ow : w), r1 = (size_t)(fwd ? oh : h);
+            if (nd->op == LC_OP_MAXPOOL_DX && f->sh == f->kh && f->sw == f->kw) { /* windows tile the input */
+                loc x = where(ex, in1);
+                lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(x.buf),
+                              LC_ARG(x.off), LC_ARG(nc),    LC_ARG(h),      LC_ARG(w),      LC_ARG(f->kh),
+                              LC_ARG(f->kw), LC_ARG(oh),    LC_ARG(ow)};
+                return kern_nd(ex, L, id, P_POOL, "lc_gpu_maxpool_bwd_tiled", a, 13, (size_t)ow, (size_t)oh,
+                               (size_t)nc);
+            }
             if (nd->op == LC_OP_MAXPOOL_DX) {
                 loc x = where(ex, in1);
                 lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(x.buf),
