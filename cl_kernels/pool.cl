@@ -263,6 +263,44 @@ __kernel void lc_gpu_maxpool_bwd_tiled(__global float *dx, ulong dx_off, __globa
             for (int b = ox * kw; b < ox * kw + kw; b++) d[a * w + b] = 0.0f;
 }
 
+/* 2x2 windows with stride 2 (the common case) in straight-line code, one
+ * work-item per window; range (ow, oh, nc).  The forward writes the maximum;
+ * the backward gives the window's first maximum (row-major, as
+ * lc_window_argmax) its dy and the other three 0, and the last column's and
+ * row's work-items clear the uncovered last column / row. */
+__kernel void lc_gpu_maxpool2_fwd(__global float *y, ulong y_off, __global const float *x, ulong x_off, int nc, int h,
+                                  int w, int oh, int ow)
+{
+    int ox = get_global_id(0), oy = get_global_id(1), pl = get_global_id(2);
+    if (ox >= ow || oy >= oh || pl >= nc) return;
+    __global const float *r0 = x + x_off + ((size_t)pl * h + 2 * oy) * w + 2 * ox, *r1 = r0 + w;
+    y[y_off + ((size_t)pl * oh + oy) * ow + ox] = fmax(fmax(r0[0], r0[1]), fmax(r1[0], r1[1]));
+}
+
+__kernel void lc_gpu_maxpool2_bwd(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off,
+                                  __global const float *x, ulong x_off, int nc, int h, int w, int oh, int ow)
+{
+    int ox = get_global_id(0), oy = get_global_id(1), pl = get_global_id(2);
+    if (ox >= ow || oy >= oh || pl >= nc) return;
+    size_t o = ((size_t)pl * h + 2 * oy) * w + 2 * ox;
+    __global const float *r0 = x + x_off + o, *r1 = r0 + w;
+    __global float *d0 = dx + dx_off + o, *d1 = d0 + w;
+    float a = r0[0], b = r0[1], c = r1[0], e = r1[1], gv = dy[dy_off + ((size_t)pl * oh + oy) * ow + ox];
+    float m = fmax(fmax(a, b), fmax(c, e));
+    bool sa = a == m, sb = !sa && b == m, sc = !sa && !sb && c == m, se = !sa && !sb && !sc;
+    d0[0] = sa ? gv : 0.0f;
+    d0[1] = sb ? gv : 0.0f;
+    d1[0] = sc ? gv : 0.0f;
+    d1[1] = se ? gv : 0.0f;
+    if (ox == ow - 1 && 2 * ow < w) { d0[2] = 0.0f; d1[2] = 0.0f; }
+    if (oy == oh - 1 && 2 * oh < h) {
+        __global float *dl = d1 + w; /* the last row, under this window (and the corner) */
+        dl[0] = 0.0f;
+        dl[1] = 0.0f;
+        if (ox == ow - 1 && 2 * ow < w) dl[2] = 0.0f;
+    }
+}
+
 /* range (ow, oh, nc) */
 __kernel void lc_gpu_avgpool_fwd(__global float *y, ulong y_off, __global const float *x, ulong x_off, int nc, int h,
                                  int w, int kh, int kw, int sh, int sw, int oh, int ow)

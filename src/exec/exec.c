@@ -842,8 +842,21 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
         const lc_shape *xs = fwd ? &g->nodes[in0].shape : &nd->shape, *ys = &f->shape;
         int nc = nb * xs->dims[0], h = xs->dims[1], w = xs->dims[2], oh = ys->dims[1], ow = ys->dims[2];
         loc a0 = where(ex, in0);
+        bool two = f->kh == 2 && f->kw == 2 && f->sh == 2 && f->sw == 2;
         if (ex->gpu) { /* one work-item per output (forward) or input (backward) element */
             size_t r0 = (size_t)(fwd ? ow : w), r1 = (size_t)(fwd ? oh : h);
+            if (two && nd->op == LC_OP_MAXPOOL) { /* one work-item per 2x2 window */
+                lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(nc),
+                              LC_ARG(h),     LC_ARG(w),     LC_ARG(oh),     LC_ARG(ow)};
+                return kern_nd(ex, L, id, P_POOL, "lc_gpu_maxpool2_fwd", a, 9, (size_t)ow, (size_t)oh, (size_t)nc);
+            }
+            if (two && nd->op == LC_OP_MAXPOOL_DX) {
+                loc x = where(ex, in1);
+                lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(x.buf),
+                              LC_ARG(x.off), LC_ARG(nc),    LC_ARG(h),      LC_ARG(w),      LC_ARG(oh),
+                              LC_ARG(ow)};
+                return kern_nd(ex, L, id, P_POOL, "lc_gpu_maxpool2_bwd", a, 11, (size_t)ow, (size_t)oh, (size_t)nc);
+            }
             if (nd->op == LC_OP_MAXPOOL_DX && f->sh == f->kh && f->sw == f->kw) { /* windows tile the input */
                 loc x = where(ex, in1);
                 lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(x.buf),
@@ -867,7 +880,7 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
                           LC_ARG(f->sw), LC_ARG(oh),    LC_ARG(ow)};
             return kern_nd(ex, L, id, P_POOL, kn, a, 13, r0, r1, (size_t)nc);
         }
-        bool two = f->kh == 2 && f->kw == 2 && f->sh == 2 && f->sw == 2; /* vectorised kernels */
+        /* 2x2 stride 2: vectorised kernels */
         if (two && nd->op == LC_OP_MAXPOOL) {
             lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(nc), LC_ARG(h),
                           LC_ARG(w), LC_ARG(oh), LC_ARG(ow)};
