@@ -146,7 +146,8 @@ typedef struct lc_node {
     /* auxiliary storage in the activation arena, planned like a value:
      * conv im2col workspace (alive during the node only), batchnorm
      * statistics (mean, 1/std per channel; alive from the forward node to
-     * its backward nodes), batchnorm backward sums.  0 floats = none. */
+     * its backward nodes), batchnorm backward sums, partial results of
+     * per-channel reductions (LC_RED_PARTS).  0 floats = none. */
     int64_t aux_floats, aux_offset;
     int aux_last;
 } lc_node;
@@ -292,6 +293,13 @@ int64_t lc_graph_conv_ws_per_example(const lc_graph *g, int id);
 int lc_graph_conv_dw_slices(const lc_graph *g, int id, int nb);
 #define LC_DW_SPLIT_COLS 2048
 #define LC_DW_SPLIT_MAX 32
+/* Per-channel reductions (batchnorm statistics and sums, bias gradients of
+ * conv and batchnorm) may be split into up to this many work-groups per
+ * channel (the device's GPU-style kernels): the auxiliary blocks of
+ * batchnorm, batchnorm_grad_input (after their 2 * channels floats),
+ * batchnorm_grad_weight and channel_bias_grad hold 2 * channels *
+ * LC_RED_PARTS floats of partial results. */
+#define LC_RED_PARTS 32
 /* The batchnorm_grad_input node of batchnorm node bn, or -1: its sums
  * (sum dy, sum dy * xhat per channel) are also the gradients of beta and
  * gamma, which the executor takes from them (the planner keeps them). */

@@ -54,9 +54,12 @@ static int64_t aux_need(const lc_graph *g, int id, int nb)
         int s = lc_graph_conv_dw_slices(g, id, nb);
         return s > 1 ? ws + (int64_t)(s + 1) * lc_shape_numel(&n->shape) : ws;
     }
-    case LC_OP_BATCHNORM:    /* mean, 1/std per channel */
-    case LC_OP_BATCHNORM_DX: /* sum(dy), sum(dy * xhat) per channel */
-        return 2 * (int64_t)n->shape.dims[0];
+    case LC_OP_BATCHNORM:    /* mean, 1/std per channel; partial results */
+    case LC_OP_BATCHNORM_DX: /* sum(dy), sum(dy * xhat) per channel; partial results */
+        return 2 * (int64_t)n->shape.dims[0] * (1 + LC_RED_PARTS);
+    case LC_OP_BATCHNORM_DGAMMA: /* partial results */
+    case LC_OP_CHANNEL_DB:
+        return 2 * (int64_t)n->shape.dims[0] * LC_RED_PARTS;
     default:
         return 0;
     }

@@ -92,8 +92,11 @@ static const char *const prog_names[P_COUNT] = {"eltwise", "loss", "conv", "pool
 
 /* work-group sizes wanted for the reduction kernels of norm.cl (LC_RED_WG)
  * and loss.cl (LC_STATS_WG); the executor builds them with the largest
- * power of two up to this that the device and the kernels allow */
+ * power of two up to this that the device and the kernels allow (GPU
+ * style: RED_WG_GPU for norm.cl, many work-groups per channel of up to
+ * that many work-items) */
 #define RED_WG 64
+#define RED_WG_GPU 256
 
 struct lc_exec {
     lc_rt *rt;
@@ -222,16 +225,15 @@ static launch *push(llist *L)
 }
 
 /* The programs with fixed-size work-groups: their size macro and kernels. */
-static const char *const norm_wg_kernels[] = {"lc_bn_stats",        "lc_bn_bwd_sums",     "lc_bn_dgamma",
-                                              "lc_channel_sum",     "lc_gpu_bn_stats",    "lc_gpu_bn_bwd_sums",
-                                              "lc_gpu_bn_dgamma",   "lc_gpu_channel_sum"};
+static const char *const norm_wg_kernels[] = {"lc_bn_stats",    "lc_bn_bwd_sums", "lc_bn_dgamma",
+                                              "lc_channel_sum", "lc_gpu_bn_part", "lc_gpu_sums_part"};
 static const char *const loss_wg_kernels[] = {"lc_loss_stats"};
 
 static lc_status program(lc_exec *ex, int p, cl_program *out)
 {
     if (!ex->prog[p]) {
         if (p == P_NORM)
-            LC_TRY(lc_rt_program_wg(ex->rt, prog_names[p], "", "LC_RED_WG", RED_WG, norm_wg_kernels,
+            LC_TRY(lc_rt_program_wg(ex->rt, prog_names[p], "", "LC_RED_WG", ex->gpu ? RED_WG_GPU : RED_WG, norm_wg_kernels,
                                     (int)LC_COUNTOF(norm_wg_kernels), &ex->prog[p], &ex->wg[p]));
         else if (p == P_LOSS)
             LC_TRY(lc_rt_program_wg(ex->rt, prog_names[p], "", "LC_STATS_WG", RED_WG, loss_wg_kernels,
@@ -647,6 +649,25 @@ static bool bn_sums_ready(const lc_exec *ex, int id, bool tr)
     return dx >= 0 && dx < id && g->nodes[dx].aux_offset >= 0 && g->nodes[dx].aux_last >= id;
 }
 
+/* GPU style: per-channel sums of dy (and of dy * (x - mean), with_x) over
+ * nb examples in parts work-groups per channel (partial results at part +
+ * skip floats), then combined in order into out (lc_gpu_sums_finish's
+ * `what`) */
+static lc_status gpu_sums(lc_exec *ex, llist *L, int id, loc out, loc part, int skip, loc dy, loc x, loc st, int with_x,
+                          int what, int nb, int c, int hw)
+{
+    size_t red;
+    LC_TRY(fixed_wg(ex, P_NORM, &red));
+    int parts = nb < LC_RED_PARTS ? nb : LC_RED_PARTS;
+    lc_arg a[] = {LC_ARG(part.buf), LC_ARG(part.off), LC_ARG(skip),   LC_ARG(dy.buf), LC_ARG(dy.off),
+                  LC_ARG(x.buf),    LC_ARG(x.off),    LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(with_x),
+                  LC_ARG(nb),       LC_ARG(c),        LC_ARG(hw),     LC_ARG(parts)};
+    LC_TRY(kern(ex, L, id, P_NORM, "lc_gpu_sums_part", a, 14, 2, red * (size_t)parts, (size_t)c, red));
+    lc_arg b[] = {LC_ARG(out.buf), LC_ARG(out.off), LC_ARG(part.buf), LC_ARG(part.off), LC_ARG(skip),
+                  LC_ARG(st.buf),  LC_ARG(st.off),  LC_ARG(what),     LC_ARG(c),        LC_ARG(parts)};
+    return kern(ex, L, id, P_NORM, "lc_gpu_sums_finish", b, 10, 1, (size_t)c, 0, 0);
+}
+
 /* The lowering: IR node -> launches, for batch size nb and a mode. */
 static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
 {
@@ -756,9 +777,9 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
         chan_hw(&g->nodes[in0].shape, &c, &hw);
         if (bn_sums_ready(ex, id, tr)) /* a batchnorm's beta: the input gradient's sum dy */
             return copy_floats(ex, L, id, y, aux_of(ex, lc_graph_bn_dx_of(g, nd->fwd)), 0, c);
+        if (ex->gpu) return gpu_sums(ex, L, id, y, aux_of(ex, id), 0, dy, dy, dy, 0, 0, nb, c, hw);
         lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(nb), LC_ARG(c), LC_ARG(hw)};
-        return kern(ex, L, id, P_NORM, ex->gpu ? "lc_gpu_channel_sum" : "lc_channel_sum", a, 7, 1, (size_t)c * red, 0,
-                    red);
+        return kern(ex, L, id, P_NORM, "lc_channel_sum", a, 7, 1, (size_t)c * red, 0, red);
     }
     case LC_OP_BATCHNORM: {
         size_t red;
@@ -769,12 +790,20 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
         loc gm = nd->affine ? where(ex, nd->inputs[3]) : (loc){ex->params, 0};
         loc bt = nd->affine ? where(ex, nd->inputs[4]) : (loc){ex->params, 0};
         float eps = (float)nd->eps, mom = (float)nd->momentum;
-        if (tr) {
+        if (tr && ex->gpu) { /* partial means and squared deviations, then combined */
+            int parts = nb < LC_RED_PARTS ? nb : LC_RED_PARTS, skip = 2 * c; /* after the statistics */
+            lc_arg a[] = {LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(skip), LC_ARG(x.buf), LC_ARG(x.off),
+                          LC_ARG(nb),     LC_ARG(c),      LC_ARG(hw),   LC_ARG(parts)};
+            LC_TRY(kern(ex, L, id, P_NORM, "lc_gpu_bn_part", a, 9, 2, red * (size_t)parts, (size_t)c, red));
+            lc_arg b[] = {LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(rm.buf), LC_ARG(rm.off), LC_ARG(rv.buf),
+                          LC_ARG(rv.off), LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(skip), LC_ARG(nb),
+                          LC_ARG(c),      LC_ARG(hw),     LC_ARG(parts),  LC_ARG(eps),  LC_ARG(mom)};
+            LC_TRY(kern(ex, L, id, P_NORM, "lc_gpu_bn_finish", b, 15, 1, (size_t)c, 0, 0));
+        } else if (tr) {
             lc_arg a[] = {LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(rm.buf), LC_ARG(rm.off), LC_ARG(rv.buf),
                           LC_ARG(rv.off), LC_ARG(x.buf), LC_ARG(x.off), LC_ARG(nb), LC_ARG(c), LC_ARG(hw),
                           LC_ARG(eps), LC_ARG(mom)};
-            LC_TRY(kern(ex, L, id, P_NORM, ex->gpu ? "lc_gpu_bn_stats" : "lc_bn_stats", a, 13, 1, (size_t)c * red, 0,
-                        red));
+            LC_TRY(kern(ex, L, id, P_NORM, "lc_bn_stats", a, 13, 1, (size_t)c * red, 0, red));
         } else {
             lc_arg a[] = {LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(rm.buf), LC_ARG(rm.off), LC_ARG(rv.buf),
                           LC_ARG(rv.off), LC_ARG(c), LC_ARG(eps)};
@@ -800,11 +829,14 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
         loc dy = where(ex, in0), x = where(ex, in1), st = aux_of(ex, nd->fwd), sums = aux_of(ex, id);
         loc gm = f->affine ? where(ex, f->inputs[3]) : (loc){ex->params, 0};
         int affine = f->affine, planes = nb * c;
-        if (tr) {
+        if (tr && ex->gpu) {
+            LC_TRY(gpu_sums(ex, L, id, sums, sums, 2 * c, dy, x, st, 1, 2, nb, c, hw));
+        } else if (tr) {
             lc_arg a[] = {LC_ARG(sums.buf), LC_ARG(sums.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(x.buf),
                           LC_ARG(x.off), LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(nb), LC_ARG(c), LC_ARG(hw)};
-            LC_TRY(kern(ex, L, id, P_NORM, ex->gpu ? "lc_gpu_bn_bwd_sums" : "lc_bn_bwd_sums", a, 11, 1,
-                        (size_t)c * red, 0, red));
+            LC_TRY(kern(ex, L, id, P_NORM, "lc_bn_bwd_sums", a, 11, 1, (size_t)c * red, 0, red));
+        }
+        if (tr) {
             lc_arg b[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(x.buf), LC_ARG(x.off),
                           LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(sums.buf), LC_ARG(sums.off), LC_ARG(gm.buf),
                           LC_ARG(gm.off), LC_ARG(affine), LC_ARG(nb), LC_ARG(c), LC_ARG(hw)};
@@ -829,10 +861,10 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
         loc dy = where(ex, in0), x = where(ex, in1), st = aux_of(ex, nd->fwd);
         if (bn_sums_ready(ex, id, tr)) /* the input gradient's sum dy * xhat */
             return copy_floats(ex, L, id, y, aux_of(ex, lc_graph_bn_dx_of(g, nd->fwd)), c, c);
+        if (ex->gpu) return gpu_sums(ex, L, id, y, aux_of(ex, id), 0, dy, x, st, 1, 1, nb, c, hw);
         lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(x.buf), LC_ARG(x.off),
                       LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(nb), LC_ARG(c), LC_ARG(hw)};
-        return kern(ex, L, id, P_NORM, ex->gpu ? "lc_gpu_bn_dgamma" : "lc_bn_dgamma", a, 11, 1, (size_t)c * red, 0,
-                    red);
+        return kern(ex, L, id, P_NORM, "lc_bn_dgamma", a, 11, 1, (size_t)c * red, 0, red);
     }
     case LC_OP_MAXPOOL:
     case LC_OP_AVGPOOL:
