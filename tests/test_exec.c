@@ -1219,6 +1219,44 @@ START_TEST(kernel_styles_vs_reference)
 }
 END_TEST
 
+/* the most work-groups per channel a GPU-style per-channel reduction used */
+static void max_parts(lc_exec *ex, const lc_graph *g, void *ctx)
+{
+    (void)g;
+    size_t *most = ctx;
+    for (int i = 0; i < lc_exec_launch_total(ex); i++) {
+        lc_exec_launch_info li;
+        ck_assert_int_eq(lc_exec_launch_info_get(ex, i, &li), LC_OK);
+        if (strcmp(li.kernel, "lc_gpu_bn_part") && strcmp(li.kernel, "lc_gpu_sums_part")) continue;
+        ck_assert_uint_gt(li.local[0], 0);
+        size_t parts = li.global[0] / li.local[0];
+        if (parts > *most) *most = parts;
+    }
+}
+
+/* GPU-style per-channel reductions split over several work-groups per
+ * channel (batchnorm statistics and sums, gamma's and the conv bias's
+ * gradients; an uneven split of 11 examples), training and evaluation,
+ * against the double reference. */
+START_TEST(split_reductions_vs_reference)
+{
+    setup_rt();
+    const char *prev = getenv("LAYCA_CONV");
+    char *saved = prev ? strdup(prev) : NULL;
+    setenv("LAYCA_CONV", "device", 1);
+    for (int eval = 0; eval < 2; eval++) {
+        size_t most = 0;
+        run_cfg cfg = {.planned = 11, .n = 11, .eval = eval, .tweak = tweak_bn, .tol = 1e-3, .data_seed = 77,
+                       .kernels = LC_EXEC_KERNELS_GPU, .inspect = max_parts, .ctx = &most};
+        check_conv_graph(bn_graph(3, 64, 64, true, true, 0.9), &cfg, eval ? "split reductions (eval)" : "split reductions");
+        ck_assert_uint_gt(most, 1);
+    }
+    if (saved) setenv("LAYCA_CONV", saved, 1);
+    else unsetenv("LAYCA_CONV");
+    free(saved);
+}
+END_TEST
+
 /* dense (bias) - ReLU - dense - ReLU - batchnorm (flat, affine) - ReLU -
  * dense: every ReLU fused */
 static lc_graph *fused_mlp(int in, int h1, int h2, int classes)
@@ -1938,6 +1976,7 @@ static Suite *suite(void)
     tcase_add_test(tc, resnet_block_vs_reference);
     tcase_add_test(tc, kernel_styles_vs_reference);
     tcase_add_test(tc, fused_relu_vs_reference);
+    tcase_add_test(tc, split_reductions_vs_reference);
     suite_add_tcase(s, tc);
     TCase *port = tcase_create("portability");
     tcase_set_timeout(port, 600);

@@ -649,6 +649,16 @@ static bool bn_sums_ready(const lc_exec *ex, int id, bool tr)
     return dx >= 0 && dx < id && g->nodes[dx].aux_offset >= 0 && g->nodes[dx].aux_last >= id;
 }
 
+/* Work-groups per channel of a GPU-style per-channel reduction over nb
+ * planes of hw with groups of red work-items: enough for every work-item to
+ * read about 64 values, at most LC_RED_PARTS and one per plane. */
+static int red_parts(int nb, int hw, size_t red)
+{
+    int64_t want = ((int64_t)nb * hw + (int64_t)red * 64 - 1) / ((int64_t)red * 64);
+    int64_t lim = nb < LC_RED_PARTS ? nb : LC_RED_PARTS;
+    return (int)(want < 1 ? 1 : want > lim ? lim : want);
+}
+
 /* GPU style: per-channel sums of dy (and of dy * (x - mean), with_x) over
  * nb examples in parts work-groups per channel (partial results at part +
  * skip floats), then combined in order into out (lc_gpu_sums_finish's
@@ -658,7 +668,7 @@ static lc_status gpu_sums(lc_exec *ex, llist *L, int id, loc out, loc part, int 
 {
     size_t red;
     LC_TRY(fixed_wg(ex, P_NORM, &red));
-    int parts = nb < LC_RED_PARTS ? nb : LC_RED_PARTS;
+    int parts = red_parts(nb, hw, red);
     lc_arg a[] = {LC_ARG(part.buf), LC_ARG(part.off), LC_ARG(skip),   LC_ARG(dy.buf), LC_ARG(dy.off),
                   LC_ARG(x.buf),    LC_ARG(x.off),    LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(with_x),
                   LC_ARG(nb),       LC_ARG(c),        LC_ARG(hw),     LC_ARG(parts)};
@@ -791,7 +801,7 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
         loc bt = nd->affine ? where(ex, nd->inputs[4]) : (loc){ex->params, 0};
         float eps = (float)nd->eps, mom = (float)nd->momentum;
         if (tr && ex->gpu) { /* partial means and squared deviations, then combined */
-            int parts = nb < LC_RED_PARTS ? nb : LC_RED_PARTS, skip = 2 * c; /* after the statistics */
+            int parts = red_parts(nb, hw, red), skip = 2 * c; /* after the statistics */
             lc_arg a[] = {LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(skip), LC_ARG(x.buf), LC_ARG(x.off),
                           LC_ARG(nb),     LC_ARG(c),      LC_ARG(hw),   LC_ARG(parts)};
             LC_TRY(kern(ex, L, id, P_NORM, "lc_gpu_bn_part", a, 9, 2, red * (size_t)parts, (size_t)c, red));
