@@ -70,3 +70,32 @@ __kernel void lc_mul(__global float *z, ulong z_off, __global const float *a, ul
     size_t i = get_global_id(0);
     if (i < n) z[z_off + i] = a[a_off + i] * b[b_off + i];
 }
+
+/* GPU style (device-only mode and non-CPU devices): ReLU forward and
+ * backward on 4 elements per work-item, neighbouring work-items on
+ * neighbouring 16-byte vectors (coalesced); global size ceil(n / 4) */
+__kernel void lc_gpu_relu_fwd(__global float *y, ulong y_off, __global const float *x, ulong x_off, ulong n)
+{
+    __global float *yp = y + y_off;
+    __global const float *xp = x + x_off;
+    size_t i = get_global_id(0) * 4;
+    if (i + 4 <= n) {
+        vstore4(fmax(vload4(0, xp + i), 0.0f), 0, yp + i);
+    } else {
+        for (; i < n; i++) yp[i] = fmax(xp[i], 0.0f);
+    }
+}
+
+__kernel void lc_gpu_relu_bwd(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off,
+                              __global const float *y, ulong y_off, ulong n)
+{
+    __global float *dxp = dx + dx_off;
+    __global const float *dyp = dy + dy_off, *yp = y + y_off;
+    size_t i = get_global_id(0) * 4;
+    if (i + 4 <= n) {
+        float4 g = vload4(0, dyp + i), v = vload4(0, yp + i);
+        vstore4(select((float4)0.0f, g, v > 0.0f), 0, dxp + i);
+    } else {
+        for (; i < n; i++) dxp[i] = yp[i] > 0.0f ? dyp[i] : 0.0f;
+    }
+}

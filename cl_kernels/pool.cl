@@ -199,3 +199,140 @@ __kernel void lc_maxpool2_bwd(__global float *dx, ulong dx_off, __global const f
         for (int k = 0; k < w; k++) dl[k] = 0.0f;
     }
 }
+
+/* ---- GPU style (device-only mode and non-CPU devices) ----
+ * One work-item per output element (forward) or input element (backward, a
+ * gather) on (width, height, planes) ranges: neighbouring work-items touch
+ * neighbouring columns.  Same window rules and tie order as above. */
+
+/* range (ow, oh, nc) */
+__kernel void lc_gpu_maxpool_fwd(__global float *y, ulong y_off, __global const float *x, ulong x_off, int nc, int h,
+                                 int w, int kh, int kw, int sh, int sw, int oh, int ow)
+{
+    int ox = get_global_id(0), oy = get_global_id(1), pl = get_global_id(2);
+    if (ox >= ow || oy >= oh || pl >= nc) return;
+    __global const float *xp = x + x_off + (size_t)pl * h * w;
+    y[y_off + ((size_t)pl * oh + oy) * ow + ox] = xp[lc_window_argmax(xp, w, oy * sh, ox * sw, kh, kw)];
+}
+
+/* dx = the sum of dy over the windows whose first maximum is this element;
+ * range (w, h, nc) */
+__kernel void lc_gpu_maxpool_bwd(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off,
+                                 __global const float *x, ulong x_off, int nc, int h, int w, int kh, int kw, int sh,
+                                 int sw, int oh, int ow)
+{
+    int ix = get_global_id(0), iy = get_global_id(1), pl = get_global_id(2);
+    if (ix >= w || iy >= h || pl >= nc) return;
+    __global const float *xp = x + x_off + (size_t)pl * h * w;
+    __global const float *g = dy + dy_off + (size_t)pl * oh * ow;
+    int me = iy * w + ix;
+    int oy0 = lc_win_lo(iy, kh, sh), oy1 = lc_win_hi(iy, sh, oh);
+    int ox0 = lc_win_lo(ix, kw, sw), ox1 = lc_win_hi(ix, sw, ow);
+    float s = 0.0f;
+    for (int oy = oy0; oy <= oy1; oy++)
+        for (int ox = ox0; ox <= ox1; ox++)
+            if (lc_window_argmax(xp, w, oy * sh, ox * sw, kh, kw) == me) s += g[oy * ow + ox];
+    dx[dx_off + (size_t)pl * h * w + me] = s;
+}
+
+/* The same when the windows tile the input (stride == window): one
+ * work-item per window writes its kh x kw inputs (the first maximum gets
+ * dy, the others 0); the last column's and row's work-items also clear the
+ * inputs no window covers.  Range (ow, oh, nc). */
+__kernel void lc_gpu_maxpool_bwd_tiled(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off,
+                                       __global const float *x, ulong x_off, int nc, int h, int w, int kh, int kw,
+                                       int oh, int ow)
+{
+    int ox = get_global_id(0), oy = get_global_id(1), pl = get_global_id(2);
+    if (ox >= ow || oy >= oh || pl >= nc) return;
+    __global const float *xp = x + x_off + (size_t)pl * h * w;
+    __global float *d = dx + dx_off + (size_t)pl * h * w;
+    int best = lc_window_argmax(xp, w, oy * kh, ox * kw, kh, kw);
+    float gv = dy[dy_off + ((size_t)pl * oh + oy) * ow + ox];
+    for (int a = 0; a < kh; a++)
+        for (int b = 0; b < kw; b++) {
+            int k = (oy * kh + a) * w + ox * kw + b;
+            d[k] = k == best ? gv : 0.0f;
+        }
+    int y1 = oy == oh - 1 ? h : (oy + 1) * kh; /* rows this work-item clears right of the windows */
+    if (ox == ow - 1)
+        for (int a = oy * kh; a < y1; a++)
+            for (int b = ow * kw; b < w; b++) d[a * w + b] = 0.0f;
+    if (oy == oh - 1) /* below the windows, under this window's columns */
+        for (int a = oh * kh; a < h; a++)
+            for (int b = ox * kw; b < ox * kw + kw; b++) d[a * w + b] = 0.0f;
+}
+
+/* 2x2 windows with stride 2 (the common case) in straight-line code, one
+ * work-item per window; range (ow, oh, nc).  The forward writes the maximum;
+ * the backward gives the window's first maximum (row-major, as
+ * lc_window_argmax) its dy and the other three 0, and the last column's and
+ * row's work-items clear the uncovered last column / row. */
+__kernel void lc_gpu_maxpool2_fwd(__global float *y, ulong y_off, __global const float *x, ulong x_off, int nc, int h,
+                                  int w, int oh, int ow)
+{
+    int ox = get_global_id(0), oy = get_global_id(1), pl = get_global_id(2);
+    if (ox >= ow || oy >= oh || pl >= nc) return;
+    __global const float *r0 = x + x_off + ((size_t)pl * h + 2 * oy) * w + 2 * ox, *r1 = r0 + w;
+    y[y_off + ((size_t)pl * oh + oy) * ow + ox] = fmax(fmax(r0[0], r0[1]), fmax(r1[0], r1[1]));
+}
+
+__kernel void lc_gpu_maxpool2_bwd(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off,
+                                  __global const float *x, ulong x_off, int nc, int h, int w, int oh, int ow)
+{
+    int ox = get_global_id(0), oy = get_global_id(1), pl = get_global_id(2);
+    if (ox >= ow || oy >= oh || pl >= nc) return;
+    size_t o = ((size_t)pl * h + 2 * oy) * w + 2 * ox;
+    __global const float *r0 = x + x_off + o, *r1 = r0 + w;
+    __global float *d0 = dx + dx_off + o, *d1 = d0 + w;
+    float a = r0[0], b = r0[1], c = r1[0], e = r1[1], gv = dy[dy_off + ((size_t)pl * oh + oy) * ow + ox];
+    float m = fmax(fmax(a, b), fmax(c, e));
+    bool sa = a == m, sb = !sa && b == m, sc = !sa && !sb && c == m, se = !sa && !sb && !sc;
+    d0[0] = sa ? gv : 0.0f;
+    d0[1] = sb ? gv : 0.0f;
+    d1[0] = sc ? gv : 0.0f;
+    d1[1] = se ? gv : 0.0f;
+    if (ox == ow - 1 && 2 * ow < w) { d0[2] = 0.0f; d1[2] = 0.0f; }
+    if (oy == oh - 1 && 2 * oh < h) {
+        __global float *dl = d1 + w; /* the last row, under this window (and the corner) */
+        dl[0] = 0.0f;
+        dl[1] = 0.0f;
+        if (ox == ow - 1 && 2 * ow < w) dl[2] = 0.0f;
+    }
+}
+
+/* range (ow, oh, nc) */
+__kernel void lc_gpu_avgpool_fwd(__global float *y, ulong y_off, __global const float *x, ulong x_off, int nc, int h,
+                                 int w, int kh, int kw, int sh, int sw, int oh, int ow)
+{
+    int ox = get_global_id(0), oy = get_global_id(1), pl = get_global_id(2);
+    if (ox >= ow || oy >= oh || pl >= nc) return;
+    __global const float *xp = x + x_off + ((size_t)pl * h + oy * sh) * w + ox * sw;
+    float s = 0.0f;
+    for (int a = 0; a < kh; a++)
+        for (int b = 0; b < kw; b++) s += xp[a * w + b];
+    y[y_off + ((size_t)pl * oh + oy) * ow + ox] = s * (1.0f / (float)(kh * kw));
+}
+
+/* range (w, h, nc) */
+__kernel void lc_gpu_avgpool_bwd(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off, int nc,
+                                 int h, int w, int kh, int kw, int sh, int sw, int oh, int ow)
+{
+    int ix = get_global_id(0), iy = get_global_id(1), pl = get_global_id(2);
+    if (ix >= w || iy >= h || pl >= nc) return;
+    __global const float *g = dy + dy_off + (size_t)pl * oh * ow;
+    int oy0 = lc_win_lo(iy, kh, sh), oy1 = lc_win_hi(iy, sh, oh);
+    int ox0 = lc_win_lo(ix, kw, sw), ox1 = lc_win_hi(ix, sw, ow);
+    float s = 0.0f;
+    for (int oy = oy0; oy <= oy1; oy++)
+        for (int ox = ox0; ox <= ox1; ox++) s += g[oy * ow + ox];
+    dx[dx_off + ((size_t)pl * h + iy) * w + ix] = s * (1.0f / (float)(kh * kw));
+}
+
+/* dx[plane, p] = dy[plane] / hw; range (hw, nc) */
+__kernel void lc_gpu_gap_bwd(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off, int nc, int hw)
+{
+    int p = get_global_id(0), pl = get_global_id(1);
+    if (p >= hw || pl >= nc) return;
+    dx[dx_off + (size_t)pl * hw + p] = dy[dy_off + pl] / (float)hw;
+}

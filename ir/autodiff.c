@@ -58,6 +58,13 @@ lc_status lc_graph_autodiff(lc_graph *g)
         }
         int gi = n.grad;
         if (gi < 0) continue;
+        if (n.act_relu) {
+            /* a fused ReLU: the gradient of the op's own result is the
+             * incoming one where the (fused) output is positive */
+            int ins[2] = {gi, i};
+            gi = add_bwd(g, LC_OP_RELU_DX, i, "grad_relu", ins, 2, &g->nodes[i].shape, true);
+            if (gi < 0) return LC_ERR_NOMEM;
+        }
         switch (n.op) {
         case LC_OP_DENSE: {
             int w = n.inputs[1];
@@ -91,6 +98,9 @@ lc_status lc_graph_autodiff(lc_graph *g)
                 int ins[2] = {gi, n.inputs[1]};
                 LC_TRY(add_grad(g, x, add_bwd(g, LC_OP_GATE, x, "grad", ins, 2, &g->nodes[x].shape, true)));
             }
+            break;
+        case LC_OP_FUSED_RELU: /* the producer applied the ReLU: its gradient is this one */
+            if (g->nodes[x].needs_grad) LC_TRY(add_grad(g, x, gi));
             break;
         case LC_OP_FLATTEN:
             if (g->nodes[x].needs_grad)

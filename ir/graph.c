@@ -340,6 +340,7 @@ static lc_status infer_node(lc_graph *g, int id)
         return LC_OK;
     }
     case LC_OP_RELU:
+    case LC_OP_FUSED_RELU:
         n->shape = in0->shape;
         n->batched = in0->batched;
         return LC_OK;
@@ -588,6 +589,28 @@ int64_t lc_graph_conv_ws_per_example(const lc_graph *g, int id)
     return (k + c->units) * c->shape.dims[1] * c->shape.dims[2];
 }
 
+int lc_graph_conv_dw_slices(const lc_graph *g, int id, int nb)
+{
+    const lc_node *n = &g->nodes[id];
+    if (n->op != LC_OP_CONV2D_DW) return 1;
+    const lc_node *c = conv_of(g, id);
+    int64_t chunk = lc_graph_conv_chunk(g, id, nb), per = lc_graph_conv_ws_per_example(g, id);
+    int64_t cols = chunk * c->shape.dims[1] * c->shape.dims[2];
+    int64_t wsize = lc_shape_numel(&n->shape);
+    int64_t s = cols / (g->dw_split_cols > 0 ? g->dw_split_cols : LC_DW_SPLIT_COLS);
+    if (s > LC_DW_SPLIT_MAX) s = LC_DW_SPLIT_MAX;
+    int64_t room = wsize > 0 ? chunk * per / 2 / wsize - 1 : 0; /* S + 1 slices within half the workspace */
+    if (s > room) s = room;
+    return s >= 2 ? (int)s : 1;
+}
+
+int lc_graph_bn_dx_of(const lc_graph *g, int bn)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].op == LC_OP_BATCHNORM_DX && g->nodes[i].fwd == bn) return i;
+    return -1;
+}
+
 int lc_graph_conv_chunk(const lc_graph *g, int id, int nb)
 {
     int64_t lim = g->workspace_limit > 0 ? g->workspace_limit : LC_WORKSPACE_DEFAULT;
@@ -646,6 +669,7 @@ void lc_graph_dump(const lc_graph *g, FILE *f, const char *title)
         if (n->op == LC_OP_BATCHNORM)
             fprintf(f, " momentum=%g eps=%g%s", n->momentum, n->eps, n->affine ? " affine" : "");
         if (n->op == LC_OP_DROPOUT) fprintf(f, " rate=%g", n->rate);
+        if (n->act_relu) fprintf(f, " +relu");
         if (n->offset >= 0 && n->op != LC_OP_PARAM)
             fprintf(f, " @a%lld live[%d,%d]", (long long)n->offset, n->def, n->last_use);
         if (n->aux_floats > 0 && n->aux_offset >= 0)

@@ -54,7 +54,9 @@
     X(GLOBAL_AVGPOOL_DX, "global_avgpool_grad", 'B', 1) /* dy */               \
     X(DROPOUT_DX, "dropout_grad", 'B', 1)          /* dy */                    \
     X(MASK, "mask", 'D', 0)             /* per-example 0/1 values, uploaded */ \
-    X(GATE, "gate", 'F', 2)             /* x * mask (fixed ReLU gating) */
+    X(GATE, "gate", 'F', 2)             /* x * mask (fixed ReLU gating) */      \
+    X(FUSED_RELU, "relu_fused", 'V', 1) /* a ReLU its input's producer applies \
+                                         * (act_relu): a view of that value */
 
 typedef enum lc_op {
 #define LC_X_(id, name, kind, nin) LC_OP_##id,
@@ -122,6 +124,11 @@ typedef struct lc_node {
     bool affine;         /* has gamma ("<node>.weight") and beta ("<node>.bias") */
     /* DROPOUT: the fraction of elements zeroed in training */
     double rate;
+    /* DENSE, CONV2D, BATCHNORM: the value is max(., 0) of the op's result, a
+     * ReLU fused into the node by lc_graph_fuse (the ReLU node stays as a
+     * FUSED_RELU view of it); the backward masks the incoming gradient
+     * first */
+    bool act_relu;
     /* PARAM */
     lc_init init;
     double init_value;   /* LC_INIT_CONSTANT */
@@ -144,7 +151,8 @@ typedef struct lc_node {
     /* auxiliary storage in the activation arena, planned like a value:
      * conv im2col workspace (alive during the node only), batchnorm
      * statistics (mean, 1/std per channel; alive from the forward node to
-     * its backward nodes), batchnorm backward sums.  0 floats = none. */
+     * its backward nodes), batchnorm backward sums, partial results of
+     * per-channel reductions (LC_RED_PARTS).  0 floats = none. */
     int64_t aux_floats, aux_offset;
     int aux_last;
 } lc_node;
@@ -173,6 +181,11 @@ typedef struct lc_graph {
     /* conv im2col workspace limit per node in floats (0 = LC_WORKSPACE_DEFAULT):
      * the batch is processed in chunks of examples that fit */
     int64_t workspace_limit;
+    /* lc_graph_compile leaves ReLUs unfused (for checking and comparisons) */
+    bool no_fusion;
+    /* columns per split-K slice of conv weight gradients at least (0 =
+     * LC_DW_SPLIT_COLS; tests make it small) */
+    int dw_split_cols;
 } lc_graph;
 
 #define LC_WORKSPACE_DEFAULT ((int64_t)16 << 20) /* floats (64 MiB) */
@@ -224,6 +237,13 @@ lc_status lc_graph_autodiff(lc_graph *g);
 /* Removes backward nodes nobody needs (e.g. input gradients of the first
  * layer when frozen).  Forward nodes are kept. */
 lc_status lc_graph_dce(lc_graph *g);
+/* Elementwise fusion (after inference, before autodiff): a ReLU whose input
+ * is a dense, conv2d or batchnorm node used by nothing else (and neither
+ * kept (keep_value) nor the logits) is folded into that node (act_relu);
+ * the ReLU node becomes a FUSED_RELU view of it, so its name, its value
+ * (lc_exec_read_node), keep_value and its gradient stay where they were.
+ * Returns the number of ReLUs fused. */
+int lc_graph_fuse(lc_graph *g);
 /* Assigns parameter arena offsets. Called by lc_graph_infer. */
 void lc_graph_layout_params(lc_graph *g);
 /* Liveness-based memory plan for a batch size: places every activation
@@ -235,7 +255,7 @@ lc_status lc_graph_plan(lc_graph *g, int batch);
 /* The largest activation arena (floats) a plan may have: byte offsets and
  * sizes stay far from int64 overflow.  A bigger plan is an error. */
 #define LC_MAX_ARENA_FLOATS ((int64_t)1 << 56)
-/* The full pipeline: infer, verify, autodiff, dce, plan.  When dump is not
+/* The full pipeline: infer, verify, fuse (unless g->no_fusion), autodiff, dce, plan.  When dump is not
  * NULL the graph is printed after each pass. */
 lc_status lc_graph_compile(lc_graph *g, int batch, bool train, FILE *dump);
 
@@ -270,5 +290,27 @@ bool lc_graph_conv_pointwise(const lc_graph *g, int id);
  * workspace floats per example ((in*kh*kw + filters) * out_h * out_w). */
 int lc_graph_conv_chunk(const lc_graph *g, int id, int nb);
 int64_t lc_graph_conv_ws_per_example(const lc_graph *g, int id);
+/* conv2d_grad_weight node: the number S of split-K slices its chunk's
+ * columns (examples x output pixels) may be cut into (1: none): at least
+ * g->dw_split_cols (default LC_DW_SPLIT_COLS) columns each, at most
+ * LC_DW_SPLIT_MAX, and S + 1 slices
+ * of the weight's size (the last one for the columns left over) within
+ * half the chunk's workspace.  Its workspace holds them after the chunk's
+ * (K + filters) * chunk * out_h * out_w floats.  Pointwise weight gradients
+ * have a workspace too (the device lowering changes their layouts). */
+int lc_graph_conv_dw_slices(const lc_graph *g, int id, int nb);
+#define LC_DW_SPLIT_COLS 2048
+#define LC_DW_SPLIT_MAX 32
+/* Per-channel reductions (batchnorm statistics and sums, bias gradients of
+ * conv and batchnorm) may be split into up to this many work-groups per
+ * channel (the device's GPU-style kernels): the auxiliary blocks of
+ * batchnorm, batchnorm_grad_input (after their 2 * channels floats),
+ * batchnorm_grad_weight and channel_bias_grad hold 2 * channels *
+ * LC_RED_PARTS floats of partial results. */
+#define LC_RED_PARTS 32
+/* The batchnorm_grad_input node of batchnorm node bn, or -1: its sums
+ * (sum dy, sum dy * xhat per channel) are also the gradients of beta and
+ * gamma, which the executor takes from them (the planner keeps them). */
+int lc_graph_bn_dx_of(const lc_graph *g, int bn);
 
 #endif

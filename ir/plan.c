@@ -47,12 +47,19 @@ static int64_t aux_need(const lc_graph *g, int id, int nb)
     switch (n->op) {
     case LC_OP_CONV2D:
     case LC_OP_CONV2D_DX:
-    case LC_OP_CONV2D_DW:
         if (lc_graph_conv_pointwise(g, id)) return 0;
         return (int64_t)lc_graph_conv_chunk(g, id, nb) * lc_graph_conv_ws_per_example(g, id);
-    case LC_OP_BATCHNORM:    /* mean, 1/std per channel */
-    case LC_OP_BATCHNORM_DX: /* sum(dy), sum(dy * xhat) per channel */
-        return 2 * (int64_t)n->shape.dims[0];
+    case LC_OP_CONV2D_DW: { /* the chunk's workspace, then the split-K slices */
+        int64_t ws = (int64_t)lc_graph_conv_chunk(g, id, nb) * lc_graph_conv_ws_per_example(g, id);
+        int s = lc_graph_conv_dw_slices(g, id, nb);
+        return s > 1 ? ws + (int64_t)(s + 1) * lc_shape_numel(&n->shape) : ws;
+    }
+    case LC_OP_BATCHNORM:    /* mean, 1/std per channel; partial results */
+    case LC_OP_BATCHNORM_DX: /* sum(dy), sum(dy * xhat) per channel; partial results */
+        return 2 * (int64_t)n->shape.dims[0] * (1 + LC_RED_PARTS);
+    case LC_OP_BATCHNORM_DGAMMA: /* partial results */
+    case LC_OP_CHANNEL_DB:
+        return 2 * (int64_t)n->shape.dims[0] * LC_RED_PARTS;
     default:
         return 0;
     }
@@ -81,6 +88,13 @@ lc_status lc_graph_plan(lc_graph *g, int batch)
         if ((nd->op == LC_OP_BATCHNORM_DX || nd->op == LC_OP_BATCHNORM_DGAMMA) && nd->fwd >= 0 &&
             g->nodes[nd->fwd].aux_last < i)
             g->nodes[nd->fwd].aux_last = i;
+        /* gamma's and beta's gradients are taken from the input gradient's
+         * sums when there is one (it comes first) */
+        if ((nd->op == LC_OP_BATCHNORM_DGAMMA || nd->op == LC_OP_CHANNEL_DB) && nd->fwd >= 0 &&
+            g->nodes[nd->fwd].op == LC_OP_BATCHNORM) {
+            int dx = lc_graph_bn_dx_of(g, nd->fwd);
+            if (dx >= 0 && dx < i && g->nodes[dx].aux_last < i) g->nodes[dx].aux_last = i;
+        }
     }
     /* the uploaded batch (examples, labels) stays intact for the whole step,
      * so passes can be replayed on it without uploading it again */
@@ -174,6 +188,10 @@ lc_status lc_graph_compile(lc_graph *g, int batch, bool train, FILE *dump)
     LC_TRY(lc_graph_infer(g));
     LC_TRY(lc_graph_verify(g));
     if (dump) lc_graph_dump(g, dump, "after shape inference");
+    if (!g->no_fusion) {
+        if (lc_graph_fuse(g) < 0) return LC_ERR_NOMEM;
+        if (dump) lc_graph_dump(g, dump, "after fusion");
+    }
     if (train) {
         LC_TRY(lc_graph_autodiff(g));
         if (dump) lc_graph_dump(g, dump, "after autodiff");

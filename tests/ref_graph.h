@@ -8,7 +8,10 @@
  * differentiates the function the forward computed.  conv2d padding is
  * worked out here from the node's pad mode (Keras/TF "same": out =
  * ceil(in / stride), the odd extra row/column at the bottom/right), not taken
- * from the IR's resolved padding. */
+ * from the IR's resolved padding.  Fused ReLUs (lc_graph_fuse): a node with
+ * act_relu applies max(., 0) to its result, and its backward masks the
+ * incoming gradient where that output is not positive; a FUSED_RELU node is
+ * the identity (a view of its input). */
 #ifndef LC_REF_GRAPH_H
 #define LC_REF_GRAPH_H
 
@@ -127,7 +130,8 @@ static inline void ref_run_graph_opts(ref_run *r, const lc_graph *g, const float
                              (int)NUMEL(nd->inputs[0]), nd->units);
             break;
         case LC_OP_RELU: lc_ref_relu_fwd(r->val[i], a, sz); break;
-        case LC_OP_FLATTEN: memcpy(r->val[i], a, sz * sizeof(double)); break;
+        case LC_OP_FLATTEN:
+        case LC_OP_FUSED_RELU: memcpy(r->val[i], a, sz * sizeof(double)); break;
         case LC_OP_ADD: lc_ref_add_fwd(r->val[i], a, r->val[nd->inputs[1]], sz); break;
         case LC_OP_SOFTMAX_CE:
             r->loss = lc_ref_softmax_ce_fwd(r->val[i], &r->correct, a, y, n, (int)NUMEL(nd->inputs[0]));
@@ -171,6 +175,7 @@ static inline void ref_run_graph_opts(ref_run *r, const lc_graph *g, const float
             break;
         default: break;
         }
+        if (nd->act_relu) lc_ref_relu_fwd(r->val[i], r->val[i], sz);
     }
     for (int i = nf - 1; i >= 0; i--) {
         const lc_node *nd = &g->nodes[i];
@@ -178,7 +183,12 @@ static inline void ref_run_graph_opts(ref_run *r, const lc_graph *g, const float
         int in0 = nd->inputs[0];
         size_t sz = (size_t)n * NUMEL(i), sz0 = (size_t)n * NUMEL(in0);
         const lc_shape *xs = &g->nodes[in0].shape;
-        double *gi = r->grad[i];
+        double *gi = r->grad[i], *masked = NULL;
+        if (nd->act_relu) { /* the fused ReLU's backward first */
+            masked = malloc((sz + 1) * sizeof *masked);
+            for (size_t k = 0; k < sz; k++) masked[k] = r->val[i][k] > 0 ? gi[k] : 0;
+            gi = masked;
+        }
         double *dx = calloc(sz0 + 1, sizeof *dx); /* this node's contribution to grad[in0] */
         switch (nd->op) {
         case LC_OP_SOFTMAX_CE:
@@ -197,6 +207,7 @@ static inline void ref_run_graph_opts(ref_run *r, const lc_graph *g, const float
             for (size_t k = 0; k < sz; k++) dx[k] = gi[k] * o->gates[nd->inputs[1]][k];
             break;
         case LC_OP_FLATTEN:
+        case LC_OP_FUSED_RELU:
             for (size_t k = 0; k < sz; k++) dx[k] = gi[k];
             break;
         case LC_OP_ADD:
@@ -263,6 +274,7 @@ static inline void ref_run_graph_opts(ref_run *r, const lc_graph *g, const float
         if (r->grad[in0])
             for (size_t k = 0; k < sz0; k++) r->grad[in0][k] += dx[k];
         free(dx);
+        free(masked);
     }
     free(pd);
 #undef NUMEL

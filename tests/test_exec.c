@@ -377,7 +377,15 @@ typedef struct run_cfg {
     int64_t gemm_rebase_at;  /* lc_exec_opts.gemm_rebase_at */
     void (*inspect)(lc_exec *ex, const lc_graph *g, void *ctx); /* called after the comparisons */
     void *ctx;
+    int kernels, device_conv; /* lc_exec_opts (0: style's) */
+    int dw_split_cols;        /* lc_graph.dw_split_cols (0: style's) */
+    bool no_fusion;           /* lc_graph.no_fusion */
 } run_cfg;
+
+/* Defaults of the kernel style, schedule and split-K fields for every
+ * check_conv_graph run, set by the tests that replay the others in a
+ * given style. */
+static run_cfg style;
 
 /* fraction of the elements of a off by more than tol * max |b| (NaN: all) */
 static double outlier_frac(const float *a, const double *b, size_t n, double tol)
@@ -401,10 +409,14 @@ static void check_conv_graph(lc_graph *g, const run_cfg *cfg, const char *what)
 {
     setup_rt();
     g->workspace_limit = cfg->ws_limit;
+    g->dw_split_cols = cfg->dw_split_cols ? cfg->dw_split_cols : style.dw_split_cols;
+    g->no_fusion = cfg->no_fusion || style.no_fusion;
     lc_status st = lc_graph_compile(g, cfg->planned, true, NULL);
     ck_assert_msg(st == LC_OK, "%s: compile: %s", what, lc_error_message());
     lc_exec *ex;
-    lc_exec_opts xo = {.gemm_rebase_at = cfg->gemm_rebase_at};
+    lc_exec_opts xo = {.gemm_rebase_at = cfg->gemm_rebase_at,
+                       .kernels = cfg->kernels ? cfg->kernels : style.kernels,
+                       .device_conv = cfg->device_conv ? cfg->device_conv : style.device_conv};
     st = lc_exec_create_opts(&ex, cfg->use_rt ? cfg->use_rt : rt, g, &xo);
     ck_assert_msg(st == LC_OK, "%s: exec: %s", what, lc_error_message());
     int n = cfg->n;
@@ -513,6 +525,7 @@ static void check_conv_graph(lc_graph *g, const run_cfg *cfg, const char *what)
     }
     if (cfg->compared) *cfg->compared = compared;
     if (cfg->inspect) cfg->inspect(ex, g, cfg->ctx);
+    if (style.inspect) style.inspect(ex, g, style.ctx);
     for (int i = 0; i < g->n_nodes; i++) free(masks[i]);
     free(masks);
     ref_run_free(&rr, g);
@@ -1140,6 +1153,197 @@ START_TEST(resnet_block_vs_reference)
 END_TEST
 
 /* ======================================================================
+ * Kernel styles, device conv schedules, fused ReLUs
+ * ====================================================================== */
+
+/* what the executors of a style replay were */
+typedef struct style_seen { int runs, gpu, batched, split, fused; } style_seen;
+
+static void see_style(lc_exec *ex, const lc_graph *g, void *ctx)
+{
+    style_seen *s = ctx;
+    lc_exec_counts c = lc_exec_launch_counts(ex);
+    s->runs++;
+    s->gpu += c.gpu_kernels;
+    s->batched += c.gemm_batched;
+    for (int i = 0; i < lc_exec_launch_total(ex); i++) {
+        lc_exec_launch_info li;
+        ck_assert_int_eq(lc_exec_launch_info_get(ex, i, &li), LC_OK);
+        s->split += !strcmp(li.kernel, "lc_gpu_sum_slices");
+        if (li.kind == 1 && li.batch > 1) ck_assert_int_eq(strcmp(li.kernel, "gemm-batched"), 0);
+    }
+    for (int i = 0; i < g->n_nodes; i++) s->fused += g->nodes[i].act_relu;
+}
+
+/* The conv, pooling, batchnorm and ResNet-block cases again in each kernel
+ * style and device conv schedule: GPU style with the plain GEMM schedule,
+ * GPU style with the batched one (split-K weight gradients: slices of 7
+ * columns here, so the small cases are cut, with a remainder), and CPU
+ * style; the device lowering (LAYCA_CONV=device), against the double
+ * reference. */
+START_TEST(kernel_styles_vs_reference)
+{
+    static const struct { int kernels, conv; const char *name; } v[] = {
+        {LC_EXEC_KERNELS_GPU, LC_EXEC_CONV_GEMM, "GPU style, GEMM schedule"},
+        {LC_EXEC_KERNELS_GPU, LC_EXEC_CONV_BATCHED, "GPU style, batched schedule"},
+        {LC_EXEC_KERNELS_CPU, 0, "CPU style"},
+    };
+    setup_rt();
+    const char *prev = getenv("LAYCA_CONV");
+    char *saved = prev ? strdup(prev) : NULL;
+    setenv("LAYCA_CONV", "device", 1);
+    for (size_t k = 0; k < LC_COUNTOF(v); k++) {
+        style_seen seen = {0};
+        style = (run_cfg){.kernels = v[k].kernels, .device_conv = v[k].conv, .dw_split_cols = 7,
+                          .inspect = see_style, .ctx = &seen};
+        conv_cases_vs_reference();
+        /* the bodies of the tests above (Check's START_TEST functions) */
+        pooling_vs_reference_fn(0);
+        batchnorm_vs_reference_fn(0);
+        maxpool_ties_fn(0);
+        resnet_block_vs_reference_fn(0);
+        style = (run_cfg){0};
+        fprintf(stderr, "# %s: %d executors, %d batched GEMMs, %d split-K reductions, %d fused ReLUs\n", v[k].name,
+                seen.runs, seen.batched, seen.split, seen.fused);
+        ck_assert_int_gt(seen.runs, 50);
+        ck_assert_int_gt(seen.fused, 0);
+        if (v[k].kernels == LC_EXEC_KERNELS_GPU) {
+            ck_assert_int_eq(seen.gpu, seen.runs);
+            ck_assert_int_gt(seen.batched, 0); /* the 1x1 convs at least */
+        } else {
+            ck_assert_int_eq(seen.gpu, 0);
+            ck_assert_int_eq(seen.batched, 0);
+        }
+        if (v[k].conv == LC_EXEC_CONV_BATCHED) ck_assert_int_gt(seen.split, 0);
+        else ck_assert_int_eq(seen.split, 0);
+    }
+    if (saved) setenv("LAYCA_CONV", saved, 1);
+    else unsetenv("LAYCA_CONV");
+    free(saved);
+}
+END_TEST
+
+/* the most work-groups per channel a GPU-style per-channel reduction used */
+static void max_parts(lc_exec *ex, const lc_graph *g, void *ctx)
+{
+    (void)g;
+    size_t *most = ctx;
+    for (int i = 0; i < lc_exec_launch_total(ex); i++) {
+        lc_exec_launch_info li;
+        ck_assert_int_eq(lc_exec_launch_info_get(ex, i, &li), LC_OK);
+        if (strcmp(li.kernel, "lc_gpu_bn_part") && strcmp(li.kernel, "lc_gpu_sums_part")) continue;
+        ck_assert_uint_gt(li.local[0], 0);
+        size_t parts = li.global[0] / li.local[0];
+        if (parts > *most) *most = parts;
+    }
+}
+
+/* GPU-style per-channel reductions split over several work-groups per
+ * channel (batchnorm statistics and sums, gamma's and the conv bias's
+ * gradients; an uneven split of 11 examples), training and evaluation,
+ * against the double reference. */
+START_TEST(split_reductions_vs_reference)
+{
+    setup_rt();
+    const char *prev = getenv("LAYCA_CONV");
+    char *saved = prev ? strdup(prev) : NULL;
+    setenv("LAYCA_CONV", "device", 1);
+    for (int eval = 0; eval < 2; eval++) {
+        size_t most = 0;
+        run_cfg cfg = {.planned = 11, .n = 11, .eval = eval, .tweak = tweak_bn, .tol = 1e-3, .data_seed = 77,
+                       .kernels = LC_EXEC_KERNELS_GPU, .inspect = max_parts, .ctx = &most};
+        check_conv_graph(bn_graph(3, 64, 64, true, true, 0.9), &cfg, eval ? "split reductions (eval)" : "split reductions");
+        ck_assert_uint_gt(most, 1);
+    }
+    if (saved) setenv("LAYCA_CONV", saved, 1);
+    else unsetenv("LAYCA_CONV");
+    free(saved);
+}
+END_TEST
+
+/* dense (bias) - ReLU - dense - ReLU - batchnorm (flat, affine) - ReLU -
+ * dense: every ReLU fused */
+static lc_graph *fused_mlp(int in, int h1, int h2, int classes)
+{
+    lc_graph *g = lc_graph_create("fused-mlp");
+    lc_shape s = {1, {in}};
+    int x = lc_graph_add_input(g, "input", &s);
+    x = lc_graph_add_dense(g, "d1", x, h1, true, LC_INIT_HE_UNIFORM, LC_INIT_CONSTANT, 0.05);
+    x = lc_graph_add_node(g, LC_OP_RELU, "r1", &x, 1);
+    x = lc_graph_add_dense(g, "d2", x, h2, false, LC_INIT_HE_UNIFORM, LC_INIT_ZEROS, 0);
+    x = lc_graph_add_node(g, LC_OP_RELU, "r2", &x, 1);
+    x = lc_graph_add_batchnorm(g, "bn", x, 0.9, 1e-3, true);
+    x = lc_graph_add_node(g, LC_OP_RELU, "r3", &x, 1);
+    x = lc_graph_add_dense(g, "out", x, classes, true, LC_INIT_GLOROT_UNIFORM, LC_INIT_CONSTANT, 0.02);
+    g->logits = x;
+    lc_graph_add_labels(g, "labels", classes);
+    int l[2] = {x, g->labels};
+    g->loss = lc_graph_add_node(g, LC_OP_SOFTMAX_CE, "loss", l, 2);
+    return g;
+}
+
+/* conv 3x3 (bias) - ReLU - conv 1x1 (bias) - ReLU - conv 3x3 - batchnorm
+ * (affine) - ReLU - maxpool - dense: every ReLU fused */
+static lc_graph *fused_cnn(int c, int h, int w, int c1, int c2)
+{
+    int x;
+    lc_graph *g = cg_begin(c, h, w, &x);
+    x = lc_graph_add_conv2d(g, "c1", x, c1, 3, 3, 1, 1, LC_PAD_SAME, 0, 0, true, LC_INIT_HE_UNIFORM,
+                            LC_INIT_CONSTANT, 0.05);
+    x = lc_graph_add_node(g, LC_OP_RELU, "r1", &x, 1);
+    x = lc_graph_add_conv2d(g, "pw", x, c2, 1, 1, 1, 1, LC_PAD_VALID, 0, 0, true, LC_INIT_HE_UNIFORM,
+                            LC_INIT_CONSTANT, -0.02);
+    x = lc_graph_add_node(g, LC_OP_RELU, "r2", &x, 1);
+    x = lc_graph_add_conv2d(g, "c3", x, 3, 3, 3, 1, 1, LC_PAD_SAME, 0, 0, false, LC_INIT_HE_UNIFORM, LC_INIT_ZEROS, 0);
+    x = lc_graph_add_batchnorm(g, "bn", x, 0.9, 1e-3, true);
+    x = lc_graph_add_node(g, LC_OP_RELU, "r3", &x, 1);
+    x = lc_graph_add_pool(g, LC_OP_MAXPOOL, "mp", x, 2, 2, 2, 2);
+    cg_finish(g, x, 5);
+    return g;
+}
+
+/* Fused ReLUs (dense with and without bias, conv with bias, pointwise conv,
+ * batchnorm flat and spatial): forward values (the producer's and the
+ * ReLU view's, read through lc_exec_read_node), their gradients and every
+ * parameter gradient against the double reference, on odd sizes, training
+ * and evaluation, in the configuration's style and both GPU-style
+ * schedules; and the same graphs unfused. */
+START_TEST(fused_relu_vs_reference)
+{
+    static const struct { int in, h1, h2, n; } m[] = {{33, 65, 31, 31}, {1, 63, 1, 33}, {65, 1, 33, 1}, {31, 33, 63, 65}};
+    static const struct { int c, h, w, c1, c2, n; } cv[] = {{3, 7, 9, 5, 31, 3}, {1, 2, 3, 33, 1, 5}, {2, 11, 5, 1, 3, 1}};
+    static const struct { int kernels, conv; bool unfused; } v[] = {
+        {0, 0, false}, {LC_EXEC_KERNELS_GPU, LC_EXEC_CONV_GEMM, false}, {LC_EXEC_KERNELS_GPU, LC_EXEC_CONV_BATCHED, false},
+        {0, 0, true}};
+    setup_rt();
+    for (size_t k = 0; k < LC_COUNTOF(v); k++) {
+        style_seen seen = {0};
+        style = (run_cfg){.kernels = v[k].kernels, .device_conv = v[k].conv, .dw_split_cols = 5,
+                          .no_fusion = v[k].unfused, .inspect = see_style, .ctx = &seen};
+        for (int eval = 0; eval < 2; eval++) {
+            for (size_t i = 0; i < LC_COUNTOF(m); i++) {
+                char what[96];
+                snprintf(what, sizeof what, "fused MLP %zu (variant %zu, %s)", i, k, eval ? "eval" : "train");
+                run_cfg cfg = {.planned = m[i].n, .n = m[i].n, .eval = eval, .tweak = tweak_bn, .tol = 1e-3,
+                               .data_seed = 300 + (unsigned)i};
+                check_conv_graph(fused_mlp(m[i].in, m[i].h1, m[i].h2, 5), &cfg, what);
+            }
+            for (size_t i = 0; i < LC_COUNTOF(cv); i++) {
+                char what[96];
+                snprintf(what, sizeof what, "fused CNN %zu (variant %zu, %s)", i, k, eval ? "eval" : "train");
+                run_cfg cfg = {.planned = cv[i].n, .n = cv[i].n, .eval = eval, .tweak = tweak_bn, .tol = 1e-3,
+                               .data_seed = 400 + (unsigned)i};
+                check_conv_graph(fused_cnn(cv[i].c, cv[i].h, cv[i].w, cv[i].c1, cv[i].c2), &cfg, what);
+            }
+        }
+        style = (run_cfg){0};
+        if (v[k].unfused) ck_assert_int_eq(seen.fused, 0);
+        else ck_assert_int_eq(seen.fused, seen.runs * 3); /* three ReLUs per graph */
+    }
+}
+END_TEST
+
+/* ======================================================================
  * Portability: device-only mode, work-group sizes, 64-bit offsets, memory
  * ====================================================================== */
 
@@ -1300,19 +1504,23 @@ START_TEST(offsets_past_2_31_lowered_in_64_bits)
             }
         }
     }
-    /* the relu of d2: y at its planned offset, x at d2's, n = batch * 256 */
+    /* the relu of d2 (no bias), fused into it: in place at d2's planned
+     * offset, which the ReLU node (a view) shares; n = batch * 256 */
     int r2 = lc_graph_find(g, "r2"), d2 = lc_graph_find(g, "d2");
+    ck_assert_int_eq(g->nodes[r2].op, LC_OP_FUSED_RELU);
+    ck_assert(g->nodes[d2].act_relu);
+    ck_assert_int_eq(g->nodes[r2].offset, g->nodes[d2].offset);
     bool seen = false;
     for (int i = 0; i < lc_exec_launch_total(ex); i++) {
         lc_exec_launch_info li;
         lc_exec_launch_info_get(ex, i, &li);
-        if (strcmp(li.node, "r2") || strcmp(li.kernel, "lc_relu_fwd")) continue;
+        if (strcmp(li.node, "d2") || !strstr(li.kernel, "relu_fwd")) continue;
         uint64_t yo, xo2, n;
         ck_assert_int_eq(li.nargs, 5);
         memcpy(&yo, li.arg[1], 8);
         memcpy(&xo2, li.arg[3], 8);
         memcpy(&n, li.arg[4], 8);
-        ck_assert_uint_eq(yo, (uint64_t)g->nodes[r2].offset);
+        ck_assert_uint_eq(yo, (uint64_t)g->nodes[d2].offset);
         ck_assert_uint_eq(xo2, (uint64_t)g->nodes[d2].offset);
         ck_assert_uint_eq(n, (uint64_t)batch * 256);
         seen = true;
@@ -1777,6 +1985,9 @@ static Suite *suite(void)
     tcase_add_test(tc, dropout_mask);
     tcase_add_test(tc, dropout_vs_reference);
     tcase_add_test(tc, resnet_block_vs_reference);
+    tcase_add_test(tc, kernel_styles_vs_reference);
+    tcase_add_test(tc, fused_relu_vs_reference);
+    tcase_add_test(tc, split_reductions_vs_reference);
     suite_add_tcase(s, tc);
     TCase *port = tcase_create("portability");
     tcase_set_timeout(port, 600);

@@ -151,6 +151,7 @@ static void compile_guarded(lc_graph *g, int batch, bool train, const char *what
     }
     ck_assert_msg(lc_graph_infer(g) == LC_OK, "%s: infer: %s", what, esc(lc_error_message()));
     ck_assert_msg(lc_graph_verify(g) == LC_OK, "%s: verify: %s", what, esc(lc_error_message()));
+    if (!g->no_fusion) ck_assert_msg(lc_graph_fuse(g) >= 0, "%s: fuse: %s", what, esc(lc_error_message()));
     ck_assert_msg(lc_graph_autodiff(g) == LC_OK, "%s: autodiff: %s", what, esc(lc_error_message()));
     check_shapes_sane(g, what);
     ck_assert_msg(lc_graph_dce(g) == LC_OK, "%s: dce: %s", what, esc(lc_error_message()));
@@ -1022,6 +1023,132 @@ START_TEST(t_freeze_first_layer)
 }
 END_TEST
 
+/* A graph with every kind of ReLU site: after conv (bias), batchnorm
+ * (spatial and flat), dense (with and without bias); after a conv whose
+ * value has a second user, after an add. */
+static lc_graph *fusion_graph(void)
+{
+    lc_graph *g = lc_graph_create("fuse");
+    lc_shape s = {3, {3, 8, 8}};
+    int x = lc_graph_add_input(g, "input", &s);
+    x = lc_graph_add_conv2d(g, "c1", x, 4, 3, 3, 1, 1, LC_PAD_SAME, 0, 0, true, LC_INIT_HE_UNIFORM, LC_INIT_ZEROS, 0);
+    x = lc_graph_add_node(g, LC_OP_RELU, "r1", &x, 1);
+    x = lc_graph_add_conv2d(g, "c2", x, 4, 3, 3, 1, 1, LC_PAD_SAME, 0, 0, false, LC_INIT_HE_UNIFORM, LC_INIT_ZEROS, 0);
+    x = lc_graph_add_batchnorm(g, "b2", x, 0.9, 1e-3, true);
+    int r2 = lc_graph_add_node(g, LC_OP_RELU, "r2", &x, 1);
+    int c3 = lc_graph_add_conv2d(g, "c3", r2, 4, 3, 3, 1, 1, LC_PAD_SAME, 0, 0, false, LC_INIT_HE_UNIFORM,
+                                 LC_INIT_ZEROS, 0);
+    int r3 = lc_graph_add_node(g, LC_OP_RELU, "r3", &c3, 1);
+    int ins[2] = {r3, c3}; /* c3 has a second user: not fused */
+    x = lc_graph_add_node(g, LC_OP_ADD, "sum", ins, 2);
+    x = lc_graph_add_node(g, LC_OP_RELU, "r4", &x, 1); /* after an add: not fused */
+    x = lc_graph_add_node(g, LC_OP_FLATTEN, "flat", &x, 1);
+    x = lc_graph_add_dense(g, "f5", x, 9, true, LC_INIT_HE_UNIFORM, LC_INIT_ZEROS, 0);
+    x = lc_graph_add_node(g, LC_OP_RELU, "r5", &x, 1);
+    x = lc_graph_add_dense(g, "f6", x, 7, false, LC_INIT_HE_UNIFORM, LC_INIT_ZEROS, 0);
+    x = lc_graph_add_node(g, LC_OP_RELU, "r6", &x, 1);
+    x = lc_graph_add_batchnorm(g, "b7", x, 0.9, 1e-3, false);
+    x = lc_graph_add_node(g, LC_OP_RELU, "r7", &x, 1);
+    x = lc_graph_add_dense(g, "out", x, 3, true, LC_INIT_HE_UNIFORM, LC_INIT_ZEROS, 0);
+    g->logits = x;
+    lc_graph_add_labels(g, "labels", 3);
+    int l[2] = {x, g->labels};
+    g->loss = lc_graph_add_node(g, LC_OP_SOFTMAX_CE, "loss", l, 2);
+    ck_assert_msg(g->loss >= 0, "%s", lc_error_message());
+    return g;
+}
+
+/* the ReLU named r is fused into the node named p (or, fused false, left alone) */
+static void check_fused(const lc_graph *g, const char *r, const char *p, bool fused, const char *what)
+{
+    int ri = find_node(g, r), pi = find_node(g, p);
+    const lc_node *rn = &g->nodes[ri], *pn = &g->nodes[pi];
+    ck_assert_msg(rn->op == (fused ? LC_OP_FUSED_RELU : LC_OP_RELU) && pn->act_relu == fused,
+                  "%s: %s after %s: op %s, act_relu %d", what, r, p, lc_op_name(rn->op), pn->act_relu);
+    if (!fused) return;
+    ck_assert_int_eq(lc_graph_storage_root(g, ri), pi);
+    if (g->planned_batch) ck_assert_int_eq(rn->offset, pn->offset);
+    if (g->n_forward == g->n_nodes) return;
+    /* the backward: one ReLU gradient of the producer's output gradient,
+     * which the producer's own backward nodes read */
+    int masks = 0;
+    for (int i = g->n_forward; i < g->n_nodes; i++) {
+        const lc_node *b = &g->nodes[i];
+        if (b->op != LC_OP_RELU_DX || b->inputs[1] != pi) continue;
+        masks++;
+        ck_assert_int_eq(b->inputs[0], pn->grad);
+        ck_assert_int_eq(pn->grad, rn->grad);
+        int readers = 0;
+        for (int j = i + 1; j < g->n_nodes; j++)
+            for (int k = 0; k < g->nodes[j].n_inputs; k++) readers += g->nodes[j].inputs[k] == i;
+        ck_assert_msg(readers > 0, "%s: the gradient mask of %s is not used", what, p);
+    }
+    ck_assert_int_eq(masks, 1);
+}
+
+START_TEST(t_fusion)
+{
+    static const char *const fused[][2] = {{"r1", "c1"}, {"r2", "b2"}, {"r5", "f5"}, {"r6", "f6"}, {"r7", "b7"}};
+    for (int train = 0; train < 2; train++) {
+        const char *what = train ? "fusion, training" : "fusion, inference";
+        lc_graph *g = fusion_graph();
+        compile_guarded(g, 5, train, what);
+        for (size_t k = 0; k < LC_COUNTOF(fused); k++) check_fused(g, fused[k][0], fused[k][1], true, what);
+        check_fused(g, "r3", "c3", false, what);
+        ck_assert_int_eq(g->nodes[find_node(g, "r4")].op, LC_OP_RELU);
+        if (train) check_grads(g, what);
+        check_plan(g, what);
+        lc_graph_destroy(g);
+    }
+    /* kept values (the silhouette's node, the gating recorder's) and
+     * g->no_fusion stop it; a fused ReLU may itself be kept */
+    lc_graph *g = fusion_graph();
+    g->nodes[find_node(g, "c1")].keep_value = true;
+    g->nodes[find_node(g, "r5")].keep_value = true;
+    compile_guarded(g, 5, true, "fusion with kept values");
+    check_fused(g, "r1", "c1", false, "kept producer");
+    check_fused(g, "r5", "f5", true, "kept ReLU");
+    check_fused(g, "r6", "f6", true, "kept values");
+    int r5 = find_node(g, "r5");
+    ck_assert_int_eq(g->nodes[find_node(g, "f5")].last_use, g->n_nodes); /* kept through its view */
+    ck_assert_int_ge(g->nodes[r5].grad, 0);
+    lc_graph_destroy(g);
+    g = fusion_graph();
+    g->no_fusion = true;
+    compile_guarded(g, 5, true, "no fusion");
+    for (size_t k = 0; k < LC_COUNTOF(fused); k++) check_fused(g, fused[k][0], fused[k][1], false, "no fusion");
+    check_grads(g, "no fusion");
+    lc_graph_destroy(g);
+    /* fixed gating first: the gated ReLUs become gates, the free one fuses */
+    g = fusion_graph();
+    ck_assert_int_eq(lc_graph_gate_relus(g, find_node(g, "r5"), NULL), 6);
+    compile_guarded(g, 5, true, "gated");
+    check_fused(g, "r5", "f5", true, "gated");
+    ck_assert_int_eq(g->nodes[find_node(g, "r1")].op, LC_OP_GATE);
+    ck_assert(!g->nodes[find_node(g, "c1")].act_relu);
+    check_plan(g, "gated"); /* (check_grads expects no forward op in the backward part: gates' are gates) */
+    lc_graph_destroy(g);
+    /* the paper's networks: every ReLU right after a dense, conv or
+     * batchnorm with no other user is fused */
+    for (size_t m = 0; m < LC_COUNTOF(all_models); m++) {
+        g = compiled(all_models[m], 4, true);
+        int relus = 0, views = 0;
+        for (int i = 0; i < g->n_forward; i++) {
+            relus += g->nodes[i].op == LC_OP_RELU;
+            views += g->nodes[i].op == LC_OP_FUSED_RELU;
+            if (g->nodes[i].op != LC_OP_RELU) continue;
+            const lc_node *p = &g->nodes[g->nodes[i].inputs[0]];
+            ck_assert_msg(p->op != LC_OP_DENSE && p->op != LC_OP_CONV2D && p->op != LC_OP_BATCHNORM,
+                          "%s: ReLU '%s' after %s '%s' left unfused", all_models[m], g->nodes[i].name,
+                          lc_op_name(p->op), p->name);
+        }
+        ck_assert_msg(views > 0 || relus == 0, "%s: nothing fused (%d ReLUs)", all_models[m], relus);
+        check_grads(g, all_models[m]);
+        lc_graph_destroy(g);
+    }
+}
+END_TEST
+
 /* Freeze after autodiff: DCE must drop the parameter gradient and the input
  * gradients that only fed it. */
 START_TEST(t_dce_after_freeze)
@@ -1111,6 +1238,17 @@ static void check_plan(const lc_graph *g, const char *what)
         ck_assert_msg(v->def <= def[i] && v->last_use >= last[i], "%s: '%s' planned live [%d, %d], used [%d, %d]",
                       what, v->name, v->def, v->last_use, def[i], last[i]);
         bl[nb++] = (plan_block){i, false, v->offset, act_size(g, i), def[i], last[i]};
+    }
+    /* a batchnorm's gamma and beta gradients read its input gradient's sums */
+    for (int i = 0; i < n; i++) {
+        const lc_node *v = &g->nodes[i];
+        if ((v->op != LC_OP_BATCHNORM_DGAMMA && v->op != LC_OP_CHANNEL_DB) || v->fwd < 0 ||
+            g->nodes[v->fwd].op != LC_OP_BATCHNORM)
+            continue;
+        int dx = lc_graph_bn_dx_of(g, v->fwd);
+        if (dx >= 0 && dx < i)
+            ck_assert_msg(g->nodes[dx].aux_last >= i, "%s: the sums of '%s' end before '%s' reads them", what,
+                          g->nodes[dx].name, v->name);
     }
     int pairs = 0;
     for (int a = 0; a < nb; a++)
@@ -2068,6 +2206,7 @@ int main(void)
     tcase_add_test(ir, t_plan_no_overlap);
     tcase_add_test(ir, t_plan_reuses_memory);
     tcase_add_test(ir, t_plan_arena_limit);
+    tcase_add_test(ir, t_fusion);
     suite_add_tcase(s, ir);
 
     TCase *st = tcase_create("safetensors");

@@ -26,7 +26,18 @@
  * [mean, 1/std] into the node's auxiliary block, an elementwise kernel
  * normalises; the backward reads the same block.
  * dropout: counter-based mask from (seed, step, node), recomputed by the
- * backward; the key argument is set before each replay. */
+ * backward; the key argument is set before each replay.
+ * Kernel styles (lc_exec_opts.kernels): the CPU style above (a row or a
+ * plane per work-item), and the GPU style (non-CPU devices, device-only
+ * mode): one element per work-item on ranges whose first dimension runs
+ * along memory (kern_nd), strided coalesced per-channel reductions, 1x1
+ * convs as one strided-batched GEMM, and per conv node a device schedule
+ * (GEMM or batched: strided-batched GEMMs from and to NCHW, split-K weight
+ * gradients; lc_exec.h), chosen by timing at creation like the host ones.
+ * Fused ReLUs (act_relu, see lc_graph_fuse) are applied by the producer's
+ * last kernel (bias_act, the conv's layout change or channel bias,
+ * batchnorm's apply, or an in-place ReLU after a GEMM or a host conv); the
+ * FUSED_RELU node is a view with no launch. */
 #include "lc_exec.h"
 #include "exec_host.h"
 
@@ -54,9 +65,10 @@ typedef struct launch {
     int rng_arg;        /* dropout: index of the key argument, else -1 */
     int rng_node;       /* dropout: the forward dropout node */
     const char *kname;  /* kernel name (a literal), for profiles */
-    /* GEMM */
+    /* GEMM (batch > 1: strided-batched, with strides sa, sb, sc) */
     bool ta, tb;
     size_t m, n, kk, ao, bo, co, lda, ldb, ldc;
+    size_t batch, sa, sb, sc;
     float alpha, beta;
     cl_mem a, b, c;
     int64_t base[3];    /* element origin of the sub-buffer a, b, c were rebased on (0: the arena itself) */
@@ -80,8 +92,11 @@ static const char *const prog_names[P_COUNT] = {"eltwise", "loss", "conv", "pool
 
 /* work-group sizes wanted for the reduction kernels of norm.cl (LC_RED_WG)
  * and loss.cl (LC_STATS_WG); the executor builds them with the largest
- * power of two up to this that the device and the kernels allow */
+ * power of two up to this that the device and the kernels allow (GPU
+ * style: RED_WG_GPU for norm.cl, many work-groups per channel of up to
+ * that many work-items) */
 #define RED_WG 64
+#define RED_WG_GPU 256
 
 struct lc_exec {
     lc_rt *rt;
@@ -102,6 +117,9 @@ struct lc_exec {
     uint64_t seed, step, last_step;
     size_t bytes;
     uint8_t *host_conv; /* per node: 0 or the host schedule of a conv (HC_CHUNKED, HC_BLOCKED) */
+    bool gpu;           /* GPU-style kernels (lc_exec_opts.kernels) */
+    size_t elt_wg;      /* work-group size cap of the GPU-style elementwise kernels */
+    uint8_t *dconv;     /* per node: the device conv schedule (LC_EXEC_CONV_GEMM / _BATCHED; GPU style) */
     cl_event acc_event; /* pending lc_exec_stats_request */
     float acc_host[3];
 };
@@ -131,6 +149,7 @@ void lc_exec_destroy(lc_exec *ex)
     for (size_t i = 0; i < LC_COUNTOF(bufs); i++)
         if (bufs[i]) clReleaseMemObject(bufs[i]);
     free(ex->host_conv);
+    free(ex->dconv);
     free(ex);
 }
 
@@ -206,14 +225,15 @@ static launch *push(llist *L)
 }
 
 /* The programs with fixed-size work-groups: their size macro and kernels. */
-static const char *const norm_wg_kernels[] = {"lc_bn_stats", "lc_bn_bwd_sums", "lc_bn_dgamma", "lc_channel_sum"};
+static const char *const norm_wg_kernels[] = {"lc_bn_stats",    "lc_bn_bwd_sums", "lc_bn_dgamma",
+                                              "lc_channel_sum", "lc_gpu_bn_part", "lc_gpu_sums_part"};
 static const char *const loss_wg_kernels[] = {"lc_loss_stats"};
 
 static lc_status program(lc_exec *ex, int p, cl_program *out)
 {
     if (!ex->prog[p]) {
         if (p == P_NORM)
-            LC_TRY(lc_rt_program_wg(ex->rt, prog_names[p], "", "LC_RED_WG", RED_WG, norm_wg_kernels,
+            LC_TRY(lc_rt_program_wg(ex->rt, prog_names[p], "", "LC_RED_WG", ex->gpu ? RED_WG_GPU : RED_WG, norm_wg_kernels,
                                     (int)LC_COUNTOF(norm_wg_kernels), &ex->prog[p], &ex->wg[p]));
         else if (p == P_LOSS)
             LC_TRY(lc_rt_program_wg(ex->rt, prog_names[p], "", "LC_STATS_WG", RED_WG, loss_wg_kernels,
@@ -268,6 +288,37 @@ static lc_status kern(lc_exec *ex, llist *L, int node, int prog, const char *nam
     return LC_OK;
 }
 
+/* The smallest power of two >= v (v >= 1), at most cap (a power of two). */
+static size_t pow2_upto(size_t v, size_t cap)
+{
+    size_t p = 1;
+    while (p < v && p < cap) p *= 2;
+    return p;
+}
+
+/* A GPU-style launch on a range of up to three dimensions (g1, g2 may be
+ * 1), with work-groups of up to ex->elt_wg work-items (and the kernel's
+ * own limit) shaped to the range: dimension 0 (along memory) first, so a
+ * group covers neighbouring floats even when a plane is small. */
+static lc_status kern_nd(lc_exec *ex, llist *L, int node, int prog, const char *name, const lc_arg *args, int nargs,
+                         size_t g0, size_t g1, size_t g2)
+{
+    LC_TRY(kern(ex, L, node, prog, name, args, nargs, 1, g0, 0, 0));
+    launch *x = &L->l[L->count - 1];
+    size_t cap = ex->elt_wg ? ex->elt_wg : 1, kw = 0;
+    if (lc_rt_kernel_wg(ex->rt, x->k, &kw) == LC_OK && kw > 0)
+        while (cap > kw) cap /= 2;
+    x->dims = g2 > 1 ? 3 : g1 > 1 ? 2 : 1;
+    x->global[0] = g0 ? g0 : 1;
+    x->global[1] = g1 ? g1 : 1;
+    x->global[2] = g2 ? g2 : 1;
+    x->has_local = true;
+    x->local[0] = pow2_upto(x->global[0], cap);
+    x->local[1] = pow2_upto(x->global[1], cap / x->local[0]);
+    x->local[2] = 1;
+    return LC_OK;
+}
+
 /* A GEMM operand at l spanning rows x cols with leading dimension ld: the
  * buffer and offset to hand lc_rt_sgemm.  CLBlast indexes with 32-bit ints,
  * so an operand that reaches past element 2^31 - 1 of its arena (or, for
@@ -275,13 +326,11 @@ static lc_status kern(lc_exec *ex, llist *L, int node, int prog, const char *nam
  * that starts at an aligned origin at or before it; sub-buffers are made
  * once per (arena, origin) and owned by the executor.  An operand that
  * spans more than CLBlast can index by itself is refused. */
-static lc_status gemm_operand(lc_exec *ex, int node, loc l, size_t rows, size_t cols, size_t ld, cl_mem *buf,
-                              size_t *off, int64_t *base)
+static lc_status gemm_operand(lc_exec *ex, int node, loc l, uint64_t ext, cl_mem *buf, size_t *off, int64_t *base)
 {
     *buf = l.buf;
     *off = (size_t)l.off;
     *base = 0;
-    uint64_t ext = rows && cols ? (uint64_t)(rows - 1) * ld + cols : 0;
     bool need = l.off + ext > LC_RT_CLBLAST_MAX_ELEMS ||
                 (ex->opts.gemm_rebase_at > 0 && l.off >= (uint64_t)ex->opts.gemm_rebase_at);
     if (!need) return LC_OK;
@@ -325,21 +374,38 @@ static lc_status gemm_operand(lc_exec *ex, int node, loc l, size_t rows, size_t 
     return LC_OK;
 }
 
-static lc_status gemm_b(lc_exec *ex, llist *L, int node, bool ta, bool tb, size_t m, size_t n, size_t k, loc a,
-                        size_t lda, loc b, size_t ldb, float beta, loc c, size_t ldc)
+/* Elements an operand of batch matrices rows x cols (leading dimension
+ * ld, stride between matrices) spans from its first one. */
+static uint64_t operand_extent(size_t rows, size_t cols, size_t ld, size_t stride, size_t batch)
+{
+    if (!rows || !cols || !batch) return 0;
+    return (uint64_t)(batch - 1) * stride + (uint64_t)(rows - 1) * ld + cols;
+}
+
+/* A GEMM launch; batch > 1: strided-batched (strides sa, sb, sc). */
+static lc_status gemm_sb(lc_exec *ex, llist *L, int node, bool ta, bool tb, size_t m, size_t n, size_t k, loc a,
+                         size_t lda, size_t sa, loc b, size_t ldb, size_t sb, float beta, loc c, size_t ldc, size_t sc,
+                         size_t batch)
 {
     cl_mem ab, bb, cb;
     size_t ao, bo, co;
     int64_t base[3];
-    LC_TRY(gemm_operand(ex, node, a, ta ? k : m, ta ? m : k, lda, &ab, &ao, &base[0]));
-    LC_TRY(gemm_operand(ex, node, b, tb ? n : k, tb ? k : n, ldb, &bb, &bo, &base[1]));
-    LC_TRY(gemm_operand(ex, node, c, m, n, ldc, &cb, &co, &base[2]));
+    LC_TRY(gemm_operand(ex, node, a, operand_extent(ta ? k : m, ta ? m : k, lda, sa, batch), &ab, &ao, &base[0]));
+    LC_TRY(gemm_operand(ex, node, b, operand_extent(tb ? n : k, tb ? k : n, ldb, sb, batch), &bb, &bo, &base[1]));
+    LC_TRY(gemm_operand(ex, node, c, operand_extent(m, n, ldc, sc, batch), &cb, &co, &base[2]));
     launch *x = push(L);
     if (!x) return LC_ERR(LC_ERR_NOMEM, "out of memory");
     *x = (launch){.kind = L_GEMM, .node = node, .rng_arg = -1, .rng_node = -1, .ta = ta, .tb = tb, .m = m, .n = n,
                   .kk = k, .alpha = 1.0f, .beta = beta, .a = ab, .ao = ao, .lda = lda, .b = bb, .bo = bo, .ldb = ldb,
-                  .c = cb, .co = co, .ldc = ldc, .base = {base[0], base[1], base[2]}};
+                  .c = cb, .co = co, .ldc = ldc, .base = {base[0], base[1], base[2]}, .batch = batch, .sa = sa,
+                  .sb = sb, .sc = sc};
     return LC_OK;
+}
+
+static lc_status gemm_b(lc_exec *ex, llist *L, int node, bool ta, bool tb, size_t m, size_t n, size_t k, loc a,
+                        size_t lda, loc b, size_t ldb, float beta, loc c, size_t ldc)
+{
+    return gemm_sb(ex, L, node, ta, tb, m, n, k, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
 }
 
 static lc_status gemm(lc_exec *ex, llist *L, int node, bool ta, bool tb, size_t m, size_t n, size_t k, loc a,
@@ -376,14 +442,70 @@ static lc_status im2col(lc_exec *ex, llist *L, int id, loc col, loc x, int nc, c
     lc_arg a[] = {LC_ARG(col.buf), LC_ARG(col.off), LC_ARG(x.buf), LC_ARG(x.off), LC_ARG(nc), LC_ARG(d->cin),
                   LC_ARG(d->h), LC_ARG(d->w), LC_ARG(d->kh), LC_ARG(d->kw), LC_ARG(d->sh), LC_ARG(d->sw),
                   LC_ARG(d->pt), LC_ARG(d->pl), LC_ARG(d->oh), LC_ARG(d->ow)};
+    if (ex->gpu)
+        return kern_nd(ex, L, id, P_CONV, "lc_gpu_im2col", a, 16, (size_t)d->ohw, (size_t)nc, (size_t)d->cin);
     return kern(ex, L, id, P_CONV, "lc_im2col", a, 16, 2, (size_t)nc * (size_t)d->oh, (size_t)d->K, 0);
+}
+
+static lc_status col2im(lc_exec *ex, llist *L, int id, loc dx, loc col, int nc, const conv_dims *d)
+{
+    lc_arg a[] = {LC_ARG(dx.buf), LC_ARG(dx.off), LC_ARG(col.buf), LC_ARG(col.off), LC_ARG(nc), LC_ARG(d->cin),
+                  LC_ARG(d->h), LC_ARG(d->w), LC_ARG(d->kh), LC_ARG(d->kw), LC_ARG(d->sh), LC_ARG(d->sw),
+                  LC_ARG(d->pt), LC_ARG(d->pl), LC_ARG(d->oh), LC_ARG(d->ow)};
+    if (ex->gpu)
+        return kern_nd(ex, L, id, P_CONV, "lc_gpu_col2im", a, 16, (size_t)d->h * (size_t)d->w, (size_t)nc,
+                       (size_t)d->cin);
+    return kern(ex, L, id, P_CONV, "lc_col2im", a, 16, 1, (size_t)nc * (size_t)d->cin * (size_t)d->h, 0, 0);
 }
 
 /* t[c, nc*hw] <- y[nc, c, hw] */
 static lc_status to_cn(lc_exec *ex, llist *L, int id, loc t, loc y, int nc, int c, int hw)
 {
     lc_arg a[] = {LC_ARG(t.buf), LC_ARG(t.off), LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(nc), LC_ARG(c), LC_ARG(hw)};
+    if (ex->gpu) return kern_nd(ex, L, id, P_CONV, "lc_gpu_nc_to_cn", a, 7, (size_t)hw, (size_t)nc, (size_t)c);
     return kern(ex, L, id, P_CONV, "lc_nc_to_cn", a, 7, 1, (size_t)nc * (size_t)c, 0, 0);
+}
+
+/* y[nc, c, hw] <- t[c, nc*hw] (+ b) (ReLU when relu) */
+static lc_status to_nc(lc_exec *ex, llist *L, int id, loc y, loc t, loc b, int has_bias, int relu, int nc, int c,
+                       int hw)
+{
+    lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off),   LC_ARG(t.buf), LC_ARG(t.off), LC_ARG(b.buf), LC_ARG(b.off),
+                  LC_ARG(has_bias), LC_ARG(relu), LC_ARG(nc),    LC_ARG(c),     LC_ARG(hw)};
+    if (ex->gpu) return kern_nd(ex, L, id, P_CONV, "lc_gpu_cn_to_nc", a, 11, (size_t)hw, (size_t)c, (size_t)nc);
+    return kern(ex, L, id, P_CONV, "lc_cn_to_nc", a, 11, 1, (size_t)nc * (size_t)c, 0, 0);
+}
+
+/* y[nb, c, hw] += b (when has_bias), then ReLU (when relu), in place */
+static lc_status bias_relu(lc_exec *ex, llist *L, int id, loc y, loc b, int has_bias, int relu, int nb, int c, int hw)
+{
+    if (!has_bias && !relu) return LC_OK;
+    if (ex->gpu) {
+        lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(b.buf), LC_ARG(b.off), LC_ARG(has_bias),
+                      LC_ARG(relu),  LC_ARG(nb),    LC_ARG(c),     LC_ARG(hw)};
+        return kern_nd(ex, L, id, P_CONV, "lc_gpu_channel_bias", a, 9, (size_t)hw, (size_t)c, (size_t)nb);
+    }
+    int planes = nb * c;
+    lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(b.buf), LC_ARG(b.off), LC_ARG(has_bias),
+                  LC_ARG(relu),  LC_ARG(c),     LC_ARG(hw),    LC_ARG(planes)};
+    return kern(ex, L, id, P_CONV, "lc_channel_bias", a, 9, 1, (size_t)planes, 0, 0);
+}
+
+/* ReLU of n floats at y, in place (a fused ReLU after a GEMM or a host conv) */
+static lc_status relu_inplace(lc_exec *ex, llist *L, int id, loc y, cl_ulong n)
+{
+    lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(n)};
+    if (ex->gpu) return kern_nd(ex, L, id, P_ELT, "lc_gpu_relu_fwd", a, 5, ((size_t)n + 3) / 4, 1, 1);
+    return kern(ex, L, id, P_ELT, "lc_relu_fwd", a, 5, 1, ((size_t)n + 15) / 16, 0, 0);
+}
+
+/* The device conv schedule of node id (GPU style; LC_EXEC_CONV_GEMM in
+ * CPU style, where only that one exists). */
+static int dconv_of(const lc_exec *ex, int id)
+{
+    if (!ex->gpu) return LC_EXEC_CONV_GEMM;
+    int v = ex->dconv ? ex->dconv[id] : 0;
+    return v ? v : LC_EXEC_CONV_GEMM;
 }
 
 static lc_status lower_conv(lc_exec *ex, llist *L, int id, int nb)
@@ -394,17 +516,38 @@ static lc_status lower_conv(lc_exec *ex, llist *L, int id, int nb)
     conv_dims d = conv_dims_of(g, c);
     loc y = where(ex, id);
     int hw = d.h * d.w;
+    bool fwd = nd->op == LC_OP_CONV2D;
+    int relu = fwd && nd->act_relu, has_bias = fwd && c->bias;
+    loc b = has_bias ? where(ex, c->inputs[2]) : (loc){ex->params, 0};
     if (ex->host_conv && ex->host_conv[id]) {
         launch *x = push(L);
         if (!x) return LC_ERR(LC_ERR_NOMEM, "out of memory");
         x->kind = L_HOST_CONV;
         x->node = id;
         x->nb = nb;
+        /* the host schedules add the bias; a fused ReLU follows */
+        if (relu) LC_TRY(relu_inplace(ex, L, id, y, (cl_ulong)nb * (cl_ulong)d.cout * (cl_ulong)d.ohw));
         return LC_OK;
     }
-    if (lc_graph_conv_pointwise(g, id)) { /* 1x1 stride 1: x_n is already [cin, hw] */
+    int sched = dconv_of(ex, id);
+    bool pw = lc_graph_conv_pointwise(g, id);
+    if (pw && ex->gpu && nd->op != LC_OP_CONV2D_DW) {
+        /* 1x1 stride 1: x_n is already [cin, hw]; one strided-batched GEMM
+         * over the examples */
+        size_t in = (size_t)d.cin * hw, out = (size_t)d.cout * hw;
+        if (fwd) /* y_n = W x_n */
+            LC_TRY(gemm_sb(ex, L, id, false, false, (size_t)d.cout, (size_t)hw, (size_t)d.cin, where(ex, c->inputs[1]),
+                           (size_t)d.cin, 0, where(ex, nd->inputs[0]), (size_t)hw, in, 0.0f, y, (size_t)hw, out,
+                           (size_t)nb));
+        else /* dx_n = W^T dy_n */
+            LC_TRY(gemm_sb(ex, L, id, true, false, (size_t)d.cin, (size_t)hw, (size_t)d.cout, where(ex, nd->inputs[1]),
+                           (size_t)d.cin, 0, where(ex, nd->inputs[0]), (size_t)hw, out, 0.0f, y, (size_t)hw, in,
+                           (size_t)nb));
+        return fwd ? bias_relu(ex, L, id, y, b, has_bias, relu, nb, d.cout, hw) : LC_OK;
+    }
+    if (pw && !ex->gpu) { /* 1x1 stride 1: x_n is already [cin, hw]; a GEMM per example */
         for (int n = 0; n < nb; n++) {
-            if (nd->op == LC_OP_CONV2D) { /* y_n = W x_n */
+            if (fwd) { /* y_n = W x_n */
                 LC_TRY(gemm(ex, L, id, false, false, (size_t)d.cout, (size_t)hw, (size_t)d.cin, where(ex, c->inputs[1]),
                             (size_t)d.cin, shift(where(ex, nd->inputs[0]), (int64_t)n * d.cin * hw), (size_t)hw,
                             shift(y, (int64_t)n * d.cout * hw), (size_t)hw));
@@ -419,52 +562,120 @@ static lc_status lower_conv(lc_exec *ex, llist *L, int id, int nb)
                               n ? 1.0f : 0.0f, y, (size_t)d.cin));
             }
         }
-        if (nd->op == LC_OP_CONV2D && c->bias) {
-            loc b = where(ex, c->inputs[2]);
-            int planes = nb * d.cout;
-            lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(b.buf), LC_ARG(b.off), LC_ARG(d.cout), LC_ARG(hw),
-                          LC_ARG(planes)};
-            LC_TRY(kern(ex, L, id, P_CONV, "lc_channel_bias", a, 7, 1, (size_t)planes, 0, 0));
-        }
-        return LC_OK;
+        return fwd ? bias_relu(ex, L, id, y, b, has_bias, relu, nb, d.cout, hw) : LC_OK;
     }
+    /* im2col + GEMM over chunks (GPU style: the pointwise weight gradient
+     * too, its "im2col" a layout change) */
     int chunk = lc_graph_conv_chunk(g, id, nb);
     if (nd->aux_offset < 0) return LC_ERR(LC_ERR_INVALID, "node '%s': conv workspace is not planned", nd->name);
     loc ws = aux_of(ex, id);
     loc col = ws, t = shift(ws, (int64_t)d.K * chunk * d.ohw);
+    int slices = nd->op == LC_OP_CONV2D_DW && sched == LC_EXEC_CONV_BATCHED ? lc_graph_conv_dw_slices(g, id, nb) : 1;
+    loc part = shift(ws, (int64_t)chunk * lc_graph_conv_ws_per_example(g, id)); /* split-K partial sums */
     for (int n0 = 0; n0 < nb; n0 += chunk) {
         int nc = nb - n0 < chunk ? nb - n0 : chunk;
-        size_t cols = (size_t)nc * (size_t)d.ohw;
-        if (nd->op == LC_OP_CONV2D) {
+        size_t cols = (size_t)nc * (size_t)d.ohw, ohw = (size_t)d.ohw;
+        if (fwd) {
             loc x = shift(where(ex, nd->inputs[0]), (int64_t)n0 * d.cin * hw);
-            LC_TRY(im2col(ex, L, id, col, x, nc, &d));
-            LC_TRY(gemm(ex, L, id, false, false, (size_t)d.cout, cols, (size_t)d.K, where(ex, nd->inputs[1]),
-                        (size_t)d.K, col, cols, t, cols));
             loc yy = shift(y, (int64_t)n0 * d.cout * d.ohw);
-            loc b = c->bias ? where(ex, c->inputs[2]) : (loc){ex->params, 0};
-            int has_bias = c->bias;
-            lc_arg a[] = {LC_ARG(yy.buf), LC_ARG(yy.off), LC_ARG(t.buf), LC_ARG(t.off), LC_ARG(b.buf), LC_ARG(b.off),
-                          LC_ARG(has_bias), LC_ARG(nc), LC_ARG(d.cout), LC_ARG(d.ohw)};
-            LC_TRY(kern(ex, L, id, P_CONV, "lc_cn_to_nc", a, 10, 1, (size_t)nc * (size_t)d.cout, 0, 0));
+            LC_TRY(im2col(ex, L, id, col, x, nc, &d));
+            if (sched == LC_EXEC_CONV_BATCHED) { /* y_n = W col_n, straight into NCHW */
+                LC_TRY(gemm_sb(ex, L, id, false, false, (size_t)d.cout, ohw, (size_t)d.K, where(ex, nd->inputs[1]),
+                               (size_t)d.K, 0, col, cols, ohw, 0.0f, yy, ohw, (size_t)d.cout * ohw, (size_t)nc));
+                LC_TRY(bias_relu(ex, L, id, yy, b, has_bias, relu, nc, d.cout, d.ohw));
+            } else {
+                LC_TRY(gemm(ex, L, id, false, false, (size_t)d.cout, cols, (size_t)d.K, where(ex, nd->inputs[1]),
+                            (size_t)d.K, col, cols, t, cols));
+                LC_TRY(to_nc(ex, L, id, yy, t, b, has_bias, relu, nc, d.cout, d.ohw));
+            }
         } else if (nd->op == LC_OP_CONV2D_DX) {
-            LC_TRY(to_cn(ex, L, id, t, shift(where(ex, nd->inputs[0]), (int64_t)n0 * d.cout * d.ohw), nc, d.cout,
-                         d.ohw));
-            LC_TRY(gemm(ex, L, id, true, false, (size_t)d.K, cols, (size_t)d.cout, where(ex, nd->inputs[1]),
-                        (size_t)d.K, t, cols, col, cols));
-            loc dx = shift(y, (int64_t)n0 * d.cin * hw);
-            lc_arg a[] = {LC_ARG(dx.buf), LC_ARG(dx.off), LC_ARG(col.buf), LC_ARG(col.off), LC_ARG(nc), LC_ARG(d.cin),
-                          LC_ARG(d.h), LC_ARG(d.w), LC_ARG(d.kh), LC_ARG(d.kw), LC_ARG(d.sh), LC_ARG(d.sw),
-                          LC_ARG(d.pt), LC_ARG(d.pl), LC_ARG(d.oh), LC_ARG(d.ow)};
-            LC_TRY(kern(ex, L, id, P_CONV, "lc_col2im", a, 16, 1, (size_t)nc * (size_t)d.cin * (size_t)d.h, 0, 0));
+            loc dy = shift(where(ex, nd->inputs[0]), (int64_t)n0 * d.cout * d.ohw);
+            if (sched == LC_EXEC_CONV_BATCHED) { /* dcol_n = W^T dy_n, straight from NCHW */
+                LC_TRY(gemm_sb(ex, L, id, true, false, (size_t)d.K, ohw, (size_t)d.cout, where(ex, nd->inputs[1]),
+                               (size_t)d.K, 0, dy, ohw, (size_t)d.cout * ohw, 0.0f, col, cols, ohw, (size_t)nc));
+            } else {
+                LC_TRY(to_cn(ex, L, id, t, dy, nc, d.cout, d.ohw));
+                LC_TRY(gemm(ex, L, id, true, false, (size_t)d.K, cols, (size_t)d.cout, where(ex, nd->inputs[1]),
+                            (size_t)d.K, t, cols, col, cols));
+            }
+            LC_TRY(col2im(ex, L, id, shift(y, (int64_t)n0 * d.cin * hw), col, nc, &d));
         } else { /* CONV2D_DW */
             LC_TRY(to_cn(ex, L, id, t, shift(where(ex, nd->inputs[0]), (int64_t)n0 * d.cout * d.ohw), nc, d.cout,
                          d.ohw));
             LC_TRY(im2col(ex, L, id, col, shift(where(ex, nd->inputs[1]), (int64_t)n0 * d.cin * hw), nc, &d));
-            LC_TRY(gemm_b(ex, L, id, false, true, (size_t)d.cout, (size_t)d.K, cols, t, cols, col, cols,
-                          n0 ? 1.0f : 0.0f, y, (size_t)d.K));
+            int s = slices;
+            size_t per_slice = (size_t)(g->dw_split_cols > 0 ? g->dw_split_cols : LC_DW_SPLIT_COLS);
+            if ((size_t)s * per_slice > cols) s = (int)(cols / per_slice); /* a smaller last chunk */
+            if (s > 1) {
+                /* split-K: slice j = t[:, j*ks : (j+1)*ks] col[:, j*ks : (j+1)*ks]^T,
+                 * the columns left over into slice s; then the slices added in order */
+                size_t ks = cols / (size_t)s, rest = cols - ks * (size_t)s, wsz = (size_t)d.cout * (size_t)d.K;
+                LC_TRY(gemm_sb(ex, L, id, false, true, (size_t)d.cout, (size_t)d.K, ks, t, cols, ks, col, cols, ks,
+                               0.0f, part, (size_t)d.K, wsz, (size_t)s));
+                if (rest)
+                    LC_TRY(gemm(ex, L, id, false, true, (size_t)d.cout, (size_t)d.K, rest, shift(t, (int64_t)(ks * s)),
+                                cols, shift(col, (int64_t)(ks * s)), cols, shift(part, (int64_t)(wsz * s)),
+                                (size_t)d.K));
+                cl_ulong count = wsz;
+                int nsl = s + (rest > 0), acc = n0 > 0;
+                lc_arg a[] = {LC_ARG(y.buf),  LC_ARG(y.off), LC_ARG(part.buf), LC_ARG(part.off),
+                              LC_ARG(count), LC_ARG(nsl),   LC_ARG(acc)};
+                LC_TRY(kern_nd(ex, L, id, P_CONV, "lc_gpu_sum_slices", a, 7, wsz, 1, 1));
+            } else {
+                LC_TRY(gemm_b(ex, L, id, false, true, (size_t)d.cout, (size_t)d.K, cols, t, cols, col, cols,
+                              n0 ? 1.0f : 0.0f, y, (size_t)d.K));
+            }
         }
     }
     return LC_OK;
+}
+
+/* dst[0..count) = src[skip..skip + count) (norm.cl) */
+static lc_status copy_floats(lc_exec *ex, llist *L, int id, loc dst, loc src, int skip, int count)
+{
+    lc_arg a[] = {LC_ARG(dst.buf), LC_ARG(dst.off), LC_ARG(src.buf), LC_ARG(src.off), LC_ARG(skip), LC_ARG(count)};
+    return kern(ex, L, id, P_NORM, "lc_copy_floats", a, 6, 1, (size_t)count, 0, 0);
+}
+
+/* A batchnorm's gamma or beta gradient (node id) in training, when the
+ * batchnorm's input gradient came first: its sums (sum dy, sum dy * xhat
+ * per channel, kept by the planner) are these gradients. */
+static bool bn_sums_ready(const lc_exec *ex, int id, bool tr)
+{
+    const lc_graph *g = ex->g;
+    const lc_node *nd = &g->nodes[id];
+    if (!tr || nd->fwd < 0 || g->nodes[nd->fwd].op != LC_OP_BATCHNORM) return false;
+    int dx = lc_graph_bn_dx_of(g, nd->fwd);
+    return dx >= 0 && dx < id && g->nodes[dx].aux_offset >= 0 && g->nodes[dx].aux_last >= id;
+}
+
+/* Work-groups per channel of a GPU-style per-channel reduction over nb
+ * planes of hw with groups of red work-items: enough for every work-item to
+ * read about 64 values, at most LC_RED_PARTS and one per plane. */
+static int red_parts(int nb, int hw, size_t red)
+{
+    int64_t want = ((int64_t)nb * hw + (int64_t)red * 64 - 1) / ((int64_t)red * 64);
+    int64_t lim = nb < LC_RED_PARTS ? nb : LC_RED_PARTS;
+    return (int)(want < 1 ? 1 : want > lim ? lim : want);
+}
+
+/* GPU style: per-channel sums of dy (and of dy * (x - mean), with_x) over
+ * nb examples in parts work-groups per channel (partial results at part +
+ * skip floats), then combined in order into out (lc_gpu_sums_finish's
+ * `what`) */
+static lc_status gpu_sums(lc_exec *ex, llist *L, int id, loc out, loc part, int skip, loc dy, loc x, loc st, int with_x,
+                          int what, int nb, int c, int hw)
+{
+    size_t red;
+    LC_TRY(fixed_wg(ex, P_NORM, &red));
+    int parts = red_parts(nb, hw, red);
+    lc_arg a[] = {LC_ARG(part.buf), LC_ARG(part.off), LC_ARG(skip),   LC_ARG(dy.buf), LC_ARG(dy.off),
+                  LC_ARG(x.buf),    LC_ARG(x.off),    LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(with_x),
+                  LC_ARG(nb),       LC_ARG(c),        LC_ARG(hw),     LC_ARG(parts)};
+    LC_TRY(kern(ex, L, id, P_NORM, "lc_gpu_sums_part", a, 14, 2, red * (size_t)parts, (size_t)c, red));
+    lc_arg b[] = {LC_ARG(out.buf), LC_ARG(out.off), LC_ARG(part.buf), LC_ARG(part.off), LC_ARG(skip),
+                  LC_ARG(st.buf),  LC_ARG(st.off),  LC_ARG(what),     LC_ARG(c),        LC_ARG(parts)};
+    return kern(ex, L, id, P_NORM, "lc_gpu_sums_finish", b, 10, 1, (size_t)c, 0, 0);
 }
 
 /* The lowering: IR node -> launches, for batch size nb and a mode. */
@@ -489,14 +700,17 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
         /* y[n,out] = x[n,in] W[out,in]^T */
         LC_TRY(gemm(ex, L, id, false, true, (size_t)nb, (size_t)out, (size_t)in, where(ex, in0), (size_t)in,
                     where(ex, in1), (size_t)in, y, (size_t)out));
-        if (nd->bias) {
+        int relu = nd->act_relu;
+        if (nd->bias) { /* + b, and a fused ReLU */
             loc b = where(ex, nd->inputs[2]);
-            int relu = 0;
             lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(b.buf), LC_ARG(b.off), LC_ARG(nb), LC_ARG(out), LC_ARG(relu)};
-            LC_TRY(kern(ex, L, id, P_ELT, "lc_bias_act", a, 7, 2, (size_t)out, (size_t)nb, 0));
+            if (ex->gpu) return kern_nd(ex, L, id, P_ELT, "lc_bias_act", a, 7, (size_t)out, (size_t)nb, 1);
+            return kern(ex, L, id, P_ELT, "lc_bias_act", a, 7, 2, (size_t)out, (size_t)nb, 0);
         }
-        return LC_OK;
+        return relu ? relu_inplace(ex, L, id, y, total) : LC_OK;
     }
+    case LC_OP_FUSED_RELU: /* applied by its input's producer */
+        return LC_OK;
     case LC_OP_MASK:
         return LC_OK;
     case LC_OP_GATE: {
@@ -508,6 +722,7 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
     case LC_OP_RELU: {
         loc x = where(ex, in0);
         lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(x.buf), LC_ARG(x.off), LC_ARG(total)};
+        if (ex->gpu) return kern_nd(ex, L, id, P_ELT, "lc_gpu_relu_fwd", a, 5, ((size_t)total + 3) / 4, 1, 1);
         return kern(ex, L, id, P_ELT, "lc_relu_fwd", a, 5, 1, ((size_t)total + 15) / 16, 0, 0);
     }
     case LC_OP_ADD:
@@ -557,6 +772,7 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
         loc dy = where(ex, in0), yy = where(ex, in1);
         lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(yy.buf), LC_ARG(yy.off),
                       LC_ARG(total)};
+        if (ex->gpu) return kern_nd(ex, L, id, P_ELT, "lc_gpu_relu_bwd", a, 7, ((size_t)total + 3) / 4, 1, 1);
         return kern(ex, L, id, P_ELT, "lc_relu_bwd", a, 7, 1, ((size_t)total + 15) / 16, 0, 0);
     }
     case LC_OP_CONV2D:
@@ -569,6 +785,9 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
         loc dy = where(ex, in0);
         int c, hw;
         chan_hw(&g->nodes[in0].shape, &c, &hw);
+        if (bn_sums_ready(ex, id, tr)) /* a batchnorm's beta: the input gradient's sum dy */
+            return copy_floats(ex, L, id, y, aux_of(ex, lc_graph_bn_dx_of(g, nd->fwd)), 0, c);
+        if (ex->gpu) return gpu_sums(ex, L, id, y, aux_of(ex, id), 0, dy, dy, dy, 0, 0, nb, c, hw);
         lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(nb), LC_ARG(c), LC_ARG(hw)};
         return kern(ex, L, id, P_NORM, "lc_channel_sum", a, 7, 1, (size_t)c * red, 0, red);
     }
@@ -581,7 +800,16 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
         loc gm = nd->affine ? where(ex, nd->inputs[3]) : (loc){ex->params, 0};
         loc bt = nd->affine ? where(ex, nd->inputs[4]) : (loc){ex->params, 0};
         float eps = (float)nd->eps, mom = (float)nd->momentum;
-        if (tr) {
+        if (tr && ex->gpu) { /* partial means and squared deviations, then combined */
+            int parts = red_parts(nb, hw, red), skip = 2 * c; /* after the statistics */
+            lc_arg a[] = {LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(skip), LC_ARG(x.buf), LC_ARG(x.off),
+                          LC_ARG(nb),     LC_ARG(c),      LC_ARG(hw),   LC_ARG(parts)};
+            LC_TRY(kern(ex, L, id, P_NORM, "lc_gpu_bn_part", a, 9, 2, red * (size_t)parts, (size_t)c, red));
+            lc_arg b[] = {LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(rm.buf), LC_ARG(rm.off), LC_ARG(rv.buf),
+                          LC_ARG(rv.off), LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(skip), LC_ARG(nb),
+                          LC_ARG(c),      LC_ARG(hw),     LC_ARG(parts),  LC_ARG(eps),  LC_ARG(mom)};
+            LC_TRY(kern(ex, L, id, P_NORM, "lc_gpu_bn_finish", b, 15, 1, (size_t)c, 0, 0));
+        } else if (tr) {
             lc_arg a[] = {LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(rm.buf), LC_ARG(rm.off), LC_ARG(rv.buf),
                           LC_ARG(rv.off), LC_ARG(x.buf), LC_ARG(x.off), LC_ARG(nb), LC_ARG(c), LC_ARG(hw),
                           LC_ARG(eps), LC_ARG(mom)};
@@ -591,11 +819,17 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
                           LC_ARG(rv.off), LC_ARG(c), LC_ARG(eps)};
             LC_TRY(kern(ex, L, id, P_NORM, "lc_bn_stats_eval", a, 8, 1, (size_t)c, 0, 0));
         }
-        int affine = nd->affine, planes = nb * c;
-        lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(x.buf), LC_ARG(x.off), LC_ARG(st.buf), LC_ARG(st.off),
-                      LC_ARG(gm.buf), LC_ARG(gm.off), LC_ARG(bt.buf), LC_ARG(bt.off), LC_ARG(affine), LC_ARG(c),
-                      LC_ARG(hw), LC_ARG(planes)};
-        return kern(ex, L, id, P_NORM, "lc_bn_apply", a, 14, 1, (size_t)planes, 0, 0);
+        int affine = nd->affine, relu = nd->act_relu, planes = nb * c;
+        if (ex->gpu) {
+            lc_arg a[] = {LC_ARG(y.buf),  LC_ARG(y.off),  LC_ARG(x.buf),  LC_ARG(x.off),  LC_ARG(st.buf),
+                          LC_ARG(st.off), LC_ARG(gm.buf), LC_ARG(gm.off), LC_ARG(bt.buf), LC_ARG(bt.off),
+                          LC_ARG(affine), LC_ARG(relu),   LC_ARG(nb),     LC_ARG(c),      LC_ARG(hw)};
+            return kern_nd(ex, L, id, P_NORM, "lc_gpu_bn_apply", a, 15, (size_t)hw, (size_t)c, (size_t)nb);
+        }
+        lc_arg a[] = {LC_ARG(y.buf),  LC_ARG(y.off),  LC_ARG(x.buf),  LC_ARG(x.off),  LC_ARG(st.buf),
+                      LC_ARG(st.off), LC_ARG(gm.buf), LC_ARG(gm.off), LC_ARG(bt.buf), LC_ARG(bt.off),
+                      LC_ARG(affine), LC_ARG(relu),   LC_ARG(c),      LC_ARG(hw),     LC_ARG(planes)};
+        return kern(ex, L, id, P_NORM, "lc_bn_apply", a, 15, 1, (size_t)planes, 0, 0);
     }
     case LC_OP_BATCHNORM_DX: {
         size_t red;
@@ -605,14 +839,25 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
         loc dy = where(ex, in0), x = where(ex, in1), st = aux_of(ex, nd->fwd), sums = aux_of(ex, id);
         loc gm = f->affine ? where(ex, f->inputs[3]) : (loc){ex->params, 0};
         int affine = f->affine, planes = nb * c;
-        if (tr) {
+        if (tr && ex->gpu) {
+            LC_TRY(gpu_sums(ex, L, id, sums, sums, 2 * c, dy, x, st, 1, 2, nb, c, hw));
+        } else if (tr) {
             lc_arg a[] = {LC_ARG(sums.buf), LC_ARG(sums.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(x.buf),
                           LC_ARG(x.off), LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(nb), LC_ARG(c), LC_ARG(hw)};
             LC_TRY(kern(ex, L, id, P_NORM, "lc_bn_bwd_sums", a, 11, 1, (size_t)c * red, 0, red));
+        }
+        if (tr) {
             lc_arg b[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(x.buf), LC_ARG(x.off),
                           LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(sums.buf), LC_ARG(sums.off), LC_ARG(gm.buf),
                           LC_ARG(gm.off), LC_ARG(affine), LC_ARG(nb), LC_ARG(c), LC_ARG(hw)};
+            if (ex->gpu)
+                return kern_nd(ex, L, id, P_NORM, "lc_gpu_bn_bwd_dx", b, 16, (size_t)hw, (size_t)c, (size_t)nb);
             return kern(ex, L, id, P_NORM, "lc_bn_bwd_dx", b, 16, 1, (size_t)planes, 0, 0);
+        }
+        if (ex->gpu) {
+            lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(st.buf), LC_ARG(st.off),
+                          LC_ARG(gm.buf), LC_ARG(gm.off), LC_ARG(affine), LC_ARG(nb), LC_ARG(c), LC_ARG(hw)};
+            return kern_nd(ex, L, id, P_NORM, "lc_gpu_bn_bwd_dx_eval", a, 12, (size_t)hw, (size_t)c, (size_t)nb);
         }
         lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(st.buf), LC_ARG(st.off),
                       LC_ARG(gm.buf), LC_ARG(gm.off), LC_ARG(affine), LC_ARG(c), LC_ARG(hw), LC_ARG(planes)};
@@ -624,6 +869,9 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
         int c, hw;
         chan_hw(&g->nodes[in1].shape, &c, &hw);
         loc dy = where(ex, in0), x = where(ex, in1), st = aux_of(ex, nd->fwd);
+        if (bn_sums_ready(ex, id, tr)) /* the input gradient's sum dy * xhat */
+            return copy_floats(ex, L, id, y, aux_of(ex, lc_graph_bn_dx_of(g, nd->fwd)), c, c);
+        if (ex->gpu) return gpu_sums(ex, L, id, y, aux_of(ex, id), 0, dy, x, st, 1, 1, nb, c, hw);
         lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(x.buf), LC_ARG(x.off),
                       LC_ARG(st.buf), LC_ARG(st.off), LC_ARG(nb), LC_ARG(c), LC_ARG(hw)};
         return kern(ex, L, id, P_NORM, "lc_bn_dgamma", a, 11, 1, (size_t)c * red, 0, red);
@@ -636,7 +884,45 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
         const lc_shape *xs = fwd ? &g->nodes[in0].shape : &nd->shape, *ys = &f->shape;
         int nc = nb * xs->dims[0], h = xs->dims[1], w = xs->dims[2], oh = ys->dims[1], ow = ys->dims[2];
         loc a0 = where(ex, in0);
-        bool two = f->kh == 2 && f->kw == 2 && f->sh == 2 && f->sw == 2; /* vectorised kernels */
+        bool two = f->kh == 2 && f->kw == 2 && f->sh == 2 && f->sw == 2;
+        if (ex->gpu) { /* one work-item per output (forward) or input (backward) element */
+            size_t r0 = (size_t)(fwd ? ow : w), r1 = (size_t)(fwd ? oh : h);
+            if (two && nd->op == LC_OP_MAXPOOL) { /* one work-item per 2x2 window */
+                lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(nc),
+                              LC_ARG(h),     LC_ARG(w),     LC_ARG(oh),     LC_ARG(ow)};
+                return kern_nd(ex, L, id, P_POOL, "lc_gpu_maxpool2_fwd", a, 9, (size_t)ow, (size_t)oh, (size_t)nc);
+            }
+            if (two && nd->op == LC_OP_MAXPOOL_DX) {
+                loc x = where(ex, in1);
+                lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(x.buf),
+                              LC_ARG(x.off), LC_ARG(nc),    LC_ARG(h),      LC_ARG(w),      LC_ARG(oh),
+                              LC_ARG(ow)};
+                return kern_nd(ex, L, id, P_POOL, "lc_gpu_maxpool2_bwd", a, 11, (size_t)ow, (size_t)oh, (size_t)nc);
+            }
+            if (nd->op == LC_OP_MAXPOOL_DX && f->sh == f->kh && f->sw == f->kw) { /* windows tile the input */
+                loc x = where(ex, in1);
+                lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(x.buf),
+                              LC_ARG(x.off), LC_ARG(nc),    LC_ARG(h),      LC_ARG(w),      LC_ARG(f->kh),
+                              LC_ARG(f->kw), LC_ARG(oh),    LC_ARG(ow)};
+                return kern_nd(ex, L, id, P_POOL, "lc_gpu_maxpool_bwd_tiled", a, 13, (size_t)ow, (size_t)oh,
+                               (size_t)nc);
+            }
+            if (nd->op == LC_OP_MAXPOOL_DX) {
+                loc x = where(ex, in1);
+                lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(x.buf),
+                              LC_ARG(x.off), LC_ARG(nc),    LC_ARG(h),      LC_ARG(w),      LC_ARG(f->kh),
+                              LC_ARG(f->kw), LC_ARG(f->sh), LC_ARG(f->sw),  LC_ARG(oh),     LC_ARG(ow)};
+                return kern_nd(ex, L, id, P_POOL, "lc_gpu_maxpool_bwd", a, 15, r0, r1, (size_t)nc);
+            }
+            const char *kn = nd->op == LC_OP_MAXPOOL   ? "lc_gpu_maxpool_fwd"
+                             : nd->op == LC_OP_AVGPOOL ? "lc_gpu_avgpool_fwd"
+                                                       : "lc_gpu_avgpool_bwd";
+            lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(nc),
+                          LC_ARG(h),     LC_ARG(w),     LC_ARG(f->kh),  LC_ARG(f->kw),  LC_ARG(f->sh),
+                          LC_ARG(f->sw), LC_ARG(oh),    LC_ARG(ow)};
+            return kern_nd(ex, L, id, P_POOL, kn, a, 13, r0, r1, (size_t)nc);
+        }
+        /* 2x2 stride 2: vectorised kernels */
         if (two && nd->op == LC_OP_MAXPOOL) {
             lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(nc), LC_ARG(h),
                           LC_ARG(w), LC_ARG(oh), LC_ARG(ow)};
@@ -674,7 +960,9 @@ static lc_status lower_node(lc_exec *ex, llist *L, int id, int nb, bool tr)
         int nc = nb * xs->dims[0], hw = xs->dims[1] * xs->dims[2];
         loc a0 = where(ex, in0);
         lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(nc), LC_ARG(hw)};
+        /* the forward: one work-item per plane (its hw values in a loop) in both styles */
         if (nd->op == LC_OP_GLOBAL_AVGPOOL) return kern(ex, L, id, P_POOL, "lc_gap_fwd", a, 6, 1, (size_t)nc, 0, 0);
+        if (ex->gpu) return kern_nd(ex, L, id, P_POOL, "lc_gpu_gap_bwd", a, 6, (size_t)hw, (size_t)nc, 1);
         return kern(ex, L, id, P_POOL, "lc_gap_bwd", a, 6, 1, (size_t)nc, 0, 0);
     }
     case LC_OP_DROPOUT:
@@ -771,6 +1059,10 @@ static lc_status run(lc_exec *ex, const llist *L, int from, int to)
         const launch *x = &L->l[i];
         if (x->kind == L_HOST_CONV) {
             LC_TRY(run_host_conv(ex, x->node, x->nb, ex->host_conv[x->node]));
+        } else if (x->kind == L_GEMM && x->batch > 1) {
+            LC_TRY(lc_rt_sgemm_strided_batched(ex->rt, x->ta, x->tb, x->m, x->n, x->kk, x->alpha, x->a, x->ao, x->lda,
+                                               x->sa, x->b, x->bo, x->ldb, x->sb, x->beta, x->c, x->co, x->ldc, x->sc,
+                                               x->batch));
         } else if (x->kind == L_GEMM) {
             LC_TRY(lc_rt_sgemm(ex->rt, x->ta, x->tb, x->m, x->n, x->kk, x->alpha, x->a, x->ao, x->lda, x->b, x->bo,
                                x->ldb, x->beta, x->c, x->co, x->ldc));
@@ -904,10 +1196,81 @@ static lc_status choose_conv(lc_exec *ex)
     return LC_OK;
 }
 
+/* ---- device conv schedules (GPU style): chosen per conv node by timing
+ * the ones that apply, once per device and shape (lc_rt_choice_*), or
+ * forced by lc_exec_opts.device_conv ---- */
+
+/* Whether the batched schedule applies to conv node id (the plain GEMM one
+ * always does). */
+static bool dconv_batched_applies(const lc_exec *ex, int id)
+{
+    const lc_graph *g = ex->g;
+    const lc_node *nd = &g->nodes[id];
+    if (nd->op == LC_OP_CONV2D_DW) return lc_graph_conv_dw_slices(g, id, g->planned_batch) > 1;
+    return !lc_graph_conv_pointwise(g, id); /* a pointwise one is one batched GEMM anyway */
+}
+
+static lc_status choose_device_conv(lc_exec *ex)
+{
+    lc_graph *g = ex->g;
+    if (!ex->gpu) return LC_OK;
+    ex->dconv = calloc((size_t)g->n_nodes, sizeof *ex->dconv);
+    if (!ex->dconv) return LC_ERR(LC_ERR_NOMEM, "out of memory");
+    int forced = ex->opts.device_conv;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const lc_node *nd = &g->nodes[i];
+        if (nd->op != LC_OP_CONV2D && nd->op != LC_OP_CONV2D_DX && nd->op != LC_OP_CONV2D_DW) continue;
+        if (ex->host_conv && ex->host_conv[i]) continue;
+        bool batched = dconv_batched_applies(ex, i);
+        if (!batched || forced == LC_EXEC_CONV_GEMM) {
+            ex->dconv[i] = LC_EXEC_CONV_GEMM;
+            continue;
+        }
+        if (forced == LC_EXEC_CONV_BATCHED || ex->opts.plan_only) {
+            ex->dconv[i] = forced == LC_EXEC_CONV_BATCHED ? LC_EXEC_CONV_BATCHED : LC_EXEC_CONV_GEMM;
+            continue;
+        }
+        const lc_node *c = nd->op == LC_OP_CONV2D ? nd : &g->nodes[nd->fwd];
+        conv_dims d = conv_dims_of(g, c);
+        int nb = g->planned_batch;
+        char key[256];
+        snprintf(key, sizeof key, "dconv1|%s|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d", lc_op_name(nd->op), d.cin,
+                 d.h, d.w, d.cout, d.kh, d.kw, d.sh, d.sw, d.pt, d.pl, d.oh, d.ow, nb, lc_graph_conv_chunk(g, i, nb),
+                 lc_graph_conv_dw_slices(g, i, nb));
+        int v = lc_rt_choice_get(ex->rt, key);
+        if (v != LC_EXEC_CONV_GEMM && v != LC_EXEC_CONV_BATCHED) {
+            double t[2] = {1e30, 1e30};
+            for (int k = 0; k < 2; k++) {
+                llist T = {0};
+                ex->dconv[i] = (uint8_t)(k ? LC_EXEC_CONV_BATCHED : LC_EXEC_CONV_GEMM);
+                lc_status st = lower_conv(ex, &T, i, nb);
+                /* an untimed run first: CLBlast compiles the kernels of a GEMM shape on its first call */
+                if (st == LC_OK) st = run(ex, &T, 0, T.count);
+                if (st == LC_OK) t[k] = time_list(ex, &T, 3, k ? 3 * t[0] : 1e30);
+                llist_free(&T);
+                if (st != LC_OK && k == 1) { /* the batched schedule failed here: the plain one */
+                    LC_DEBUG("conv node '%s': the batched schedule failed: %s", nd->name, lc_error_message());
+                    lc_error_clear();
+                    t[1] = 1e30;
+                } else if (st != LC_OK) {
+                    return st;
+                }
+            }
+            v = t[1] < t[0] ? LC_EXEC_CONV_BATCHED : LC_EXEC_CONV_GEMM;
+            LC_DEBUG("conv node '%s' (%s) on the device: gemm %.3f ms, batched %.3f ms -> %s", nd->name,
+                     lc_op_name(nd->op), t[0] * 1e3, t[1] * 1e3, v == LC_EXEC_CONV_BATCHED ? "batched" : "gemm");
+            lc_rt_choice_set(ex->rt, key, v);
+        }
+        ex->dconv[i] = (uint8_t)v;
+    }
+    return LC_OK;
+}
+
 static bool same_gemm(const launch *a, const launch *b)
 {
     return a->ta == b->ta && a->tb == b->tb && a->m == b->m && a->n == b->n && a->kk == b->kk && a->lda == b->lda &&
-           a->ldb == b->ldb && a->ldc == b->ldc;
+           a->ldb == b->ldb && a->ldc == b->ldc && a->batch == b->batch && a->sa == b->sa && a->sb == b->sb &&
+           a->sc == b->sc;
 }
 
 void lc_exec_plan_memory(const lc_graph *g, int extra_param_arenas, lc_exec_memory *out)
@@ -953,6 +1316,9 @@ lc_status lc_exec_create_opts(lc_exec **out, lc_rt *rt, lc_graph *g, const lc_ex
     ex->g = g;
     ex->opts = *opts;
     ex->training = g->n_forward > 0 && g->n_forward < g->n_nodes;
+    ex->gpu = opts->kernels == LC_EXEC_KERNELS_GPU ||
+              (opts->kernels == LC_EXEC_KERNELS_AUTO && (rt->device_only || !(rt->info.type & CL_DEVICE_TYPE_CPU)));
+    ex->elt_wg = lc_rt_wg_cap(rt, 256);
     lc_status st;
 #define CHECK(x) do { st = (x); if (st != LC_OK) goto fail; } while (0)
     size_t pbytes = (size_t)(g->param_floats > 0 ? g->param_floats : 1) * 4;
@@ -970,6 +1336,7 @@ lc_status lc_exec_create_opts(lc_exec **out, lc_rt *rt, lc_graph *g, const lc_ex
         ex->bytes = 2 * pbytes + abytes + (size_t)g->planned_batch * 8 + 16;
         CHECK(choose_conv(ex));
     }
+    CHECK(choose_device_conv(ex));
     CHECK(build_list(ex, &ex->lists[0], g->planned_batch, true));
     CHECK(build_list(ex, &ex->lists[1], g->planned_batch, false));
     ex->cur = ex->training ? 0 : 1;
@@ -1127,14 +1494,20 @@ lc_status lc_exec_read_node(lc_exec *ex, int id, float *host)
 lc_exec_counts lc_exec_launch_counts(const lc_exec *ex)
 {
     const llist *L = &ex->lists[0];
-    int progs = 0, host = 0, gemms = 0;
+    int progs = 0, host = 0, gemms = 0, batched = 0;
     for (int p = 0; p < P_COUNT; p++) progs += ex->prog[p] != NULL;
     for (int i = 0; i < L->count; i++) {
         host += L->l[i].kind == L_HOST_CONV;
         gemms += L->l[i].kind == L_GEMM;
+        batched += L->l[i].kind == L_GEMM && L->l[i].batch > 1;
     }
-    return (lc_exec_counts){
-        .forward = L->n_fwd, .backward = L->count - L->n_fwd, .programs = progs, .host = host, .gemm = gemms};
+    return (lc_exec_counts){.forward = L->n_fwd,
+                            .backward = L->count - L->n_fwd,
+                            .programs = progs,
+                            .host = host,
+                            .gemm = gemms,
+                            .gemm_batched = batched,
+                            .gpu_kernels = ex->gpu};
 }
 
 static const llist *info_list(const lc_exec *ex)
@@ -1152,7 +1525,8 @@ lc_status lc_exec_launch_info_get(const lc_exec *ex, int i, lc_exec_launch_info 
     memset(out, 0, sizeof *out);
     out->node = ex->g->nodes[x->node].name;
     out->kind = x->kind == L_KERNEL ? 0 : x->kind == L_GEMM ? 1 : 2;
-    out->kernel = x->kind == L_KERNEL ? x->kname : x->kind == L_GEMM ? "gemm" : "host-conv";
+    out->kernel = x->kind == L_KERNEL ? x->kname : x->kind == L_GEMM ? (x->batch > 1 ? "gemm-batched" : "gemm")
+                                                                      : "host-conv";
     for (int d = 0; d < 3; d++) {
         out->global[d] = x->global[d];
         out->local[d] = x->has_local ? x->local[d] : 0;
@@ -1170,6 +1544,10 @@ lc_status lc_exec_launch_info_get(const lc_exec *ex, int i, lc_exec_launch_info 
     out->lda = x->lda;
     out->ldb = x->ldb;
     out->ldc = x->ldc;
+    out->batch = x->kind == L_GEMM ? (x->batch > 1 ? x->batch : 1) : 0;
+    out->stride[0] = x->sa;
+    out->stride[1] = x->sb;
+    out->stride[2] = x->sc;
     out->off[0] = x->ao;
     out->off[1] = x->bo;
     out->off[2] = x->co;
@@ -1196,7 +1574,7 @@ lc_status lc_exec_set_input(lc_exec *ex, int id, const float *data, int n)
 
 static const char *part_of(const launch *x)
 {
-    if (x->kind == L_GEMM) return "gemm";
+    if (x->kind == L_GEMM) return x->batch > 1 ? "gemm-batched" : "gemm";
     if (x->kind == L_HOST_CONV) return "host-conv";
     return x->kname ? x->kname : "kernel";
 }

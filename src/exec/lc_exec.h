@@ -26,7 +26,34 @@ typedef struct lc_exec_opts {
      * arena are rebased on sub-buffers as those past CLBlast's 32-bit range
      * always are (0: only those). */
     int64_t gemm_rebase_at;
+    /* Kernel style (LC_EXEC_KERNELS_*): AUTO is GPU style on non-CPU devices
+     * and in device-only mode (lc_rt.device_only), CPU style otherwise. */
+    int kernels;
+    /* Device conv schedule of every conv node where it applies
+     * (LC_EXEC_CONV_*, GPU style only): AUTO chooses per node by timing the
+     * schedules that apply, once per device and shape (kept like the host
+     * conv choices). */
+    int device_conv;
 } lc_exec_opts;
+/* Kernel styles.  CPU style: one work-item per row or plane with explicit
+ * vectors (PoCL vectorises neither across work-items around a loop nor
+ * integer divisions well).  GPU style: one work-item per element on ranges
+ * whose first dimension runs along memory (coalesced), per-channel
+ * reductions with strided coalesced loops, 1x1 convs as one strided-batched
+ * GEMM, the device conv schedules below. */
+enum { LC_EXEC_KERNELS_AUTO = 0, LC_EXEC_KERNELS_CPU, LC_EXEC_KERNELS_GPU };
+/* Device conv schedules (GPU style):
+ *   GEMM:    im2col + one GEMM per chunk of examples into channel-major
+ *            order + a layout change (forward); a layout change + GEMM +
+ *            col2im (input gradient); layout change + im2col + one GEMM
+ *            (weight gradient);
+ *   BATCHED: strided-batched GEMMs straight from and to NCHW (one per
+ *            example of the chunk: no layout change) for the forward and
+ *            the input gradient; split-K for the weight gradient: the
+ *            chunk's columns cut into lc_graph_conv_dw_slices slices, one
+ *            strided-batched GEMM into per-slice partial sums, added in a
+ *            fixed order (deterministic, no atomics). */
+enum { LC_EXEC_CONV_AUTO = 0, LC_EXEC_CONV_GEMM, LC_EXEC_CONV_BATCHED };
 lc_status lc_exec_create_opts(lc_exec **out, lc_rt *rt, lc_graph *g, const lc_exec_opts *opts);
 void lc_exec_destroy(lc_exec *ex);
 
@@ -112,7 +139,9 @@ typedef struct lc_exec_counts {
     int forward, backward;  /* launches per step (kernels + GEMMs + host convolutions) */
     int programs;           /* programs the executor uses */
     int host;               /* of them, convolutions run on the host (0 in device-only mode) */
-    int gemm;               /* of them, GEMMs */
+    int gemm;               /* of them, GEMMs (plain or strided-batched) */
+    int gemm_batched;       /* of them, strided-batched GEMMs */
+    bool gpu_kernels;       /* the GPU-style kernels (lc_exec_opts.kernels) */
 } lc_exec_counts;
 lc_exec_counts lc_exec_launch_counts(const lc_exec *ex);
 size_t lc_exec_device_bytes(const lc_exec *ex); /* arenas allocated by the executor */
@@ -126,14 +155,16 @@ size_t lc_exec_device_bytes(const lc_exec *ex); /* arenas allocated by the execu
  * sub-buffer's element origin in the arena. */
 typedef struct lc_exec_launch_info {
     const char *node;        /* the IR node */
-    const char *kernel;      /* kernel name, "gemm" or "host-conv" */
-    int kind;                /* 0 kernel, 1 GEMM, 2 host convolution */
+    const char *kernel;      /* kernel name, "gemm", "gemm-batched" or "host-conv" */
+    int kind;                /* 0 kernel, 1 GEMM (plain or strided-batched), 2 host convolution */
     size_t global[3], local[3]; /* kernels: sizes (local 0: the driver's choice) */
     int nargs;
     size_t arg_size[20];
     const void *arg[20];     /* valid while the executor lives */
     bool ta, tb;             /* GEMM */
     size_t m, n, k, lda, ldb, ldc;
+    size_t batch;            /* GEMM: 1, or a strided-batched GEMM's count ... */
+    size_t stride[3];        /* ... and its a, b, c strides (elements) */
     uint64_t off[3];         /* a, b, c offsets as passed (elements) */
     int64_t base[3];         /* a, b, c sub-buffer origins (elements; 0: none) */
 } lc_exec_launch_info;

@@ -287,9 +287,7 @@ static bool clblast_small_groups(lc_rt *rt, size_t cap)
     return ok;
 }
 
-static lc_status clblast_sgemm(lc_rt *rt, bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha,
-                               cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta,
-                               cl_mem c, size_t c_off, size_t ldc)
+void lc_rt_clblast_prepare(lc_rt *rt)
 {
     lc_rt_impl *impl = lc_rt_impl_of(rt);
     if (!impl->clblast_groups_set) {
@@ -297,6 +295,22 @@ static lc_status clblast_sgemm(lc_rt *rt, bool trans_a, bool trans_b, size_t m, 
         size_t cap = lc_rt_wg_cap(rt, 256);
         if (cap < 256) clblast_small_groups(rt, cap);
     }
+}
+
+bool lc_rt_clblast_shrink(lc_rt *rt)
+{
+    lc_rt_impl *impl = lc_rt_impl_of(rt);
+    if (impl->clblast_groups_small) return false;
+    impl->clblast_groups_small = true;
+    return clblast_small_groups(rt, LC_MIN(lc_rt_wg_cap(rt, 256), 16));
+}
+
+static lc_status clblast_sgemm(lc_rt *rt, bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha,
+                               cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta,
+                               cl_mem c, size_t c_off, size_t ldc)
+{
+    lc_rt_impl *impl = lc_rt_impl_of(rt);
+    lc_rt_clblast_prepare(rt);
     /* CLBlast hands offsets and sizes to its kernels as ints */
     uint64_t ea = extent(a_off, trans_a ? k : m, trans_a ? m : k, lda);
     uint64_t eb = extent(b_off, trans_b ? n : k, trans_b ? k : n, ldb);
@@ -349,15 +363,12 @@ static lc_status clblast_sgemm(lc_rt *rt, bool trans_a, bool trans_b, size_t m, 
         tmp = NULL;
         s = LC_SGEMM_CALL();
     }
-    if ((s == CL_INVALID_WORK_GROUP_SIZE || s == CL_OUT_OF_RESOURCES) && !impl->clblast_groups_small) {
+    if ((s == CL_INVALID_WORK_GROUP_SIZE || s == CL_OUT_OF_RESOURCES) && lc_rt_clblast_shrink(rt)) {
         /* a built kernel allows fewer work-items than the device: smaller
          * groups (and CLBlast's own temporary sizes), once */
-        impl->clblast_groups_small = true;
-        if (clblast_small_groups(rt, LC_MIN(lc_rt_wg_cap(rt, 256), 16))) {
-            lc_rt_gemm_forget_temp_sizes(impl);
-            tmp = NULL;
-            s = LC_SGEMM_CALL();
-        }
+        lc_rt_gemm_forget_temp_sizes(impl);
+        tmp = NULL;
+        s = LC_SGEMM_CALL();
     }
 #undef LC_SGEMM_CALL
     if (s != CLBlastSuccess)

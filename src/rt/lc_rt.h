@@ -275,6 +275,16 @@ const char *lc_rt_tune_state(const lc_rt *rt);
  * anything. */
 lc_status lc_rt_select(const char *selector, lc_device_info *out);
 
+/* Strided-batched row-major SGEMM on the device (CLBlast, whatever the
+ * backend of plain SGEMMs): for i < batch, C_i = alpha op(A_i) op(B_i) +
+ * beta C_i with X_i at x_off + i * x_stride (a stride may be 0: one matrix
+ * shared by all).  Operands must end before LC_RT_CLBLAST_MAX_ELEMS; m, n
+ * or batch 0 is a no-op. */
+lc_status lc_rt_sgemm_strided_batched(lc_rt *rt, bool trans_a, bool trans_b, size_t m, size_t n, size_t k,
+                                      float alpha, cl_mem a, size_t a_off, size_t lda, size_t a_stride, cl_mem b,
+                                      size_t b_off, size_t ldb, size_t b_stride, float beta, cl_mem c, size_t c_off,
+                                      size_t ldc, size_t c_stride, size_t batch);
+
 /* Host access, for CPU devices whose buffers live in host memory
  * (lc_rt_host_blas_usable; LC_ERR_UNSUPPORTED otherwise, e.g. in
  * device-only mode): lc_rt_map maps a whole buffer for reading and

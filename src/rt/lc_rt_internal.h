@@ -52,6 +52,12 @@ void lc_rt_gemm_release(lc_rt_impl *impl);
 void lc_rt_gemm_forget_temp_sizes(lc_rt_impl *impl);
 /* tune.c: applies the device's tuning file, if any, at creation */
 void lc_rt_tune_load(lc_rt *rt);
+/* CLBlast's work-group sizes checked against the device once (smaller ones
+ * given to it when the device allows fewer than its defaults); _shrink
+ * makes them small after a launch failed for its work-group size, once:
+ * true when the caller should retry. */
+void lc_rt_clblast_prepare(lc_rt *rt);
+bool lc_rt_clblast_shrink(lc_rt *rt);
 /* host.c */
 void lc_rt_pool_release(lc_rt_impl *impl);
 void lc_rt_choices_release(lc_rt_impl *impl);
