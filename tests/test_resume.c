@@ -172,7 +172,19 @@ static void kill_and_resume(const char *name, const char *args, int kills)
             if (!during_write) sleep_s(0.002);
         }
         if (finished) break;
-        if (hit && during_write && writing_into(pid, ckpt)) in_write++;
+        if (hit && during_write) {
+            /* frozen first, then looked at: the kill below lands in the
+             * write exactly when the file is still open now */
+            int st;
+            kill(pid, SIGSTOP);
+            while (waitpid(pid, &st, WUNTRACED) < 0 && errno == EINTR) {}
+            if (!WIFSTOPPED(st)) { /* it ended just before */
+                ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: a resumed run failed (log %s)", name, log);
+                finished = 1;
+                break;
+            }
+            if (writing_into(pid, ckpt)) in_write++;
+        }
         kill(pid, SIGKILL);
         ck_assert_int_eq(wait_exit(pid), -SIGKILL);
         done++;

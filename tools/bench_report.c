@@ -157,8 +157,9 @@ static void dev_header(const bench_dev *d, char *out, size_t cap)
 {
     char pv[128];
     short_version(d->info.platform_version, pv, sizeof pv);
-    snprintf(out, cap, "%s %s (%s, %s, driver %s)", d->id, d->info.name, d->info.platform_name, pv,
-             d->info.driver_version);
+    int n = snprintf(out, cap, "%s %s (%s, %s, driver %s)", d->id, d->info.name, d->info.platform_name, pv,
+                     d->info.driver_version);
+    if (n < 0 || (size_t)n >= cap) out[cap - 1] = 0; /* cut: a very long name */
 }
 
 static const char *better_text(int b) { return b > 0 ? "higher is better" : b < 0 ? "lower is better" : ""; }
