@@ -246,7 +246,9 @@ lc_status lc_optim_create(lc_optim **out, lc_rt *rt, const lc_optim_config *cfg,
     o->host_rates = calloc(nn, sizeof *o->host_rates);
     o->n0 = calloc(nn, sizeof *o->n0);
     cl_int4 *ht = calloc(nn, sizeof *ht);
-    cl_long4 *hc = NULL;
+    /* rows laid out as the kernels' long4, kept in a plain struct: calloc
+     * does not promise cl_long4's 32-byte alignment */
+    struct { cl_long s[4]; } *hc = NULL;
     if (!o->t || !o->mode || !o->first_chunk || !o->n_chunks || !o->host_rates || !o->n0 || !ht) {
         st = LC_ERR(LC_ERR_NOMEM, "out of memory");
         goto fail;
