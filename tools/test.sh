@@ -48,6 +48,10 @@ else
   # Mesa rusticl on llvmpipe (OpenCL C 1.2, no fp64), device-only.
   run_config rusticl-device-only RUSTICL_ENABLE=llvmpipe LAYCA_TEST_DEVICE=llvmpipe LAYCA_TEST_DEVICE_ONLY=1 -- \
     test_exec test_optim test_train
+  # rusticl's default path (host shortcuts, CPU-style executor kernels, the
+  # optimizer's wide geometry): what a user of rusticl gets without flags.
+  run_config rusticl-default RUSTICL_ENABLE=llvmpipe LAYCA_TEST_DEVICE=llvmpipe -- \
+    test_exec test_optim
   # The unit suites under ASan + UBSan.  LeakSanitizer suppressions cover
   # third-party libraries only (tests/lsan.supp).  test_resume (it kills
   # and restarts whole training processes) runs in the default

@@ -163,9 +163,10 @@ static int env_int(const char *name, int def, int lo, int hi)
     return *end || v < lo || v > hi ? def : (int)v;
 }
 
-/* Kernel geometry: CPUs (PoCL) run one work-item per work-group walking a
- * contiguous chunk with 16-float vectors (AVX-512); other devices, and CPUs
- * in device-only mode (lc_rt.device_only), 256 work-items (or as many as
+/* Kernel geometry: PoCL's CPU devices (lc_rt_loop_workgroups) run one
+ * work-item per work-group walking a contiguous chunk with 16-float vectors
+ * (AVX-512); other devices, other CPU implementations, and CPUs in
+ * device-only mode (lc_rt.device_only), 256 work-items (or as many as
  * the device allows) interleaved over float4 vectors; build_program lowers
  * the work-group size further when the built kernels allow less.  Sums are
  * doubles where the device has fp64.  LAYCA_OPTIM_WG, LAYCA_OPTIM_VEC and
@@ -173,7 +174,7 @@ static int env_int(const char *name, int def, int lo, int hi)
 static void pick_geometry(lc_optim *o)
 {
     const lc_device_info *d = &o->rt->info;
-    bool cpu = (d->type & CL_DEVICE_TYPE_CPU) != 0 && !o->rt->device_only;
+    bool cpu = lc_rt_loop_workgroups(d) && !o->rt->device_only;
     int maxwg = (int)lc_rt_wg_cap(o->rt, 256);
     o->wg = cpu ? 1 : maxwg;
     o->vec = cpu ? 16 : 4;

@@ -101,6 +101,11 @@ const char *lc_rt_device_type_name(cl_device_type t)
     return "OTHER";
 }
 
+bool lc_rt_loop_workgroups(const lc_device_info *d)
+{
+    return (d->type & CL_DEVICE_TYPE_CPU) && strstr(d->platform_name, "Portable Computing Language") != NULL;
+}
+
 /* ---- enumeration ---- */
 
 static void trim(char *s)

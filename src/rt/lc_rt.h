@@ -37,6 +37,14 @@ typedef struct lc_device_info {
  * major.minor; false for anything unparsable. */
 bool lc_rt_opencl_c_at_least(const char *version, int major, int minor);
 
+/* True for CPU devices whose compiler turns a work-group into a loop over
+ * its work-items (PoCL): there a work-group of one work-item walking a long
+ * contiguous chunk is the fastest geometry for streaming kernels.  Other CPU
+ * implementations (Mesa's rusticl on llvmpipe) spread a work-group's items
+ * over SIMD lanes, and one-item groups run about 5x slower there (Layca's
+ * fused optimizer step on mlp3: 270 ms against 43 ms). */
+bool lc_rt_loop_workgroups(const lc_device_info *d);
+
 /* All devices of all platforms.  *out is malloc'ed (caller frees); zero
  * devices is not an error (n == 0). */
 lc_status lc_rt_list_devices(lc_device_info **out, int *n);
