@@ -5,6 +5,7 @@
 
 #include <check.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -34,6 +35,15 @@ static inline void lc_test_skip_all(const char *why)
     printf("1..0 # SKIP %s\n", why);
     fflush(stdout);
     exit(0);
+}
+
+/* True when the real data in ../shared/data must be there: CI sets
+ * LAYCA_REQUIRE_DATA (the folder is part of every CI machine), and a test on
+ * real data then fails instead of noting that the data is missing. */
+static inline bool lc_test_data_required(void)
+{
+    const char *req = getenv("LAYCA_REQUIRE_DATA");
+    return req && *req && *req != '0';
 }
 
 /* Relative difference with an absolute floor. */

@@ -3,7 +3,7 @@
  * resumption (--max-runs, finished runs skipped and left untouched), changed
  * parameters refused (--force goes on), a failed run recorded while the study
  * goes on (--retry-failed reruns it), the MNIST toy with its fixed-gating
- * runs (recorded as unsupported while the trainer lacks them). */
+ * runs. */
 #include "lc_test.h"
 
 #include <stdarg.h>
@@ -100,7 +100,7 @@ static bool exists(const char *path)
 /* The rows of results.csv with this status (the header excluded) */
 static int csv_rows(const char *study_dir, const char *status)
 {
-    char p[1400], pat[64];
+    char p[1600], pat[64];
     snprintf(p, sizeof p, "%s/results.csv", study_dir);
     char *s = slurp(p);
     ck_assert_msg(s != NULL, "%s missing", p);
@@ -359,8 +359,7 @@ START_TEST(mnist_toy)
     ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
     /* 2 repetitions x 2 layers (dense0, dense1; dense2 is the classifier) x 2 modes */
     ck_assert_int_eq(csv_rows(d, NULL), 8);
-    ck_assert_int_eq(csv_rows(d, "ok") + csv_rows(d, "unsupported"), 8);
-    ck_assert_msg(csv_rows(d, "ok") >= 4, "the normal runs must train:\n%s", out);
+    ck_assert_msg(csv_rows(d, "ok") == 8, "every run, fixed gating included, must train:\n%s", out);
     ck_assert_msg(strstr(out, "layer") && strstr(out, "normal") && strstr(out, "fixed") && strstr(out, "std"), "%s", out);
     check_figure(d, "accuracy-by-layer");
     /* repetition r: seed r for the data draw and the weights */
@@ -372,21 +371,20 @@ START_TEST(mnist_toy)
     free(r);
     snprintf(p, sizeof p, "%s/runs/r0-dense1-fixed/result.json", d);
     r = slurp(p);
-    ck_assert_msg(r && strstr(r, "fixed_gating=1") && strstr(r, "seed=0 "), "%s", r ? r : "missing");
-    bool unsupported = strstr(r, "\"status\": \"unsupported\"") != NULL;
+    ck_assert_msg(r && strstr(r, "fixed_gating=1") && strstr(r, "seed=0 ") && strstr(r, "\"status\": \"ok\""), "%s",
+                  r ? r : "missing");
     free(r);
-    /* unsupported runs are tried again on the next start; the others are skipped */
+    /* a second start skips every finished run */
     rc = run("study mnist-toy --model %s --mnist %s --per-class 5 --steps 3 --reps 2 --out %s", model, pool, d);
     ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
-    ck_assert_int_eq(count(out, "skipping finished run"), unsupported ? 4 : 8);
-    if (unsupported) ck_assert_msg(strstr(out, "unsupported by the trainer"), "%s", out);
+    ck_assert_int_eq(count(out, "skipping finished run"), 8);
     /* --rerun: the finished runs whose id contains the text run again */
     rc = run("study mnist-toy --model %s --mnist %s --per-class 5 --steps 3 --reps 2 --out %s --rerun r1-dense0", model,
              pool, d);
     ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
     ck_assert_msg(strstr(out, "running r1-dense0-normal again") && strstr(out, "[5/8] r1-dense0-normal") &&
                   !strstr(out, "skipping finished run r1-dense0-normal"), "%s", out);
-    ck_assert_int_eq(count(out, "skipping finished run"), unsupported ? 3 : 6);
+    ck_assert_int_eq(count(out, "skipping finished run"), 6);
 }
 END_TEST
 

@@ -79,8 +79,7 @@ static const char *study_help =
     "  optimizers:   --optimizers LIST (default sgd,sgd_amom,adam,rmsprop,adagrad)\n"
     "  weight-decay: --lr F (default 0.5)\n"
     "\n"
-    "Fixed gating runs that the trainer does not support yet are recorded as \"unsupported\" and tried\n"
-    "again on the next start.  Exit code: 0 done or stopped by --max-runs, 1 a run failed (recorded;\n"
+    "Exit code: 0 done or stopped by --max-runs, 1 a run failed (recorded;\n"
     "the others went on), 2 a usage error.\n";
 
 /* ------------------------------------------------------------------ */
