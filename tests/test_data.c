@@ -1639,6 +1639,14 @@ START_TEST(t_image_cache)
                      LC_OK);
     ck_assert_int_eq(info.from_cache[0], 0);
     ck_assert_str_eq(info.cache_path[0], "");
+    lc_dataset_deinit(&tr);
+    lc_dataset_deinit(&te);
+    /* LAYCA_CACHE_DIR=off: no decode cache anywhere (not a folder named off) */
+    setenv("LAYCA_CACHE_DIR", "off", 1);
+    ck_assert_int_eq(lc_images_load_dir(dir, LC_IMAGES_FOLDERS, &(lc_images_opts){.quiet = true}, &tr, &te, &info), LC_OK);
+    ck_assert_int_eq(info.from_cache[0], 0);
+    ck_assert_str_eq(info.cache_path[0], "");
+    ck_assert_int_ne(stat("off", &sb), 0);
     unsetenv("LAYCA_CACHE_DIR");
     lc_dataset_deinit(&tr);
     lc_dataset_deinit(&te);

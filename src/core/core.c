@@ -545,3 +545,20 @@ void lc_strbuf_free(lc_strbuf *b)
     free(b->s);
     memset(b, 0, sizeof *b);
 }
+
+void lc_cache_dir(char *out, size_t cap)
+{
+    if (!cap) return;
+    out[0] = 0;
+    const char *e = getenv("LAYCA_CACHE_DIR");
+    int w = -1;
+    if (e && *e) {
+        if (strcasecmp(e, "off") == 0) return;
+        w = snprintf(out, cap, "%s", e);
+    } else if ((e = getenv("XDG_CACHE_HOME")) && *e) {
+        w = snprintf(out, cap, "%s/layca", e);
+    } else if ((e = getenv("HOME")) && *e) {
+        w = snprintf(out, cap, "%s/.cache/layca", e);
+    }
+    if (w < 0 || (size_t)w >= cap) out[0] = 0; /* unusable: no disk cache */
+}

@@ -67,6 +67,11 @@ void lc_rng_shuffle_i32(lc_rng *r, int32_t *a, size_t n);
  * cache keys. */
 uint64_t lc_hash64(const void *data, size_t len, uint64_t seed);
 
+/* layca's cache folder, one answer for every module: $LAYCA_CACHE_DIR, else
+ * $XDG_CACHE_HOME/layca, else ~/.cache/layca; "" when LAYCA_CACHE_DIR is
+ * "off" (any case), when none is set, or when the path does not fit. */
+void lc_cache_dir(char *out, size_t cap);
+
 /* Whole-file helpers.  lc_file_read allocates (caller frees).  It reads
  * regular files only: a FIFO, device, socket or folder is refused at once
  * with LC_ERR_INVALID (never blocks waiting for a writer). */

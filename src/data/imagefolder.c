@@ -444,13 +444,10 @@ static lc_status cache_folder(const lc_images_opts *o, char *out, size_t cap)
     if (o->cache_dir && *o->cache_dir)
         k = snprintf(out, cap, "%s", o->cache_dir);
     else {
-        const char *env = getenv("LAYCA_CACHE_DIR"), *home = getenv("HOME");
-        if (env && *env)
-            k = snprintf(out, cap, "%s/data", env);
-        else if (home && *home)
-            k = snprintf(out, cap, "%s/.cache/layca/data", home);
-        else
-            return LC_OK; /* nowhere to cache */
+        char base[4096];
+        lc_cache_dir(base, sizeof base); /* the folder the program cache uses too */
+        if (!base[0]) return LC_OK;      /* off, or nowhere to cache */
+        k = snprintf(out, cap, "%s/data", base);
     }
     if (k < 0 || (size_t)k >= cap) out[0] = 0;
     return LC_OK;

@@ -122,21 +122,7 @@ lc_status lc_rt_kernel_source(const char *name, const char **src, size_t *len)
 
 /* ---- cache folder ---- */
 
-void lc_rt_resolve_cache_dir(char *out, size_t cap)
-{
-    out[0] = 0;
-    const char *e = getenv("LAYCA_CACHE_DIR");
-    int w = -1;
-    if (e && *e) {
-        if (strcasecmp(e, "off") == 0) return;
-        w = snprintf(out, cap, "%s", e);
-    } else if ((e = getenv("XDG_CACHE_HOME")) && *e) {
-        w = snprintf(out, cap, "%s/layca", e);
-    } else if ((e = getenv("HOME")) && *e) {
-        w = snprintf(out, cap, "%s/.cache/layca", e);
-    }
-    if (w < 0 || (size_t)w >= cap) out[0] = 0; /* unusable: no disk cache */
-}
+void lc_rt_resolve_cache_dir(char *out, size_t cap) { lc_cache_dir(out, cap); }
 
 /* ---- disk cache ---- */
 
