@@ -5,7 +5,6 @@
 #include <plplot.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -547,13 +546,11 @@ lc_status bench_write_report(const bench_results *res, const char *dir)
     lc_strbuf_free(&sb);
     snprintf(path, sizeof path, "%s/bench", dir);
     if (st != LC_OK) return st;
-    /* PLplot exits the process when it finds no drivers (a binary carried to
-     * another machine): the figure is drawn in a child process */
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) _exit(figure(res, path) == LC_OK ? 0 : 1);
-    int status = 0;
-    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fprintf(stderr, "layca-bench: no figure (PLplot could not draw it here); bench.md and bench.json are written\n");
+    /* Drawn in this process, as `layca plot` does (have_driver skips a
+     * missing PLplot driver).  Not in a forked child: the OpenCL drivers
+     * keep threads, and a child of a threaded process may find an allocator
+     * lock held forever (seen under ASan with rusticl) */
+    if (figure(res, path) != LC_OK)
+        fprintf(stderr, "layca-bench: no figure (%s); bench.md and bench.json are written\n", lc_error_message());
     return LC_OK;
 }

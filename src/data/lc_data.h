@@ -141,8 +141,8 @@ typedef enum lc_images_layout { LC_IMAGES_FOLDERS = 0, LC_IMAGES_TINYIMAGENET } 
 typedef struct lc_images_opts {
     /* Cache folder for decoded splits; NULL: the data folder of layca's
      * cache (lc_cache_dir: $LAYCA_CACHE_DIR, $XDG_CACHE_HOME/layca or
-     * ~/.cache/layca; none with LAYCA_CACHE_DIR=off).  A cache file is keyed on the folder's real
-     * path, the split, the file list with sizes and modification times; it
+     * ~/.cache/layca; none with LAYCA_CACHE_DIR=off).  A cache file is
+     * keyed on the folder's real path, the split, the file list with sizes and modification times; it
      * stores uint8 pixels, labels and class names with a checksum, is
      * written atomically, and a corrupt or mismatching entry is rebuilt. */
     const char *cache_dir;
@@ -174,8 +174,8 @@ typedef struct lc_data_opts {
     bool per_channel;     /* normalise each channel by its own mean/std (default: one global scalar) */
     double val_split;     /* in (0, 1): this fraction of the kept training examples (seeded random
                              draw) becomes the validation split (lc_data_open3 only); 0: none */
-    const char *cache_dir;/* image folders: decode cache folder (NULL: $LAYCA_CACHE_DIR/data or
-                             ~/.cache/layca/data, as lc_images_opts) */
+    const char *cache_dir;/* image folders: decode cache folder (NULL: the data folder of layca's
+                             cache, as lc_images_opts) */
     bool no_cache;        /* image folders: do not read or write the decode cache */
     bool quiet;           /* image folders: no decoding progress on stderr */
     int fixed_nstats;     /* >0: normalise with fixed_mean/fixed_std (1 global value, or one per
