@@ -230,6 +230,19 @@ void bench_print_tables(const bench_results *res, FILE *out)
 
 /* ---- the report ---- */
 
+/* "median": M, "min": L, "max": H of a figure's samples */
+static void json_stats(lc_strbuf *sb, const bench_fig *f)
+{
+    double med, lo, hi;
+    bench_stats(f->v, f->n, &med, &lo, &hi);
+    lc_strbuf_printf(sb, "\"median\": ");
+    lc_strbuf_json_number(sb, "%.6g", med);
+    lc_strbuf_printf(sb, ", \"min\": ");
+    lc_strbuf_json_number(sb, "%.6g", lo);
+    lc_strbuf_printf(sb, ", \"max\": ");
+    lc_strbuf_json_number(sb, "%.6g", hi);
+}
+
 static void json_fig(lc_strbuf *sb, const bench_fig *f)
 {
     lc_strbuf_json_string(sb, f->key);
@@ -238,14 +251,8 @@ static void json_fig(lc_strbuf *sb, const bench_fig *f)
         lc_strbuf_json_string(sb, f->s);
         return;
     }
-    double med, lo, hi;
-    bench_stats(f->v, f->n, &med, &lo, &hi);
-    lc_strbuf_printf(sb, "{\"median\": ");
-    lc_strbuf_json_number(sb, "%.6g", med);
-    lc_strbuf_printf(sb, ", \"min\": ");
-    lc_strbuf_json_number(sb, "%.6g", lo);
-    lc_strbuf_printf(sb, ", \"max\": ");
-    lc_strbuf_json_number(sb, "%.6g", hi);
+    lc_strbuf_printf(sb, "{");
+    json_stats(sb, f);
     lc_strbuf_printf(sb, ", \"samples\": [");
     for (int i = 0; i < f->n; i++) {
         if (i) lc_strbuf_printf(sb, ", ");
@@ -330,16 +337,10 @@ static void json_report(const bench_results *res, lc_strbuf *sb)
             for (int d = 0; d <= BENCH_MAXDEV; d++) {
                 if (rows[i].cell_rec[d] < 0) continue;
                 const bench_fig *f = &res->rec[rows[i].cell_rec[d]].f[rows[i].cell_fig[d]];
-                double med, lo, hi;
-                bench_stats(f->v, f->n, &med, &lo, &hi);
                 if (nc++) lc_strbuf_printf(sb, ", ");
                 lc_strbuf_json_string(sb, d == BENCH_MAXDEV ? "host" : res->dev[d].id);
-                lc_strbuf_printf(sb, ": {\"median\": ");
-                lc_strbuf_json_number(sb, "%.6g", med);
-                lc_strbuf_printf(sb, ", \"min\": ");
-                lc_strbuf_json_number(sb, "%.6g", lo);
-                lc_strbuf_printf(sb, ", \"max\": ");
-                lc_strbuf_json_number(sb, "%.6g", hi);
+                lc_strbuf_printf(sb, ": {");
+                json_stats(sb, f);
                 lc_strbuf_printf(sb, ", \"n\": %d}", f->n);
             }
             lc_strbuf_printf(sb, "}}");

@@ -368,7 +368,7 @@ static lc_status open_device(lc_rt *rt)
         lc_status st = lc_rt_check(err != CL_SUCCESS ? err : CL_INVALID_COMMAND_QUEUE, "clCreateCommandQueue");
         return lc_error_prefix(st, "device %d:%d %s", rt->info.platform, rt->info.device, rt->info.name);
     }
-    lc_rt_resolve_cache_dir(rt->cache_dir, sizeof rt->cache_dir);
+    lc_cache_dir(rt->cache_dir, sizeof rt->cache_dir);
     return LC_OK;
 }
 

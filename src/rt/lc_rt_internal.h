@@ -66,7 +66,6 @@ static inline lc_rt_impl *lc_rt_impl_of(lc_rt *rt) { return (lc_rt_impl *)rt; }
 
 /* program.c */
 void lc_rt_programs_release(lc_rt_impl *impl);
-void lc_rt_resolve_cache_dir(char *out, size_t cap);
 /* Builds the probe program (cl_kernels/probe.cl, or LAYCA_KERNEL_DIR's when
  * there is one) through the disk cache, not counted in the rt's program
  * statistics and not kept; a failure carries the build log. */

@@ -120,10 +120,6 @@ lc_status lc_rt_kernel_source(const char *name, const char **src, size_t *len)
     return LC_ERR(LC_ERR_NOT_FOUND, "no embedded kernel source '%s' (is it listed in cl_kernels/meson.build?)", name);
 }
 
-/* ---- cache folder ---- */
-
-void lc_rt_resolve_cache_dir(char *out, size_t cap) { lc_cache_dir(out, cap); }
-
 /* ---- disk cache ---- */
 
 typedef struct {

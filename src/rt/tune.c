@@ -200,7 +200,7 @@ void lc_rt_tune_format(const lc_tune_file *t, const char *comment, lc_strbuf *ou
 void lc_rt_tune_path(const lc_device_info *d, char *out, size_t cap)
 {
     char dir[1024];
-    lc_rt_resolve_cache_dir(dir, sizeof dir);
+    lc_cache_dir(dir, sizeof dir);
     if (!dir[0]) {
         if (cap) out[0] = 0;
         return;
