@@ -3,16 +3,25 @@
  * tensor may hold more than 2^31 floats.  Every kernel guards its range so
  * global sizes may be rounded up. */
 
-/* ReLU forward and backward: 16 elements per work-item (explicit vectors:
- * PoCL's implicit vectorisation across work-items reached half the copy
- * bandwidth on these streams); global size ceil(n / 16) */
+/* ReLU forward and backward: LC_ELT_VEC (16, src/rt/lc_kconst.h) elements
+ * per work-item (explicit vectors: PoCL's implicit vectorisation across
+ * work-items reached half the copy bandwidth on these streams); global size
+ * ceil(n / LC_ELT_VEC).  LC_GPU_ELT_VEC (4) for the GPU style below. */
+#define LC_CAT_(a, b) a##b
+#define LC_CAT(a, b) LC_CAT_(a, b)
+#define floatE LC_CAT(float, LC_ELT_VEC)
+#define vloadE LC_CAT(vload, LC_ELT_VEC)
+#define vstoreE LC_CAT(vstore, LC_ELT_VEC)
+#define floatG LC_CAT(float, LC_GPU_ELT_VEC)
+#define vloadG LC_CAT(vload, LC_GPU_ELT_VEC)
+#define vstoreG LC_CAT(vstore, LC_GPU_ELT_VEC)
 __kernel void lc_relu_fwd(__global float *y, ulong y_off, __global const float *x, ulong x_off, ulong n)
 {
     __global float *yp = y + y_off;
     __global const float *xp = x + x_off;
-    size_t i = get_global_id(0) * 16;
-    if (i + 16 <= n) {
-        vstore16(fmax(vload16(0, xp + i), 0.0f), 0, yp + i);
+    size_t i = get_global_id(0) * LC_ELT_VEC;
+    if (i + LC_ELT_VEC <= n) {
+        vstoreE(fmax(vloadE(0, xp + i), 0.0f), 0, yp + i);
     } else {
         for (; i < n; i++) yp[i] = fmax(xp[i], 0.0f);
     }
@@ -24,10 +33,10 @@ __kernel void lc_relu_bwd(__global float *dx, ulong dx_off, __global const float
 {
     __global float *dxp = dx + dx_off;
     __global const float *dyp = dy + dy_off, *yp = y + y_off;
-    size_t i = get_global_id(0) * 16;
-    if (i + 16 <= n) {
-        float16 g = vload16(0, dyp + i), v = vload16(0, yp + i);
-        vstore16(select((float16)0.0f, g, v > 0.0f), 0, dxp + i);
+    size_t i = get_global_id(0) * LC_ELT_VEC;
+    if (i + LC_ELT_VEC <= n) {
+        floatE g = vloadE(0, dyp + i), v = vloadE(0, yp + i);
+        vstoreE(select((floatE)0.0f, g, v > 0.0f), 0, dxp + i);
     } else {
         for (; i < n; i++) dxp[i] = yp[i] > 0.0f ? dyp[i] : 0.0f;
     }
@@ -72,15 +81,15 @@ __kernel void lc_mul(__global float *z, ulong z_off, __global const float *a, ul
 }
 
 /* GPU style (device-only mode and non-CPU devices): ReLU forward and
- * backward on 4 elements per work-item, neighbouring work-items on
- * neighbouring 16-byte vectors (coalesced); global size ceil(n / 4) */
+ * backward on LC_GPU_ELT_VEC elements per work-item, neighbouring work-items on
+ * neighbouring vectors (coalesced); global size ceil(n / LC_GPU_ELT_VEC) */
 __kernel void lc_gpu_relu_fwd(__global float *y, ulong y_off, __global const float *x, ulong x_off, ulong n)
 {
     __global float *yp = y + y_off;
     __global const float *xp = x + x_off;
-    size_t i = get_global_id(0) * 4;
-    if (i + 4 <= n) {
-        vstore4(fmax(vload4(0, xp + i), 0.0f), 0, yp + i);
+    size_t i = get_global_id(0) * LC_GPU_ELT_VEC;
+    if (i + LC_GPU_ELT_VEC <= n) {
+        vstoreG(fmax(vloadG(0, xp + i), 0.0f), 0, yp + i);
     } else {
         for (; i < n; i++) yp[i] = fmax(xp[i], 0.0f);
     }
@@ -91,10 +100,10 @@ __kernel void lc_gpu_relu_bwd(__global float *dx, ulong dx_off, __global const f
 {
     __global float *dxp = dx + dx_off;
     __global const float *dyp = dy + dy_off, *yp = y + y_off;
-    size_t i = get_global_id(0) * 4;
-    if (i + 4 <= n) {
-        float4 g = vload4(0, dyp + i), v = vload4(0, yp + i);
-        vstore4(select((float4)0.0f, g, v > 0.0f), 0, dxp + i);
+    size_t i = get_global_id(0) * LC_GPU_ELT_VEC;
+    if (i + LC_GPU_ELT_VEC <= n) {
+        floatG g = vloadG(0, dyp + i), v = vloadG(0, yp + i);
+        vstoreG(select((floatG)0.0f, g, v > 0.0f), 0, dxp + i);
     } else {
         for (; i < n; i++) dxp[i] = yp[i] > 0.0f ? dyp[i] : 0.0f;
     }

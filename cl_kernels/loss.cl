@@ -57,7 +57,7 @@ __kernel void lc_softmax_ce_bwd(__global float *dz, ulong dz_off, __global const
  * one work-group of LC_STATS_WG work-items (a power of two, chosen by the
  * executor within the device's and the kernel's limits). */
 #ifndef LC_STATS_WG
-#define LC_STATS_WG 64
+#define LC_STATS_WG LC_RED_WG_CPU
 #endif
 __kernel __attribute__((reqd_work_group_size(LC_STATS_WG, 1, 1)))
 void lc_loss_stats(__global float *acc, __global const float *loss, ulong loss_off, __global const float *correct,

@@ -7,7 +7,7 @@
  * device's and the kernel's limits.  Offsets are 64-bit (ulong), and so is
  * every index past a plane, and the count of a channel's n * hw elements. */
 #ifndef LC_RED_WG
-#define LC_RED_WG 64
+#define LC_RED_WG LC_RED_WG_CPU
 #endif
 
 /* tree sum of red[0..LC_RED_WG) seen by every work-item */

@@ -6,15 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct { const char *name; char kind; int nin; } lc_ops_[] = {
-#define LC_X_(id, name, kind, nin) {name, kind, nin},
-    LC_OP_TABLE(LC_X_)
-#undef LC_X_
-};
-
-const char *lc_op_name(lc_op op) { return op < LC_OP_COUNT ? lc_ops_[op].name : "?"; }
-char lc_op_kind(lc_op op) { return op < LC_OP_COUNT ? lc_ops_[op].kind : '?'; }
-
 const char *lc_init_name(lc_init i)
 {
     static const char *n[] = {"none", "zeros", "constant", "he_uniform", "he_normal", "glorot_uniform"};
@@ -80,6 +71,7 @@ static int new_node(lc_graph *g, lc_op op, const char *name)
     n->param_index = -1;
     n->owner = -1;
     n->offset = -1;
+    lc_op_set_defaults(g, id);
     return id;
 }
 
@@ -285,192 +277,15 @@ int lc_graph_storage_root(const lc_graph *g, int id)
     return id;
 }
 
-/* ---- shape inference ---- */
+/* ---- shape inference (the rules: ir/ops.c) ---- */
 
 #define SHAPE_ERR(n, ...) (lc_error_set(LC_ERR_INVALID, __VA_ARGS__), lc_error_prefix(LC_ERR_INVALID, "node '%s' (%s)", (n)->name, lc_op_name((n)->op)))
 
-/* a * b for non-negative counts, INT64_MAX when it overflows */
-static int64_t mul_sat(int64_t a, int64_t b)
-{
-    int64_t r;
-    return __builtin_mul_overflow(a, b, &r) ? INT64_MAX : r;
-}
-
-/* A value count for messages, exact below 1e15 and saturated counts shown as such. */
-static const char *numel_str(int64_t k, char *buf, size_t len)
-{
-    if (k == INT64_MAX) snprintf(buf, len, "more than 9.2e18");
-    else if (k < 1000000000000000LL) snprintf(buf, len, "%lld", (long long)k);
-    else snprintf(buf, len, "%.3g", (double)k);
-    return buf;
-}
-
-static bool same_shape(const lc_shape *a, const lc_shape *b)
-{
-    if (a->rank != b->rank) return false;
-    for (int i = 0; i < a->rank; i++)
-        if (a->dims[i] != b->dims[i]) return false;
-    return true;
-}
-
 static lc_status infer_node(lc_graph *g, int id)
 {
-    lc_node *n = &g->nodes[id];
-    char b1[64], b2[64];
-    lc_node *in0 = n->n_inputs > 0 ? &g->nodes[n->inputs[0]] : NULL;
-    switch (n->op) {
-    case LC_OP_INPUT:
-    case LC_OP_LABELS:
-    case LC_OP_PARAM:
-        return LC_OK;
-    case LC_OP_DENSE: {
-        if (in0->shape.rank != 1)
-            return SHAPE_ERR(n, "dense expects a flat input, got %s from '%s' (add a flatten node before it)",
-                             lc_shape_str(&in0->shape, b1, sizeof b1), in0->name);
-        lc_node *w = &g->nodes[n->inputs[1]];
-        if ((int64_t)n->units * in0->shape.dims[0] > LC_MAX_NUMEL)
-            return SHAPE_ERR(n, "the weight [%d, %d] would have %lld values, more than the %lld supported", n->units,
-                             in0->shape.dims[0], (long long)n->units * in0->shape.dims[0], (long long)LC_MAX_NUMEL);
-        w->shape.dims[1] = in0->shape.dims[0];
-        w->fan_in = in0->shape.dims[0];
-        w->fan_out = n->units;
-        if (n->bias) g->nodes[n->inputs[2]].fan_in = in0->shape.dims[0];
-        n->shape = (lc_shape){1, {n->units}};
-        n->batched = true;
-        return LC_OK;
-    }
-    case LC_OP_RELU:
-    case LC_OP_FUSED_RELU:
-        n->shape = in0->shape;
-        n->batched = in0->batched;
-        return LC_OK;
-    case LC_OP_MASK:
-        return LC_OK;
-    case LC_OP_GATE: {
-        lc_node *in1 = &g->nodes[n->inputs[1]];
-        if (!same_shape(&in0->shape, &in1->shape))
-            return SHAPE_ERR(n, "gate needs a mask of the input's shape %s, got %s",
-                             lc_shape_str(&in0->shape, b1, sizeof b1), lc_shape_str(&in1->shape, b2, sizeof b2));
-        n->shape = in0->shape;
-        n->batched = true;
-        return LC_OK;
-    }
-    case LC_OP_FLATTEN: {
-        int64_t k = lc_shape_numel(&in0->shape);
-        if (k > LC_MAX_NUMEL)
-            return SHAPE_ERR(n, "flattening %s from '%s' gives %s values per example, more than the %lld supported",
-                             lc_shape_str(&in0->shape, b1, sizeof b1), in0->name, numel_str(k, b2, sizeof b2),
-                             (long long)LC_MAX_NUMEL);
-        n->shape = (lc_shape){1, {(int)k}};
-        n->batched = in0->batched;
-        return LC_OK;
-    }
-    case LC_OP_ADD: {
-        lc_node *in1 = &g->nodes[n->inputs[1]];
-        if (!same_shape(&in0->shape, &in1->shape))
-            return SHAPE_ERR(n, "add needs equal shapes, got %s from '%s' and %s from '%s'",
-                             lc_shape_str(&in0->shape, b1, sizeof b1), in0->name,
-                             lc_shape_str(&in1->shape, b2, sizeof b2), in1->name);
-        n->shape = in0->shape;
-        n->batched = true;
-        return LC_OK;
-    }
-    case LC_OP_CONV2D: {
-        if (in0->shape.rank != 3)
-            return SHAPE_ERR(n, "conv2d expects a [channels, height, width] input, got %s from '%s'",
-                             lc_shape_str(&in0->shape, b1, sizeof b1), in0->name);
-        int64_t cin = in0->shape.dims[0], h = in0->shape.dims[1], w = in0->shape.dims[2], oh, ow;
-        if (n->pad_mode == LC_PAD_SAME) {
-            oh = (h + n->sh - 1) / n->sh;
-            ow = (w + n->sw - 1) / n->sw;
-            int64_t th = (oh - 1) * n->sh + n->kh - h, tw = (ow - 1) * n->sw + n->kw - w;
-            if (th < 0) th = 0;
-            if (tw < 0) tw = 0;
-            n->pad_t = (int)(th / 2); n->pad_b = (int)(th - th / 2);
-            n->pad_l = (int)(tw / 2); n->pad_r = (int)(tw - tw / 2);
-        } else {
-            int ph = n->pad_mode == LC_PAD_EXPLICIT ? n->ph : 0, pw = n->pad_mode == LC_PAD_EXPLICIT ? n->pw : 0;
-            n->pad_t = n->pad_b = ph;
-            n->pad_l = n->pad_r = pw;
-            oh = h + 2 * ph >= n->kh ? (h + 2 * ph - n->kh) / n->sh + 1 : 0;
-            ow = w + 2 * pw >= n->kw ? (w + 2 * pw - n->kw) / n->sw + 1 : 0;
-            if (oh < 1 || ow < 1)
-                return SHAPE_ERR(n, "conv2d kernel %dx%d with padding %dx%d does not fit the input %s from '%s'",
-                                 n->kh, n->kw, ph, pw, lc_shape_str(&in0->shape, b1, sizeof b1), in0->name);
-        }
-        /* every count below must fit the ints that hold it */
-        int64_t taps = n->kh * (int64_t)n->kw, fan_in = cin * taps, fan_out = n->units * taps;
-        int64_t wn = mul_sat(n->units, fan_in), out = mul_sat(mul_sat(n->units, oh), ow);
-        if (fan_in > LC_MAX_NUMEL || fan_out > LC_MAX_NUMEL || wn > LC_MAX_NUMEL)
-            return SHAPE_ERR(n, "the weight [%d, %lld, %d, %d] would have %s values, more than the %lld supported",
-                             n->units, (long long)cin, n->kh, n->kw, numel_str(wn, b2, sizeof b2),
-                             (long long)LC_MAX_NUMEL);
-        if (out > LC_MAX_NUMEL)
-            return SHAPE_ERR(n, "the output [%d, %lld, %lld] would have %s values per example, more than the %lld "
-                             "supported", n->units, (long long)oh, (long long)ow, numel_str(out, b2, sizeof b2),
-                             (long long)LC_MAX_NUMEL);
-        lc_node *wt = &g->nodes[n->inputs[1]];
-        wt->shape = (lc_shape){4, {n->units, (int)cin, n->kh, n->kw}};
-        wt->fan_in = (int)fan_in;
-        wt->fan_out = (int)fan_out;
-        if (n->bias) {
-            lc_node *b = &g->nodes[n->inputs[2]];
-            b->shape = (lc_shape){1, {n->units}};
-            b->fan_in = wt->fan_in;
-            b->fan_out = wt->fan_out;
-        }
-        n->shape = (lc_shape){3, {n->units, (int)oh, (int)ow}};
-        n->batched = true;
-        return LC_OK;
-    }
-    case LC_OP_BATCHNORM: {
-        if (in0->shape.rank != 3 && in0->shape.rank != 1)
-            return SHAPE_ERR(n, "batchnorm expects a [channels, height, width] or flat input, got %s from '%s'",
-                             lc_shape_str(&in0->shape, b1, sizeof b1), in0->name);
-        int c = in0->shape.dims[0];
-        for (int k = 1; k < n->n_inputs; k++) {
-            lc_node *p = &g->nodes[n->inputs[k]];
-            p->shape = (lc_shape){1, {c}};
-            p->fan_in = p->fan_out = c;
-        }
-        n->shape = in0->shape;
-        n->batched = true;
-        return LC_OK;
-    }
-    case LC_OP_MAXPOOL:
-    case LC_OP_AVGPOOL: {
-        if (in0->shape.rank != 3)
-            return SHAPE_ERR(n, "%s expects a [channels, height, width] input, got %s from '%s'", lc_op_name(n->op),
-                             lc_shape_str(&in0->shape, b1, sizeof b1), in0->name);
-        int h = in0->shape.dims[1], w = in0->shape.dims[2];
-        if (h < n->kh || w < n->kw)
-            return SHAPE_ERR(n, "%s window %dx%d does not fit the input %s from '%s'", lc_op_name(n->op), n->kh,
-                             n->kw, lc_shape_str(&in0->shape, b1, sizeof b1), in0->name);
-        n->shape = (lc_shape){3, {in0->shape.dims[0], (h - n->kh) / n->sh + 1, (w - n->kw) / n->sw + 1}};
-        n->batched = true;
-        return LC_OK;
-    }
-    case LC_OP_GLOBAL_AVGPOOL:
-        if (in0->shape.rank != 3)
-            return SHAPE_ERR(n, "global_avgpool expects a [channels, height, width] input, got %s from '%s'",
-                             lc_shape_str(&in0->shape, b1, sizeof b1), in0->name);
-        n->shape = (lc_shape){1, {in0->shape.dims[0]}};
-        n->batched = true;
-        return LC_OK;
-    case LC_OP_DROPOUT:
-        n->shape = in0->shape;
-        n->batched = in0->batched;
-        return LC_OK;
-    case LC_OP_SOFTMAX_CE:
-        if (in0->shape.rank != 1 || in0->shape.dims[0] != g->classes)
-            return SHAPE_ERR(n, "the loss needs logits of shape [%d] (the number of classes), got %s from '%s'",
-                             g->classes, lc_shape_str(&in0->shape, b1, sizeof b1), in0->name);
-        n->shape = (lc_shape){1, {1}};
-        n->batched = true;
-        return LC_OK;
-    default:
-        return SHAPE_ERR(n, "op is not a forward op");
-    }
+    const lc_op_info *o = lc_op_get(g->nodes[id].op);
+    if (!o || o->kind == 'B') return SHAPE_ERR(&g->nodes[id], "op is not a forward op");
+    return o->shape(g, id);
 }
 
 void lc_graph_layout_params(lc_graph *g)
@@ -497,7 +312,7 @@ lc_status lc_graph_infer(lc_graph *g)
             char b1[64], b2[64];
             return SHAPE_ERR(n, "%s %s has %s values%s, more than the %lld supported",
                              n->op == LC_OP_PARAM ? "the parameter" : "the value", lc_shape_str(&n->shape, b1, sizeof b1),
-                             numel_str(k, b2, sizeof b2), n->batched ? " per example" : "", (long long)LC_MAX_NUMEL);
+                             lc_numel_str(k, b2, sizeof b2), n->batched ? " per example" : "", (long long)LC_MAX_NUMEL);
         }
         if (n->op == LC_OP_PARAM) n->needs_grad = n->trainable;
         else {
@@ -515,7 +330,8 @@ lc_status lc_graph_verify(const lc_graph *g)
     if (g->loss < 0) return LC_ERR(LC_ERR_INVALID, "graph '%s' has no loss", g->name);
     for (int i = 0; i < g->n_nodes; i++) {
         const lc_node *n = &g->nodes[i];
-        int want = lc_ops_[n->op].nin;
+        int want = lc_op_get(n->op) ? lc_op_get(n->op)->nin : -2;
+        if (want == -2) return LC_ERR(LC_ERR_INVALID, "node '%s' has no op (%d)", n->name, (int)n->op);
         if (want >= 0 && n->n_inputs != want)
             return LC_ERR(LC_ERR_INVALID, "node '%s' (%s) has %d inputs, expected %d", n->name, lc_op_name(n->op),
                           n->n_inputs, want);
@@ -568,56 +384,11 @@ void lc_graph_init_params(const lc_graph *g, float *host, uint64_t seed)
     }
 }
 
-static const lc_node *conv_of(const lc_graph *g, int id)
-{
-    const lc_node *n = &g->nodes[id];
-    return n->op == LC_OP_CONV2D ? n : (n->fwd >= 0 ? &g->nodes[n->fwd] : n);
-}
-
-bool lc_graph_conv_pointwise(const lc_graph *g, int id)
-{
-    const lc_node *c = conv_of(g, id);
-    return c->kh == 1 && c->kw == 1 && c->sh == 1 && c->sw == 1 && c->pad_t == 0 && c->pad_l == 0 &&
-           c->pad_b == 0 && c->pad_r == 0;
-}
-
-int64_t lc_graph_conv_ws_per_example(const lc_graph *g, int id)
-{
-    const lc_node *c = conv_of(g, id);
-    const lc_node *x = &g->nodes[c->inputs[0]];
-    int64_t k = (int64_t)x->shape.dims[0] * c->kh * c->kw;
-    return (k + c->units) * c->shape.dims[1] * c->shape.dims[2];
-}
-
-int lc_graph_conv_dw_slices(const lc_graph *g, int id, int nb)
-{
-    const lc_node *n = &g->nodes[id];
-    if (n->op != LC_OP_CONV2D_DW) return 1;
-    const lc_node *c = conv_of(g, id);
-    int64_t chunk = lc_graph_conv_chunk(g, id, nb), per = lc_graph_conv_ws_per_example(g, id);
-    int64_t cols = chunk * c->shape.dims[1] * c->shape.dims[2];
-    int64_t wsize = lc_shape_numel(&n->shape);
-    int64_t s = cols / (g->dw_split_cols > 0 ? g->dw_split_cols : LC_DW_SPLIT_COLS);
-    if (s > LC_DW_SPLIT_MAX) s = LC_DW_SPLIT_MAX;
-    int64_t room = wsize > 0 ? chunk * per / 2 / wsize - 1 : 0; /* S + 1 slices within half the workspace */
-    if (s > room) s = room;
-    return s >= 2 ? (int)s : 1;
-}
-
 int lc_graph_bn_dx_of(const lc_graph *g, int bn)
 {
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i].op == LC_OP_BATCHNORM_DX && g->nodes[i].fwd == bn) return i;
     return -1;
-}
-
-int lc_graph_conv_chunk(const lc_graph *g, int id, int nb)
-{
-    int64_t lim = g->workspace_limit > 0 ? g->workspace_limit : LC_WORKSPACE_DEFAULT;
-    int64_t per = lc_graph_conv_ws_per_example(g, id);
-    int64_t c = per > 0 ? lim / per : nb;
-    if (c < 1) c = 1;
-    return c < nb ? (int)c : nb;
 }
 
 int lc_graph_kernel_layers(const lc_graph *g, int *param_ids, int max)

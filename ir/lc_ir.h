@@ -20,53 +20,132 @@
 #define LC_MAX_INPUTS 5 /* batchnorm: x, running mean, running var, gamma, beta */
 #define LC_NAME_MAX 64
 
-/* X(ID, name, kind, inputs) — kind: D data, P parameter, F forward, B backward,
- * V view (shares its first input's storage). inputs: -1 = variable. */
-#define LC_OP_TABLE(X)                                                         \
-    X(INPUT, "input", 'D', 0)                                                  \
-    X(LABELS, "labels", 'D', 0)                                                \
-    X(PARAM, "param", 'P', 0)                                                  \
-    X(DENSE, "dense", 'F', -1)          /* x, W[out,in], (b[out]) */           \
-    X(RELU, "relu", 'F', 1)                                                    \
-    X(FLATTEN, "flatten", 'V', 1)                                              \
-    X(ADD, "add", 'F', 2)                                                      \
-    X(SOFTMAX_CE, "softmax_cross_entropy", 'F', 2) /* logits, labels */        \
-    X(DENSE_DX, "dense_grad_input", 'B', 2)        /* dy, W */                 \
-    X(DENSE_DW, "dense_grad_weight", 'B', 2)       /* dy, x */                 \
-    X(BIAS_DB, "bias_grad", 'B', 1)                /* dy */                    \
-    X(RELU_DX, "relu_grad", 'B', 2)                /* dy, y */                 \
-    X(SOFTMAX_CE_DX, "softmax_cross_entropy_grad", 'B', 2) /* logits, labels */\
-    X(RESHAPE, "reshape", 'V', 1)                                              \
-    X(ACCUM, "accumulate", 'B', 2)                                             \
-    X(CONV2D, "conv2d", 'F', -1)        /* x, W[out,in,kh,kw], (b[out]) */     \
-    X(BATCHNORM, "batchnorm", 'F', -1)  /* x, mean, var, (gamma, beta) */      \
-    X(MAXPOOL, "maxpool", 'F', 1)                                              \
-    X(AVGPOOL, "avgpool", 'F', 1)                                              \
-    X(GLOBAL_AVGPOOL, "global_avgpool", 'F', 1)                                \
-    X(DROPOUT, "dropout", 'F', 1)                                              \
-    X(CONV2D_DX, "conv2d_grad_input", 'B', 2)      /* dy, W */                 \
-    X(CONV2D_DW, "conv2d_grad_weight", 'B', 2)     /* dy, x */                 \
-    X(CHANNEL_DB, "channel_bias_grad", 'B', 1)     /* dy: sum over N, H, W */  \
-    X(BATCHNORM_DX, "batchnorm_grad_input", 'B', 2)   /* dy, x */              \
-    X(BATCHNORM_DGAMMA, "batchnorm_grad_weight", 'B', 2) /* dy, x */           \
-    X(MAXPOOL_DX, "maxpool_grad", 'B', 2)          /* dy, x */                 \
-    X(AVGPOOL_DX, "avgpool_grad", 'B', 1)          /* dy */                    \
-    X(GLOBAL_AVGPOOL_DX, "global_avgpool_grad", 'B', 1) /* dy */               \
-    X(DROPOUT_DX, "dropout_grad", 'B', 1)          /* dy */                    \
-    X(MASK, "mask", 'D', 0)             /* per-example 0/1 values, uploaded */ \
-    X(GATE, "gate", 'F', 2)             /* x * mask (fixed ReLU gating) */      \
-    X(FUSED_RELU, "relu_fused", 'V', 1) /* a ReLU its input's producer applies \
-                                         * (act_relu): a view of that value */
+/* The op registry, IR part: one entry per op (ir/ops.c builds the table
+ * from it; the executor's lowering table (src/exec/lower.c) and the
+ * reference's table (src/ref/graph.c) are indexed by the same ids, and each
+ * module checks at start-up that no op lacks an entry: lc_ops_check,
+ * lc_exec_ops_check, lc_ref_ops_check).  docs/adding-an-op.md walks through
+ * adding one.
+ *
+ * X(ID, name, kind, inputs, json, shape, grad, bwd, flops, attrs)
+ *   kind    D data, P parameter, F forward, B backward, V view (shares its
+ *           first input's storage)
+ *   inputs  the arity, -1 = variable
+ *   json    1 when a model file may name the op
+ *   shape   shape rule (ir/ops.c shape_<rule>): none, dense, same, gate,
+ *           flatten, add, conv2d, batchnorm, pool, gap, loss
+ *   grad    gradient rule (ir/ops.c grad_<rule>): none, loss, dense,
+ *           eltwise_y (bwd(dy, y)), eltwise_x (bwd(dy, x)), gate, pass,
+ *           flatten, add, conv2d, batchnorm, window_x (bwd(dy, x)), dy
+ *           (bwd(dy)); the backward ops the rule emits carry `fwd`
+ *   bwd     the backward op the generic rules emit (COUNT: none)
+ *   flops   FLOP rule (ir/ops.c flops_<rule>): zero, out1,
+ *           dense, conv, window, bnorm, loss, in1
+ *   attrs   (lc_attr_spec, ...): the JSON attributes besides name, op and
+ *           inputs.  Real attributes with an `at` offset are parsed and
+ *           defaulted by the registry; the others by the op's builder in
+ *           src/model/model.c. */
+#define LC_OP_TABLE(X)                                                                                                 \
+    X(INPUT, "input", 'D', 0, 0, none, none, COUNT, zero, ())                                                          \
+    X(LABELS, "labels", 'D', 0, 0, none, none, COUNT, zero, ())                                                        \
+    X(PARAM, "param", 'P', 0, 0, none, none, COUNT, zero, ())                                                          \
+    X(DENSE, "dense", 'F', -1, 1, dense, dense, COUNT, dense, /* x, W[out,in], (b[out]) */                            \
+      ({"units", LC_ATTR_INT, 1, "4"}, LC_LAYER_ATTRS))                                                               \
+    X(RELU, "relu", 'F', 1, 1, same, eltwise_y, RELU_DX, out1, ())                                                     \
+    X(FLATTEN, "flatten", 'V', 1, 1, flatten, flatten, RESHAPE, zero, ())                                              \
+    X(ADD, "add", 'F', 2, 1, add, add, COUNT, out1, ())                                                                \
+    X(SOFTMAX_CE, "softmax_cross_entropy", 'F', 2, 0, loss, loss, SOFTMAX_CE_DX, loss, ()) /* logits, labels */        \
+    X(DENSE_DX, "dense_grad_input", 'B', 2, 0, none, none, COUNT, dense, ())    /* dy, W */                            \
+    X(DENSE_DW, "dense_grad_weight", 'B', 2, 0, none, none, COUNT, dense, ())   /* dy, x */                            \
+    X(BIAS_DB, "bias_grad", 'B', 1, 0, none, none, COUNT, in1, ())              /* dy */                               \
+    X(RELU_DX, "relu_grad", 'B', 2, 0, none, none, COUNT, out1, ())             /* dy, y */                            \
+    X(SOFTMAX_CE_DX, "softmax_cross_entropy_grad", 'B', 2, 0, none, none, COUNT, loss, ()) /* logits, labels */        \
+    X(RESHAPE, "reshape", 'V', 1, 0, none, none, COUNT, zero, ())                                                      \
+    X(ACCUM, "accumulate", 'B', 2, 0, none, none, COUNT, out1, ())                                                     \
+    X(CONV2D, "conv2d", 'F', -1, 1, conv2d, conv2d, COUNT, conv, /* x, W[out,in,kh,kw], (b[out]) */                   \
+      ({"filters", LC_ATTR_INT, 1, "3"}, {"kernel", LC_ATTR_PAIR, 1, "[3, 3]"}, {"stride", LC_ATTR_PAIR, 0, "1"},     \
+       {"pad", LC_ATTR_PAD, 0, "\"same\""}, LC_LAYER_ATTRS))                                                          \
+    X(BATCHNORM, "batchnorm", 'F', -1, 1, batchnorm, batchnorm, COUNT, bnorm, /* x, mean, var, (gamma, beta) */       \
+      ({"momentum", LC_ATTR_REAL, 0, "0.9"}, {"epsilon", LC_ATTR_REAL, 0, "0.001"},                                   \
+       {"affine", LC_ATTR_BOOL, 0, "true"}))                                                                           \
+    X(MAXPOOL, "maxpool", 'F', 1, 1, pool, window_x, MAXPOOL_DX, window,                                               \
+      ({"kernel", LC_ATTR_PAIR, 1, "2"}, {"stride", LC_ATTR_PAIR, 0, "2"}))                                           \
+    X(AVGPOOL, "avgpool", 'F', 1, 1, pool, dy, AVGPOOL_DX, window,                                                     \
+      ({"kernel", LC_ATTR_PAIR, 1, "2"}, {"stride", LC_ATTR_PAIR, 0, "[2, 1]"}))                                      \
+    X(GLOBAL_AVGPOOL, "global_avgpool", 'F', 1, 1, gap, dy, GLOBAL_AVGPOOL_DX, in1, ())                                \
+    X(DROPOUT, "dropout", 'F', 1, 1, same, dy, DROPOUT_DX, out1, ({"rate", LC_ATTR_REAL, 1, "0.25"}))                 \
+    X(CONV2D_DX, "conv2d_grad_input", 'B', 2, 0, none, none, COUNT, conv, ())      /* dy, W */                         \
+    X(CONV2D_DW, "conv2d_grad_weight", 'B', 2, 0, none, none, COUNT, conv, ())     /* dy, x */                         \
+    X(CHANNEL_DB, "channel_bias_grad", 'B', 1, 0, none, none, COUNT, in1, ())     /* dy: sum over N, H, W */           \
+    X(BATCHNORM_DX, "batchnorm_grad_input", 'B', 2, 0, none, none, COUNT, bnorm, ())   /* dy, x */                     \
+    X(BATCHNORM_DGAMMA, "batchnorm_grad_weight", 'B', 2, 0, none, none, COUNT, in1, ()) /* dy, x */                    \
+    X(MAXPOOL_DX, "maxpool_grad", 'B', 2, 0, none, none, COUNT, window, ())        /* dy, x */                         \
+    X(AVGPOOL_DX, "avgpool_grad", 'B', 1, 0, none, none, COUNT, window, ())        /* dy */                            \
+    X(GLOBAL_AVGPOOL_DX, "global_avgpool_grad", 'B', 1, 0, none, none, COUNT, out1, ()) /* dy */                       \
+    X(DROPOUT_DX, "dropout_grad", 'B', 1, 0, none, none, COUNT, out1, ())          /* dy */                            \
+    X(MASK, "mask", 'D', 0, 0, none, none, COUNT, zero, ())  /* per-example 0/1 values, uploaded */                    \
+    X(GATE, "gate", 'F', 2, 0, gate, gate, GATE, out1, ())   /* x * mask (fixed ReLU gating) */                        \
+    X(FUSED_RELU, "relu_fused", 'V', 1, 0, same, pass, COUNT, zero, ()) /* a ReLU its input's producer applies         \
+                                                                         * (act_relu): a view of that value */
+
+/* The attributes every layer with parameters takes (parsed by the builder). */
+#define LC_LAYER_ATTRS                                                                                                 \
+    {"bias", LC_ATTR_BOOL, 0, "true"}, {"init", LC_ATTR_TEXT, 0, "\"he_uniform\""},                                   \
+        {"bias_init", LC_ATTR_TEXT, 0, "\"zeros\""}, {"bias_value", LC_ATTR_REAL, 0, "0"}
 
 typedef enum lc_op {
-#define LC_X_(id, name, kind, nin) LC_OP_##id,
+#define LC_X_(id, ...) LC_OP_##id,
     LC_OP_TABLE(LC_X_)
 #undef LC_X_
     LC_OP_COUNT
 } lc_op;
 
+/* A JSON attribute of an op.  `example` is a valid JSON value (the
+ * registry-driven tests build a node from the examples of its op).  Real
+ * attributes with `at` > 0 are registry-parsed: stored as a double at that
+ * offset of lc_node, `def` when absent (also for nodes built in C), checked
+ * within [lo, hi] (lo == hi == 0: any finite value). */
+typedef enum lc_attr_type { LC_ATTR_REAL, LC_ATTR_INT, LC_ATTR_BOOL, LC_ATTR_PAIR, LC_ATTR_PAD, LC_ATTR_TEXT } lc_attr_type;
+typedef struct lc_attr_spec {
+    const char *key;
+    lc_attr_type type;
+    int required;
+    const char *example;
+    size_t at;
+    double def, lo, hi;
+} lc_attr_spec;
+
+struct lc_graph;
+/* The IR's entry of an op. */
+typedef struct lc_op_info {
+    const char *name;
+    char kind;           /* 'D', 'P', 'F', 'B', 'V' */
+    int nin;             /* -1: variable */
+    bool json;           /* a model file may name it */
+    /* forward ops: shape inference of node id (sets shape and batched,
+     * and the shapes of the parameters it owns) */
+    lc_status (*shape)(struct lc_graph *g, int id);
+    /* forward ops: appends the backward nodes of node id given the node
+     * gi holding the gradient of its value */
+    lc_status (*grad)(struct lc_graph *g, int id, int gi);
+    int bwd;             /* the backward op of the generic rules, LC_OP_COUNT: none */
+    /* floating-point operations of node id at batch nb */
+    int64_t (*flops)(const struct lc_graph *g, int id, int nb);
+    const lc_attr_spec *attrs;
+    int n_attrs;
+    const char *shape_rule, *grad_rule; /* the rules' names, for dumps and docs */
+} lc_op_info;
+
+const lc_op_info *lc_op_get(lc_op op); /* NULL outside [0, LC_OP_COUNT) */
 const char *lc_op_name(lc_op op);
 char lc_op_kind(lc_op op); /* 'D', 'P', 'F', 'B', 'V' */
+/* The op a model file names (json ops only), or -1. */
+int lc_op_find(const char *name);
+/* Checks the registry: every op has a name, forward ops a shape and a
+ * gradient rule, generic rules a backward op, attributes sane. */
+lc_status lc_ops_check(void);
+/* Applies the registry defaults of node id's registry-parsed attributes. */
+void lc_op_set_defaults(struct lc_graph *g, int id);
 
 typedef enum lc_init {
     LC_INIT_NONE = 0, LC_INIT_ZEROS, LC_INIT_CONSTANT, LC_INIT_HE_UNIFORM, LC_INIT_HE_NORMAL,
@@ -148,11 +227,12 @@ typedef struct lc_node {
     /* set by the memory planner (activations only) */
     int64_t offset;      /* float offset in the activation arena; views: root's */
     int def, last_use;   /* execution interval */
-    /* auxiliary storage in the activation arena, planned like a value:
-     * conv im2col workspace (alive during the node only), batchnorm
-     * statistics (mean, 1/std per channel; alive from the forward node to
-     * its backward nodes), batchnorm backward sums, partial results of
-     * per-channel reductions (LC_RED_PARTS).  0 floats = none. */
+    /* auxiliary storage in the activation arena, planned like a value, its
+     * size reported by the lowering (lc_graph.aux_fn): conv im2col
+     * workspace (alive during the node only), batchnorm statistics (mean,
+     * 1/std per channel; alive from the forward node to its backward
+     * nodes), batchnorm backward sums, partial results of per-channel
+     * reductions.  0 floats = none. */
     int64_t aux_floats, aux_offset;
     int aux_last;
 } lc_node;
@@ -178,17 +258,20 @@ typedef struct lc_graph {
     int planned_batch;
     int64_t act_floats;   /* activation arena size for planned_batch */
     int64_t aux_peak_floats; /* largest auxiliary block (conv workspace) in the plan */
-    /* conv im2col workspace limit per node in floats (0 = LC_WORKSPACE_DEFAULT):
-     * the batch is processed in chunks of examples that fit */
+    /* conv im2col workspace limit per node in floats (0 = the executor's
+     * LC_WORKSPACE_DEFAULT): the batch is processed in chunks of examples
+     * that fit */
     int64_t workspace_limit;
     /* lc_graph_compile leaves ReLUs unfused (for checking and comparisons) */
     bool no_fusion;
     /* columns per split-K slice of conv weight gradients at least (0 =
-     * LC_DW_SPLIT_COLS; tests make it small) */
+     * the executor's LC_DW_SPLIT_COLS; tests make it small) */
     int dw_split_cols;
+    /* the floats of auxiliary storage (lc_node.aux_*) node id needs at
+     * batch nb, as its lowering reports them (lc_exec_aux_floats); NULL:
+     * none.  The planner places them. */
+    int64_t (*aux_fn)(const struct lc_graph *g, int id, int nb);
 } lc_graph;
-
-#define LC_WORKSPACE_DEFAULT ((int64_t)16 << 20) /* floats (64 MiB) */
 
 /* Parameter tensors are aligned to this many floats in the parameter arena,
  * and the gaps are zero, so multi-tensor kernels can map fixed-size work
@@ -247,7 +330,7 @@ int lc_graph_fuse(lc_graph *g);
 /* Assigns parameter arena offsets. Called by lc_graph_infer. */
 void lc_graph_layout_params(lc_graph *g);
 /* Liveness-based memory plan for a batch size: places every activation
- * value and every auxiliary block (lc_node.aux_*) in one arena, largest
+ * value and every auxiliary block (lc_node.aux_*, sized by g->aux_fn) in one arena, largest
  * first at the lowest offset free for its live interval; the data nodes
  * (examples, labels) stay live for the whole step.  Sets g->act_floats (the
  * arena size in floats) and g->aux_peak_floats. */
@@ -258,6 +341,13 @@ lc_status lc_graph_plan(lc_graph *g, int batch);
 /* The full pipeline: infer, verify, fuse (unless g->no_fusion), autodiff, dce, plan.  When dump is not
  * NULL the graph is printed after each pass. */
 lc_status lc_graph_compile(lc_graph *g, int batch, bool train, FILE *dump);
+
+/* FLOPs of node id at batch nb (registry rule), and the bytes it reads and
+ * writes (its inputs and its value; 0 for data, parameters and views). */
+int64_t lc_graph_node_flops(const lc_graph *g, int id, int nb);
+int64_t lc_graph_node_bytes(const lc_graph *g, int id, int nb);
+/* A value count for messages, exact below 1e15, saturated counts shown as such. */
+const char *lc_numel_str(int64_t k, char *buf, size_t len);
 
 /* Text dump of the graph. */
 void lc_graph_dump(const lc_graph *g, FILE *f, const char *title);
@@ -282,32 +372,6 @@ int lc_graph_gate_relus(lc_graph *g, int keep, int *mask_of);
 /* Node storage root (follows views). */
 int lc_graph_storage_root(const lc_graph *g, int id);
 
-/* conv2d node (or one of its backward nodes): true for 1x1, stride 1, no
- * padding, which runs without im2col (one GEMM per example). */
-bool lc_graph_conv_pointwise(const lc_graph *g, int id);
-/* conv2d node (or one of its backward nodes): examples per im2col chunk for
- * batch nb (the whole batch when the workspace fits the limit), and the
- * workspace floats per example ((in*kh*kw + filters) * out_h * out_w). */
-int lc_graph_conv_chunk(const lc_graph *g, int id, int nb);
-int64_t lc_graph_conv_ws_per_example(const lc_graph *g, int id);
-/* conv2d_grad_weight node: the number S of split-K slices its chunk's
- * columns (examples x output pixels) may be cut into (1: none): at least
- * g->dw_split_cols (default LC_DW_SPLIT_COLS) columns each, at most
- * LC_DW_SPLIT_MAX, and S + 1 slices
- * of the weight's size (the last one for the columns left over) within
- * half the chunk's workspace.  Its workspace holds them after the chunk's
- * (K + filters) * chunk * out_h * out_w floats.  Pointwise weight gradients
- * have a workspace too (the device lowering changes their layouts). */
-int lc_graph_conv_dw_slices(const lc_graph *g, int id, int nb);
-#define LC_DW_SPLIT_COLS 2048
-#define LC_DW_SPLIT_MAX 32
-/* Per-channel reductions (batchnorm statistics and sums, bias gradients of
- * conv and batchnorm) may be split into up to this many work-groups per
- * channel (the device's GPU-style kernels): the auxiliary blocks of
- * batchnorm, batchnorm_grad_input (after their 2 * channels floats),
- * batchnorm_grad_weight and channel_bias_grad hold 2 * channels *
- * LC_RED_PARTS floats of partial results. */
-#define LC_RED_PARTS 32
 /* The batchnorm_grad_input node of batchnorm node bn, or -1: its sums
  * (sum dy, sum dy * xhat per channel) are also the gradients of beta and
  * gamma, which the executor takes from them (the planner keeps them). */

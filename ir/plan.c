@@ -40,31 +40,6 @@ static int by_offset(const void *a, const void *b)
 
 static int64_t align_act(int64_t s) { return (s + LC_ACT_ALIGN - 1) / LC_ACT_ALIGN * LC_ACT_ALIGN; }
 
-/* Auxiliary floats node id needs at batch nb (see lc_node.aux_floats). */
-static int64_t aux_need(const lc_graph *g, int id, int nb)
-{
-    const lc_node *n = &g->nodes[id];
-    switch (n->op) {
-    case LC_OP_CONV2D:
-    case LC_OP_CONV2D_DX:
-        if (lc_graph_conv_pointwise(g, id)) return 0;
-        return (int64_t)lc_graph_conv_chunk(g, id, nb) * lc_graph_conv_ws_per_example(g, id);
-    case LC_OP_CONV2D_DW: { /* the chunk's workspace, then the split-K slices */
-        int64_t ws = (int64_t)lc_graph_conv_chunk(g, id, nb) * lc_graph_conv_ws_per_example(g, id);
-        int s = lc_graph_conv_dw_slices(g, id, nb);
-        return s > 1 ? ws + (int64_t)(s + 1) * lc_shape_numel(&n->shape) : ws;
-    }
-    case LC_OP_BATCHNORM:    /* mean, 1/std per channel; partial results */
-    case LC_OP_BATCHNORM_DX: /* sum(dy), sum(dy * xhat) per channel; partial results */
-        return 2 * (int64_t)n->shape.dims[0] * (1 + LC_RED_PARTS);
-    case LC_OP_BATCHNORM_DGAMMA: /* partial results */
-    case LC_OP_CHANNEL_DB:
-        return 2 * (int64_t)n->shape.dims[0] * LC_RED_PARTS;
-    default:
-        return 0;
-    }
-}
-
 lc_status lc_graph_plan(lc_graph *g, int batch)
 {
     if (batch <= 0) return LC_ERR(LC_ERR_INVALID, "batch size must be positive, got %d", batch);
@@ -74,7 +49,7 @@ lc_status lc_graph_plan(lc_graph *g, int batch)
         nd->def = (lc_op_kind(nd->op) == 'D') ? 0 : i;
         nd->last_use = i;
         nd->offset = -1;
-        nd->aux_floats = aux_need(g, i, batch);
+        nd->aux_floats = g->aux_fn ? g->aux_fn(g, i, batch) : 0;
         nd->aux_offset = -1;
         nd->aux_last = i;
     }

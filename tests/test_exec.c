@@ -593,7 +593,7 @@ static void conv_cases_vs_reference(void)
             lc_graph *g = conv_graph(c, 5);
             int x0 = lc_graph_find(g, "convx");
             ck_assert_msg(lc_graph_infer(g) == LC_OK, "%s", lc_error_message());
-            int64_t per = lc_graph_conv_ws_per_example(g, x0);
+            int64_t per = lc_exec_conv_ws_per_example(g, x0);
             int compared = 0;
             run_cfg cfg = {.planned = 5, .n = 5, .ws_limit = lim ? 2 * per + 1 : 0, .data_seed = (unsigned)i,
                            .compared = &compared};
@@ -605,7 +605,7 @@ static void conv_cases_vs_reference(void)
             snprintf(what, sizeof what, "conv case %zu (partial batch%s)", i, lim ? ", chunked" : "");
             lc_graph *g = conv_graph(c, 3);
             ck_assert_msg(lc_graph_infer(g) == LC_OK, "%s", lc_error_message());
-            int64_t per = lc_graph_conv_ws_per_example(g, lc_graph_find(g, "convx"));
+            int64_t per = lc_exec_conv_ws_per_example(g, lc_graph_find(g, "convx"));
             run_cfg cfg = {.planned = 4, .n = 3, .ws_limit = lim ? 2 * per : 0, .data_seed = (unsigned)(100 + i)};
             check_conv_graph(g, &cfg, what);
         }
@@ -1669,7 +1669,7 @@ START_TEST(model_conv_nodes)
         {"{\"name\": \"m\", \"op\": \"maxpool\", \"kernel\": 9}", "node 'm' (maxpool): maxpool window 9x9 does not fit"},
         {"{\"name\": \"m\", \"op\": \"maxpool\", \"kernel\": 2, \"pad\": 1}", "nodes[0].pad: unknown key"},
         {"{\"name\": \"g\", \"op\": \"global_avgpool\", \"kernel\": 2}", "nodes[0].kernel: unknown key"},
-        {"{\"name\": \"x\", \"op\": \"conv3d\"}", "unknown op 'conv3d' (known: dense, conv2d, batchnorm"},
+        {"{\"name\": \"x\", \"op\": \"conv3d\"}", "unknown op 'conv3d' (known: dense, relu, flatten, add, conv2d"},
     };
     for (size_t i = 0; i < LC_COUNTOF(bad); i++) {
         char json[1024];

@@ -19,6 +19,7 @@
 #endif
 
 #include "lc_metrics.h"
+#include "lc_exec.h"
 #include "lc_model.h"
 #include "lc_test.h"
 
@@ -142,11 +143,12 @@ static void check_shapes_sane(const lc_graph *g, const char *what)
 
 /* lc_graph_compile's passes one by one, with a shape check after autodiff
  * so that a corrupted graph fails the test instead of crashing the suite.
- * Tests of lc_graph_compile itself call it directly. */
+ * Tests of lc_graph_compile itself call it directly (as lc_exec_compile,
+ * which plans the lowering's workspaces too). */
 static void compile_guarded(lc_graph *g, int batch, bool train, const char *what)
 {
     if (!train) {
-        ck_assert_msg(lc_graph_compile(g, batch, false, NULL) == LC_OK, "%s: %s", what, esc(lc_error_message()));
+        ck_assert_msg(lc_exec_compile(g, batch, false, NULL) == LC_OK, "%s: %s", what, esc(lc_error_message()));
         return;
     }
     ck_assert_msg(lc_graph_infer(g) == LC_OK, "%s: infer: %s", what, esc(lc_error_message()));
@@ -156,6 +158,7 @@ static void compile_guarded(lc_graph *g, int batch, bool train, const char *what
     check_shapes_sane(g, what);
     ck_assert_msg(lc_graph_dce(g) == LC_OK, "%s: dce: %s", what, esc(lc_error_message()));
     ck_assert_msg(lc_graph_verify(g) == LC_OK, "%s: verify after dce: %s", what, esc(lc_error_message()));
+    g->aux_fn = lc_exec_aux_floats;
     ck_assert_msg(lc_graph_plan(g, batch) == LC_OK, "%s: plan: %s", what, esc(lc_error_message()));
 }
 
@@ -440,7 +443,7 @@ START_TEST(t_mlp3)
     ck_assert(isfinite(ts.lr) && ts.lr > 0);
     ck_assert_int_gt(ts.batch, 0);
 
-    ck_assert_msg(lc_graph_compile(g, 128, true, NULL) == LC_OK, "%s", lc_error_message());
+    ck_assert_msg(lc_exec_compile(g, 128, true, NULL) == LC_OK, "%s", lc_error_message());
     ck_assert_int_eq(g->n_forward, 11);
     /* backward: ce grad, fc3 (dx, dw), relu2, fc2 (dx, dw), relu1, fc1 dw */
     ck_assert_int_eq(g->n_nodes, 19);
@@ -517,7 +520,7 @@ START_TEST(t_tiny_bias)
     ck_assert_int_eq(lc_graph_trainable_count(g), 5 * 6 + 5 + 3 * 5 + 3);
     static const char *const kl[] = {"fc1.weight", "fc2.weight"};
     check_kernel_layers(g, kl, 2);
-    ck_assert_msg(lc_graph_compile(g, 3, true, NULL) == LC_OK, "%s", lc_error_message());
+    ck_assert_msg(lc_exec_compile(g, 3, true, NULL) == LC_OK, "%s", lc_error_message());
     assert_shape(&g->nodes[g->logits].shape, 1, 3, 0, 0, "logits");
     float *h = alloc_params(g);
     lc_graph_init_params(g, h, 11);
@@ -563,7 +566,7 @@ START_TEST(t_residual)
     ck_assert_int_eq(lc_graph_trainable_count(g), 64 + 64 + 8 + 32);
     static const char *const kl[] = {"fc1.weight", "fc2.weight", "fc3.weight"};
     check_kernel_layers(g, kl, 3);
-    ck_assert_msg(lc_graph_compile(g, 5, true, NULL) == LC_OK, "%s", lc_error_message());
+    ck_assert_msg(lc_exec_compile(g, 5, true, NULL) == LC_OK, "%s", lc_error_message());
     ck_assert_int_eq(g->logits, find_node(g, "fc3"));
     assert_shape(&g->nodes[g->logits].shape, 1, 4, 0, 0, "logits");
     /* r1 feeds fc2 and the residual add: its gradient is a sum */
@@ -621,7 +624,7 @@ START_TEST(t_parse_inline)
     check_train_unset(&ts);
     ck_assert_str_eq(g->name, "model"); /* default name */
     check_dense_param(g, "fc", 2, 9, false);
-    ck_assert_msg(lc_graph_compile(g, 1, false, NULL) == LC_OK, "%s", lc_error_message());
+    ck_assert_msg(lc_exec_compile(g, 1, false, NULL) == LC_OK, "%s", lc_error_message());
     assert_shape(&g->nodes[g->logits].shape, 1, 2, 0, 0, "logits");
     lc_graph_destroy(g);
 }
@@ -669,7 +672,7 @@ static stats stats_of(const float *w, int64_t n)
 static lc_graph *init_graph(float **host, uint64_t seed)
 {
     lc_graph *g = parse_model(init_model, NULL);
-    ck_assert_msg(lc_graph_compile(g, 2, true, NULL) == LC_OK, "%s", lc_error_message());
+    ck_assert_msg(lc_exec_compile(g, 2, true, NULL) == LC_OK, "%s", lc_error_message());
     *host = alloc_params(g);
     lc_graph_init_params(g, *host, seed);
     return g;
@@ -698,7 +701,7 @@ START_TEST(t_init_reproducible)
     ck_assert(aw[0] != bw[0] || aw[1] != bw[1]);
     /* a tensor's values do not depend on the rest of the model */
     lc_graph *g4 = parse_model(init_model2, NULL);
-    ck_assert_msg(lc_graph_compile(g4, 2, true, NULL) == LC_OK, "%s", lc_error_message());
+    ck_assert_msg(lc_exec_compile(g4, 2, true, NULL) == LC_OK, "%s", lc_error_message());
     float *h4 = alloc_params(g4);
     lc_graph_init_params(g4, h4, 1234);
     int64_t n;
@@ -962,7 +965,7 @@ START_TEST(t_eval_has_no_backward)
     for (size_t m = 0; m < LC_COUNTOF(all_models); m++) {
         lc_graph *g = load_model(all_models[m], NULL);
         int n = g->n_nodes;
-        ck_assert_msg(lc_graph_compile(g, 4, false, NULL) == LC_OK, "%s", lc_error_message());
+        ck_assert_msg(lc_exec_compile(g, 4, false, NULL) == LC_OK, "%s", lc_error_message());
         ck_assert_int_eq(g->n_nodes, n);
         ck_assert_int_eq(g->n_forward, n);
         for (int i = 0; i < n; i++) ck_assert(lc_op_kind(g->nodes[i].op) != 'B');
@@ -985,7 +988,7 @@ START_TEST(t_freeze_first_layer)
 {
     lc_graph *g = load_model("models/mlp3.json", NULL);
     freeze(g, "fc1.weight");
-    ck_assert_msg(lc_graph_compile(g, 8, true, NULL) == LC_OK, "%s", lc_error_message());
+    ck_assert_msg(lc_exec_compile(g, 8, true, NULL) == LC_OK, "%s", lc_error_message());
     check_grads(g, "mlp3, fc1 frozen");
     ck_assert_int_lt(find_param(g, "fc1.weight")->grad_node, 0);
     ck_assert_int_ge(find_param(g, "fc2.weight")->grad_node, 0);
@@ -1001,7 +1004,7 @@ START_TEST(t_freeze_first_layer)
     /* freezing the last layer keeps the gradients flowing through it */
     g = load_model("models/mlp3.json", NULL);
     freeze(g, "fc3.weight");
-    ck_assert_msg(lc_graph_compile(g, 8, true, NULL) == LC_OK, "%s", lc_error_message());
+    ck_assert_msg(lc_exec_compile(g, 8, true, NULL) == LC_OK, "%s", lc_error_message());
     check_grads(g, "mlp3, fc3 frozen");
     ck_assert_int_lt(find_param(g, "fc3.weight")->grad_node, 0);
     ck_assert(has_grad_of(g, "relu2"));
@@ -1281,7 +1284,7 @@ START_TEST(t_plan_arena_limit)
     lc_graph *g = NULL;
     ck_assert_int_eq(lc_model_parse(js.s, js.len, "chain.json", &g, NULL), LC_OK);
     /* batch 1 fits; 2^20 examples of 600 values of 2^27 floats (2^56.2) do not */
-    ck_assert_int_eq(lc_graph_compile(g, 1, false, NULL), LC_OK);
+    ck_assert_int_eq(lc_exec_compile(g, 1, false, NULL), LC_OK);
     ck_assert_int_le(g->act_floats, (int64_t)602 * 134217728);
     ck_assert_int_eq(lc_graph_plan(g, 1 << 20), LC_ERR_INVALID);
     ASSERT_MSG_HAS("the activations of batch 1048576 would need more than");
@@ -1307,7 +1310,7 @@ START_TEST(t_plan_no_overlap)
     /* a frozen prefix too */
     lc_graph *g = load_model("models/mlp3.json", NULL);
     freeze(g, "fc1.weight");
-    ck_assert(lc_graph_compile(g, 33, true, NULL) == LC_OK);
+    ck_assert(lc_exec_compile(g, 33, true, NULL) == LC_OK);
     check_plan(g, "mlp3 frozen fc1");
     lc_graph_destroy(g);
 }

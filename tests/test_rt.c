@@ -321,11 +321,15 @@ START_TEST(test_selftest_kernel)
                   lc_error_message());
     ck_assert_int_eq(lc_rt_program(rt, "no_such_kernel_file", "", &p2), LC_ERR_NOT_FOUND);
 
-    /* A bad argument index names the call and the kernel. */
+    /* A wrong argument count names the call and both counts; a bad
+     * argument (an int for a buffer) the call and the OpenCL error. */
     OK(lc_rt_kernel(rt, p1, "lc_axpy", &k));
     int n = 1;
     lc_arg args[] = {LC_ARG(n), LC_ARG(n), LC_ARG(n), LC_ARG(n), LC_ARG(n)};
-    ck_assert_int_eq(lc_rt_set_args(k, args, 5, "axpy-test"), LC_ERR_DEVICE);
+    ck_assert_int_eq(lc_rt_set_args(k, args, 5, "axpy-test"), LC_ERR_INVALID);
+    ck_assert_msg(strstr(lc_error_message(), "axpy-test: 5 arguments given, the kernel takes 4"), "%s",
+                  lc_error_message());
+    ck_assert_int_eq(lc_rt_set_args(k, args, 4, "axpy-test"), LC_ERR_DEVICE);
     ck_assert_msg(strstr(lc_error_message(), "axpy-test") && strstr(lc_error_message(), "clSetKernelArg failed"),
                   "%s", lc_error_message());
     clReleaseKernel(k);

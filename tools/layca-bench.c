@@ -382,7 +382,7 @@ static lc_status make_setup(setup *s, lc_rt *rt, const char *path, int batch, co
     lc_train_spec ts;
     LC_TRY(lc_model_load(path, &s->g, &ts));
     lc_graph *g = s->g;
-    LC_TRY(lc_graph_compile(g, batch, true, NULL));
+    LC_TRY(lc_exec_compile(g, batch, true, NULL));
     LC_TRY(lc_exec_create(&s->ex, rt, g));
     float *p = malloc((size_t)g->param_floats * 4 + 4);
     if (!p) return LC_ERR(LC_ERR_NOMEM, "out of memory");

@@ -387,7 +387,7 @@ static int cmd_inspect(int argc, char **argv)
     lc_graph *g;
     lc_train_spec ts;
     if (lc_model_load(path, &g, &ts) != LC_OK) return fail();
-    if (lc_graph_compile(g, (int)batch, true, json ? NULL : stdout) != LC_OK) { lc_graph_destroy(g); return fail(); }
+    if (lc_exec_compile(g, (int)batch, true, json ? NULL : stdout) != LC_OK) { lc_graph_destroy(g); return fail(); }
     if (json) {
         int L = lc_graph_kernel_layers(g, NULL, 0);
         int *kl = malloc((size_t)(L ? L : 1) * sizeof *kl);

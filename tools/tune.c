@@ -144,7 +144,7 @@ static lc_status model_shapes(lc_rt *rt, const char *path, int batch_flag, int *
     LC_TRY(lc_model_load(path, &g, &ts));
     int batch = batch_flag > 0 ? batch_flag : ts.batch > 0 ? ts.batch : 128;
     *batch_out = batch;
-    lc_status st = lc_graph_compile(g, batch, true, NULL);
+    lc_status st = lc_exec_compile(g, batch, true, NULL);
     if (st == LC_OK) st = lc_exec_create(&ex, rt, g);
     if (st == LC_OK) {
         int64_t in = lc_shape_numel(&g->nodes[g->input].shape);

@@ -16,6 +16,48 @@ typedef struct lc_exec lc_exec;
  * arenas) is refused before anything is allocated.  Whether host shortcuts
  * (host GEMMs, host convolutions) may be used is the rt's choice
  * (lc_rt.device_only). */
+/* ---- workspaces: what the lowering needs besides the values ---- */
+
+/* conv im2col workspace limit per node in floats when lc_graph.workspace_limit is 0 (64 MiB) */
+#define LC_WORKSPACE_DEFAULT ((int64_t)16 << 20)
+/* conv2d node (or one of its backward nodes): true for 1x1, stride 1, no
+ * padding, which runs without im2col (one GEMM per example). */
+bool lc_exec_conv_pointwise(const lc_graph *g, int id);
+/* conv2d node (or one of its backward nodes): examples per im2col chunk for
+ * batch nb (the whole batch when the workspace fits the limit), and the
+ * workspace floats per example ((in*kh*kw + filters) * out_h * out_w). */
+int lc_exec_conv_chunk(const lc_graph *g, int id, int nb);
+int64_t lc_exec_conv_ws_per_example(const lc_graph *g, int id);
+/* conv2d_grad_weight node: the number S of split-K slices its chunk's
+ * columns (examples x output pixels) may be cut into (1: none): at least
+ * g->dw_split_cols (default LC_DW_SPLIT_COLS) columns each, at most
+ * LC_DW_SPLIT_MAX, and S + 1 slices
+ * of the weight's size (the last one for the columns left over) within
+ * half the chunk's workspace.  Its workspace holds them after the chunk's
+ * (K + filters) * chunk * out_h * out_w floats.  Pointwise weight gradients
+ * have a workspace too (the device lowering changes their layouts). */
+int lc_exec_conv_dw_slices(const lc_graph *g, int id, int nb);
+#define LC_DW_SPLIT_COLS 2048
+#define LC_DW_SPLIT_MAX 32
+/* Per-channel reductions (batchnorm statistics and sums, bias gradients of
+ * conv and batchnorm) may be split into up to this many work-groups per
+ * channel (the device's GPU-style kernels): the auxiliary blocks of
+ * batchnorm, batchnorm_grad_input (after their 2 * channels floats),
+ * batchnorm_grad_weight and channel_bias_grad hold 2 * channels *
+ * LC_RED_PARTS floats of partial results. */
+#define LC_RED_PARTS 32
+/* The auxiliary floats node id needs at batch nb (lc_graph.aux_fn):
+ * conv workspaces, batchnorm statistics and sums, partial results of
+ * per-channel reductions. */
+int64_t lc_exec_aux_floats(const lc_graph *g, int id, int nb);
+/* lc_graph_compile with the executor's workspaces planned (g->aux_fn =
+ * lc_exec_aux_floats).  lc_exec_create re-plans a graph compiled without
+ * them. */
+lc_status lc_exec_compile(lc_graph *g, int batch, bool train, FILE *dump);
+
+/* Checks the executor's part of the op registry: every op has a lowering
+ * (lc_exec_create runs it). */
+lc_status lc_exec_ops_check(void);
 lc_status lc_exec_create(lc_exec **out, lc_rt *rt, lc_graph *g);
 typedef struct lc_exec_opts {
     /* Lowering only, for inspection (lc_exec_launch_info): no arena is
@@ -50,7 +92,7 @@ enum { LC_EXEC_KERNELS_AUTO = 0, LC_EXEC_KERNELS_CPU, LC_EXEC_KERNELS_GPU };
  *   BATCHED: strided-batched GEMMs straight from and to NCHW (one per
  *            example of the chunk: no layout change) for the forward and
  *            the input gradient; split-K for the weight gradient: the
- *            chunk's columns cut into lc_graph_conv_dw_slices slices, one
+ *            chunk's columns cut into lc_exec_conv_dw_slices slices, one
  *            strided-batched GEMM into per-slice partial sums, added in a
  *            fixed order (deterministic, no atomics). */
 enum { LC_EXEC_CONV_AUTO = 0, LC_EXEC_CONV_GEMM, LC_EXEC_CONV_BATCHED };

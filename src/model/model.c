@@ -3,6 +3,7 @@
 #include "lc_model.h"
 
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,8 +140,32 @@ static lc_status parse_defaults(ctx *c, const cJSON *d, defaults *df)
     return LC_OK;
 }
 
-static const char *const known_ops =
-    "dense, conv2d, batchnorm, relu, maxpool, avgpool, global_avgpool, dropout, flatten, add";
+/* The ops a model file may name (the registry's json ops), into buf. */
+static const char *known_ops(char *buf, size_t len)
+{
+    size_t o = 0;
+    buf[0] = 0;
+    for (int i = 0; i < LC_OP_COUNT && o < len; i++)
+        if (lc_op_get((lc_op)i)->json) o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? ", " : "", lc_op_name((lc_op)i));
+    return buf;
+}
+
+/* The registry-parsed attributes of node id (real numbers stored in the
+ * node), from the JSON object nd; new_node applied the defaults. */
+static lc_status get_registry_attrs(const ctx *c, lc_graph *g, int id, const cJSON *nd)
+{
+    const lc_op_info *o = lc_op_get(g->nodes[id].op);
+    for (int k = 0; k < o->n_attrs; k++) {
+        const lc_attr_spec *a = &o->attrs[k];
+        if (!a->at) continue;
+        if (a->required && !cJSON_GetObjectItemCaseSensitive(nd, a->key))
+            return perr(c, a->key, "missing (a number is required)");
+        double lo = a->lo, hi = a->hi, *v = (double *)((char *)&g->nodes[id] + a->at);
+        if (lo == 0 && hi == 0) lo = -DBL_MAX, hi = DBL_MAX;
+        LC_TRY(get_num(c, nd, a->key, lo, hi, v));
+    }
+    return LC_OK;
+}
 
 /* An integer or an array [h, w] of two integers, each in [lo, hi]. */
 static lc_status get_pair(const ctx *c, const cJSON *obj, const char *key, bool required, int lo, int hi, int out[2])
@@ -234,12 +259,21 @@ static lc_status parse_node(ctx *c, lc_graph *g, const cJSON *nd, int index, int
         ins[nin++] = prev;
     }
 
+    int opid = lc_op_find(op);
+    if (opid < 0) {
+        char known[512];
+        return perr(c, "op", "unknown op '%s' (known: %s)", op, known_ops(known, sizeof known));
+    }
+    const lc_op_info *oi = lc_op_get((lc_op)opid);
+    const char *keys[3 + 16] = {"name", "op", "inputs"};
+    for (int k = 0; k < oi->n_attrs && k < 15; k++) keys[3 + k] = oi->attrs[k].key;
+    LC_TRY(check_keys(c, nd, keys));
+    int want = oi->nin >= 0 ? oi->nin : 1; /* the inputs besides its parameters */
+    if (nin != want)
+        return perr(c, "inputs", want == 1 ? "%s takes one input, got %d" : "%s takes exactly two inputs, got %d", op,
+                    nin);
     int id = -1;
     if (!strcmp(op, "dense")) {
-        static const char *const keys[] = {"name", "op", "inputs", "units", "bias", "init", "bias_init",
-                                           "bias_value", NULL};
-        LC_TRY(check_keys(c, nd, keys));
-        if (nin != 1) return perr(c, "inputs", "dense takes one input, got %d", nin);
         int units = 0, bias = df->bias;
         LC_TRY(get_int(c, nd, "units", true, 1, 1 << 24, &units));
         LC_TRY(get_bool(c, nd, "bias", &bias));
@@ -254,10 +288,6 @@ static lc_status parse_node(ctx *c, lc_graph *g, const cJSON *nd, int index, int
         LC_TRY(get_num(c, nd, "bias_value", -1e6, 1e6, &bval));
         id = lc_graph_add_dense(g, name, ins[0], units, bias != 0, init, binit, bval);
     } else if (!strcmp(op, "conv2d")) {
-        static const char *const keys[] = {"name", "op", "inputs", "filters", "kernel", "stride", "pad", "bias", "init",
-                                           "bias_init", "bias_value", NULL};
-        LC_TRY(check_keys(c, nd, keys));
-        if (nin != 1) return perr(c, "inputs", "conv2d takes one input, got %d", nin);
         int filters = 0, k[2] = {0, 0}, st[2] = {1, 1}, pd[2] = {0, 0};
         LC_TRY(get_int(c, nd, "filters", true, 1, 1 << 20, &filters));
         LC_TRY(get_pair(c, nd, "kernel", true, 1, 1024, k));
@@ -279,9 +309,6 @@ static lc_status parse_node(ctx *c, lc_graph *g, const cJSON *nd, int index, int
         id = lc_graph_add_conv2d(g, name, ins[0], filters, k[0], k[1], st[0], st[1], pm, pd[0], pd[1], li.bias != 0,
                                  li.init, li.bias_init, li.bias_value);
     } else if (!strcmp(op, "batchnorm")) {
-        static const char *const keys[] = {"name", "op", "inputs", "momentum", "epsilon", "affine", NULL};
-        LC_TRY(check_keys(c, nd, keys));
-        if (nin != 1) return perr(c, "inputs", "batchnorm takes one input, got %d", nin);
         double momentum = 0.99, eps = 1e-3;
         int affine = 0;
         LC_TRY(get_num(c, nd, "momentum", 0, 1, &momentum));
@@ -289,39 +316,19 @@ static lc_status parse_node(ctx *c, lc_graph *g, const cJSON *nd, int index, int
         LC_TRY(get_bool(c, nd, "affine", &affine));
         id = lc_graph_add_batchnorm(g, name, ins[0], momentum, eps, affine != 0);
     } else if (!strcmp(op, "maxpool") || !strcmp(op, "avgpool")) {
-        static const char *const keys[] = {"name", "op", "inputs", "kernel", "stride", NULL};
-        LC_TRY(check_keys(c, nd, keys));
-        if (nin != 1) return perr(c, "inputs", "%s takes one input, got %d", op, nin);
         int k[2] = {0, 0};
         LC_TRY(get_pair(c, nd, "kernel", true, 1, 1024, k));
         int st[2] = {k[0], k[1]};
         LC_TRY(get_pair(c, nd, "stride", false, 1, 1024, st));
         id = lc_graph_add_pool(g, op[0] == 'm' ? LC_OP_MAXPOOL : LC_OP_AVGPOOL, name, ins[0], k[0], k[1], st[0], st[1]);
-    } else if (!strcmp(op, "global_avgpool")) {
-        static const char *const keys[] = {"name", "op", "inputs", NULL};
-        LC_TRY(check_keys(c, nd, keys));
-        if (nin != 1) return perr(c, "inputs", "global_avgpool takes one input, got %d", nin);
-        id = lc_graph_add_node(g, LC_OP_GLOBAL_AVGPOOL, name, ins, 1);
     } else if (!strcmp(op, "dropout")) {
-        static const char *const keys[] = {"name", "op", "inputs", "rate", NULL};
-        LC_TRY(check_keys(c, nd, keys));
-        if (nin != 1) return perr(c, "inputs", "dropout takes one input, got %d", nin);
         double rate = -1;
         if (!cJSON_GetObjectItemCaseSensitive(nd, "rate")) return perr(c, "rate", "missing (a number in [0, 1) is required)");
         LC_TRY(get_num(c, nd, "rate", 0, 0.999999, &rate));
         id = lc_graph_add_dropout(g, name, ins[0], rate);
-    } else if (!strcmp(op, "relu") || !strcmp(op, "flatten")) {
-        static const char *const keys[] = {"name", "op", "inputs", NULL};
-        LC_TRY(check_keys(c, nd, keys));
-        if (nin != 1) return perr(c, "inputs", "%s takes one input, got %d", op, nin);
-        id = lc_graph_add_node(g, op[0] == 'r' ? LC_OP_RELU : LC_OP_FLATTEN, name, ins, 1);
-    } else if (!strcmp(op, "add")) {
-        static const char *const keys[] = {"name", "op", "inputs", NULL};
-        LC_TRY(check_keys(c, nd, keys));
-        if (nin != 2) return perr(c, "inputs", "add takes exactly two inputs, got %d", nin);
-        id = lc_graph_add_node(g, LC_OP_ADD, name, ins, 2);
-    } else {
-        return perr(c, "op", "unknown op '%s' (known: %s)", op, known_ops);
+    } else { /* no builder: the registry's arity and attributes */
+        id = lc_graph_add_node(g, (lc_op)opid, name, ins, nin);
+        if (id >= 0) LC_TRY(get_registry_attrs(c, g, id, nd));
     }
     if (id < 0) return lc_error_prefix(LC_ERR_INVALID, "%s: %s", c->where, c->path);
     *out_id = id;

@@ -215,4 +215,35 @@ double lc_ref_lr_schedule(double initial, double factor, const int *milestones, 
  * NaN when a norm is zero, as scipy. */
 double lc_ref_cosine_distance(const double *w, const double *w0, size_t n);
 
+/* ---- the graph interpreter (graph.c): forward graphs in double precision ---- */
+#include "lc_ir.h"
+
+typedef struct lc_ref_run {
+    int n;            /* batch */
+    double **val;     /* per node value (NULL for params) */
+    double **grad;    /* per node gradient of the mean loss */
+    double loss;      /* mean loss */
+    int correct;
+    double *pgrad;    /* parameter gradients, in the parameter arena layout */
+    double *pnew;     /* parameters after the forward (running statistics updated in training) */
+} lc_ref_run;
+
+typedef struct lc_ref_opts {
+    bool eval;                   /* evaluation mode (default: training) */
+    const uint8_t *const *masks; /* training: per node id, the dropout keep mask (n * numel); NULL = keep all */
+    const float *const *gates;   /* per MASK node id, its uploaded values (n * numel) */
+} lc_ref_opts;
+
+/* Runs the forward graph g (its forward nodes) on n examples x with labels
+ * y and parameters params (g's arena layout), and differentiates the mean
+ * loss by walking the forward nodes backwards (independently of the IR's
+ * autodiff).  o may be NULL (training, no dropout masks).  Free with
+ * lc_ref_run_free. */
+lc_status lc_ref_run_graph(lc_ref_run *r, const lc_graph *g, const float *params, const float *x, const int32_t *y,
+                           int n, const lc_ref_opts *o);
+void lc_ref_run_free(lc_ref_run *r, const lc_graph *g);
+/* Checks the reference's part of the op registry: every forward op has a
+ * forward and a backward here. */
+lc_status lc_ref_ops_check(void);
+
 #endif

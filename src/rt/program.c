@@ -2,6 +2,7 @@
  * in-process memo and a disk cache of program binaries, kernels. */
 #include "lc_rt_internal.h"
 #include "lc_rt_embedded.h"
+#include "lc_kconst.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -460,7 +461,11 @@ lc_status lc_rt_program(lc_rt *rt, const char *name, const char *options, cl_pro
 {
     if (!rt || !name || !out) return LC_ERR(LC_ERR_INVALID, "lc_rt_program: NULL argument");
     *out = NULL;
-    if (!options) options = "";
+    /* the shared constants (lc_kconst.h) first */
+    char consts[256], full[1024];
+    snprintf(full, sizeof full, "%s%s%s", lc_kconst_options(consts, sizeof consts), options && *options ? " " : "",
+             options ? options : "");
+    options = full;
     lc_rt_impl *impl = lc_rt_impl_of(rt);
     for (lc_rt_prog_entry *e = impl->programs; e; e = e->next) {
         if (strcmp(e->name, name) == 0 && strcmp(e->options, options) == 0) {

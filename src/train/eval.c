@@ -97,7 +97,7 @@ lc_status lc_eval_run(const lc_eval_opts *o, lc_eval_result *r)
     if (ds->n == 0) CHECK(LC_ERR(LC_ERR_INVALID, "%s: the %s split is empty", o->data_spec,
                                  o->split == 0 ? "training" : o->split == 1 ? "validation" : "test"));
     int batch = (int)LC_MIN((int64_t)(o->batch > 0 ? o->batch : 256), ds->n);
-    CHECK(lc_graph_compile(g, batch, false, NULL));
+    CHECK(lc_exec_compile(g, batch, false, NULL));
     params = malloc((size_t)(g->param_floats ? g->param_floats : 1) * 4);
     int C = g->classes;
     logits = malloc((size_t)batch * (size_t)C * 4);

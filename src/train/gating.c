@@ -98,7 +98,7 @@ lc_status lc_gating_setup(lc_trainer *t, const float *params, int keep)
         int id = lc_graph_find(g2, g->nodes[relu[k]].name);
         if (id >= 0) g2->nodes[id].keep_value = true;
     }
-    if ((st = lc_graph_compile(g2, t->batch, false, NULL)) != LC_OK) goto done;
+    if ((st = lc_exec_compile(g2, t->batch, false, NULL)) != LC_OK) goto done;
     if ((st = lc_exec_create(&ex2, t->rt, g2)) != LC_OK) goto done;
     if ((st = lc_exec_set_mode(ex2, false)) != LC_OK) goto done;
     if ((st = lc_exec_write_params(ex2, params)) != LC_OK) goto done;

@@ -368,7 +368,7 @@ lc_status lc_trainer_create(lc_trainer **out, const lc_train_opts *o)
         g->nodes[t->sil].keep_value = true;
     }
     /* compile and plan (a frozen prefix gets no backward pass) */
-    CHECK(lc_graph_compile(g, t->batch, true, NULL));
+    CHECK(lc_exec_compile(g, t->batch, true, NULL));
     if (t->sil >= 0 && g->nodes[t->sil].grad < 0)
         CHECK(LC_ERR(LC_ERR_INVALID, "--silhouette '%s': no gradient reaches this node (is anything before it trained?)",
                      o->silhouette));
