@@ -44,14 +44,14 @@ else
   # convolutions, maps or CPU optimizer layout) on PoCL limited to 32
   # work-items per group (the tests read LAYCA_TEST_*, tests/lc_test_rt.h).
   run_config pocl-device-only-wg32 LAYCA_TEST_DEVICE_ONLY=1 POCL_MAX_WORK_GROUP_SIZE=32 -- \
-    test_rt test_exec test_optim test_train
+    test_rt test_exec test_ops test_optim test_train
   # Mesa rusticl on llvmpipe (OpenCL C 1.2, no fp64), device-only.
   run_config rusticl-device-only RUSTICL_ENABLE=llvmpipe LAYCA_TEST_DEVICE=llvmpipe LAYCA_TEST_DEVICE_ONLY=1 -- \
-    test_exec test_optim test_train
+    test_exec test_ops test_optim test_train
   # rusticl's default path (host shortcuts, CPU-style executor kernels, the
   # optimizer's wide geometry): what a user of rusticl gets without flags.
   run_config rusticl-default RUSTICL_ENABLE=llvmpipe LAYCA_TEST_DEVICE=llvmpipe -- \
-    test_exec test_optim
+    test_exec test_ops test_optim
   # The unit suites under ASan + UBSan.  LeakSanitizer suppressions cover
   # third-party libraries only (tests/lsan.supp).  test_resume (it kills
   # and restarts whole training processes) runs in the default
@@ -61,7 +61,7 @@ else
       ASAN_OPTIONS=detect_leaks=1:check_initialization_order=1:strict_init_order=1 \
       LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
       UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 -- \
-      test_core test_ref test_model test_data test_fuzz_replay test_rt test_optim test_exec test_train test_cli test_study
+      test_core test_ref test_model test_data test_fuzz_replay test_rt test_optim test_exec test_ops test_train test_cli test_study
   else
     echo "== configuration asan: the build failed" >&2
     echo '{"name": "asan-build", "result": "FAIL", "stdout": ""}' > build/meson-logs/cfg-asan-build.json
