@@ -108,3 +108,26 @@ __kernel void lc_gpu_relu_bwd(__global float *dx, ulong dx_off, __global const f
         for (; i < n; i++) dxp[i] = yp[i] > 0.0f ? dyp[i] : 0.0f;
     }
 }
+
+/* Leaky ReLU: y = x for x > 0, slope * x otherwise; one element per
+ * work-item (both kernel styles: neighbouring items on neighbouring floats) */
+__kernel void lc_leaky_relu_fwd(__global float *y, ulong y_off, __global const float *x, ulong x_off, ulong n,
+                                float slope)
+{
+    size_t i = get_global_id(0);
+    if (i < n) {
+        float v = x[x_off + i];
+        y[y_off + i] = v > 0.0f ? v : slope * v;
+    }
+}
+
+/* dx = dy where the forward input x > 0, slope * dy elsewhere */
+__kernel void lc_leaky_relu_bwd(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off,
+                                __global const float *x, ulong x_off, ulong n, float slope)
+{
+    size_t i = get_global_id(0);
+    if (i < n) {
+        float g = dy[dy_off + i];
+        dx[dx_off + i] = x[x_off + i] > 0.0f ? g : slope * g;
+    }
+}

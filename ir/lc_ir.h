@@ -86,7 +86,10 @@
     X(MASK, "mask", 'D', 0, 0, none, none, COUNT, zero, ())  /* per-example 0/1 values, uploaded */                    \
     X(GATE, "gate", 'F', 2, 0, gate, gate, GATE, out1, ())   /* x * mask (fixed ReLU gating) */                        \
     X(FUSED_RELU, "relu_fused", 'V', 1, 0, same, pass, COUNT, zero, ()) /* a ReLU its input's producer applies         \
-                                                                         * (act_relu): a view of that value */
+                                                                         * (act_relu): a view of that value */     \
+    X(LEAKY_RELU, "leaky_relu", 'F', 1, 1, same, eltwise_x, LEAKY_RELU_DX, out1,                                       \
+      ({"slope", LC_ATTR_REAL, 0, "0.2", offsetof(lc_node, slope), 0.01}))                                            \
+    X(LEAKY_RELU_DX, "leaky_relu_grad", 'B', 2, 0, none, none, COUNT, out1, ()) /* dy, x */
 
 /* The attributes every layer with parameters takes (parsed by the builder). */
 #define LC_LAYER_ATTRS                                                                                                 \
@@ -203,6 +206,8 @@ typedef struct lc_node {
     bool affine;         /* has gamma ("<node>.weight") and beta ("<node>.bias") */
     /* DROPOUT: the fraction of elements zeroed in training */
     double rate;
+    /* LEAKY_RELU: the slope for x <= 0 */
+    double slope;
     /* DENSE, CONV2D, BATCHNORM: the value is max(., 0) of the op's result, a
      * ReLU fused into the node by lc_graph_fuse (the ReLU node stays as a
      * FUSED_RELU view of it); the backward masks the incoming gradient

@@ -173,6 +173,28 @@ static lc_status lower_relu(lc_exec *ex, llist *L, int id, int nb, bool tr)
     return KERN(ex, L, id, P_ELT, "lc_relu_fwd", a, 1, vecs, 0, 0);
 }
 
+/* leaky ReLU and its gradient (inputs dy, x; the slope from the forward node) */
+static lc_status lower_leaky_relu(lc_exec *ex, llist *L, int id, int nb, bool tr)
+{
+    NODE_LOCALS;
+    loc x = lcx_where(ex, in0);
+    float slope = (float)f->slope;
+    lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(x.buf), LC_ARG(x.off), LC_ARG(total), LC_ARG(slope)};
+    if (ex->gpu) return KERN_ND(ex, L, id, P_ELT, "lc_leaky_relu_fwd", a, (size_t)total, 1, 1);
+    return KERN(ex, L, id, P_ELT, "lc_leaky_relu_fwd", a, 1, (size_t)total, 0, 0);
+}
+
+static lc_status lower_leaky_relu_grad(lc_exec *ex, llist *L, int id, int nb, bool tr)
+{
+    NODE_LOCALS;
+    loc dy = lcx_where(ex, in0), x = lcx_where(ex, in1);
+    float slope = (float)f->slope;
+    lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(dy.buf), LC_ARG(dy.off), LC_ARG(x.buf), LC_ARG(x.off),
+                  LC_ARG(total), LC_ARG(slope)};
+    if (ex->gpu) return KERN_ND(ex, L, id, P_ELT, "lc_leaky_relu_bwd", a, (size_t)total, 1, 1);
+    return KERN(ex, L, id, P_ELT, "lc_leaky_relu_bwd", a, 1, (size_t)total, 0, 0);
+}
+
 /* elementwise of two inputs: add (and accumulate), gate (a product) */
 static lc_status lower_binary(lc_exec *ex, llist *L, int id, int nb, bool tr)
 {
@@ -505,6 +527,8 @@ static const struct { lower_fn lower; aux_fn aux; } lowerings[LC_OP_COUNT] = {
     [LC_OP_GLOBAL_AVGPOOL_DX] = {lower_global_avgpool},
     [LC_OP_DROPOUT] = {lower_dropout},
     [LC_OP_DROPOUT_DX] = {lower_dropout},
+    [LC_OP_LEAKY_RELU] = {lower_leaky_relu},
+    [LC_OP_LEAKY_RELU_DX] = {lower_leaky_relu_grad},
 };
 
 lc_status lc_exec_ops_check(void)

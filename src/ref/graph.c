@@ -326,6 +326,18 @@ static void bwd_dropout(rctx *cx, int i)
     }
 }
 
+static void fwd_leaky_relu(rctx *cx, int i)
+{
+    FWD_LOCALS;
+    for (size_t k = 0; k < sz; k++) r->val[i][k] = a[k] > 0 ? a[k] : nd->slope * a[k];
+}
+
+static void bwd_leaky_relu(rctx *cx, int i)
+{
+    BWD_LOCALS;
+    for (size_t k = 0; k < sz; k++) dx[k] = r->val[in0][k] > 0 ? gi[k] : nd->slope * gi[k];
+}
+
 typedef void (*ref_fn)(rctx *cx, int i);
 static const struct { ref_fn fwd, bwd; } ref_ops[LC_OP_COUNT] = {
     [LC_OP_INPUT] = {fwd_input, bwd_none},
@@ -345,6 +357,7 @@ static const struct { ref_fn fwd, bwd; } ref_ops[LC_OP_COUNT] = {
     [LC_OP_MASK] = {fwd_mask, bwd_none},
     [LC_OP_GATE] = {fwd_gate, bwd_gate},
     [LC_OP_FUSED_RELU] = {fwd_flatten, bwd_flatten},
+    [LC_OP_LEAKY_RELU] = {fwd_leaky_relu, bwd_leaky_relu},
 };
 
 lc_status lc_ref_ops_check(void)
