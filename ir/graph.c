@@ -440,6 +440,9 @@ void lc_graph_dump(const lc_graph *g, FILE *f, const char *title)
         if (n->op == LC_OP_BATCHNORM)
             fprintf(f, " momentum=%g eps=%g%s", n->momentum, n->eps, n->affine ? " affine" : "");
         if (n->op == LC_OP_DROPOUT) fprintf(f, " rate=%g", n->rate);
+        const lc_op_info *oi = lc_op_get(n->op);
+        for (int a = 0; oi && a < oi->n_attrs; a++) /* registry-parsed attributes */
+            if (oi->attrs[a].at) fprintf(f, " %s=%g", oi->attrs[a].key, *(const double *)((const char *)n + oi->attrs[a].at));
         if (n->act_relu) fprintf(f, " +relu");
         if (n->offset >= 0 && n->op != LC_OP_PARAM)
             fprintf(f, " @a%lld live[%d,%d]", (long long)n->offset, n->def, n->last_use);
