@@ -194,7 +194,7 @@ START_TEST(broken_data)
         expect_error(args, 1, cases[i].expect);
     }
     /* and the unbroken folder trains */
-    char d[1400], args[3000], out[16384];
+    char d[1400], args[6000], out[16384];
     snprintf(d, sizeof d, "%s/data_ok", tmp);
     make_data(d, "none");
     snprintf(args, sizeof args, "train %s --data mnist:%s --steps 2 --batch 4", model, d);
@@ -202,6 +202,33 @@ START_TEST(broken_data)
     /* an unknown data kind */
     snprintf(args, sizeof args, "train %s --data cifar9:%s --steps 1", model, d);
     expect_error(args, 1, "cifar9");
+    /* the examples are [1, 4, 4]: a channels-last [4, 4, 1] input has their
+     * count in another layout (an error naming both, for train and eval);
+     * [1, 4, 4], [4, 4] and the flat [16] train */
+    static const struct { const char *shape; bool ok; } layouts[] = {
+        {"[1, 4, 4]", true}, {"[4, 4]", true}, {"[4, 4, 1]", false}, {"[2, 8]", false}};
+    char w[1400];
+    snprintf(w, sizeof w, "%s/layout.safetensors", tmp);
+    for (size_t i = 0; i < LC_COUNTOF(layouts); i++) {
+        char m2[1400];
+        snprintf(m2, sizeof m2, "%s/layout%zu.json", tmp, i);
+        f = fopen(m2, "w");
+        fprintf(f, "{\"format\": \"layca-model/1\", \"input\": {\"shape\": %s}, \"classes\": 3, \"nodes\": ["
+                   "{\"name\": \"f\", \"op\": \"flatten\"}, {\"name\": \"fc\", \"op\": \"dense\", \"units\": 3}]}",
+                layouts[i].shape);
+        fclose(f);
+        snprintf(args, sizeof args, "train %s --data mnist:%s --steps 1 --batch 4 --save %s", m2, d, w);
+        if (layouts[i].ok) {
+            ck_assert_msg(run(args, out, sizeof out) == 0, "%s: %s", layouts[i].shape, out);
+            continue;
+        }
+        char want[128];
+        snprintf(want, sizeof want, "examples are [1, 4, 4] (channels, height, width), model 'model' takes %s",
+                 layouts[i].shape);
+        expect_error(args, 1, want);
+        snprintf(args, sizeof args, "eval %s --init %s --data mnist:%s", m2, w, d);
+        expect_error(args, 1, want);
+    }
 }
 END_TEST
 

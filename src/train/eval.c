@@ -84,13 +84,7 @@ lc_status lc_eval_run(const lc_eval_opts *o, lc_eval_result *r)
     memcpy(r->mean, info.mean, sizeof r->mean);
     memcpy(r->std, info.std, sizeof r->std);
     const lc_dataset *ds = o->split == 0 ? &tr : o->split == 1 ? &va : &te;
-    int64_t in_numel = lc_shape_numel(&g->nodes[g->input].shape);
-    if (lc_dataset_example_size(ds) != in_numel) {
-        char b[64];
-        CHECK(LC_ERR(LC_ERR_INVALID, "%s: examples have %lld values, model '%s' takes %s", o->data_spec,
-                     (long long)lc_dataset_example_size(ds), g->name,
-                     lc_shape_str(&g->nodes[g->input].shape, b, sizeof b)));
-    }
+    CHECK(lc_train_check_input(g, ds, o->data_spec));
     if (ds->classes > g->classes)
         CHECK(LC_ERR(LC_ERR_INVALID, "%s: the data has %d classes, model '%s' has %d outputs", o->data_spec,
                      ds->classes, g->name, g->classes));

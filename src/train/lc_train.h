@@ -138,6 +138,10 @@ typedef struct lc_trainer lc_trainer;
  * o->resume or starts fresh (the metrics file begins with a "settings"
  * record).  Nothing is trained yet.  o's strings must outlive the trainer. */
 lc_status lc_trainer_create(lc_trainer **out, const lc_train_opts *o);
+/* Checks that the model's input takes the data's examples: the same number
+ * of values, and the same layout (a flat input, [c, h, w], or [h, w] for one
+ * channel); the error names both shapes.  spec: the data, for messages. */
+lc_status lc_train_check_input(const lc_graph *g, const lc_dataset *d, const char *spec);
 void lc_trainer_destroy(lc_trainer *t);
 bool lc_trainer_done(const lc_trainer *t);
 /* One training step; ends the epoch after its last step (rotation record,

@@ -163,6 +163,27 @@ static lc_status setup_spec(lc_trainer *t)
     return LC_OK;
 }
 
+lc_status lc_train_check_input(const lc_graph *g, const lc_dataset *d, const char *spec)
+{
+    const lc_shape *s = &g->nodes[g->input].shape;
+    char b[64];
+    int64_t in_numel = lc_shape_numel(s);
+    if (lc_dataset_example_size(d) != in_numel)
+        return LC_ERR(LC_ERR_INVALID, "%s: examples have %d x %d x %d = %lld values, model '%s' takes %s", spec, d->c,
+                      d->h, d->w, (long long)lc_dataset_example_size(d), g->name, lc_shape_str(s, b, sizeof b));
+    /* the same count in another layout (a channels-last [h, w, c]) would
+     * train on scrambled examples: a flat input, [c, h, w], or [h, w] for
+     * one channel */
+    bool ok = s->rank == 1 || (s->rank == 3 && s->dims[0] == d->c && s->dims[1] == d->h && s->dims[2] == d->w) ||
+              (s->rank == 2 && d->c == 1 && s->dims[0] == d->h && s->dims[1] == d->w);
+    if (!ok)
+        return LC_ERR(LC_ERR_INVALID, "%s: examples are [%d, %d, %d] (channels, height, width), model '%s' takes %s: "
+                      "the same number of values in another layout (use \"shape\": [%d, %d, %d], or [%lld] for a "
+                      "flat input)", spec, d->c, d->h, d->w, g->name, lc_shape_str(s, b, sizeof b), d->c, d->h, d->w,
+                      (long long)in_numel);
+    return LC_OK;
+}
+
 static lc_status setup_data(lc_trainer *t)
 {
     const lc_train_opts *o = &t->o;
@@ -172,13 +193,7 @@ static lc_status setup_data(lc_trainer *t)
     dopts.classes = g->classes;
     LC_TRY(lc_data_open3(o->data_spec, &dopts, &t->train, &t->val, &t->test, &t->dinfo, t->data_desc,
                          sizeof t->data_desc));
-    int64_t in_numel = lc_shape_numel(&g->nodes[g->input].shape);
-    if (lc_dataset_example_size(&t->train) != in_numel) {
-        char b[64];
-        return LC_ERR(LC_ERR_INVALID, "%s: examples have %d x %d x %d = %lld values, model '%s' takes %s",
-                      o->data_spec, t->train.c, t->train.h, t->train.w, (long long)lc_dataset_example_size(&t->train),
-                      g->name, lc_shape_str(&g->nodes[g->input].shape, b, sizeof b));
-    }
+    LC_TRY(lc_train_check_input(g, &t->train, o->data_spec));
     if (t->train.classes > g->classes)
         return LC_ERR(LC_ERR_INVALID, "%s: the data has %d classes, model '%s' has %d outputs", o->data_spec,
                       t->train.classes, g->name, g->classes);
