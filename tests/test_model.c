@@ -2166,6 +2166,82 @@ START_TEST(t_metrics_errors_printable)
 }
 END_TEST
 
+/* A PyTorch state dict of a conv-BN-dense network (nn.Sequential names,
+ * batchnorm's int64 num_batches_tracked): loaded through a name map, the
+ * counter ignored; without the map, or with a broken one, clear errors. */
+START_TEST(t_init_pytorch_state_dict)
+{
+    lc_graph *g = parse_model("{\"format\": \"layca-model/1\", \"input\": {\"shape\": [2, 4, 4]}, \"classes\": 2,"
+                              " \"nodes\": [{\"name\": \"c1\", \"op\": \"conv2d\", \"filters\": 3, \"kernel\": 3,"
+                              " \"bias\": true}, {\"name\": \"bn1\", \"op\": \"batchnorm\", \"affine\": true},"
+                              " {\"name\": \"r\", \"op\": \"relu\"}, {\"name\": \"f\", \"op\": \"flatten\"},"
+                              " {\"name\": \"fc\", \"op\": \"dense\", \"units\": 2, \"bias\": true}]}",
+                              NULL);
+    static const char *const torch[][2] = {
+        {"features.0.weight", "c1.weight"},   {"features.0.bias", "c1.bias"},
+        {"features.1.weight", "bn1.weight"},  {"features.1.bias", "bn1.bias"},
+        {"features.1.running_mean", "bn1.running_mean"}, {"features.1.running_var", "bn1.running_var"},
+        {"classifier.weight", "fc.weight"},   {"classifier.bias", "fc.bias"}};
+    enum { NT = (int)LC_COUNTOF(torch) };
+    lc_st_tensor t[NT + 1];
+    float *vals[NT];
+    memset(t, 0, sizeof t);
+    for (int i = 0; i < NT; i++) {
+        const lc_node *p = &g->nodes[lc_graph_find(g, torch[i][1])];
+        snprintf(t[i].name, sizeof t[i].name, "%s", torch[i][0]);
+        t[i].rank = p->shape.rank;
+        int64_t k = lc_shape_numel(&p->shape);
+        for (int d = 0; d < p->shape.rank; d++) t[i].shape[d] = p->shape.dims[d];
+        vals[i] = malloc((size_t)k * 4);
+        for (int64_t e = 0; e < k; e++) vals[i][e] = (float)(0.25 * i + 0.001 * (double)e);
+        t[i].data = vals[i];
+    }
+    int64_t batches = 1234;
+    snprintf(t[NT].name, sizeof t[NT].name, "features.1.num_batches_tracked");
+    t[NT].rank = 0;
+    t[NT].dtype = LC_ST_I64;
+    t[NT].raw = &batches;
+    char p[1024];
+    tmp_path(p, sizeof p, "torch_state.safetensors");
+    ck_assert_int_eq(lc_safetensors_write(p, t, NT + 1, NULL), LC_OK);
+    float *dst = alloc_params(g);
+    const char *map = "features.0=c1,features.1=bn1,classifier=fc";
+    ck_assert_msg(lc_model_load_params_map(p, g, dst, map) == LC_OK, "%s", lc_error_message());
+    for (int i = 0; i < NT; i++) {
+        const lc_param *pp = &g->params[g->nodes[lc_graph_find(g, torch[i][1])].param_index];
+        ck_assert_msg(!memcmp(dst + pp->offset, vals[i], (size_t)pp->numel * 4), "%s", torch[i][1]);
+    }
+    /* without the map: the first missing parameter, and the hint */
+    lc_error_clear();
+    ck_assert(lc_model_load_params(p, g, dst) != LC_OK);
+    ck_assert_msg(strstr(lc_error_message(), "'c1.weight' is missing") && strstr(lc_error_message(), "--init-map"),
+                  "%s", lc_error_message());
+    /* the first pair that applies wins; a pair that places nothing is harmless */
+    ck_assert(lc_model_load_params_map(p, g, dst, "features.0=c1,features.1=bn1,classifier=fc,fc=other") == LC_OK);
+    ck_assert(lc_model_load_params_map(p, g, dst, "features.0=c1,features.1=bn,classifier=fc") != LC_OK);
+    ck_assert_msg(strstr(lc_error_message(), "'bn1.running_mean' is missing"), "%s", lc_error_message());
+    /* malformed maps */
+    static const char *const bad[] = {"features.0", "=c1", "features.0=", "a=b,,c=d"};
+    for (size_t i = 0; i < LC_COUNTOF(bad); i++) {
+        ck_assert(lc_model_load_params_map(p, g, dst, bad[i]) != LC_OK);
+        ck_assert_msg(strstr(lc_error_message(), "--init-map") && strstr(lc_error_message(), "FROM=TO"), "%s: %s",
+                      bad[i], lc_error_message());
+    }
+    /* a float "num_batches_tracked" is not a counter: an unknown tensor */
+    float fb = 3;
+    t[NT].dtype = LC_ST_F32;
+    t[NT].raw = NULL;
+    t[NT].data = &fb;
+    ck_assert_int_eq(lc_safetensors_write(p, t, NT + 1, NULL), LC_OK);
+    ck_assert(lc_model_load_params_map(p, g, dst, map) != LC_OK);
+    ck_assert_msg(strstr(lc_error_message(), "'features.1.num_batches_tracked' (mapped to 'bn1.num_batches_tracked') "
+                                             "is not a parameter"), "%s", lc_error_message());
+    for (int i = 0; i < NT; i++) free(vals[i]);
+    free(dst);
+    lc_graph_destroy(g);
+}
+END_TEST
+
 int main(void)
 {
 #ifdef M_PERTURB
@@ -2222,6 +2298,7 @@ int main(void)
     tcase_add_test(st, t_st_data_aligned);
     tcase_add_test(st, t_st_bad_headers);
     tcase_add_test(st, t_st_write_metadata);
+    tcase_add_test(st, t_init_pytorch_state_dict);
     suite_add_tcase(s, st);
 
     TCase *mt = tcase_create("metrics");

@@ -79,5 +79,11 @@ lc_status lc_model_save_params_meta(const char *path, const lc_graph *g, const f
 /* Every parameter must be present with the right shape; extra tensors are
  * an error too (a checkpoint of another model). */
 lc_status lc_model_load_params(const char *path, const lc_graph *g, float *params);
+/* The same with a name map (NULL or "": none): "FROM=TO,FROM=TO" renames
+ * the file's tensor FROM, or FROM.<rest> to TO.<rest> (a prefix: a whole
+ * module such as PyTorch's "features.0=conv1"); the first pair that applies
+ * wins.  PyTorch's batchnorm counters (integer "<name>.num_batches_tracked")
+ * are ignored with a note. */
+lc_status lc_model_load_params_map(const char *path, const lc_graph *g, float *params, const char *map);
 
 #endif

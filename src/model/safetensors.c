@@ -255,56 +255,126 @@ lc_status lc_model_save_params_meta(const char *path, const lc_graph *g, const f
     return st;
 }
 
+/* One pair of a name map: FROM=TO. */
+typedef struct name_pair { char from[LC_NAME_MAX], to[LC_NAME_MAX]; } name_pair;
+
+/* Parses "FROM=TO,FROM=TO" into pairs (at most max). */
+static lc_status parse_map(const char *map, name_pair *out, int max, int *n)
+{
+    *n = 0;
+    for (const char *p = map; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        if (!eq || eq == p || eq + 1 == p + len)
+            return LC_ERR(LC_ERR_INVALID, "--init-map: '%.*s' is not FROM=TO", (int)len, p);
+        size_t fl = (size_t)(eq - p), tl = len - fl - 1;
+        if (fl >= LC_NAME_MAX || tl >= LC_NAME_MAX)
+            return LC_ERR(LC_ERR_INVALID, "--init-map: '%.*s': a name longer than %d characters", (int)len, p,
+                          LC_NAME_MAX - 1);
+        if (*n == max) return LC_ERR(LC_ERR_INVALID, "--init-map: more than %d pairs", max);
+        memcpy(out[*n].from, p, fl);
+        out[*n].from[fl] = 0;
+        memcpy(out[*n].to, eq + 1, tl);
+        out[*n].to[tl] = 0;
+        (*n)++;
+        p = end ? end + 1 : p + len;
+    }
+    return LC_OK;
+}
+
+/* The model's name of the file's tensor `name` under the map, into out. */
+static void map_name(const char *name, const name_pair *m, int n, char *out, size_t cap)
+{
+    for (int i = 0; i < n; i++) {
+        size_t fl = strlen(m[i].from);
+        if (!strncmp(name, m[i].from, fl) && (name[fl] == 0 || name[fl] == '.')) {
+            snprintf(out, cap, "%s%s", m[i].to, name + fl);
+            return;
+        }
+    }
+    snprintf(out, cap, "%s", name);
+}
+
+static bool is_bn_counter(const lc_st_tensor *t, const char *mapped)
+{
+    const char *suffix = ".num_batches_tracked";
+    size_t n = strlen(mapped), s = strlen(suffix);
+    return n > s && !strcmp(mapped + n - s, suffix) && (t->dtype == LC_ST_I64 || t->dtype == LC_ST_I32) &&
+           t->rank <= 1;
+}
+
+/* Copies parameter i from the file's tensor t (checked: dtype, shape, finite values). */
+static lc_status copy_param(const char *path, const lc_graph *g, int i, const lc_st_tensor *t, float *params)
+{
+    const lc_node *n = &g->nodes[g->params[i].node];
+    char b[64];
+    if (t->dtype != LC_ST_F32)
+        return LC_ERR(LC_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s; parameters must be F32", path, t->name,
+                      lc_st_dtype_name(t->dtype));
+    bool same = t->rank == n->shape.rank;
+    for (int k = 0; same && k < t->rank; k++) same = t->shape[k] == n->shape.dims[k];
+    if (!same) {
+        char tb[96] = "[";
+        for (int k = 0; k < t->rank; k++)
+            snprintf(tb + strlen(tb), sizeof tb - strlen(tb), k ? ", %lld" : "%lld", (long long)t->shape[k]);
+        strncat(tb, "]", sizeof tb - strlen(tb) - 1);
+        return LC_ERR(LC_ERR_INVALID, "%s: tensor '%s' has shape %s, the model's '%s' needs %s", path, t->name, tb,
+                      n->name, lc_shape_str(&n->shape, b, sizeof b));
+    }
+    float *dst = params + g->params[i].offset;
+    memcpy(dst, t->data, (size_t)g->params[i].numel * 4);
+    for (int64_t k = 0; k < g->params[i].numel; k++)
+        if (!isfinite(dst[k]))
+            return LC_ERR(LC_ERR_INVALID, "%s: tensor '%s' holds a non-finite value at index %lld", path, t->name,
+                          (long long)k);
+    return LC_OK;
+}
+
 lc_status lc_model_load_params(const char *path, const lc_graph *g, float *params)
 {
+    return lc_model_load_params_map(path, g, params, NULL);
+}
+
+lc_status lc_model_load_params_map(const char *path, const lc_graph *g, float *params, const char *map)
+{
+    name_pair pairs[64];
+    int np;
+    LC_TRY(parse_map(map, pairs, (int)LC_COUNTOF(pairs), &np));
     lc_st_file f;
     LC_TRY(lc_safetensors_load(path, &f));
     lc_status st = LC_OK;
+    char (*mapped)[LC_NAME_MAX + 64] = calloc((size_t)f.n + 1, sizeof *mapped);
+    char *used = calloc((size_t)f.n + 1, 1);
+    if (!mapped || !used) st = LC_ERR(LC_ERR_NOMEM, "out of memory");
+    int counters = 0;
+    for (int k = 0; k < f.n && st == LC_OK; k++) {
+        map_name(f.tensors[k].name, pairs, np, mapped[k], sizeof mapped[k]);
+        if (is_bn_counter(&f.tensors[k], mapped[k])) used[k] = 1, counters++;
+        if (!strncmp(f.tensors[k].name, "layca.", 6)) used[k] = 1; /* a checkpoint's training state */
+    }
     for (int i = 0; i < g->n_params && st == LC_OK; i++) {
         const lc_node *n = &g->nodes[g->params[i].node];
-        const lc_st_tensor *t = lc_st_file_find(&f, n->name);
+        int k = 0;
+        while (k < f.n && (used[k] || strcmp(mapped[k], n->name))) k++;
         char b[64];
-        if (!t) {
-            st = LC_ERR(LC_ERR_INVALID, "%s: tensor '%s' is missing (the model needs %s)", path, n->name,
-                        lc_shape_str(&n->shape, b, sizeof b));
-            break;
-        }
-        if (t->dtype != LC_ST_F32) {
-            st = LC_ERR(LC_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s; parameters must be F32", path, n->name,
-                        lc_st_dtype_name(t->dtype));
-            break;
-        }
-        bool same = t->rank == n->shape.rank;
-        for (int k = 0; same && k < t->rank; k++) same = t->shape[k] == n->shape.dims[k];
-        if (!same) {
-            char tb[96] = "[";
-            for (int k = 0; k < t->rank; k++)
-                snprintf(tb + strlen(tb), sizeof tb - strlen(tb), k ? ", %lld" : "%lld", (long long)t->shape[k]);
-            strncat(tb, "]", sizeof tb - strlen(tb) - 1);
-            st = LC_ERR(LC_ERR_INVALID, "%s: tensor '%s' has shape %s, the model needs %s", path, n->name, tb,
-                        lc_shape_str(&n->shape, b, sizeof b));
-            break;
-        }
-        float *dst = params + g->params[i].offset;
-        memcpy(dst, t->data, (size_t)g->params[i].numel * 4);
-        for (int64_t k = 0; k < g->params[i].numel; k++)
-            if (!isfinite(dst[k])) {
-                st = LC_ERR(LC_ERR_INVALID, "%s: tensor '%s' holds a non-finite value at index %lld", path, n->name,
-                            (long long)k);
-                break;
-            }
+        if (k == f.n)
+            st = LC_ERR(LC_ERR_INVALID, "%s: tensor '%s' is missing (the model needs %s)%s", path, n->name,
+                        lc_shape_str(&n->shape, b, sizeof b), np ? "" : "; --init-map renames the file's tensors");
+        else if ((st = copy_param(path, g, i, &f.tensors[k], params)) == LC_OK)
+            used[k] = 1;
     }
-    if (st == LC_OK && f.n != g->n_params) {
-        for (int i = 0; i < f.n; i++) {
-            if (!strncmp(f.tensors[i].name, "layca.", 6)) continue; /* a checkpoint's training state */
-            int id = lc_graph_find(g, f.tensors[i].name);
-            if (id < 0 || g->nodes[id].op != LC_OP_PARAM) {
-                st = LC_ERR(LC_ERR_INVALID, "%s: tensor '%s' is not a parameter of model '%s' (a checkpoint of another model?)",
-                            path, f.tensors[i].name, g->name);
-                break;
-            }
-        }
+    for (int k = 0; k < f.n && st == LC_OK; k++) {
+        if (used[k]) continue;
+        char as[LC_NAME_MAX + 80] = "";
+        if (strcmp(mapped[k], f.tensors[k].name)) snprintf(as, sizeof as, " (mapped to '%s')", mapped[k]);
+        st = LC_ERR(LC_ERR_INVALID, "%s: tensor '%s'%s is not a parameter of model '%s' (a checkpoint of another "
+                    "model?%s)", path, f.tensors[k].name, as, g->name, np ? "" : " --init-map renames the file's tensors");
     }
+    if (st == LC_OK && counters)
+        LC_INFO("%s: %d batchnorm counters (num_batches_tracked) ignored", path, counters);
+    free(mapped);
+    free(used);
     lc_st_file_deinit(&f);
     return st;
 }
