@@ -46,7 +46,7 @@ static lc_status plot(const study *S, lc_strbuf *F, const char *name, const lc_f
 static lc_status plot_rotation(const study *S, lc_strbuf *F, const run *r, const char *name, const char *title)
 {
     char path[1200], dir[1100], prefix[1100];
-    run_dir(S, r, dir, sizeof dir);
+    lc_study_run_dir(S, r, dir, sizeof dir);
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     lc_metrics m;
     LC_TRY(lc_metrics_load(path, &m));
@@ -65,7 +65,7 @@ static lc_status plot_rotation(const study *S, lc_strbuf *F, const run *r, const
 static lc_status curve(const study *S, const run *r, int which, double **xs, double **ys, int *n)
 {
     char path[1200], dir[1100];
-    run_dir(S, r, dir, sizeof dir);
+    lc_study_run_dir(S, r, dir, sizeof dir);
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     lc_metrics m;
     *xs = *ys = NULL;
@@ -130,7 +130,7 @@ static lc_status figures_toy(const study *S, lc_strbuf *F, const char *scale)
             }
             y[m * L + l] = n ? sum / n : NAN;
             nok[m] += n > 0;
-            y[(2 + m) * L + l] = S->task == TASK_MNIST && l < 10 ? paper_toy[m][l] : NAN;
+            y[(2 + m) * L + l] = S->task == TASK_MNIST && l < 10 ? lc_study_paper_toy[m][l] : NAN;
         }
     }
     lc_series s[4];
@@ -207,8 +207,8 @@ static lc_status figures_alpha_lr(const study *S, lc_strbuf *F, const char *scal
         int cnt = S->kind == LC_STUDY_ALPHA_SWEEP ? 13 : 10;
         for (int k = 0; k < (S->kind == LC_STUDY_ALPHA_SWEEP ? 2 : 1); k++)
             for (int j = 0; j < cnt; j++) {
-                px[k][np[k]] = S->kind == LC_STUDY_ALPHA_SWEEP ? paper_alphas[j] : pow(3.0, j - 7);
-                py[k][np[k]++] = fabs(S->kind == LC_STUDY_ALPHA_SWEEP ? paper_alpha_acc[S->task][k][j] : paper_lr_acc[S->task][j]);
+                px[k][np[k]] = S->kind == LC_STUDY_ALPHA_SWEEP ? lc_study_paper_alphas[j] : pow(3.0, j - 7);
+                py[k][np[k]++] = fabs(S->kind == LC_STUDY_ALPHA_SWEEP ? lc_study_paper_alpha_acc[S->task][k][j] : lc_study_paper_lr_acc[S->task][j]);
             }
     }
     lc_series s[4];
@@ -253,7 +253,7 @@ static lc_status figures_runs(const study *S, lc_strbuf *F, const char *scale)
         if (r->status != R_OK) continue;
         rs[nr] = r;
         if (S->kind == LC_STUDY_OPTIMIZERS) {
-            snprintf(lab[nr], sizeof lab[0], "%s%s", paper_optims[r->paper_idx].label, r->layca ? " + Layca" : " + L2");
+            snprintf(lab[nr], sizeof lab[0], "%s%s", lc_study_paper_optims[r->paper_idx].label, r->layca ? " + Layca" : " + L2");
             lc_viridis(r->paper_idx / 4.0 * 0.9, rgb[nr]);
             dashed[nr] = !r->layca;
         } else {
@@ -276,7 +276,7 @@ static lc_status figures_runs(const study *S, lc_strbuf *F, const char *scale)
     return LC_OK;
 }
 
-lc_status study_figures(const study *S, lc_strbuf *list)
+lc_status lc_study_figures(const study *S, lc_strbuf *list)
 {
     const char *scale = S->quick ? "quick scale" : "paper scale";
     if (S->kind == LC_STUDY_MNIST_TOY) return figures_toy(S, list, scale);

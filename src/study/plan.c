@@ -61,7 +61,7 @@ static run *add_run(study *S, const char *id)
 static void run_config(const study *S, run *r)
 {
     char sc[256], mom[32];
-    sched_str(&r->sched, sc, sizeof sc);
+    lc_study_sched_str(&r->sched, sc, sizeof sc);
     if (isnan(r->momentum)) snprintf(mom, sizeof mom, "default");
     else snprintf(mom, sizeof mom, "%.9g", r->momentum);
     snprintf(r->config, sizeof r->config,
@@ -120,7 +120,7 @@ static lc_status resolve_toy(study *S)
     const int paper_steps = 4000, paper_reps = 10;
     const int quick_steps = 300, quick_reps = 2;
     if (!S->o.model) {
-        if (!file_exists("models/mlp11.json"))
+        if (!lc_study_file_exists("models/mlp11.json"))
             return usage_err(S, "%s", "mnist-toy: models/mlp11.json not found here; run from the project folder or give --model");
         snprintf(S->model, sizeof S->model, "models/mlp11.json");
     }
@@ -136,11 +136,11 @@ static lc_status resolve_toy(study *S)
         char img[1100], lab[1100];
         snprintf(img, sizeof img, "%s/t10k-images-idx3-ubyte.gz", dir);
         snprintf(lab, sizeof lab, "%s/t10k-labels-idx1-ubyte.gz", dir);
-        if (!file_exists(img)) { /* raw files */
+        if (!lc_study_file_exists(img)) { /* raw files */
             snprintf(img, sizeof img, "%s/t10k-images-idx3-ubyte", dir);
             snprintf(lab, sizeof lab, "%s/t10k-labels-idx1-ubyte", dir);
         }
-        if (!file_exists(img) || !file_exists(lab)) {
+        if (!lc_study_file_exists(img) || !lc_study_file_exists(lab)) {
             return LC_ERR(LC_ERR_NOT_FOUND, "mnist-toy: no MNIST test set (t10k-images-idx3-ubyte[.gz], "
                           "t10k-labels-idx1-ubyte[.gz]) in %s; give --mnist DIR", dir);
         }
@@ -158,14 +158,14 @@ static lc_status resolve_toy(study *S)
     if (S->eval_every < 0) S->eval_every = steps;
     S->flip = 0;
     int64_t seed0 = S->seed >= 0 ? S->seed : 0;
-    if (steps != paper_steps) study_note(S, "%d full-batch steps per run instead of the paper's %d", steps, paper_steps);
-    if (reps != paper_reps) study_note(S, "%d repetition%s instead of the paper's %d", reps, reps == 1 ? "" : "s", paper_reps);
+    if (steps != paper_steps) lc_study_note(S, "%d full-batch steps per run instead of the paper's %d", steps, paper_steps);
+    if (reps != paper_reps) lc_study_note(S, "%d repetition%s instead of the paper's %d", reps, reps == 1 ? "" : "s", paper_reps);
     if (pool)
-        study_note(S, "training images: %d per class drawn from the 10,000 MNIST test images (seed = repetition), tested on "
+        lc_study_note(S, "training images: %d per class drawn from the 10,000 MNIST test images (seed = repetition), tested on "
                 "the other %d; the paper draws from the 60k training set and tests on all 10k (not available here)",
              S->per_class, 10000 - 10 * S->per_class);
-    if (S->task != TASK_MNIST) study_note(S, "model %s is not the paper's mlp11: the paper's numbers are not shown", S->model);
-    if (lr != 10.0 || batch < 100) study_note(S, "lr %g, batch %d (paper: lr 10, full batch of 100)", lr, batch);
+    if (S->task != TASK_MNIST) lc_study_note(S, "model %s is not the paper's mlp11: the paper's numbers are not shown", S->model);
+    if (lr != 10.0 || batch < 100) lc_study_note(S, "lr %g, batch %d (paper: lr 10, full batch of 100)", lr, batch);
 
     lc_strbuf *b = &S->params;
     params_line(b, "steps", "%d", steps);
@@ -210,26 +210,26 @@ static void resolve_cnn_common(study *S, int paper_epochs)
     if (S->seed < 0) S->seed = S->mspec.seed;
     if (S->quick && S->per_class < 0 && S->train_subset < 0) {
         S->train_subset = quick_train;
-        study_note(S, "training examples: a seeded draw of %lld (paper: the whole training set)", (long long)quick_train);
+        lc_study_note(S, "training examples: a seeded draw of %lld (paper: the whole training set)", (long long)quick_train);
     }
     /* the test subset is a seeded draw (kept in order), so it covers every
      * class even where the split is sorted by class (image folders) */
     if (S->quick && S->test_subset < 0) {
         S->test_subset = quick_test;
-        study_note(S, "test examples: a seeded draw of %lld (paper: the whole test set)", (long long)quick_test);
+        lc_study_note(S, "test examples: a seeded draw of %lld (paper: the whole test set)", (long long)quick_test);
     }
     if (S->per_class < 0) S->per_class = 0;
     if (S->train_subset < 0) S->train_subset = 0;
     if (S->test_subset < 0) S->test_subset = 0;
     if (S->eval_every < 0) S->eval_every = 1;
     const char *ref = S->task == TASK_NONE && paper_epochs == model_epochs ? "the model file's" : "the paper's";
-    if (S->steps > 0) study_note(S, "%lld steps per run instead of %s %d epochs", (long long)S->steps, ref, paper_epochs);
-    else if (S->epochs != paper_epochs) study_note(S, "%d epochs per run instead of %s %d", S->epochs, ref, paper_epochs);
-    if (S->batch != 128) study_note(S, "batch %d (paper: 128)", S->batch);
+    if (S->steps > 0) lc_study_note(S, "%lld steps per run instead of %s %d epochs", (long long)S->steps, ref, paper_epochs);
+    else if (S->epochs != paper_epochs) lc_study_note(S, "%d epochs per run instead of %s %d", S->epochs, ref, paper_epochs);
+    if (S->batch != 128) lc_study_note(S, "batch %d (paper: 128)", S->batch);
     if (S->task == TASK_NONE)
-        study_note(S, "model '%s' is none of the paper's networks: its numbers are shown for reference only", S->model_name);
+        lc_study_note(S, "model '%s' is none of the paper's networks: its numbers are shown for reference only", S->model_name);
     if (!strncmp(S->data, "images:", 7) && (S->task == TASK_C10 || S->task == TASK_WILSON))
-        study_note(S, "CIFAR-10 read from JPEG re-encodings (pixels differ slightly from the official binary release)");
+        lc_study_note(S, "CIFAR-10 read from JPEG re-encodings (pixels differ slightly from the official binary release)");
 }
 
 /* the schedule for a run: --schedule / --no-schedule, else `base` (meant for
@@ -241,9 +241,9 @@ static schedule pick_schedule(study *S, const schedule *base, int base_epochs, c
     if (S->steps > 0 || S->epochs == base_epochs) return *base;
     schedule s = sched_scale(base, base_epochs, S->epochs);
     char a[256], c[256];
-    sched_str(base, a, sizeof a);
-    sched_str(&s, c, sizeof c);
-    study_note(S, "%sschedule %s of %d epochs scaled to %d epochs: %s", what, a, base_epochs, S->epochs, c);
+    lc_study_sched_str(base, a, sizeof a);
+    lc_study_sched_str(&s, c, sizeof c);
+    lc_study_note(S, "%sschedule %s of %d epochs scaled to %d epochs: %s", what, a, base_epochs, S->epochs, c);
     return s;
 }
 
@@ -270,18 +270,18 @@ static lc_status resolve_alpha_lr(study *S)
     memcpy(base.ms, S->mspec.milestones, sizeof base.ms);
     schedule sc = pick_schedule(S, &base, S->mspec.epochs, "");
     char scs[256];
-    sched_str(&sc, scs, sizeof scs);
+    lc_study_sched_str(&sc, scs, sizeof scs);
     params_common(S);
     params_line(&S->params, "schedule", "\"%s\"", scs);
     char ls[1024];
     if (S->kind == LC_STUDY_ALPHA_SWEEP) {
         double lr_layca = isnan(S->o.lr_layca) ? 1.0 / 27 : S->o.lr_layca;
         double lr_sgd = isnan(S->o.lr_sgd) ? 1.0 : S->o.lr_sgd;
-        const double *al = S->o.n_alphas ? S->o.alphas : paper_alphas;
+        const double *al = S->o.n_alphas ? S->o.alphas : lc_study_paper_alphas;
         int na = S->o.n_alphas ? S->o.n_alphas : 13;
-        if (S->o.n_alphas) study_note(S, "alpha values %d of the paper's 13 (--alphas)", na);
+        if (S->o.n_alphas) lc_study_note(S, "alpha values %d of the paper's 13 (--alphas)", na);
         if (S->task == TASK_C100 || S->task == TASK_TINY)
-            if (isnan(S->o.lr_sgd)) study_note(S, "SGD lr 1 (the paper's CIFAR-10 best; it used 3^-1 for %s: --lr-sgd 0.3333)",
+            if (isnan(S->o.lr_sgd)) lc_study_note(S, "SGD lr 1 (the paper's CIFAR-10 best; it used 3^-1 for %s: --lr-sgd 0.3333)",
                                        S->task == TASK_C100 ? "CIFAR-100" : "Tiny ImageNet");
         params_line(&S->params, "lr_layca", "%.9g", lr_layca);
         params_line(&S->params, "lr_sgd", "%.9g", lr_sgd);
@@ -300,14 +300,14 @@ static lc_status resolve_alpha_lr(study *S)
                 r->x = al[i];
                 snprintf(r->group, sizeof r->group, "%s", k ? "sgd" : "layca");
                 for (int j = 0; j < 13; j++)
-                    if (fabs(al[i] - paper_alphas[j]) < 1e-9) r->paper_idx = j;
+                    if (fabs(al[i] - lc_study_paper_alphas[j]) < 1e-9) r->paper_idx = j;
             }
     } else {
         double grid[10];
         for (int i = 0; i < 10; i++) grid[i] = pow(3.0, 2 - i); /* 3^2 .. 3^-7 */
         const double *lv = S->o.n_lrs ? S->o.lrs : grid;
         int nl = S->o.n_lrs ? S->o.n_lrs : 10;
-        if (S->o.n_lrs) study_note(S, "learning rates from --lrs instead of the paper's 3^2 .. 3^-7");
+        if (S->o.n_lrs) lc_study_note(S, "learning rates from --lrs instead of the paper's 3^2 .. 3^-7");
         list_str(ls, sizeof ls, lv, nl);
         params_line(&S->params, "lrs", "%s", ls);
         for (int i = 0; i < nl; i++) {
@@ -332,22 +332,22 @@ static lc_status resolve_optim_wd(study *S)
     if (S->flip < 0) S->flip = 1;
     resolve_cnn_common(S, 250);
     if (S->task != TASK_WILSON && S->task != TASK_NONE)
-        study_note(S, "the paper ran this study on the Wilson et al. VGG (models/wilson_vgg.json), not on %s", S->model_name);
+        lc_study_note(S, "the paper ran this study on the Wilson et al. VGG (models/wilson_vgg.json), not on %s", S->model_name);
     schedule plain = {.n = 9, .ms = {25, 50, 75, 100, 125, 150, 175, 200, 225}, .factor = 0.5};
     schedule lay = {.n = 3, .ms = {100, 170, 220}, .factor = 0.2};
     schedule sp = pick_schedule(S, &plain, 250, "without Layca: ");
     schedule sl = pick_schedule(S, &lay, 250, "with Layca: ");
     char a[256], c[256];
-    sched_str(&sp, a, sizeof a);
-    sched_str(&sl, c, sizeof c);
+    lc_study_sched_str(&sp, a, sizeof a);
+    lc_study_sched_str(&sl, c, sizeof c);
     params_common(S);
     params_line(&S->params, "schedule_without_layca", "\"%s\"", a);
-    if (!S->flip) study_note(S, "no horizontal flips (the paper's V1 augmentation)");
+    if (!S->flip) lc_study_note(S, "no horizontal flips (the paper's V1 augmentation)");
     if (S->kind == LC_STUDY_OPTIMIZERS) {
         params_line(&S->params, "schedule_layca", "\"%s\"", c);
         if (!S->n_optims)
-            for (int k = 0; k < 5; k++) snprintf(S->optims[S->n_optims++], sizeof S->optims[0], "%s", paper_optims[k].name);
-        else study_note(S, "optimizers from --optimizers");
+            for (int k = 0; k < 5; k++) snprintf(S->optims[S->n_optims++], sizeof S->optims[0], "%s", lc_study_paper_optims[k].name);
+        else lc_study_note(S, "optimizers from --optimizers");
         lc_strbuf ol = {0};
         for (int k = 0; k < S->n_optims; k++) lc_strbuf_printf(&ol, "%s\"%s\"", k ? ", " : "[", S->optims[k]);
         lc_strbuf_printf(&ol, "]");
@@ -355,25 +355,25 @@ static lc_status resolve_optim_wd(study *S)
         lc_strbuf_free(&ol);
         for (int k = 0; k < S->n_optims; k++) {
             int p = 0;
-            while (p < 5 && strcmp(paper_optims[p].name, S->optims[k])) p++;
+            while (p < 5 && strcmp(lc_study_paper_optims[p].name, S->optims[k])) p++;
             for (int m = 0; m < 2; m++) {
                 char id[64];
-                snprintf(id, sizeof id, "%s-%s", paper_optims[p].name, m ? "layca" : "l2");
+                snprintf(id, sizeof id, "%s-%s", lc_study_paper_optims[p].name, m ? "layca" : "l2");
                 run *r = add_run(S, id);
                 if (!r) return usage_err(S, "%s", "too many runs");
-                snprintf(r->optimizer, sizeof r->optimizer, "%s", paper_optims[p].name);
+                snprintf(r->optimizer, sizeof r->optimizer, "%s", lc_study_paper_optims[p].name);
                 r->layca = m;
-                r->lr = m ? paper_optims[p].rho : paper_optims[p].lr;
+                r->lr = m ? lc_study_paper_optims[p].rho : lc_study_paper_optims[p].lr;
                 r->weight_decay = m ? 0 : 5e-4;
                 r->momentum = !strcmp(r->optimizer, "sgd") ? 0 : !strcmp(r->optimizer, "sgd_amom") ? 0.9 : NAN;
                 r->sched = m ? sl : sp;
                 r->paper_idx = p;
-                snprintf(r->group, sizeof r->group, "%s", paper_optims[p].label);
+                snprintf(r->group, sizeof r->group, "%s", lc_study_paper_optims[p].label);
             }
         }
     } else {
         double lr = isnan(S->o.lr) ? 0.5 : S->o.lr;
-        if (lr != 0.5) study_note(S, "SGD lr %g (paper: 0.5)", lr);
+        if (lr != 0.5) lc_study_note(S, "SGD lr %g (paper: 0.5)", lr);
         params_line(&S->params, "lr", "%.9g", lr);
         params_line(&S->params, "weight_decays", "%s", "[0.0005, 0]");
         for (int m = 0; m < 2; m++) {
@@ -390,16 +390,16 @@ static lc_status resolve_optim_wd(study *S)
     return LC_OK;
 }
 
-lc_status study_resolve(study *S)
+lc_status lc_study_resolve(study *S)
 {
     S->runs = calloc(MAX_RUNS, sizeof *S->runs);
     if (!S->runs) return LC_ERR(LC_ERR_NOMEM, "out of memory");
     if (S->o.model) snprintf(S->model, sizeof S->model, "%s", S->o.model);
     if (S->o.data) snprintf(S->data, sizeof S->data, "%s", S->o.data);
     if (S->kind != LC_STUDY_MNIST_TOY) {
-        if (!S->o.model && S->quick && file_exists("models/small_cnn.json")) {
+        if (!S->o.model && S->quick && lc_study_file_exists("models/small_cnn.json")) {
             snprintf(S->model, sizeof S->model, "models/small_cnn.json");
-            study_note(S, "model models/small_cnn.json (quick scale without --model; the paper's networks are larger)");
+            lc_study_note(S, "model models/small_cnn.json (quick scale without --model; the paper's networks are larger)");
         }
         if (!S->model[0] || !S->data[0]) {
             const char *ex = S->kind == LC_STUDY_OPTIMIZERS || S->kind == LC_STUDY_WEIGHT_DECAY ? "models/wilson_vgg.json" : "models/cifar10_vgg.json";
@@ -419,10 +419,10 @@ lc_status study_resolve(study *S)
     if (rc != LC_OK) return rc;
     /* the model and data after resolution, with their paths as given */
     lc_strbuf head = {0};
-    json_text(&head, S->model);
+    lc_study_json_str(&head, S->model);
     params_line(b, "model", "%s", head.s);
     lc_strbuf_free(&head);
-    json_text(&head, S->data);
+    lc_study_json_str(&head, S->data);
     params_line(b, "data", "%s", head.s);
     lc_strbuf_free(&head);
     lc_strbuf ids = {0};
@@ -478,11 +478,11 @@ static int describe_changes(const cJSON *now, const cJSON *old, char *diff, size
     return nd;
 }
 
-lc_status study_check_params(const study *S)
+lc_status lc_study_check_params(const study *S)
 {
     char path[1100];
     snprintf(path, sizeof path, "%s/study.json", S->out);
-    if (!file_exists(path)) return LC_OK;
+    if (!lc_study_file_exists(path)) return LC_OK;
     uint8_t *data;
     size_t len;
     LC_TRY(lc_file_read(path, &data, &len));

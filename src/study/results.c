@@ -24,27 +24,27 @@ static void result_nums(const run *r, double v[N_RESULT_NUMS])
     memcpy(v, a, sizeof a);
 }
 
-lc_status write_result(const study *S, const run *r)
+lc_status lc_study_write_result(const study *S, const run *r)
 {
     lc_strbuf b = {0};
     double v[N_RESULT_NUMS];
     result_nums(r, v);
     lc_strbuf_printf(&b, "{\n  \"id\": ");
-    json_text(&b, r->id);
-    lc_strbuf_printf(&b, ",\n  \"status\": \"%s\"", status_names[r->status]);
+    lc_study_json_str(&b, r->id);
+    lc_strbuf_printf(&b, ",\n  \"status\": \"%s\"", lc_study_status_names[r->status]);
     for (int k = 0; k < N_RESULT_NUMS; k++) {
         if (k == 8) lc_strbuf_printf(&b, ",\n  \"layers\": %d", r->n_layers);
         lc_strbuf_printf(&b, ",\n  \"%s\": ", result_keys[k]);
         lc_strbuf_json_number(&b, "%.9g", v[k]);
     }
     lc_strbuf_printf(&b, ",\n  \"message\": ");
-    json_text(&b, r->message);
+    lc_study_json_str(&b, r->message);
     lc_strbuf_printf(&b, ",\n  \"config\": ");
-    json_text(&b, r->config);
+    lc_study_json_str(&b, r->config);
     lc_strbuf_printf(&b, "\n}\n");
     if (b.oom) return LC_ERR(LC_ERR_NOMEM, "out of memory");
     char path[1200], dir[1100];
-    run_dir(S, r, dir, sizeof dir);
+    lc_study_run_dir(S, r, dir, sizeof dir);
     snprintf(path, sizeof path, "%s/result.json", dir);
     lc_status st = lc_file_write_atomic(path, b.s, b.len);
     lc_strbuf_free(&b);
@@ -69,7 +69,7 @@ static bool parse_result(const cJSON *o, run *r, char *config, size_t clen)
     const char *status = str_item(o, "status"), *cfg = str_item(o, "config");
     int s = -1;
     for (int i = R_OK; status && i <= R_ERROR; i++)
-        if (!strcmp(status, status_names[i])) s = i;
+        if (!strcmp(status, lc_study_status_names[i])) s = i;
     if (!cfg || s < 0) return false;
     snprintf(config, clen, "%s", cfg);
     r->status = (run_status)s;
@@ -93,12 +93,12 @@ static bool parse_result(const cJSON *o, run *r, char *config, size_t clen)
     return true;
 }
 
-bool load_result(const study *S, run *r, char *config, size_t clen)
+bool lc_study_load_result(const study *S, run *r, char *config, size_t clen)
 {
     char path[1200], dir[1100];
-    run_dir(S, r, dir, sizeof dir);
+    lc_study_run_dir(S, r, dir, sizeof dir);
     snprintf(path, sizeof path, "%s/result.json", dir);
-    if (!file_exists(path)) return false;
+    if (!lc_study_file_exists(path)) return false;
     uint8_t *data;
     size_t len;
     if (lc_file_read(path, &data, &len) != LC_OK) {
@@ -191,11 +191,11 @@ static const char *status_cell(const run *r, char *buf, size_t len, double frac)
 {
     if (r->status == R_OK && !isfinite(r->train_loss)) {
         char a[32];
-        snprintf(buf, len, "%s (NaN loss)", fmt_pct(a, sizeof a, frac));
+        snprintf(buf, len, "%s (NaN loss)", lc_study_fmt_pct(a, sizeof a, frac));
         return buf;
     }
-    if (r->status == R_OK) return fmt_pct(buf, len, frac);
-    snprintf(buf, len, "%s", status_names[r->status]);
+    if (r->status == R_OK) return lc_study_fmt_pct(buf, len, frac);
+    snprintf(buf, len, "%s", lc_study_status_names[r->status]);
     return buf;
 }
 
@@ -234,7 +234,7 @@ static void table_toy(const study *S, table *t, const char *scale)
             else snprintf(row[3], TCELL, "%s", err ? "error" : "pending");
             if (n >= 2) snprintf(row[4], TCELL, "%.2f", sqrt(fmax(0, (sq - sum * sum / n) / (n - 1))));
             else snprintf(row[4], TCELL, "-");
-            if (S->task == TASK_MNIST && l < 10) fmt_paper(row[5], TCELL, paper_toy[m][l]);
+            if (S->task == TASK_MNIST && l < 10) lc_study_fmt_paper(row[5], TCELL, lc_study_paper_toy[m][l]);
             else snprintf(row[5], TCELL, "-");
         }
     if (S->task == TASK_MNIST)
@@ -287,18 +287,18 @@ static void table_alpha_lr(const study *S, table *t, const char *scale)
             }
             status_cell(r, row[c++], TCELL, r->test_acc);
             if (r->status == R_OK) {
-                fmt_pct(b1, sizeof b1, r->train_acc);
+                lc_study_fmt_pct(b1, sizeof b1, r->train_acc);
                 snprintf(row[c], TCELL, "%s%s", b1, isfinite(r->train_acc) && r->train_acc < 0.98 ? "*" : "");
             }
             c++;
-            snprintf(row[c++], TCELL, "%s", r->status == R_OK && isfinite(r->rot_med) ? fmt_g(b2, sizeof b2, r->rot_med) : "-");
+            snprintf(row[c++], TCELL, "%s", r->status == R_OK && isfinite(r->rot_med) ? lc_study_fmt_g(b2, sizeof b2, r->rot_med) : "-");
             if (known && r->paper_idx >= 0)
-                fmt_paper(row[c], TCELL, S->kind == LC_STUDY_ALPHA_SWEEP ? paper_alpha_acc[S->task][r->layca ? 0 : 1][r->paper_idx]
-                                                            : paper_lr_acc[S->task][r->paper_idx]);
+                lc_study_fmt_paper(row[c], TCELL, S->kind == LC_STUDY_ALPHA_SWEEP ? lc_study_paper_alpha_acc[S->task][r->layca ? 0 : 1][r->paper_idx]
+                                                            : lc_study_paper_lr_acc[S->task][r->paper_idx]);
             else snprintf(row[c], TCELL, "-");
         }
     if (known)
-        t_line(t, "paper: %s, section %s (V1, final-epoch test accuracy%s)", task_title[S->task],
+        t_line(t, "paper: %s, section %s (V1, final-epoch test accuracy%s)", lc_study_task_title[S->task],
                S->kind == LC_STUDY_ALPHA_SWEEP ? "6.1 / Figure 2" : "6.2", S->task == TASK_TINY ? ", best-validation checkpoint" : "");
     else t_line(t, "paper: no numbers for model '%s' (they exist for cifar10_vgg, resnet32_cifar100, tiny_imagenet_cnn)",
                 S->model_name);
@@ -323,7 +323,7 @@ static void table_optim(const study *S, table *t, const char *scale)
     t_head(t, "paper cos");
     for (int i = 0; i < S->n_runs; i++) {
         const run *r = &S->runs[i];
-        const optim_paper *p = &paper_optims[r->paper_idx];
+        const optim_paper *p = &lc_study_paper_optims[r->paper_idx];
         char (*row)[TCELL] = t_row(t);
         if (!row) return;
         snprintf(row[0], TCELL, "%s", p->label);
@@ -331,15 +331,15 @@ static void table_optim(const study *S, table *t, const char *scale)
         snprintf(row[2], TCELL, "%s %.4g", r->layca ? "rho" : "lr", r->lr);
         snprintf(row[3], TCELL, "%g", r->weight_decay);
         status_cell(r, row[4], TCELL, r->test_acc);
-        fmt_paper(row[5], TCELL, r->layca ? p->acc_layca : p->acc_plain);
-        if (r->status == R_OK) fmt_pct(row[6], TCELL, r->train_acc);
-        snprintf(row[7], TCELL, "%s", r->status == R_OK ? fmt_g(b2, sizeof b2, r->rot_med) : "-");
+        lc_study_fmt_paper(row[5], TCELL, r->layca ? p->acc_layca : p->acc_plain);
+        if (r->status == R_OK) lc_study_fmt_pct(row[6], TCELL, r->train_acc);
+        snprintf(row[7], TCELL, "%s", r->status == R_OK ? lc_study_fmt_g(b2, sizeof b2, r->rot_med) : "-");
         if (r->layca) snprintf(row[8], TCELL, ">= 0.98");
         else if (isnan(p->cos_plain)) snprintf(row[8], TCELL, "-");
         else snprintf(row[8], TCELL, "%.3f", p->cos_plain);
     }
     t_line(t, "paper: %s, section 6.4 (V1, test accuracy at epoch 250; median per-layer cosine distance at the end)",
-           task_title[TASK_WILSON]);
+           lc_study_task_title[TASK_WILSON]);
     if (S->task != TASK_WILSON) t_line(t, "(this study ran on '%s', not the paper's network)", S->model_name);
 }
 
@@ -364,15 +364,15 @@ static void table_wd(const study *S, table *t, const char *scale)
         if (!row) return;
         snprintf(row[0], TCELL, "%g", r->weight_decay);
         status_cell(r, row[1], TCELL, r->test_acc);
-        fmt_paper(row[2], TCELL, p_test[r->paper_idx]);
-        if (r->status == R_OK) fmt_pct(row[3], TCELL, r->train_acc);
-        fmt_paper(row[4], TCELL, p_train[r->paper_idx]);
-        snprintf(row[5], TCELL, "%s", r->status == R_OK ? fmt_g(b2, sizeof b2, r->rot_med) : "-");
+        lc_study_fmt_paper(row[2], TCELL, p_test[r->paper_idx]);
+        if (r->status == R_OK) lc_study_fmt_pct(row[3], TCELL, r->train_acc);
+        lc_study_fmt_paper(row[4], TCELL, p_train[r->paper_idx]);
+        snprintf(row[5], TCELL, "%s", r->status == R_OK ? lc_study_fmt_g(b2, sizeof b2, r->rot_med) : "-");
         if (r->status == R_OK && isfinite(r->rot_min)) snprintf(row[6], TCELL, "%.3g-%.3g", r->rot_min, r->rot_max);
         else snprintf(row[6], TCELL, "-");
         snprintf(row[7], TCELL, "%s", p_cos[r->paper_idx]);
     }
-    t_line(t, "paper: %s, section 6.5 (V1, SGD lr 0.5, 250 epochs)", task_title[TASK_WILSON]);
+    t_line(t, "paper: %s, section 6.5 (V1, SGD lr 0.5, 250 epochs)", lc_study_task_title[TASK_WILSON]);
     if (S->task != TASK_WILSON) t_line(t, "(this study ran on '%s', not the paper's network)", S->model_name);
 }
 
@@ -409,7 +409,7 @@ static void table_format(const study *S, const table *t, lc_strbuf *b)
     for (int i = 0; i < t->nlines; i++) lc_strbuf_printf(b, "%s\n", t->lines[i]);
 }
 
-lc_status write_results(const study *S)
+lc_status lc_study_write_results(const study *S)
 {
     const char *ln[4];
     int nl = label_names(S, ln);
@@ -420,13 +420,13 @@ lc_status write_results(const study *S)
                     "rotation_max,message\n");
     lc_strbuf_printf(&js, "{\n  \"format\": \"layca-study-results/1\",\n  \"study\": \"%s\",\n  \"scale\": \"%s\",\n  \"model\": ",
               S->name, S->quick ? "quick" : "paper");
-    json_text(&js, S->model);
+    lc_study_json_str(&js, S->model);
     lc_strbuf_printf(&js, ",\n  \"data\": ");
-    json_text(&js, S->data);
+    lc_study_json_str(&js, S->data);
     lc_strbuf_printf(&js, ",\n  \"scale_notes\": [");
     for (int i = 0; i < S->n_notes; i++) {
         lc_strbuf_printf(&js, "%s", i ? ", " : "");
-        json_text(&js, S->notes[i]);
+        lc_study_json_str(&js, S->notes[i]);
     }
     lc_strbuf_printf(&js, "],\n  \"runs\": [");
     int nrows = 0;
@@ -442,14 +442,14 @@ lc_status write_results(const study *S)
             if (isfinite(vals[k])) snprintf(nb[k], sizeof nb[k], "%.9g", vals[k]);
             else nb[k][0] = 0;
         }
-        lc_strbuf_printf(&csv, "%s,%s", r->id, status_names[r->status]);
+        lc_strbuf_printf(&csv, "%s,%s", r->id, lc_study_status_names[r->status]);
         for (int k = 0; k < nl; k++) lc_strbuf_printf(&csv, ",%s", lv[k]);
         for (int k = 0; k < N_RESULT_NUMS; k++) lc_strbuf_printf(&csv, ",%s", nb[k]);
         lc_strbuf_printf(&csv, ",");
-        csv_text(&csv, r->message);
+        lc_study_csv_str(&csv, r->message);
         lc_strbuf_printf(&csv, "\n");
 
-        lc_strbuf_printf(&js, "%s\n    {\"id\": \"%s\", \"status\": \"%s\"", nrows ? "," : "", r->id, status_names[r->status]);
+        lc_strbuf_printf(&js, "%s\n    {\"id\": \"%s\", \"status\": \"%s\"", nrows ? "," : "", r->id, lc_study_status_names[r->status]);
         for (int k = 0; k < nl; k++) {
             bool num = strcmp(ln[k], "mode") && strcmp(ln[k], "optimizer") && strcmp(ln[k], "layca");
             if (!strcmp(ln[k], "layca")) lc_strbuf_printf(&js, ", \"%s\": %s", ln[k], lv[k]);
@@ -458,7 +458,7 @@ lc_status write_results(const study *S)
         }
         for (int k = 0; k < N_RESULT_NUMS; k++) lc_strbuf_printf(&js, ", \"%s\": %s", result_keys[k], nb[k][0] ? nb[k] : "null");
         lc_strbuf_printf(&js, ", \"message\": ");
-        json_text(&js, r->message);
+        lc_study_json_str(&js, r->message);
         lc_strbuf_printf(&js, "}");
         nrows++;
     }
@@ -467,25 +467,25 @@ lc_status write_results(const study *S)
     t.cell = calloc(MAX_RUNS, sizeof *t.cell);
     if (!t.cell) { lc_strbuf_free(&csv); lc_strbuf_free(&js); return LC_ERR(LC_ERR_NOMEM, "out of memory"); }
     build_table(S, &t);
-    json_text(&js, t.title);
+    lc_study_json_str(&js, t.title);
     lc_strbuf_printf(&js, ", \"columns\": [");
     for (int c = 0; c < t.nc; c++) {
         lc_strbuf_printf(&js, "%s", c ? ", " : "");
-        json_text(&js, t.head[c]);
+        lc_study_json_str(&js, t.head[c]);
     }
     lc_strbuf_printf(&js, "],\n    \"rows\": [");
     for (int r = 0; r < t.nr; r++) {
         lc_strbuf_printf(&js, "%s\n      [", r ? "," : "");
         for (int c = 0; c < t.nc; c++) {
             lc_strbuf_printf(&js, "%s", c ? ", " : "");
-            json_text(&js, t.cell[r][c]);
+            lc_study_json_str(&js, t.cell[r][c]);
         }
         lc_strbuf_printf(&js, "]");
     }
     lc_strbuf_printf(&js, "],\n    \"notes\": [");
     for (int i = 0; i < t.nlines; i++) {
         lc_strbuf_printf(&js, "%s", i ? ", " : "");
-        json_text(&js, t.lines[i]);
+        lc_study_json_str(&js, t.lines[i]);
     }
     lc_strbuf_printf(&js, "]}\n}\n");
     lc_strbuf txt = {0};
@@ -513,7 +513,7 @@ lc_status write_results(const study *S)
 }
 
 
-lc_status table_text(const study *S, lc_strbuf *b)
+lc_status lc_study_table_text(const study *S, lc_strbuf *b)
 {
     table t = {0};
     t.cell = calloc(MAX_RUNS, sizeof *t.cell);

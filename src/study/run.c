@@ -53,7 +53,7 @@ static void on_study_progress(void *ctx, const lc_train_progress *p)
 static void do_run(const study *S, run *r, study_progress *sp)
 {
     char dir[1100], metrics[1200], bad[1200];
-    run_dir(S, r, dir, sizeof dir);
+    lc_study_run_dir(S, r, dir, sizeof dir);
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
     lc_train_opts o;
     lc_train_opts_init(&o);
@@ -126,13 +126,13 @@ static void do_run(const study *S, run *r, study_progress *sp)
     if (lc_metrics_load(metrics, &m) == LC_OK) {
         if (m.n_rot > 0) {
             r->n_layers = m.n_layers;
-            r->rot_med = median_of(m.rot[m.n_rot - 1].rotation, m.n_layers, &r->rot_min, &r->rot_max);
+            r->rot_med = lc_study_median(m.rot[m.n_rot - 1].rotation, m.n_layers, &r->rot_min, &r->rot_max);
         }
         lc_metrics_deinit(&m);
     } else {
         lc_error_clear();
         r->n_layers = res.n_layers;
-        r->rot_med = median_of(res.rotation, res.n_layers, &r->rot_min, &r->rot_max);
+        r->rot_med = lc_study_median(res.rotation, res.n_layers, &r->rot_min, &r->rot_max);
     }
     lc_train_result_free(&res);
 }
@@ -146,9 +146,9 @@ lc_status lc_study_plan_text(const lc_study *S, lc_strbuf *b)
     for (int i = 0; i < S->n_runs; i++) {
         run r = S->runs[i];
         char d[512], cfg[4096];
-        run_desc(&r, d, sizeof d);
+        lc_study_run_desc(&r, d, sizeof d);
         const char *state = "";
-        if (load_result(S, &r, cfg, sizeof cfg)) state = r.status == R_OK ? "  [finished]" : "  [failed]";
+        if (lc_study_load_result(S, &r, cfg, sizeof cfg)) state = r.status == R_OK ? "  [finished]" : "  [failed]";
         lc_strbuf_printf(b, "%3d  %-22s %s%s\n", i + 1, r.id, d, state);
     }
     return b->oom ? LC_ERR(LC_ERR_NOMEM, "out of memory") : LC_OK;
@@ -171,7 +171,7 @@ static void load_finished(study *S)
     for (int i = 0; i < S->n_runs; i++) {
         run *r = &S->runs[i];
         char cfg[4096];
-        if (!load_result(S, r, cfg, sizeof cfg)) continue;
+        if (!lc_study_load_result(S, r, cfg, sizeof cfg)) continue;
         if (strcmp(cfg, r->config)) {
             fprintf(S->log, "study: run %s was made with other settings; running it again\n", r->id);
             r->status = R_PENDING;
@@ -198,7 +198,7 @@ static lc_status run_one(study *S, int i, study_progress *sp, lc_study_summary *
 {
     run *r = &S->runs[i];
     char d[512];
-    run_desc(r, d, sizeof d);
+    lc_study_run_desc(r, d, sizeof d);
     fprintf(S->log, "[%d/%d] %s: %s\n", i + 1, S->n_runs, r->id, d);
     sp->index = i + 1;
     do_run(S, r, sp);
@@ -210,13 +210,13 @@ static lc_status run_one(study *S, int i, study_progress *sp, lc_study_summary *
         char a[32], b[32], c[32];
         format_hms(study_eta(sp, 0), c, sizeof c);
         fprintf(S->log, "[%d/%d] %s: test acc %s%%, train acc %s%% (%.1f s); study ETA %s\n", i + 1, S->n_runs, r->id,
-                fmt_pct(a, sizeof a, r->test_acc), fmt_pct(b, sizeof b, r->train_acc), r->wall_s, c);
+                lc_study_fmt_pct(a, sizeof a, r->test_acc), lc_study_fmt_pct(b, sizeof b, r->train_acc), r->wall_s, c);
     } else {
         sum->failed_now++;
         fprintf(S->log, "[%d/%d] %s: FAILED: %s; recorded, going on\n", i + 1, S->n_runs, r->id, r->message);
     }
-    LC_TRY(write_result(S, r));
-    return write_results(S);
+    LC_TRY(lc_study_write_result(S, r));
+    return lc_study_write_results(S);
 }
 
 /* The runs in order, the finished ones skipped; stops after max_runs new ones. */
@@ -238,7 +238,7 @@ static lc_status run_all(study *S, lc_study_summary *sum)
         if (sp.left_after < 0) sp.left_after = 0;
         LC_TRY(run_one(S, i, &sp, sum));
     }
-    return write_results(S);
+    return lc_study_write_results(S);
 }
 
 lc_status lc_study_run(lc_study *S, lc_strbuf *report, lc_study_summary *sum)
@@ -246,7 +246,7 @@ lc_status lc_study_run(lc_study *S, lc_strbuf *report, lc_study_summary *sum)
     memset(sum, 0, sizeof *sum);
     sum->runs = S->n_runs;
     announce(S);
-    LC_TRY(study_check_params(S));
+    LC_TRY(lc_study_check_params(S));
     char path[1200];
     snprintf(path, sizeof path, "%s/runs", S->out);
     LC_TRY(lc_mkdirs(path));
@@ -257,8 +257,8 @@ lc_status lc_study_run(lc_study *S, lc_strbuf *report, lc_study_summary *sum)
     LC_TRY(run_all(S, sum));
 
     /* the table and the figures */
-    LC_TRY(table_text(S, report));
-    lc_status fst = study_figures(S, report);
+    LC_TRY(lc_study_table_text(S, report));
+    lc_status fst = lc_study_figures(S, report);
     lc_strbuf_printf(report, "results: %s/results.csv, %s/results.json, %s/table.txt\n", S->out, S->out, S->out);
     if (fst != LC_OK) return fst;
     for (int i = 0; i < S->n_runs; i++) {

@@ -11,7 +11,7 @@
 
 static const char *const kind_names[LC_STUDY_COUNT] = {"mnist-toy", "alpha-sweep", "lr-grid", "optimizers",
                                                        "weight-decay"};
-const char *const status_names[] = {"pending", "ok", "error"};
+const char *const lc_study_status_names[] = {"pending", "ok", "error"};
 
 const char *lc_study_kind_name(lc_study_kind k) { return k >= 0 && k < LC_STUDY_COUNT ? kind_names[k] : "?"; }
 
@@ -25,15 +25,15 @@ lc_study_kind lc_study_kind_from_name(const char *name)
 /* ------------------------------------------------------------------ */
 /* the paper's numbers (reference section 6)                           */
 
-const double paper_alphas[13] = {-0.8, -0.6, -0.4, -0.3, -0.2, -0.1, 0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8};
+const double lc_study_paper_alphas[13] = {-0.8, -0.6, -0.4, -0.3, -0.2, -0.1, 0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8};
 
-const char *const task_title[] = {"", "CIFAR-10 VGG (C10-CNN1)", "CIFAR-100 ResNet-32 (C100-resnet)",
+const char *const lc_study_task_title[] = {"", "CIFAR-10 VGG (C10-CNN1)", "CIFAR-100 ResNet-32 (C100-resnet)",
                                   "Tiny ImageNet CNN (tiny-CNN)", "Wilson et al. VGG on CIFAR-10 (C10-CNN2)",
                                   "MNIST toy (mlp11)"};
 
 /* section 6.1 (Figure 2 data); negative = marked * (final train accuracy
  * < 98%, left out of the paper's figure) */
-const double paper_alpha_acc[4][2][13] = {
+const double lc_study_paper_alpha_acc[4][2][13] = {
     [TASK_C10] = {{79.79, 83.49, 85.14, 84.66, 85.03, 87.12, 89.18, 89.43, 88.63, 87.88, 85.05, 70.36, 51.80},
                   {77.33, 76.75, 77.92, 79.49, 79.00, 80.54, 80.32, 82.57, 83.75, 83.44, 83.61, 80.21, 66.03}},
     [TASK_C100] = {{-2.95, -44.06, 47.50, 47.26, 49.31, 52.19, 54.98, 54.28, 51.41, 46.92, 40.70, 31.37, -23.04},
@@ -42,17 +42,17 @@ const double paper_alpha_acc[4][2][13] = {
                    {-14.34, 37.65, 39.84, 41.55, 41.70, 42.47, 43.01, 42.03, 41.38, 40.18, 38.35, 31.78, 13.02}},
 };
 /* section 6.2: SGD at alpha 0, lr = 3^-7 .. 3^2 */
-const double paper_lr_acc[4][10] = {
+const double lc_study_paper_lr_acc[4][10] = {
     [TASK_C10] = {58.6, 60.4, 64.1, 70.2, 75.4, 80.4, 80.4, 81.5, 75.2, 69.2},
     [TASK_C100] = {-2.9, -5.5, -33.9, -36.7, 40.3, 43.6, 44.0, 43.6, -1.0, -1.0},
     [TASK_TINY] = {-7.7, -13.8, 29.3, 29.5, 35.7, 40.8, 42.5, 39.1, 30.2, 28.7},
 };
 /* section 6.3 */
-const double paper_toy[2][10] = {{74.47, 75.98, 74.93, 73.12, 70.60, 68.27, 65.65, 63.08, 60.45, 57.52},
+const double lc_study_paper_toy[2][10] = {{74.47, 75.98, 74.93, 73.12, 70.60, 68.27, 65.65, 63.08, 60.45, 57.52},
                                         {46.39, 45.36, 45.08, 45.38, 45.75, 46.24, 48.66, 49.69, 51.45, 57.52}};
 
 /* section 6.4 (Wilson VGG, 250 epochs) */
-const optim_paper paper_optims[LC_STUDY_MAX_OPTIMIZERS] = {
+const optim_paper lc_study_paper_optims[LC_STUDY_MAX_OPTIMIZERS] = {
     {"sgd", "SGD", 0.5, 1.0 / 27, 92.53, 92.33, 0.997},
     {"sgd_amom", "SGD_AMom", 0.5, 1.0 / 243, 92.19, 92.65, NAN},
     {"adam", "Adam", 3e-4, 1.0 / 243, 91.43, 92.72, 0.938},
@@ -61,12 +61,12 @@ const optim_paper paper_optims[LC_STUDY_MAX_OPTIMIZERS] = {
 };
 
 int lc_study_paper_optimizer_count(void) { return LC_STUDY_MAX_OPTIMIZERS; }
-const char *lc_study_paper_optimizer(int i) { return i >= 0 && i < LC_STUDY_MAX_OPTIMIZERS ? paper_optims[i].name : NULL; }
+const char *lc_study_paper_optimizer(int i) { return i >= 0 && i < LC_STUDY_MAX_OPTIMIZERS ? lc_study_paper_optims[i].name : NULL; }
 
 /* ------------------------------------------------------------------ */
 /* helpers                                                              */
 
-void json_text(lc_strbuf *b, const char *s)
+void lc_study_json_str(lc_strbuf *b, const char *s)
 {
     lc_strbuf_printf(b, "\"");
     for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
@@ -79,7 +79,7 @@ void json_text(lc_strbuf *b, const char *s)
     lc_strbuf_printf(b, "\"");
 }
 
-void csv_text(lc_strbuf *b, const char *s)
+void lc_study_csv_str(lc_strbuf *b, const char *s)
 {
     if (!s || !*s) return;
     if (!strpbrk(s, ",\"\n")) { lc_strbuf_printf(b, "%s", s); return; }
@@ -92,27 +92,27 @@ void csv_text(lc_strbuf *b, const char *s)
     lc_strbuf_printf(b, "\"");
 }
 
-bool file_exists(const char *path)
+bool lc_study_file_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-const char *fmt_g(char *buf, size_t len, double v)
+const char *lc_study_fmt_g(char *buf, size_t len, double v)
 {
     if (isnan(v)) snprintf(buf, len, "-");
     else snprintf(buf, len, "%.6g", v);
     return buf;
 }
 
-const char *fmt_pct(char *buf, size_t len, double frac)
+const char *lc_study_fmt_pct(char *buf, size_t len, double frac)
 {
     if (!isfinite(frac)) snprintf(buf, len, "-");
     else snprintf(buf, len, "%.2f", 100 * frac);
     return buf;
 }
 
-double median_of(const double *v, int n, double *lo, double *hi)
+double lc_study_median(const double *v, int n, double *lo, double *hi)
 {
     *lo = *hi = NAN;
     if (n <= 0) return NAN;
@@ -128,14 +128,14 @@ double median_of(const double *v, int n, double *lo, double *hi)
     return m;
 }
 
-void fmt_paper(char *buf, size_t len, double v)
+void lc_study_fmt_paper(char *buf, size_t len, double v)
 {
     if (isnan(v)) snprintf(buf, len, "-");
     else if (v < 0) snprintf(buf, len, "%.2f*", -v);
     else snprintf(buf, len, "%.2f", v);
 }
 
-void study_note(study *S, const char *fmt, ...)
+void lc_study_note(study *S, const char *fmt, ...)
 {
     if (S->n_notes >= (int)LC_COUNTOF(S->notes)) return;
     va_list ap;
@@ -144,7 +144,7 @@ void study_note(study *S, const char *fmt, ...)
     va_end(ap);
 }
 
-void sched_str(const schedule *s, char *buf, size_t len)
+void lc_study_sched_str(const schedule *s, char *buf, size_t len)
 {
     if (s->n <= 0) { snprintf(buf, len, "none"); return; }
     size_t o = 0;
@@ -152,15 +152,15 @@ void sched_str(const schedule *s, char *buf, size_t len)
     if (o < len) snprintf(buf + o, len - o, ":%g", s->factor);
 }
 
-void run_dir(const study *S, const run *r, char *buf, size_t len)
+void lc_study_run_dir(const study *S, const run *r, char *buf, size_t len)
 {
     snprintf(buf, len, "%s/runs/%s", S->out, r->id);
 }
 
-void run_desc(const run *r, char *buf, size_t len)
+void lc_study_run_desc(const run *r, char *buf, size_t len)
 {
     char sc[128];
-    sched_str(&r->sched, sc, sizeof sc);
+    lc_study_sched_str(&r->sched, sc, sizeof sc);
     size_t o = (size_t)snprintf(buf, len, "%s%s %s %.4g", r->layca ? "layca-" : "", r->optimizer, r->layca ? "rho" : "lr", r->lr);
     if (r->alpha != 0 && o < len) o += (size_t)snprintf(buf + o, len - o, ", alpha %g", r->alpha);
     if (r->weight_decay > 0 && o < len) o += (size_t)snprintf(buf + o, len - o, ", L2 %g", r->weight_decay);
@@ -225,7 +225,7 @@ lc_status lc_study_create(const lc_study_opts *o, lc_study **out, bool *usage)
     S->n_optims = o->n_optimizers;
     memcpy(S->optims, o->optimizers, sizeof S->optims);
     S->quick = o->scale >= 0 ? o->scale == 0 : default_scale_is_quick(o->device);
-    lc_status st = study_resolve(S);
+    lc_status st = lc_study_resolve(S);
     if (st != LC_OK) {
         *usage = S->usage;
         lc_study_destroy(S);

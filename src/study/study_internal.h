@@ -14,11 +14,11 @@
 /* ---- the paper's numbers (reference section 6) ---- */
 
 typedef enum { TASK_NONE, TASK_C10, TASK_C100, TASK_TINY, TASK_WILSON, TASK_MNIST } task_kind;
-extern const char *const task_title[];
-extern const double paper_alphas[13];
-extern const double paper_alpha_acc[4][2][13];
-extern const double paper_lr_acc[4][10];
-extern const double paper_toy[2][10];
+extern const char *const lc_study_task_title[];
+extern const double lc_study_paper_alphas[13];
+extern const double lc_study_paper_alpha_acc[4][2][13];
+extern const double lc_study_paper_lr_acc[4][10];
+extern const double lc_study_paper_toy[2][10];
 
 typedef struct optim_paper {
     const char *name;       /* trainer name */
@@ -26,12 +26,12 @@ typedef struct optim_paper {
     double lr, rho;         /* without Layca (+ L2 5e-4); Layca's rotation rate */
     double acc_plain, acc_layca, cos_plain; /* %, %, median final cosine distance (NaN: not given) */
 } optim_paper;
-extern const optim_paper paper_optims[LC_STUDY_MAX_OPTIMIZERS];
+extern const optim_paper lc_study_paper_optims[LC_STUDY_MAX_OPTIMIZERS];
 
 /* ---- studies, runs ---- */
 
 typedef enum { R_PENDING, R_OK, R_ERROR } run_status;
-extern const char *const status_names[];
+extern const char *const lc_study_status_names[];
 
 typedef lc_study_schedule schedule;
 
@@ -94,40 +94,40 @@ typedef struct lc_study study;
 
 /* ---- helpers (study.c) ---- */
 
-void study_note(study *S, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void lc_study_note(study *S, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* a JSON string as the study's files write it (\n and \t as such) */
-void json_text(lc_strbuf *b, const char *s);
-void csv_text(lc_strbuf *b, const char *s);
-bool file_exists(const char *path);
-const char *fmt_g(char *buf, size_t len, double v);
-const char *fmt_pct(char *buf, size_t len, double frac);
-void fmt_paper(char *buf, size_t len, double v);
-double median_of(const double *v, int n, double *lo, double *hi);
-void sched_str(const schedule *s, char *buf, size_t len);
-void run_dir(const study *S, const run *r, char *buf, size_t len);
-void run_desc(const run *r, char *buf, size_t len);
+void lc_study_json_str(lc_strbuf *b, const char *s);
+void lc_study_csv_str(lc_strbuf *b, const char *s);
+bool lc_study_file_exists(const char *path);
+const char *lc_study_fmt_g(char *buf, size_t len, double v);
+const char *lc_study_fmt_pct(char *buf, size_t len, double frac);
+void lc_study_fmt_paper(char *buf, size_t len, double v);
+double lc_study_median(const double *v, int n, double *lo, double *hi);
+void lc_study_sched_str(const schedule *s, char *buf, size_t len);
+void lc_study_run_dir(const study *S, const run *r, char *buf, size_t len);
+void lc_study_run_desc(const run *r, char *buf, size_t len);
 
 /* ---- resolving (plan.c) ---- */
 
 /* S->usage tells whether an error is the options' fault */
-lc_status study_resolve(study *S);
+lc_status lc_study_resolve(study *S);
 /* study.json against the stored one: an error unless equal or `force` */
-lc_status study_check_params(const study *S);
+lc_status lc_study_check_params(const study *S);
 
 /* ---- results (results.c) ---- */
 
-lc_status write_result(const study *S, const run *r);
+lc_status lc_study_write_result(const study *S, const run *r);
 /* A finished run's result.json; false when there is none (or it is
  * unreadable, with a warning: the run is then done again). */
-bool load_result(const study *S, run *r, char *config, size_t clen);
-lc_status write_results(const study *S);
+bool lc_study_load_result(const study *S, run *r, char *config, size_t clen);
+lc_status lc_study_write_results(const study *S);
 /* the summary table as text */
-lc_status table_text(const study *S, lc_strbuf *b);
+lc_status lc_study_table_text(const study *S, lc_strbuf *b);
 
 /* ---- figures (figures.c) ---- */
 
 /* Draws the study's figures; each file written is added to `list` as a
  * line "figure: PREFIX.{png,svg}". */
-lc_status study_figures(const study *S, lc_strbuf *list);
+lc_status lc_study_figures(const study *S, lc_strbuf *list);
 
 #endif
