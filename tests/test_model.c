@@ -2062,6 +2062,59 @@ START_TEST(t_metrics_read)
 }
 END_TEST
 
+/* The writers' lines, exactly, and read back by the reader */
+START_TEST(t_metrics_write_read)
+{
+    lc_strbuf b = {0};
+    char names[2][LC_NAME_MAX] = {"fc\"1", "fc2"};
+    double rot[2] = {0.25, NAN}, norm[2] = {3, 4};
+    const char *keys[2] = {"lr", "data"}, *values[2] = {"0.5", "\"mnist:d\""};
+    lc_metrics_line_settings(&b, 2, keys, values, 2, names);
+    lc_strbuf_printf(&b, "\n");
+    lc_metrics_line_rotation(&b, &(lc_rot_rec){.epoch = 0.5, .step = 4, .rotation = rot, .norm = norm}, 2, names);
+    lc_strbuf_printf(&b, "\n");
+    lc_eval_rec e = {.epoch = 1, .step = 8, .lr = 0.1, .train_loss = 0.5, .train_acc = 0.75, .test_loss = NAN,
+                     .test_acc = 0.5, .test_top5 = 1, .has_val = true, .val_loss = 0.25, .val_acc = 1, .val_top5 = 1,
+                     .time_s = 1.5};
+    lc_metrics_line_eval(&b, &e);
+    lc_strbuf_printf(&b, "\n");
+    lc_metrics_line_silhouette(&b, 1, 8, "fc2", 0.125);
+    lc_strbuf_printf(&b, "\n");
+    lc_metrics_line_nonfinite(&b, 1, 9, INFINITY, "fc2");
+    lc_strbuf_printf(&b, "\n");
+    ck_assert_str_eq(b.s,
+        "{\"kind\": \"settings\", \"lr\": 0.5, \"data\": \"mnist:d\", \"layers\": [\"fc\\\"1\", \"fc2\"]}\n"
+        "{\"kind\": \"rotation\", \"epoch\": 0.500000, \"step\": 4, \"rotation\": {\"fc\\\"1\": 0.25, \"fc2\": null}, "
+        "\"norm\": {\"fc\\\"1\": 3, \"fc2\": 4}, \"nonfinite\": true}\n"
+        "{\"kind\": \"eval\", \"epoch\": 1, \"step\": 8, \"lr\": 0.1, \"train_loss\": 0.500000, \"train_acc\": 0.750000, "
+        "\"val_loss\": 0.250000, \"val_acc\": 1.000000, \"val_top5\": 1.000000, \"test_loss\": null, "
+        "\"test_acc\": 0.500000, \"test_top5\": 1.000000, \"nonfinite\": true, \"time_s\": 1.500}\n"
+        "{\"kind\": \"silhouette\", \"epoch\": 1, \"step\": 8, \"node\": \"fc2\", \"value\": 0.125000}\n"
+        "{\"kind\": \"nonfinite\", \"epoch\": 1, \"step\": 9, \"train_loss\": null, \"where\": \"fc2\", "
+        "\"nonfinite\": true}\n");
+    lc_metrics m;
+    ck_assert_int_eq(lc_metrics_parse(b.s, b.len, "w.jsonl", &m), LC_OK);
+    ck_assert(m.n_rot == 1 && m.n_eval == 1 && m.n_layers == 2);
+    ck_assert_str_eq(m.layer[0], "fc\"1");
+    ck_assert(m.rot[0].epoch == 0.5 && m.rot[0].step == 4 && m.rot[0].rotation[0] == 0.25 && isnan(m.rot[0].rotation[1]));
+    ck_assert(m.rot[0].norm[0] == 3 && m.rot[0].norm[1] == 4);
+    const lc_eval_rec *r = &m.eval[0];
+    ck_assert(r->epoch == 1 && r->step == 8 && r->lr == 0.1 && r->train_loss == 0.5 && r->train_acc == 0.75);
+    ck_assert(isnan(r->test_loss) && r->test_acc == 0.5 && r->test_top5 == 1 && r->time_s == 1.5);
+    ck_assert(r->has_val && r->val_loss == 0.25 && r->val_acc == 1 && r->val_top5 == 1);
+    lc_metrics_deinit(&m);
+    /* a line without a validation split */
+    lc_strbuf_clear(&b);
+    e.has_val = false;
+    lc_metrics_line_eval(&b, &e);
+    ck_assert_ptr_null(strstr(b.s, "val_"));
+    ck_assert_int_eq(lc_metrics_parse(b.s, b.len, "w.jsonl", &m), LC_OK);
+    ck_assert(!m.eval[0].has_val && isnan(m.eval[0].val_loss));
+    lc_metrics_deinit(&m);
+    lc_strbuf_free(&b);
+}
+END_TEST
+
 /* A kill leaves half a line at the end (no newline): it is skipped with a
  * warning and everything before it is read.  The same bytes in the middle of
  * the file, or ended by a newline, stay an error naming the line. */
@@ -2303,6 +2356,7 @@ int main(void)
 
     TCase *mt = tcase_create("metrics");
     tcase_add_test(mt, t_metrics_read);
+    tcase_add_test(mt, t_metrics_write_read);
     tcase_add_test(mt, t_metrics_unfinished_last_line);
     tcase_add_test(mt, t_metrics_nonfinite_tokens);
     tcase_add_test(mt, t_metrics_errors_printable);

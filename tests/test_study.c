@@ -1,18 +1,22 @@
-/* `layca study`: the paper's studies as commands, on tiny generated data and
- * tiny scales.  Results files (one row per run), figures (PNG and SVG),
- * resumption (--max-runs, finished runs skipped and left untouched), changed
- * parameters refused (--force goes on), a failed run recorded while the study
- * goes on (--retry-failed reruns it), the MNIST toy with its fixed-gating
- * runs. */
+/* The study module (src/study) in this process, on tiny generated data and
+ * tiny scales: results files (one row per run), figures (PNG and SVG),
+ * resumption (max_runs, finished runs skipped and left untouched), changed
+ * parameters refused (force goes on), a failed run recorded while the study
+ * goes on (retry_failed reruns it), the MNIST toy with its fixed-gating
+ * runs.  A few checks run `layca study` itself for its flags and exit
+ * codes. */
 #include "lc_test.h"
 
+#include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "lc_test_idx.h"
+#include "lc_study.h"
 #include "lc_train.h"
 
 static char layca[1024], dir[1024], model[1200], data[1200], pool[1200], out[200000];
@@ -54,7 +58,8 @@ static void setup(void)
     setenv("LAYCA_CACHE_DIR", cache, 1);
 }
 
-/* Runs `layca ARGS`; returns the exit code; `out` gets stdout+stderr. */
+/* Runs `layca ARGS` (the command line); returns the exit code; `out` gets
+ * stdout+stderr. */
 static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run(const char *fmt, ...)
 {
@@ -71,6 +76,53 @@ static int run(const char *fmt, ...)
     int st = pclose(p);
     ck_assert_msg(WIFEXITED(st), "'%s' did not exit normally (crash?)", args);
     return WEXITSTATUS(st);
+}
+
+/* Creates and runs a study in this process; `out` gets its log, its report
+ * and the error message if any.  *usage: the error was the options'. */
+static lc_status study(const lc_study_opts *opts, lc_study_summary *sum, bool *usage)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *log = open_memstream(&buf, &len);
+    ck_assert_ptr_nonnull(log);
+    lc_study_opts o = *opts;
+    o.log = log;
+    lc_study *s = NULL;
+    lc_strbuf report = {0};
+    bool u = false;
+    memset(sum, 0, sizeof *sum);
+    lc_error_clear();
+    lc_status st = lc_study_create(&o, &s, &u);
+    if (st == LC_OK) st = lc_study_run(s, &report, sum);
+    fclose(log);
+    snprintf(out, sizeof out, "%s%s%s%s", buf ? buf : "", report.s ? report.s : "", st != LC_OK ? "error: " : "",
+             st != LC_OK ? lc_error_message() : "");
+    free(buf);
+    lc_strbuf_free(&report);
+    lc_study_destroy(s);
+    if (usage) *usage = u;
+    return st;
+}
+
+/* A study that must finish with every run ok */
+static void study_ok(const lc_study_opts *o, lc_study_summary *sum)
+{
+    lc_status st = study(o, sum, NULL);
+    ck_assert_msg(st == LC_OK && sum->failed == 0, "status %d, %d failed:\n%s", st, sum->failed, out);
+}
+
+/* The plan (what --dry-run prints) */
+static void plan(const lc_study_opts *o)
+{
+    lc_study *s;
+    bool usage;
+    ck_assert_msg(lc_study_create(o, &s, &usage) == LC_OK, "%s", lc_error_message());
+    lc_strbuf b = {0};
+    ck_assert_int_eq(lc_study_plan_text(s, &b), LC_OK);
+    snprintf(out, sizeof out, "%s", b.s ? b.s : "");
+    lc_strbuf_free(&b);
+    lc_study_destroy(s);
 }
 
 static char *slurp(const char *path)
@@ -130,10 +182,37 @@ static void check_figure(const char *study_dir, const char *name)
     free(s);
 }
 
-#define SWEEP "study alpha-sweep --model %s --data %s --alphas 0,0.2 --steps 4 --scale quick --train-subset 40 " \
-              "--test-subset 20 --out %s"
+/* alpha-sweep at alphas 0 and 0.2, 4 steps, on the tiny model */
+static void sweep_opts(lc_study_opts *o, const char *d, int steps)
+{
+    lc_study_opts_init(o, LC_STUDY_ALPHA_SWEEP);
+    o->model = model;
+    o->data = data;
+    o->alphas[0] = 0;
+    o->alphas[1] = 0.2;
+    o->n_alphas = 2;
+    o->steps = steps;
+    o->scale = 0;
+    o->train_subset = 40;
+    o->test_subset = 20;
+    o->out = d;
+}
 
-START_TEST(usage_errors)
+/* lr-grid at these rates, 3 steps, paper scale */
+static void grid_opts(lc_study_opts *o, const char *d, const double *lrs, int n)
+{
+    lc_study_opts_init(o, LC_STUDY_LR_GRID);
+    o->model = model;
+    o->data = data;
+    memcpy(o->lrs, lrs, (size_t)n * sizeof *lrs);
+    o->n_lrs = n;
+    o->steps = 3;
+    o->scale = 1;
+    o->out = d;
+}
+
+/* The command line: help, flags, usage errors (exit 2), a dry run. */
+START_TEST(cli_flags)
 {
     setup();
     ck_assert_int_eq(run("study"), 2);
@@ -144,7 +223,8 @@ START_TEST(usage_errors)
     ck_assert_int_eq(run("study frobnicate"), 2);
     ck_assert_ptr_nonnull(strstr(out, "unknown study 'frobnicate'"));
     ck_assert_int_eq(run("study alpha-sweep --scale paper"), 2);
-    ck_assert_msg(strstr(out, "needs --model and --data") && strstr(out, "e.g. layca study alpha-sweep --model"), "%s", out);
+    ck_assert_msg(strstr(out, "needs --model and --data") && strstr(out, "e.g. layca study alpha-sweep --model") &&
+                  strstr(out, "(see 'layca study --help')"), "%s", out);
     ck_assert_int_eq(run("study weight-decay --scale paper --model %s", model), 2);
     ck_assert_msg(strstr(out, "needs --data"), "%s", out);
     ck_assert_int_eq(run("study mnist-toy --alphas 0"), 2);
@@ -156,36 +236,91 @@ START_TEST(usage_errors)
     ck_assert_int_eq(run("study lr-grid --model %s --data %s --bogus 1", model, data), 2);
     ck_assert_ptr_nonnull(strstr(out, "unknown option '--bogus'"));
     ck_assert_int_eq(run("study lr-grid --model %s --data %s --epochs 2 --steps 3", model, data), 2);
+    /* failure injection is the library's, not a flag of the shipped command */
+    ck_assert_int_eq(run("study lr-grid --model %s --data %s --test-fail-run sgd-lr1", model, data), 2);
+    ck_assert_ptr_nonnull(strstr(out, "unknown option '--test-fail-run'"));
+    /* --dry-run: the plan on stdout, nothing written */
+    char d[1400];
+    snprintf(d, sizeof d, "%s/dry-cli", dir);
+    ck_assert_int_eq(run("study weight-decay --model %s --data %s --scale paper --dry-run --out %s", model, data, d), 0);
+    ck_assert_msg(strstr(out, "sgd-wd0.0005") && strstr(out, "L2 0.0005"), "%s", out);
+    ck_assert_msg(!exists(d), "--dry-run wrote %s", d);
 }
 END_TEST
 
-/* --dry-run lists the runs and writes nothing; the paper scale's run lists */
-START_TEST(dry_run_lists)
+/* Options the library refuses, naming them */
+START_TEST(option_errors)
+{
+    setup();
+    lc_study_opts o;
+    lc_study *s;
+    bool usage;
+    lc_study_opts_init(&o, LC_STUDY_ALPHA_SWEEP);
+    o.scale = 1;
+    ck_assert_int_eq(lc_study_create(&o, &s, &usage), LC_ERR_INVALID);
+    ck_assert_msg(usage && strstr(lc_error_message(), "needs --model and --data"), "%s", lc_error_message());
+    ck_assert_ptr_null(s);
+    o.model = model;
+    o.data = data;
+    o.fail_run = "no-such-run";
+    ck_assert_int_eq(lc_study_create(&o, &s, &usage), LC_ERR_INVALID);
+    ck_assert_msg(usage && strstr(lc_error_message(), "'no-such-run': no run of that id"), "%s", lc_error_message());
+    /* a model file that cannot be read is not a usage error */
+    o.fail_run = NULL;
+    o.model = "/nonexistent/model.json";
+    ck_assert_int_ne(lc_study_create(&o, &s, &usage), LC_OK);
+    ck_assert(!usage);
+    o.kind = LC_STUDY_COUNT;
+    ck_assert_int_eq(lc_study_create(&o, &s, &usage), LC_ERR_INVALID);
+    ck_assert_int_eq(lc_study_kind_from_name("lr-grid"), LC_STUDY_LR_GRID);
+    ck_assert_int_eq(lc_study_kind_from_name("frobnicate"), LC_STUDY_COUNT);
+    ck_assert_str_eq(lc_study_kind_name(LC_STUDY_WEIGHT_DECAY), "weight-decay");
+}
+END_TEST
+
+/* The plans at the paper's scale; nothing written */
+START_TEST(plans)
 {
     setup();
     char d[1400];
     snprintf(d, sizeof d, "%s/dry", dir);
-    ck_assert_int_eq(run("study alpha-sweep --model %s --data %s --scale paper --dry-run --out %s", model, data, d), 0);
+    lc_study_opts o;
+    lc_study_opts_init(&o, LC_STUDY_ALPHA_SWEEP);
+    o.model = model;
+    o.data = data;
+    o.scale = 1;
+    o.out = d;
+    plan(&o);
     ck_assert_msg(count(out, "-alpha") == 26, "13 alphas x 2 optimizers expected:\n%s", out);
     ck_assert_ptr_nonnull(strstr(out, "layca-alpha-0.80"));
     ck_assert_ptr_nonnull(strstr(out, "sgd-alpha+0.80"));
-    ck_assert_msg(!exists(d), "--dry-run wrote %s", d);
-    ck_assert_int_eq(run("study lr-grid --model %s --data %s --scale paper --dry-run --out %s", model, data, d), 0);
+    o.kind = LC_STUDY_LR_GRID;
+    plan(&o);
     ck_assert_msg(count(out, " sgd-lr") == 10, "10 rates expected:\n%s", out);
     ck_assert_ptr_nonnull(strstr(out, "sgd-lr9 "));
     ck_assert_ptr_nonnull(strstr(out, "sgd-lr0.000457247"));
-    ck_assert_int_eq(run("study optimizers --model %s --data %s --scale paper --dry-run --out %s", model, data, d), 0);
+    o.kind = LC_STUDY_OPTIMIZERS;
+    plan(&o);
     ck_assert_ptr_nonnull(strstr(out, "adam-l2"));
     ck_assert_ptr_nonnull(strstr(out, "adagrad-layca"));
     ck_assert_msg(count(out, "-layca ") == 5 && count(out, "-l2 ") == 5, "%s", out);
-    ck_assert_int_eq(run("study weight-decay --model %s --data %s --scale paper --dry-run --out %s", model, data, d), 0);
+    o.kind = LC_STUDY_WEIGHT_DECAY;
+    plan(&o);
     ck_assert_ptr_nonnull(strstr(out, "sgd-wd0.0005"));
     ck_assert_ptr_nonnull(strstr(out, "L2 0.0005"));
-    ck_assert_int_eq(run("study mnist-toy --model %s --mnist %s --scale paper --dry-run --out %s", model, pool, d), 0);
+    o.kind = LC_STUDY_MNIST_TOY;
+    o.data = NULL;
+    o.mnist = pool;
+    plan(&o);
     /* paper: 10 repetitions x 2 trained layers (dense0, dense1) x 2 modes */
     ck_assert_msg(count(out, "-normal") == 20 && count(out, "-fixed") == 20, "%s", out);
     ck_assert_ptr_nonnull(strstr(out, "4000 steps"));
-    ck_assert_msg(!exists(d), "--dry-run wrote %s", d);
+    /* without `mnist`, the caller's default folder */
+    o.mnist = NULL;
+    o.mnist_default = pool;
+    plan(&o);
+    ck_assert_msg(count(out, "-normal") == 20, "%s", out);
+    ck_assert_msg(!exists(d), "a plan wrote %s", d);
 }
 END_TEST
 
@@ -194,9 +329,12 @@ START_TEST(sweep_writes_results_and_figures)
     setup();
     char d[1400], p[1500];
     snprintf(d, sizeof d, "%s/sweep", dir);
-    int rc = run(SWEEP, model, data, d);
-    ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
+    lc_study_opts o;
+    lc_study_summary sum;
+    sweep_opts(&o, d, 4);
+    study_ok(&o, &sum);
     ck_assert_msg(strstr(out, "QUICK"), "the scale is not announced:\n%s", out);
+    ck_assert_msg(sum.runs == 4 && sum.done == 4 && sum.new_runs == 4 && !sum.stopped, "%s", out);
     ck_assert_int_eq(csv_rows(d, NULL), 4);
     ck_assert_int_eq(csv_rows(d, "ok"), 4);
     snprintf(p, sizeof p, "%s/results.json", d);
@@ -223,20 +361,28 @@ START_TEST(sweep_writes_results_and_figures)
     check_figure(d, "rotation-alpha0-layca");
     check_figure(d, "rotation-alpha0-sgd");
     check_figure(d, "loss-layca-alphas");
-    /* the table on stdout: both optimizers, no paper numbers for this model */
+    /* the report: the table with both optimizers, no paper numbers for this
+     * model, the figures and results files */
     ck_assert_msg(strstr(out, "Layca") && strstr(out, "SGD") && strstr(out, "paper: no numbers"), "%s", out);
+    ck_assert_msg(strstr(out, "figure: ") && strstr(out, "/rotation-alpha0-layca.{png,svg}") &&
+                  strstr(out, "results: "), "%s", out);
 
     /* the same for lr-grid (log x figure) */
     snprintf(d, sizeof d, "%s/grid", dir);
-    rc = run("study lr-grid --model %s --data %s --lrs 0.3,0.03 --steps 3 --scale paper --out %s", model, data, d);
-    ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
+    grid_opts(&o, d, (const double[]){0.3, 0.03}, 2);
+    study_ok(&o, &sum);
     ck_assert_int_eq(csv_rows(d, "ok"), 2);
     check_figure(d, "accuracy-vs-lr");
 
     /* optimizers: every optimizer with and without Layca, median rotation */
     snprintf(d, sizeof d, "%s/optim", dir);
-    rc = run("study optimizers --model %s --data %s --optimizers sgd,adam --steps 3 --scale paper --out %s", model, data, d);
-    ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
+    o.kind = LC_STUDY_OPTIMIZERS;
+    o.n_lrs = 0;
+    snprintf(o.optimizers[0], sizeof o.optimizers[0], "sgd");
+    snprintf(o.optimizers[1], sizeof o.optimizers[1], "adam");
+    o.n_optimizers = 2;
+    o.out = d;
+    study_ok(&o, &sum);
     ck_assert_int_eq(csv_rows(d, "ok"), 4);
     ck_assert_msg(strstr(out, "92.53") && strstr(out, "92.72"), "paper numbers missing:\n%s", out);
     check_figure(d, "accuracy-curves");
@@ -260,24 +406,26 @@ static void read_result(const char *study_dir, const char *id, char **text, stru
     ck_assert_ptr_nonnull(*text);
 }
 
-START_TEST(resume_and_changed_parameters)
+/* A second start with the same options skips the finished runs, leaving
+ * their files untouched. */
+static void resume_same(const char *d)
 {
-    setup();
-    char d[1400], p[1500];
-    snprintf(d, sizeof d, "%s/resume", dir);
-    int rc = run(SWEEP " --max-runs 2", model, data, d);
-    ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
-    ck_assert_msg(strstr(out, "stopped after 2 new runs"), "%s", out);
+    lc_study_opts o;
+    lc_study_summary sum;
+    sweep_opts(&o, d, 4);
+    o.max_runs = 2;
+    study_ok(&o, &sum);
+    ck_assert_msg(sum.stopped && sum.new_runs == 2 && strstr(out, "stopped after 2 new runs"), "%s", out);
     ck_assert_int_eq(csv_rows(d, NULL), 2);
-    char *t0, *t1;
+    char *t0, *t1, p[1500];
     struct timespec m0, m1;
     read_result(d, "layca-alpha+0.00", &t0, &m0);
     read_result(d, "sgd-alpha+0.00", &t1, &m1);
     snprintf(p, sizeof p, "%s/runs/layca-alpha+0.20/result.json", d);
-    ck_assert_msg(!exists(p), "a third run ran under --max-runs 2");
+    ck_assert_msg(!exists(p), "a third run ran under max_runs 2");
 
-    rc = run(SWEEP, model, data, d);
-    ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
+    o.max_runs = 0;
+    study_ok(&o, &sum);
     ck_assert_msg(strstr(out, "skipping finished run layca-alpha+0.00") && strstr(out, "skipping finished run sgd-alpha+0.00"),
                   "%s", out);
     ck_assert_msg(strstr(out, "[3/4] layca-alpha+0.20") && strstr(out, "[4/4] sgd-alpha+0.20"), "%s", out);
@@ -294,42 +442,58 @@ START_TEST(resume_and_changed_parameters)
     free(t0); free(t1); free(u0); free(u1);
 
     /* a third start does nothing new */
-    rc = run(SWEEP, model, data, d);
-    ck_assert_msg(rc == 0 && count(out, "skipping finished run") == 4 && strstr(out, "0 new runs"), "%s", out);
+    study_ok(&o, &sum);
+    ck_assert_msg(sum.new_runs == 0 && count(out, "skipping finished run") == 4 && strstr(out, "0 new runs"), "%s", out);
+}
+
+START_TEST(resume_and_changed_parameters)
+{
+    setup();
+    char d[1400], p[1500];
+    snprintf(d, sizeof d, "%s/resume", dir);
+    resume_same(d);
 
     /* other parameters: refused, naming what changed */
-    rc = run("study alpha-sweep --model %s --data %s --alphas 0,0.2 --steps 5 --scale quick --train-subset 40 "
-             "--test-subset 20 --out %s", model, data, d);
-    ck_assert_msg(rc == 1, "exit %d:\n%s", rc, out);
-    ck_assert_msg(strstr(out, "other parameters") && strstr(out, "steps 5 (stored: 4)") && strstr(out, "--force"), "%s", out);
+    lc_study_opts o;
+    lc_study_summary sum;
+    sweep_opts(&o, d, 5);
+    bool usage;
+    ck_assert_int_eq(study(&o, &sum, &usage), LC_ERR_INVALID);
+    ck_assert_msg(!usage && strstr(out, "other parameters") && strstr(out, "steps 5 (stored: 4)") && strstr(out, "--force"),
+                  "%s", out);
     /* the refused start touched nothing */
     ck_assert_int_eq(csv_rows(d, "ok"), 4);
-    /* --force: the runs whose settings changed run again (all of them here) */
-    rc = run("study alpha-sweep --model %s --data %s --alphas 0,0.2 --steps 5 --scale quick --train-subset 40 "
-             "--test-subset 20 --out %s --force", model, data, d);
-    ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
+    /* force: the runs whose settings changed run again (all of them here) */
+    o.force = true;
+    study_ok(&o, &sum);
     ck_assert_msg(!strstr(out, "skipping finished") && count(out, "other settings; running it again") == 4, "%s", out);
     snprintf(p, sizeof p, "%s/runs/layca-alpha+0.00/result.json", d);
     char *r = slurp(p);
     ck_assert_msg(r && strstr(r, "\"steps\": 5"), "%s", r ? r : "missing");
     free(r);
-    /* --force with one more alpha: only the new runs run */
-    rc = run("study alpha-sweep --model %s --data %s --alphas 0,0.2,0.4 --steps 5 --scale quick --train-subset 40 "
-             "--test-subset 20 --out %s --force", model, data, d);
-    ck_assert_msg(rc == 0 && count(out, "skipping finished run") == 4 && strstr(out, "[5/6] layca-alpha+0.40"), "%s", out);
+    /* force with one more alpha: only the new runs run */
+    o.alphas[2] = 0.4;
+    o.n_alphas = 3;
+    study_ok(&o, &sum);
+    ck_assert_msg(count(out, "skipping finished run") == 4 && strstr(out, "[5/6] layca-alpha+0.40") && sum.new_runs == 2,
+                  "%s", out);
     ck_assert_int_eq(csv_rows(d, "ok"), 6);
 }
 END_TEST
 
+/* A run that fails (failure injected) is recorded; the others go on. */
 START_TEST(failed_run_recorded)
 {
     setup();
     char d[1400];
     snprintf(d, sizeof d, "%s/fail", dir);
-    const char *grid = "study lr-grid --model %s --data %s --lrs 1,0.1,0.01 --steps 3 --scale paper --out %s%s";
-    int rc = run(grid, model, data, d, " --test-fail-run sgd-lr0.1");
-    ck_assert_msg(rc == 1, "exit %d:\n%s", rc, out);
-    ck_assert_msg(strstr(out, "sgd-lr0.1: FAILED") && strstr(out, "[3/3] sgd-lr0.01") && strstr(out, "1 run failed"), "%s", out);
+    lc_study_opts o;
+    lc_study_summary sum;
+    grid_opts(&o, d, (const double[]){1, 0.1, 0.01}, 3);
+    o.fail_run = "sgd-lr0.1";
+    ck_assert_int_eq(study(&o, &sum, NULL), LC_OK);
+    ck_assert_msg(sum.failed == 1 && sum.failed_now == 1 && sum.done == 3, "%s", out);
+    ck_assert_msg(strstr(out, "sgd-lr0.1: FAILED") && strstr(out, "[3/3] sgd-lr0.01"), "%s", out);
     ck_assert_int_eq(csv_rows(d, NULL), 3);
     ck_assert_int_eq(csv_rows(d, "ok"), 2);
     ck_assert_int_eq(csv_rows(d, "error"), 1);
@@ -341,11 +505,18 @@ START_TEST(failed_run_recorded)
     /* the table and figure are made from the runs that finished */
     check_figure(d, "accuracy-vs-lr");
     /* a restart leaves it alone... */
-    rc = run(grid, model, data, d, "");
-    ck_assert_msg(rc == 1 && strstr(out, "skipping failed run sgd-lr0.1") && count(out, "skipping finished run") == 2, "%s", out);
-    /* ...unless --retry-failed */
-    rc = run(grid, model, data, d, " --retry-failed");
-    ck_assert_msg(rc == 0 && strstr(out, "[2/3] sgd-lr0.1") && count(out, "skipping finished run") == 2, "%s", out);
+    o.fail_run = NULL;
+    ck_assert_int_eq(study(&o, &sum, NULL), LC_OK);
+    ck_assert_msg(sum.failed == 1 && sum.failed_now == 0 && strstr(out, "skipping failed run sgd-lr0.1") &&
+                  count(out, "skipping finished run") == 2, "%s", out);
+    /* ...and the command line says so with exit code 1 */
+    ck_assert_int_eq(run("study lr-grid --model %s --data %s --lrs 1,0.1,0.01 --steps 3 --scale paper --out %s", model,
+                         data, d), 1);
+    ck_assert_msg(strstr(out, "1 run failed (0 in this invocation)"), "%s", out);
+    /* ...unless retry_failed */
+    o.retry_failed = true;
+    study_ok(&o, &sum);
+    ck_assert_msg(strstr(out, "[2/3] sgd-lr0.1") && count(out, "skipping finished run") == 2, "%s", out);
     ck_assert_int_eq(csv_rows(d, "ok"), 3);
 }
 END_TEST
@@ -355,8 +526,16 @@ START_TEST(mnist_toy)
     setup();
     char d[1400];
     snprintf(d, sizeof d, "%s/toy", dir);
-    int rc = run("study mnist-toy --model %s --mnist %s --per-class 5 --steps 3 --reps 2 --out %s", model, pool, d);
-    ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
+    lc_study_opts o;
+    lc_study_summary sum;
+    lc_study_opts_init(&o, LC_STUDY_MNIST_TOY);
+    o.model = model;
+    o.mnist = pool;
+    o.per_class = 5;
+    o.steps = 3;
+    o.reps = 2;
+    o.out = d;
+    study_ok(&o, &sum);
     /* 2 repetitions x 2 layers (dense0, dense1; dense2 is the classifier) x 2 modes */
     ck_assert_int_eq(csv_rows(d, NULL), 8);
     ck_assert_msg(csv_rows(d, "ok") == 8, "every run, fixed gating included, must train:\n%s", out);
@@ -375,13 +554,11 @@ START_TEST(mnist_toy)
                   r ? r : "missing");
     free(r);
     /* a second start skips every finished run */
-    rc = run("study mnist-toy --model %s --mnist %s --per-class 5 --steps 3 --reps 2 --out %s", model, pool, d);
-    ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
+    study_ok(&o, &sum);
     ck_assert_int_eq(count(out, "skipping finished run"), 8);
-    /* --rerun: the finished runs whose id contains the text run again */
-    rc = run("study mnist-toy --model %s --mnist %s --per-class 5 --steps 3 --reps 2 --out %s --rerun r1-dense0", model,
-             pool, d);
-    ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
+    /* rerun: the finished runs whose id contains the text run again */
+    o.rerun = "r1-dense0";
+    study_ok(&o, &sum);
     ck_assert_msg(strstr(out, "running r1-dense0-normal again") && strstr(out, "[5/8] r1-dense0-normal") &&
                   !strstr(out, "skipping finished run r1-dense0-normal"), "%s", out);
     ck_assert_int_eq(count(out, "skipping finished run"), 6);
@@ -393,8 +570,9 @@ static Suite *suite(void)
     Suite *s = suite_create("study");
     TCase *tc = tcase_create("study");
     tcase_set_timeout(tc, 900);
-    tcase_add_test(tc, usage_errors);
-    tcase_add_test(tc, dry_run_lists);
+    tcase_add_test(tc, cli_flags);
+    tcase_add_test(tc, option_errors);
+    tcase_add_test(tc, plans);
     tcase_add_test(tc, sweep_writes_results_and_figures);
     tcase_add_test(tc, resume_and_changed_parameters);
     tcase_add_test(tc, failed_run_recorded);

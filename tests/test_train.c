@@ -164,50 +164,39 @@ START_TEST(learns_and_writes_metrics)
     ck_assert_msg(lc_train_run(&o, &r) == LC_OK, "%s", lc_error_message());
     ck_assert_int_eq(r.steps, 15 * 8);
     ck_assert_msg(r.test_acc > 0.9, "test accuracy %g", r.test_acc);
-    FILE *f = fopen(metrics, "r");
-    ck_assert_ptr_nonnull(f);
-    char line[8192];
-    int lines = 0, settings = 0;
-    double first = -1, last = -1;
-    int rot_lines = 0;
-    double rot_first = -1, rot_last = -1;
-    while (fgets(line, sizeof line, f)) {
-        ck_assert_msg(strchr(line, '\n'), "a metrics line is longer than the test's buffer");
-        if (strstr(line, "\"kind\": \"settings\"")) {
-            /* the first line, once: the resolved settings */
-            ck_assert_int_eq(lines + rot_lines, 0);
-            ck_assert_ptr_nonnull(strstr(line, "\"lr\": 0.050000000000000003"));
-            ck_assert_ptr_nonnull(strstr(line, "\"momentum\": 0.90000000000000002"));
-            ck_assert_ptr_nonnull(strstr(line, "\"epochs\": 15"));
-            ck_assert_ptr_nonnull(strstr(line, "\"layers\": [\"fc1\", \"fc2\"]"));
-            settings++;
-            continue;
-        }
-        if (strstr(line, "\"kind\": \"rotation\"")) {
-            /* every kernel layer is named, in forward order */
-            char *a = strstr(line, "\"fc1\": "), *b = strstr(line, "\"fc2\": ");
-            ck_assert_msg(a && b && a < b, "rotation line: %s", line);
-            double v = atof(a + 7);
-            if (rot_first < 0) rot_first = v;
-            rot_last = v;
-            rot_lines++;
-            continue;
-        }
-        lines++;
-        static const char *keys[] = {"\"epoch\"", "\"step\"", "\"lr\"", "\"train_loss\"", "\"train_acc\"",
-                                     "\"test_loss\"", "\"test_acc\""};
-        for (size_t k = 0; k < LC_COUNTOF(keys); k++) ck_assert_ptr_nonnull(strstr(line, keys[k]));
-        double v = atof(strstr(line, "\"train_loss\"") + 13);
-        if (first < 0) first = v;
-        last = v;
+    /* the first line, once: the resolved settings */
+    char *text = lc_test_read_text(metrics);
+    char *nl = strchr(text, '\n');
+    ck_assert_ptr_nonnull(nl);
+    *nl = 0;
+    static const char settings[] = "{\"kind\": \"settings\", ";
+    ck_assert_msg(!strncmp(text, settings, strlen(settings)), "first line: %.200s", text);
+    ck_assert_ptr_nonnull(strstr(text, "\"lr\": 0.050000000000000003"));
+    ck_assert_ptr_nonnull(strstr(text, "\"momentum\": 0.90000000000000002"));
+    ck_assert_ptr_nonnull(strstr(text, "\"epochs\": 15"));
+    ck_assert_ptr_nonnull(strstr(text, "\"layers\": [\"fc1\", \"fc2\"]"));
+    ck_assert_ptr_null(strstr(nl + 1, "\"kind\": \"settings\""));
+    free(text);
+    lc_metrics m;
+    ck_assert_msg(lc_metrics_load(metrics, &m) == LC_OK, "%s", lc_error_message());
+    ck_assert_int_eq(m.n_eval, 15);
+    for (int i = 0; i < m.n_eval; i++) {
+        const lc_eval_rec *e = &m.eval[i];
+        ck_assert_msg(e->epoch == i + 1 && isfinite(e->step) && isfinite(e->lr) && isfinite(e->train_loss) &&
+                      isfinite(e->train_acc) && isfinite(e->test_loss) && isfinite(e->test_acc) && isfinite(e->time_s),
+                      "eval line %d lacks a field", i);
     }
-    fclose(f);
-    ck_assert_int_eq(lines, 15);
-    ck_assert_int_eq(settings, 1);
-    /* after each epoch's first batch, and after the last step */
-    ck_assert_int_eq(rot_lines, 16);
+    /* every kernel layer is named, in forward order; a rotation record after
+     * each epoch's first batch, and after the last step */
+    ck_assert_int_eq(m.n_layers, 2);
+    ck_assert_str_eq(m.layer[0], "fc1");
+    ck_assert_str_eq(m.layer[1], "fc2");
+    ck_assert_int_eq(m.n_rot, 16);
+    double rot_first = m.rot[0].rotation[0], rot_last = m.rot[m.n_rot - 1].rotation[0];
     ck_assert_msg(rot_last > rot_first && rot_last > 0.01, "fc1 rotation %g -> %g", rot_first, rot_last);
+    double first = m.eval[0].train_loss, last = m.eval[m.n_eval - 1].train_loss;
     ck_assert_msg(last < 0.5 * first, "train loss %g -> %g", first, last);
+    lc_metrics_deinit(&m);
     lc_train_result_free(&r);
 }
 END_TEST

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "plot.h"
+#include "lc_plot.h"
 
 static int cmp_double(const void *a, const void *b)
 {

@@ -11,7 +11,7 @@
 
 #include "lc_metrics.h"
 #include "lc_train.h"
-#include "plot.h"
+#include "lc_plot.h"
 #include "study.h"
 #include "tune.h"
 
@@ -414,39 +414,6 @@ static int cmd_inspect(int argc, char **argv)
     return 0;
 }
 
-/* Rotation curves as the paper draws them: x epoch (0 prepended with
- * distance 0), one line per layer coloured viridis from first to last. */
-static lc_status plot_rotation(const lc_metrics *m, const char *prefix, const char *title)
-{
-    int L = m->n_layers, n = m->n_rot + 1;
-    double *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * L * sizeof *y);
-    lc_series *s = calloc((size_t)(L ? L : 1), sizeof *s);
-    if (!x || !y || !s) { free(x); free(y); free(s); return LC_ERR(LC_ERR_NOMEM, "out of memory"); }
-    double ymax = 0;
-    x[0] = 0;
-    for (int i = 0; i < m->n_rot; i++) x[i + 1] = m->rot[i].epoch;
-    for (int l = 0; l < L; l++) {
-        y[l * n] = 0;
-        for (int i = 0; i < m->n_rot; i++) {
-            y[l * n + i + 1] = m->rot[i].rotation[l];
-            if (isfinite(m->rot[i].rotation[l])) ymax = fmax(ymax, m->rot[i].rotation[l]);
-        }
-        s[l] = (lc_series){.x = x, .y = y + l * n, .n = n};
-        lc_viridis(L > 1 ? (double)l / (L - 1) : 0, s[l].rgb);
-    }
-    /* the paper's y range: the smallest of 1e-3, 1e-2, 1e-1 above the data,
-     * else [0, 1.1] */
-    double top = ymax <= 1e-3 ? 1e-3 : ymax <= 1e-2 ? 1e-2 : ymax <= 1e-1 ? 1e-1 : fmax(1.1, ymax * 1.02);
-    lc_figure f = {.title = title, .xlabel = "Epoch", .ylabel = "Cosine distance", .xmin = 0,
-                   .xmax = x[n - 1] > 0 ? x[n - 1] : 1, .ymin = 0, .ymax = top,
-                   .colorbar_low = "First layer", .colorbar_high = "Last layer"};
-    lc_status st = lc_plot(prefix, &f, s, L);
-    free(x);
-    free(y);
-    free(s);
-    return st;
-}
-
 static lc_status plot_training(const lc_metrics *m, const char *prefix, const char *title)
 {
     int n = m->n_eval;
@@ -509,7 +476,7 @@ static int cmd_plot(int argc, char **argv)
     char out[1100];
     if (m.n_rot > 0) {
         snprintf(out, sizeof out, "%s-rotation", prefix);
-        st = plot_rotation(&m, out, title);
+        st = lc_plot_rotation(&m, out, title);
         if (st == LC_OK) printf("%s.png\n%s.svg\n", out, out);
     }
     if (st == LC_OK && m.n_eval > 0) {

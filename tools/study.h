@@ -3,8 +3,8 @@
  * with its own folder under OUT/runs/), a results table beside the paper's
  * numbers and figures.  Finished runs are skipped, so a stopped study
  * restarts where it stopped. */
-#ifndef LC_STUDY_H
-#define LC_STUDY_H
+#ifndef LC_STUDY_CLI_H
+#define LC_STUDY_CLI_H
 
 /* argv[0] is "study", argv[1] the study's name.  Returns the exit code:
  * 0 done (or stopped by --max-runs), 1 a run failed or another error,

@@ -1,4 +1,4 @@
-/* Metrics JSON lines -> records. */
+/* The metrics file (JSON lines): records to lines and lines to records. */
 #include "lc_metrics.h"
 
 #include <cjson/cJSON.h>
@@ -25,6 +25,17 @@ static double num(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static lc_eval_rec eval_rec(const cJSON *o)
+{
+    return (lc_eval_rec){.epoch = num(o, "epoch"), .step = num(o, "step"), .lr = num(o, "lr"),
+                         .train_loss = num(o, "train_loss"), .train_acc = num(o, "train_acc"),
+                         .test_loss = num(o, "test_loss"), .test_acc = num(o, "test_acc"),
+                         .test_top5 = num(o, "test_top5"),
+                         .has_val = cJSON_GetObjectItemCaseSensitive(o, "val_loss") != NULL,
+                         .val_loss = num(o, "val_loss"), .val_acc = num(o, "val_acc"), .val_top5 = num(o, "val_top5"),
+                         .time_s = num(o, "time_s")};
 }
 
 static lc_status parse_rot(lc_metrics *m, const cJSON *o, const char *where, int line)
@@ -164,9 +175,7 @@ lc_status lc_metrics_parse(const char *text, size_t len, const char *where, lc_m
                     if (!ne) st = LC_ERR(LC_ERR_NOMEM, "out of memory");
                     else {
                         out->eval = ne;
-                        out->eval[out->n_eval++] = (lc_eval_rec){num(o, "epoch"), num(o, "step"), num(o, "lr"),
-                                                                 num(o, "train_loss"), num(o, "train_acc"),
-                                                                 num(o, "test_loss"), num(o, "test_acc")};
+                        out->eval[out->n_eval++] = eval_rec(o);
                         if (isnan(out->eval[out->n_eval - 1].epoch))
                             st = LC_ERR(LC_ERR_FORMAT, "%s:%d: an evaluation line needs \"epoch\"", where, line);
                     }
@@ -191,4 +200,88 @@ lc_status lc_metrics_load(const char *path, lc_metrics *out)
     if (st == LC_OK && out->n_eval == 0 && out->n_rot == 0)
         st = LC_ERR(LC_ERR_FORMAT, "%s: no evaluation or rotation lines", path);
     return st;
+}
+
+/* ---- writing ---- */
+
+/* ", \"key\": value" with null for a non-finite value */
+static void field(lc_strbuf *b, const char *key, const char *fmt, double v, bool *nonfinite)
+{
+    lc_strbuf_printf(b, ", \"%s\": ", key);
+    lc_strbuf_json_number(b, fmt, v);
+    if (!isfinite(v)) *nonfinite = true;
+}
+
+void lc_metrics_line_settings(lc_strbuf *b, int n, const char *const *keys, const char *const *values, int n_layers,
+                              char (*layer)[LC_NAME_MAX])
+{
+    lc_strbuf_printf(b, "{\"kind\": \"settings\"");
+    for (int i = 0; i < n; i++) {
+        lc_strbuf_printf(b, ", ");
+        lc_strbuf_json_string(b, keys[i]);
+        lc_strbuf_printf(b, ": %s", values[i]);
+    }
+    lc_strbuf_printf(b, ", \"layers\": [");
+    for (int l = 0; l < n_layers; l++) {
+        if (l) lc_strbuf_printf(b, ", ");
+        lc_strbuf_json_string(b, layer[l]);
+    }
+    lc_strbuf_printf(b, "]}");
+}
+
+void lc_metrics_line_eval(lc_strbuf *b, const lc_eval_rec *r)
+{
+    bool nf = false;
+    lc_strbuf_printf(b, "{\"kind\": \"eval\", \"epoch\": %d, \"step\": %lld", (int)r->epoch, (long long)r->step);
+    field(b, "lr", "%.9g", r->lr, &nf);
+    field(b, "train_loss", "%.6f", r->train_loss, &nf);
+    field(b, "train_acc", "%.6f", r->train_acc, &nf);
+    if (r->has_val) {
+        field(b, "val_loss", "%.6f", r->val_loss, &nf);
+        field(b, "val_acc", "%.6f", r->val_acc, &nf);
+        field(b, "val_top5", "%.6f", r->val_top5, &nf);
+    }
+    field(b, "test_loss", "%.6f", r->test_loss, &nf);
+    field(b, "test_acc", "%.6f", r->test_acc, &nf);
+    field(b, "test_top5", "%.6f", r->test_top5, &nf);
+    if (nf) lc_strbuf_printf(b, ", \"nonfinite\": true");
+    lc_strbuf_printf(b, ", \"time_s\": %.3f}", r->time_s);
+}
+
+void lc_metrics_line_rotation(lc_strbuf *b, const lc_rot_rec *r, int n_layers, char (*layer)[LC_NAME_MAX])
+{
+    bool nf = false;
+    lc_strbuf_printf(b, "{\"kind\": \"rotation\", \"epoch\": %.6f, \"step\": %lld, \"rotation\": {", r->epoch,
+                     (long long)r->step);
+    for (int pass = 0; pass < 2; pass++) {
+        const double *v = pass ? r->norm : r->rotation;
+        if (pass) lc_strbuf_printf(b, "}, \"norm\": {");
+        for (int l = 0; l < n_layers; l++) {
+            if (l) lc_strbuf_printf(b, ", ");
+            lc_strbuf_json_string(b, layer[l]);
+            lc_strbuf_printf(b, ": ");
+            lc_strbuf_json_number(b, "%.7g", v[l]);
+            nf |= !isfinite(v[l]);
+        }
+    }
+    lc_strbuf_printf(b, "}%s}", nf ? ", \"nonfinite\": true" : "");
+}
+
+void lc_metrics_line_silhouette(lc_strbuf *b, int epoch, int64_t step, const char *node, double value)
+{
+    bool nf = false;
+    lc_strbuf_printf(b, "{\"kind\": \"silhouette\", \"epoch\": %d, \"step\": %lld, \"node\": ", epoch, (long long)step);
+    lc_strbuf_json_string(b, node);
+    field(b, "value", "%.6f", value, &nf);
+    lc_strbuf_printf(b, "%s}", nf ? ", \"nonfinite\": true" : "");
+}
+
+void lc_metrics_line_nonfinite(lc_strbuf *b, int epoch, int64_t step, double loss, const char *where)
+{
+    bool nf = false;
+    lc_strbuf_printf(b, "{\"kind\": \"nonfinite\", \"epoch\": %d, \"step\": %lld", epoch, (long long)step);
+    field(b, "train_loss", "%.6f", loss, &nf);
+    lc_strbuf_printf(b, ", \"where\": ");
+    lc_strbuf_json_string(b, where);
+    lc_strbuf_printf(b, ", \"nonfinite\": true}");
 }

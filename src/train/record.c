@@ -1,4 +1,5 @@
-/* The metrics file (JSON lines) and the run's resolved settings.
+/* The metrics file (JSON lines; its records are written by src/model's
+ * lc_metrics_line_*, the file's one schema) and the run's resolved settings.
  *
  * Every line is built in memory and handed to the file in one write, so a
  * kill leaves at most one incomplete LAST line, which a resume cuts off (the
@@ -15,6 +16,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "lc_metrics.h"
 
 #ifndef LAYCA_VERSION
 #define LAYCA_VERSION "unknown"
@@ -256,48 +259,21 @@ void lc_metrics_close(lc_trainer *t)
 
 lc_status lc_record_settings(lc_trainer *t)
 {
-    lc_strbuf *b = &t->line;
-    lc_strbuf_printf(b, "{\"kind\": \"settings\"");
+    const char *keys[LC_MAX_SETTINGS], *values[LC_MAX_SETTINGS];
     for (int i = 0; i < t->n_settings; i++) {
-        lc_strbuf_printf(b, ", ");
-        lc_strbuf_json_string(b, t->settings[i].key);
-        lc_strbuf_printf(b, ": %s", t->settings[i].value);
+        keys[i] = t->settings[i].key;
+        values[i] = t->settings[i].value;
     }
-    lc_strbuf_printf(b, ", \"layers\": [");
-    for (int l = 0; l < t->L; l++) {
-        if (l) lc_strbuf_printf(b, ", ");
-        lc_strbuf_json_string(b, t->layer_name[l]);
-    }
-    lc_strbuf_printf(b, "]}");
+    lc_metrics_line_settings(&t->line, t->n_settings, keys, values, t->L, t->layer_name);
     return emit(t);
-}
-
-/* ", \"key\": value" with null for a non-finite value */
-static void field(lc_strbuf *b, const char *key, const char *fmt, double v, bool *nonfinite)
-{
-    lc_strbuf_printf(b, ", \"%s\": ", key);
-    lc_strbuf_json_number(b, fmt, v);
-    if (!isfinite(v)) *nonfinite = true;
 }
 
 lc_status lc_record_eval(lc_trainer *t, double time_s)
 {
-    lc_strbuf *b = &t->line;
-    bool nf = false;
-    lc_strbuf_printf(b, "{\"kind\": \"eval\", \"epoch\": %d, \"step\": %lld", t->epoch, (long long)t->step);
-    field(b, "lr", "%.9g", t->lr, &nf);
-    field(b, "train_loss", "%.6f", t->trl, &nf);
-    field(b, "train_acc", "%.6f", t->tra, &nf);
-    if (t->val.n > 0) {
-        field(b, "val_loss", "%.6f", t->vl, &nf);
-        field(b, "val_acc", "%.6f", t->va, &nf);
-        field(b, "val_top5", "%.6f", t->va5, &nf);
-    }
-    field(b, "test_loss", "%.6f", t->tel, &nf);
-    field(b, "test_acc", "%.6f", t->tea, &nf);
-    field(b, "test_top5", "%.6f", t->tea5, &nf);
-    if (nf) lc_strbuf_printf(b, ", \"nonfinite\": true");
-    lc_strbuf_printf(b, ", \"time_s\": %.3f}", time_s);
+    lc_eval_rec r = {.epoch = t->epoch, .step = (double)t->step, .lr = t->lr, .train_loss = t->trl, .train_acc = t->tra,
+                     .test_loss = t->tel, .test_acc = t->tea, .test_top5 = t->tea5, .has_val = t->val.n > 0,
+                     .val_loss = t->vl, .val_acc = t->va, .val_top5 = t->va5, .time_s = time_s};
+    lc_metrics_line_eval(&t->line, &r);
     return emit(t);
 }
 
@@ -309,45 +285,19 @@ lc_status lc_record_rotation(lc_trainer *t, double epoch, int64_t step)
         t->norm[t->layer_of_kernel[j]] = t->norm_opt[j];
     }
     if (t->metrics_fd < 0) return LC_OK;
-    lc_strbuf *b = &t->line;
-    bool nf = false;
-    lc_strbuf_printf(b, "{\"kind\": \"rotation\", \"epoch\": %.6f, \"step\": %lld, \"rotation\": {", epoch,
-                     (long long)step);
-    for (int pass = 0; pass < 2; pass++) {
-        const double *v = pass ? t->norm : t->rot;
-        if (pass) lc_strbuf_printf(b, "}, \"norm\": {");
-        for (int l = 0; l < t->L; l++) {
-            if (l) lc_strbuf_printf(b, ", ");
-            lc_strbuf_json_string(b, t->layer_name[l]);
-            lc_strbuf_printf(b, ": ");
-            lc_strbuf_json_number(b, "%.7g", v[l]);
-            nf |= !isfinite(v[l]);
-        }
-    }
-    lc_strbuf_printf(b, "}%s}", nf ? ", \"nonfinite\": true" : "");
+    lc_rot_rec r = {.epoch = epoch, .step = (double)step, .rotation = t->rot, .norm = t->norm};
+    lc_metrics_line_rotation(&t->line, &r, t->L, t->layer_name);
     return emit(t);
 }
 
 lc_status lc_record_silhouette(lc_trainer *t, int epoch)
 {
-    lc_strbuf *b = &t->line;
-    bool nf = false;
-    lc_strbuf_printf(b, "{\"kind\": \"silhouette\", \"epoch\": %d, \"step\": %lld, \"node\": ", epoch,
-                     (long long)t->step);
-    lc_strbuf_json_string(b, t->o.silhouette);
-    field(b, "value", "%.6f", t->sil_value, &nf);
-    lc_strbuf_printf(b, "%s}", nf ? ", \"nonfinite\": true" : "");
+    lc_metrics_line_silhouette(&t->line, epoch, t->step, t->o.silhouette, t->sil_value);
     return emit(t);
 }
 
 lc_status lc_record_nonfinite(lc_trainer *t, int64_t step, double loss, const char *where)
 {
-    lc_strbuf *b = &t->line;
-    bool nf = false;
-    lc_strbuf_printf(b, "{\"kind\": \"nonfinite\", \"epoch\": %d, \"step\": %lld", t->epoch, (long long)step);
-    field(b, "train_loss", "%.6f", loss, &nf);
-    lc_strbuf_printf(b, ", \"where\": ");
-    lc_strbuf_json_string(b, where);
-    lc_strbuf_printf(b, ", \"nonfinite\": true}");
+    lc_metrics_line_nonfinite(&t->line, t->epoch, step, loss, where);
     return emit(t);
 }

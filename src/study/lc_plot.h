@@ -1,10 +1,12 @@
-/* Line figures through PLplot, written as PNG and SVG. */
+/* Line figures through PLplot, written as PNG and SVG; the layer rotation
+ * figure that `layca plot` and the studies draw. */
 #ifndef LC_PLOT_H
 #define LC_PLOT_H
 
 #include <stdbool.h>
 
 #include "lc_core.h"
+#include "lc_metrics.h"
 
 typedef struct lc_series {
     const double *x, *y;
@@ -27,5 +29,10 @@ typedef struct lc_figure {
 void lc_viridis(double t, double rgb[3]);
 /* Writes PREFIX.png and PREFIX.svg. */
 lc_status lc_plot(const char *prefix, const lc_figure *fig, const lc_series *s, int n);
+/* A run's rotation curves as the paper draws them, to PREFIX.png and
+ * PREFIX.svg: x the epoch with 0 prepended (distance 0), one line per layer
+ * coloured viridis from first to last, a colour bar "First layer" ..
+ * "Last layer". */
+lc_status lc_plot_rotation(const lc_metrics *m, const char *prefix, const char *title);
 
 #endif
