@@ -61,6 +61,7 @@ typedef struct lc_train_opts {
     bool no_shuffle;
     const char *metrics_path;   /* JSONL, NULL = none */
     const char *init_path;      /* safetensors to start from */
+    const char *init_map;       /* renames init_path's tensors: "FROM=TO,..." (lc_model_load_params_map) */
     const char *save_path;      /* safetensors of the final weights (with the normalisation in its metadata) */
     bool quiet;                 /* same as progress = LC_PROGRESS_QUIET */
     lc_progress_mode progress;

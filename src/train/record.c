@@ -124,6 +124,7 @@ void lc_trainer_build_settings(lc_trainer *t)
     set_bool(t, "flip", o->flip, true);
     set_num(t, "shift", o->shift, true);
     set_str(t, "init", o->init_path, false);
+    if (o->init_map) set_str(t, "init_map", o->init_map, false);
     if (o->init_path) set_hash(t, "init_hash", t->init_hash, true);
     else set_str(t, "init_hash", NULL, true);
     set_str(t, "train_only", o->train_only, true);

@@ -360,7 +360,7 @@ lc_status lc_trainer_create(lc_trainer **out, const lc_train_opts *o)
     t->host_params = malloc((size_t)(g->param_floats ? g->param_floats : 1) * 4);
     if (!t->idx || !t->host_params) CHECK(LC_ERR(LC_ERR_NOMEM, "out of memory"));
     lc_graph_init_params(g, t->host_params, (uint64_t)t->spec.seed);
-    if (o->init_path) CHECK(lc_model_load_params(o->init_path, g, t->host_params));
+    if (o->init_path) CHECK(lc_model_load_params_map(o->init_path, g, t->host_params, o->init_map));
 
     double t0 = lc_now_s();
     lc_rt_opts ro = {.selector = o->device, .device_only = o->device_only};
