@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "cli_env.h"
 #include "cli_parse.h"
 #include "lc_train.h"
 
@@ -383,7 +384,8 @@ static lc_status make_setup(setup *s, lc_rt *rt, const char *path, int batch, co
     LC_TRY(lc_model_load(path, &s->g, &ts));
     lc_graph *g = s->g;
     LC_TRY(lc_graph_compile(g, batch, true, NULL));
-    LC_TRY(lc_exec_create(&s->ex, rt, g));
+    lc_exec_opts xo = cli_env_exec_opts();
+    LC_TRY(lc_exec_create_opts(&s->ex, rt, g, &xo));
     float *p = malloc((size_t)g->param_floats * 4 + 4);
     if (!p) return LC_ERR(LC_ERR_NOMEM, "out of memory");
     lc_graph_init_params(g, p, 1);
@@ -483,6 +485,7 @@ static lc_status bench_model(bench *b, lc_rt *rt, const char *path)
     setup s;
     lc_optim_config oc;
     lc_optim_config_defaults(&oc, LC_OPTIM_SGD);
+    oc.geometry = cli_env_load()->optim; /* LAYCA_OPTIM_* */
     lc_status st = make_setup(&s, rt, path, b->batch, &oc, 0.01);
     if (st != LC_OK) { setup_free(&s); return st; }
     int R = b->repeats;
@@ -518,6 +521,7 @@ static lc_status bench_model(bench *b, lc_rt *rt, const char *path)
             s.opt = NULL;
             lc_optim_config lc;
             lc_optim_config_defaults(&lc, LC_OPTIM_SGD);
+            lc.geometry = cli_env_load()->optim; /* LAYCA_OPTIM_* */
             lc.layca = true;
             lc_optim_tensor *t = calloc((size_t)s.g->n_params + 1, sizeof *t);
             if (!t) { st = LC_ERR(LC_ERR_NOMEM, "out of memory"); break; }
@@ -569,7 +573,7 @@ static bool device_only; /* --device-only: no host shortcuts (lc_rt_opts.device_
 
 static lc_status open_rt(lc_rt **rt, const char *sel)
 {
-    lc_rt_opts o = {.selector = sel, .device_only = device_only};
+    lc_rt_opts o = cli_env_rt_opts(sel, device_only);
     return lc_rt_create_opts(rt, &o);
 }
 
@@ -581,6 +585,7 @@ static int startup_child(const char *device, const char *model, int batch)
     setup s;
     lc_optim_config oc;
     lc_optim_config_defaults(&oc, LC_OPTIM_SGD);
+    oc.geometry = cli_env_load()->optim; /* LAYCA_OPTIM_* */
     double sec;
     if (make_setup(&s, rt, model, batch, &oc, 0.01) != LC_OK || train_steps(&s, rt, batch, 1, &sec, NULL) != LC_OK) {
         setup_free(&s);
@@ -667,7 +672,8 @@ static int pick_devices(bench_results *r, const char *list, const lc_device_info
         while (*tok == ' ') tok++;
         if (!*tok) continue;
         lc_device_info info;
-        if (lc_rt_select(tok, &info) != LC_OK) {
+        lc_rt_opts so = cli_env_rt_opts(tok, false);
+        if (lc_rt_select(&so, &info) != LC_OK) {
             fprintf(stderr, "layca-bench: --devices: %s\n", lc_error_message());
             return 2;
         }
@@ -713,6 +719,7 @@ static int usage(const char *fmt, const char *arg)
 
 int main(int argc, char **argv)
 {
+    cli_env_load(); /* the log level and the cache folder */
     bench_results res;
     memset(&res, 0, sizeof res);
     bench b = {.res = &res, .cur = -1, .batch = 128, .steps = -1, .repeats = -1, .self = argv[0], .profile = true,

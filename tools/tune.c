@@ -37,6 +37,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 
+#include "cli_env.h"
 #include "cli_parse.h"
 #include "lc_train.h"
 
@@ -437,7 +438,8 @@ int lc_tune_main(int argc, char **argv)
     /* the device, and its tuning file moved aside so this run starts from
      * CLBlast's defaults (CLBlast keeps overrides for the whole process) */
     lc_device_info info;
-    if (lc_rt_select(device, &info) != LC_OK) return fail();
+    lc_rt_opts so = cli_env_rt_opts(device, false);
+    if (lc_rt_select(&so, &info) != LC_OK) return fail();
     char path[1300], prev[1400];
     lc_rt_tune_path(&info, path, sizeof path);
     if (!path[0]) {
@@ -461,7 +463,7 @@ int lc_tune_main(int argc, char **argv)
     lc_strbuf text = {0}, note = {0};
     if (!tf) { fprintf(stderr, "layca: error: out of memory\n"); goto out; }
     /* device-only: convolutions as device GEMMs, so their shapes are tuned too */
-    lc_rt_opts ro = {.selector = sel, .device_only = true};
+    lc_rt_opts ro = cli_env_rt_opts(sel, true);
     if (lc_rt_create_opts(&rt, &ro) != LC_OK) { rc = fail(); goto out; }
     fprintf(stderr, "layca tune: device %s %s (%s, driver %s)\n", sel, rt->info.name, rt->info.platform_name,
             rt->info.driver_version);

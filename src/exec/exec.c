@@ -1144,7 +1144,7 @@ static lc_status choose_conv(lc_exec *ex)
 {
     lc_graph *g = ex->g;
     if (!lc_rt_host_blas_usable(ex->rt) || !lc_rt_host_sgemm_available()) return LC_OK;
-    const char *force = getenv("LAYCA_CONV");
+    const char *force = ex->opts.host_conv;
     if (force && !strcmp(force, "device")) return LC_OK;
     int forced = !force ? 0 : !strcmp(force, "host-chunked")                            ? HC_CHUNKED
                  : !strcmp(force, "host-blocked")                           ? HC_BLOCKED
