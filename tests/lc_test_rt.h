@@ -26,12 +26,30 @@ static inline bool lc_test_device_only(void)
     return d && *d && *d != '0';
 }
 
+/* The cache folder the CLIs would use (LAYCA_CACHE_DIR, else
+ * XDG_CACHE_HOME/layca, else ~/.cache/layca; LAYCA_CACHE_DIR=off: none),
+ * set on the first call unless the suite set one already: compiled
+ * programs are reused between runs as they are by the CLIs. */
+static inline void lc_test_cache_default(void)
+{
+    static bool done;
+    if (done) return;
+    done = true;
+    char dir[4096];
+    lc_cache_dir(dir, sizeof dir);
+    if (dir[0]) return;
+    lc_cache_dir_resolve(getenv("LAYCA_CACHE_DIR"), getenv("XDG_CACHE_HOME"), getenv("HOME"), dir, sizeof dir);
+    if (lc_cache_dir_set(dir) != LC_OK) fprintf(stderr, "# %s\n", lc_error_message());
+}
+
 /* True when the run is not the default configuration (another device or
  * device-only): slow tests of the default path may trim themselves. */
 static inline bool lc_test_extra_config(void) { return lc_test_device() || lc_test_device_only(); }
 
+/* The rt options of the configuration (sets the default cache folder). */
 static inline lc_rt_opts lc_test_rt_opts(void)
 {
+    lc_test_cache_default();
     lc_rt_opts o = {.selector = lc_test_device(), .device_only = lc_test_device_only()};
     return o;
 }

@@ -375,6 +375,37 @@ START_TEST(atomic_write_killed)
 }
 END_TEST
 
+/* The cache folder: set explicitly (the library reads no environment), and
+ * the CLIs' rule for their variables. */
+START_TEST(cache_dir_set_and_resolve)
+{
+    char out[64];
+    ck_assert_int_eq(lc_cache_dir_set("/some/where"), LC_OK);
+    lc_cache_dir(out, sizeof out);
+    ck_assert_str_eq(out, "/some/where");
+    lc_cache_dir(out, 5); /* does not fit: no disk cache */
+    ck_assert_str_eq(out, "");
+    ck_assert_int_eq(lc_cache_dir_set(""), LC_OK);
+    lc_cache_dir(out, sizeof out);
+    ck_assert_str_eq(out, "");
+    ck_assert_int_eq(lc_cache_dir_set(NULL), LC_OK);
+    lc_cache_dir(out, sizeof out);
+    ck_assert_str_eq(out, "");
+    lc_cache_dir_resolve("/c", "/x", "/h", out, sizeof out);
+    ck_assert_str_eq(out, "/c");
+    lc_cache_dir_resolve("OFF", "/x", "/h", out, sizeof out);
+    ck_assert_str_eq(out, "");
+    lc_cache_dir_resolve("", "/x", "/h", out, sizeof out);
+    ck_assert_str_eq(out, "/x/layca");
+    lc_cache_dir_resolve(NULL, "", "/h", out, sizeof out);
+    ck_assert_str_eq(out, "/h/.cache/layca");
+    lc_cache_dir_resolve(NULL, NULL, NULL, out, sizeof out);
+    ck_assert_str_eq(out, "");
+    lc_cache_dir_resolve("/a/path/longer/than/the/room/given", NULL, NULL, out, 8);
+    ck_assert_str_eq(out, "");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("core");
@@ -388,6 +419,7 @@ int main(void)
     tcase_add_test(tc, atomic_write_follows_links);
     tcase_add_test(tc, atomic_write_refuses_special);
     tcase_add_test(tc, atomic_write_killed);
+    tcase_add_test(tc, cache_dir_set_and_resolve);
     suite_add_tcase(s, tc);
     return lc_test_run(s);
 }

@@ -1622,10 +1622,11 @@ START_TEST(t_image_cache)
     lc_dataset_deinit(&tr);
     lc_dataset_deinit(&te);
 
-    /* LAYCA_CACHE_DIR picks the default folder; no_cache touches none */
+    /* the process's cache folder (lc_cache_dir_set) is the default folder;
+     * no_cache touches none */
     char env[600];
     snprintf(env, sizeof env, "%s/envcache", lc_test_tmpdir());
-    setenv("LAYCA_CACHE_DIR", env, 1);
+    ck_assert_int_eq(lc_cache_dir_set(env), LC_OK);
     ck_assert_int_eq(lc_images_load_dir(dir, LC_IMAGES_FOLDERS, &(lc_images_opts){.quiet = true}, &tr, &te, &info), LC_OK);
     ck_assert_int_eq(info.from_cache[0], 0);
     ck_assert_msg(strncmp(info.cache_path[0], env, strlen(env)) == 0 && strstr(info.cache_path[0], "/envcache/data/"),
@@ -1641,13 +1642,16 @@ START_TEST(t_image_cache)
     ck_assert_str_eq(info.cache_path[0], "");
     lc_dataset_deinit(&tr);
     lc_dataset_deinit(&te);
-    /* LAYCA_CACHE_DIR=off: no decode cache anywhere (not a folder named off) */
-    setenv("LAYCA_CACHE_DIR", "off", 1);
+    /* LAYCA_CACHE_DIR=off as the CLIs resolve it: no decode cache anywhere
+     * (not a folder named off) */
+    char off[600];
+    lc_cache_dir_resolve("off", "/xdg", "/home", off, sizeof off);
+    ck_assert_str_eq(off, "");
+    ck_assert_int_eq(lc_cache_dir_set(off), LC_OK);
     ck_assert_int_eq(lc_images_load_dir(dir, LC_IMAGES_FOLDERS, &(lc_images_opts){.quiet = true}, &tr, &te, &info), LC_OK);
     ck_assert_int_eq(info.from_cache[0], 0);
     ck_assert_str_eq(info.cache_path[0], "");
     ck_assert_int_ne(stat("off", &sb), 0);
-    unsetenv("LAYCA_CACHE_DIR");
     lc_dataset_deinit(&tr);
     lc_dataset_deinit(&te);
     lc_dataset_deinit(&tr0);

@@ -386,6 +386,9 @@ typedef struct run_cfg {
  * check_conv_graph run, set by the tests that replay the others in a
  * given style. */
 static run_cfg style;
+/* lc_exec_opts.host_conv of every check_conv_graph run (NULL: chosen by
+ * timing), set by the tests that force a conv schedule. */
+static const char *host_conv;
 
 /* fraction of the elements of a off by more than tol * max |b| (NaN: all) */
 static double outlier_frac(const float *a, const double *b, size_t n, double tol)
@@ -416,7 +419,8 @@ static void check_conv_graph(lc_graph *g, const run_cfg *cfg, const char *what)
     lc_exec *ex;
     lc_exec_opts xo = {.gemm_rebase_at = cfg->gemm_rebase_at,
                        .kernels = cfg->kernels ? cfg->kernels : style.kernels,
-                       .device_conv = cfg->device_conv ? cfg->device_conv : style.device_conv};
+                       .device_conv = cfg->device_conv ? cfg->device_conv : style.device_conv,
+                       .host_conv = host_conv};
     st = lc_exec_create_opts(&ex, cfg->use_rt ? cfg->use_rt : rt, g, &xo);
     ck_assert_msg(st == LC_OK, "%s: exec: %s", what, lc_error_message());
     int n = cfg->n;
@@ -635,19 +639,15 @@ START_TEST(conv_paths_vs_reference)
         fprintf(stderr, "# device-only: no host convolution schedules to compare\n");
         return;
     }
-    const char *prev = getenv("LAYCA_CONV");
-    char *saved = prev ? strdup(prev) : NULL;
     for (size_t m = 0; m < LC_COUNTOF(modes); m++) {
         if (m > 0 && !lc_rt_host_blas_usable(rt)) break;
-        setenv("LAYCA_CONV", modes[m], 1);
+        host_conv = modes[m];
         conv_cases_vs_reference();
         /* a conv - relu - batchnorm - pool network (the paper's VGG block) */
         net_vs_reference("cifar10_vgg.json", 2, false, "fc");
         net_vs_reference_tol("cifar10_vgg.json", 2, true, NULL, 5e-2, 0.03);
     }
-    if (saved) setenv("LAYCA_CONV", saved, 1);
-    else unsetenv("LAYCA_CONV");
-    free(saved);
+    host_conv = NULL;
 }
 END_TEST
 
@@ -1179,7 +1179,7 @@ static void see_style(lc_exec *ex, const lc_graph *g, void *ctx)
  * style and device conv schedule: GPU style with the plain GEMM schedule,
  * GPU style with the batched one (split-K weight gradients: slices of 7
  * columns here, so the small cases are cut, with a remainder), and CPU
- * style; the device lowering (LAYCA_CONV=device), against the double
+ * style; the device lowering (host_conv "device"), against the double
  * reference. */
 START_TEST(kernel_styles_vs_reference)
 {
@@ -1189,9 +1189,7 @@ START_TEST(kernel_styles_vs_reference)
         {LC_EXEC_KERNELS_CPU, 0, "CPU style"},
     };
     setup_rt();
-    const char *prev = getenv("LAYCA_CONV");
-    char *saved = prev ? strdup(prev) : NULL;
-    setenv("LAYCA_CONV", "device", 1);
+    host_conv = "device";
     for (size_t k = 0; k < LC_COUNTOF(v); k++) {
         style_seen seen = {0};
         style = (run_cfg){.kernels = v[k].kernels, .device_conv = v[k].conv, .dw_split_cols = 7,
@@ -1217,9 +1215,7 @@ START_TEST(kernel_styles_vs_reference)
         if (v[k].conv == LC_EXEC_CONV_BATCHED) ck_assert_int_gt(seen.split, 0);
         else ck_assert_int_eq(seen.split, 0);
     }
-    if (saved) setenv("LAYCA_CONV", saved, 1);
-    else unsetenv("LAYCA_CONV");
-    free(saved);
+    host_conv = NULL;
 }
 END_TEST
 
@@ -1245,9 +1241,7 @@ static void max_parts(lc_exec *ex, const lc_graph *g, void *ctx)
 START_TEST(split_reductions_vs_reference)
 {
     setup_rt();
-    const char *prev = getenv("LAYCA_CONV");
-    char *saved = prev ? strdup(prev) : NULL;
-    setenv("LAYCA_CONV", "device", 1);
+    host_conv = "device";
     for (int eval = 0; eval < 2; eval++) {
         size_t most = 0;
         run_cfg cfg = {.planned = 11, .n = 11, .eval = eval, .tweak = tweak_bn, .tol = 1e-3, .data_seed = 77,
@@ -1255,9 +1249,7 @@ START_TEST(split_reductions_vs_reference)
         check_conv_graph(bn_graph(3, 64, 64, true, true, 0.9), &cfg, eval ? "split reductions (eval)" : "split reductions");
         ck_assert_uint_gt(most, 1);
     }
-    if (saved) setenv("LAYCA_CONV", saved, 1);
-    else unsetenv("LAYCA_CONV");
-    free(saved);
+    host_conv = NULL;
 }
 END_TEST
 

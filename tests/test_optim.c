@@ -585,26 +585,15 @@ START_TEST(test_gaps_untouched)
 END_TEST
 
 /* The other kernel geometries and the double-float sums (what GPUs and
- * devices without fp64 get), forced through the environment: Layca and
+ * devices without fp64 get), forced through cfg.geometry: Layca and
  * plain steps against the reference with rotation monitoring, and the
  * parallel-gradient zero step that needs near-exact sums. */
-static const char *const geometries[][3] = {
-    {"1", "8", "0"}, {"64", "4", "1"}, {"256", "4", "0"}, {"8", "16", "1"},
+static const lc_optim_geometry_opts geometries[] = {
+    {.wg = 1, .vec = 8, .no_fp64 = true},
+    {.wg = 64, .vec = 4},
+    {.wg = 256, .vec = 4, .no_fp64 = true},
+    {.wg = 8, .vec = 16},
 };
-
-static void set_geometry(const char *const *gm)
-{
-    setenv("LAYCA_OPTIM_WG", gm[0], 1);
-    setenv("LAYCA_OPTIM_VEC", gm[1], 1);
-    setenv("LAYCA_OPTIM_FP64", gm[2], 1);
-}
-
-static void clear_geometry(void)
-{
-    unsetenv("LAYCA_OPTIM_WG");
-    unsetenv("LAYCA_OPTIM_VEC");
-    unsetenv("LAYCA_OPTIM_FP64");
-}
 
 START_TEST(test_geometries)
 {
@@ -615,7 +604,9 @@ START_TEST(test_geometries)
         if (_i == 0) fprintf(stderr, "# forced geometries: default configuration only\n");
         return;
     }
-    const char *const *gm = geometries[_i / 3];
+    const lc_optim_geometry_opts *gm = &geometries[_i / 3];
+    char what[64];
+    snprintf(what, sizeof what, "wg %d vec %d%s", gm->wg, gm->vec, gm->no_fp64 ? " no fp64" : "");
     int v = _i % 3; /* 0: Layca fused Nesterov; 1: Layca unfused Adam; 2: plain fused SGD momentum */
     const inner_case *c = &cases[v == 0 ? 2 : v == 1 ? 4 : 1];
     world W = {0};
@@ -624,9 +615,8 @@ START_TEST(test_geometries)
     add_tensor(&W, 300, true, false); /* frozen kernel */
     world_init(&W, 900 + (uint64_t)_i);
     lc_optim_config cfg = case_config(c, v != 2, v != 1);
-    set_geometry(gm);
+    cfg.geometry = *gm;
     world_create(&W, &cfg);
-    clear_geometry();
     world_rates(&W, v != 2 ? 0.2 : c->lr, 0.4);
     for (int s = 0; s < 3; s++) {
         world_grads(&W, 0);
@@ -635,15 +625,14 @@ START_TEST(test_geometries)
         ref_step(&W);
     }
     double d = diff_vs_ref(&W);
-    ck_assert_msg(d <= 1e-5, "wg %s vec %s fp64 %s, variant %d: rel diff %g", gm[0], gm[1], gm[2], v, d);
+    ck_assert_msg(d <= 1e-5, "%s, variant %d: rel diff %g", what, v, d);
     double cd[8], nr[8];
     int L = lc_optim_kernel_count(W.o);
     OK(lc_optim_rotation(W.o, cd, nr));
     for (int i = 0, l = 0; i < W.n; i++) {
         if (!W.t[i].is_kernel) continue;
         double want = lc_ref_cosine_distance(W.rw + W.t[i].offset, W.w0 + W.t[i].offset, (size_t)W.t[i].numel);
-        ck_assert_msg(fabs(cd[l] - want) <= 1e-5, "wg %s vec %s fp64 %s tensor %d: %.9g vs %.9g", gm[0], gm[1], gm[2],
-                      i, cd[l], want);
+        ck_assert_msg(fabs(cd[l] - want) <= 1e-5, "%s tensor %d: %.9g vs %.9g", what, i, cd[l], want);
         l++;
     }
     ck_assert_double_le(fabs(cd[L - 1]), 1e-12); /* frozen */
@@ -651,9 +640,8 @@ START_TEST(test_geometries)
         /* a gradient parallel to w: a zero Layca step, weights bit-identical */
         lc_optim_destroy(W.o);
         lc_optim_config c0 = case_config(&cases[0], true, v == 0);
-        set_geometry(gm);
+        c0.geometry = *gm;
         world_create(&W, &c0);
-        clear_geometry();
         world_rates(&W, 0.3, 0.0);
         float *before = malloc((size_t)W.floats * 4);
         read_params(&W, before);
@@ -662,8 +650,7 @@ START_TEST(test_geometries)
         OK(lc_rt_write(g_rt, W.grads, 0, (size_t)W.floats * 4, W.g));
         OK(lc_optim_step(W.o));
         read_params(&W, W.w);
-        ck_assert_msg(memcmp(before, W.w, (size_t)W.floats * 4) == 0, "wg %s vec %s fp64 %s: parallel step moved w",
-                      gm[0], gm[1], gm[2]);
+        ck_assert_msg(memcmp(before, W.w, (size_t)W.floats * 4) == 0, "%s: parallel step moved w", what);
         free(before);
     }
     world_free(&W);
@@ -712,7 +699,7 @@ START_TEST(test_device_only_geometry)
     lc_rt_destroy(d);
     /* outside device-only mode, one-item work-groups on PoCL's CPU devices
      * only; other CPU implementations (rusticl) keep the wide geometry */
-    if (!g_rt->device_only && (g_rt->info.type & CL_DEVICE_TYPE_CPU) && !getenv("LAYCA_OPTIM_WG")) {
+    if (!g_rt->device_only && (g_rt->info.type & CL_DEVICE_TYPE_CPU)) {
         world C = {0};
         small_layout(&C);
         world_init(&C, 7);
@@ -904,6 +891,13 @@ START_TEST(test_errors_and_names)
     ck_assert_int_eq(lc_optim_create(&o, g_rt, &cfg, t, 2, 1024, buf, buf), LC_ERR_INVALID); /* outside */
     ck_assert_ptr_null(o);
     t[1].offset = 512;
+    /* geometry overrides the kernels cannot have */
+    cfg.geometry = (lc_optim_geometry_opts){.wg = 3};
+    ck_assert_int_eq(lc_optim_create(&o, g_rt, &cfg, t, 2, 1024, buf, buf), LC_ERR_INVALID);
+    cfg.geometry = (lc_optim_geometry_opts){.vec = 5};
+    ck_assert_int_eq(lc_optim_create(&o, g_rt, &cfg, t, 2, 1024, buf, buf), LC_ERR_INVALID);
+    ck_assert_ptr_null(o);
+    cfg.geometry = (lc_optim_geometry_opts){0};
     OK(lc_optim_create(&o, g_rt, &cfg, t, 2, 1024, buf, buf));
     lc_optim_destroy(o);
     lc_optim_destroy(NULL);
@@ -946,8 +940,7 @@ int main(void)
     /* a program cache of its own, removed at the end */
     char cache[512];
     snprintf(cache, sizeof cache, "%s/cache", lc_test_tmpdir());
-    setenv("LAYCA_CACHE_DIR", cache, 1);
-    unsetenv("LAYCA_KERNEL_DIR");
+    if (lc_cache_dir_set(cache) != LC_OK) return 1;
     g_rt = lc_test_rt_create();
     int rc = lc_test_run(optim_suite());
     lc_rt_destroy(g_rt);

@@ -45,6 +45,7 @@ static void setup(void)
     ck_assert_int_eq(lc_mkdirs(tmp), LC_OK);
     char cache[1100];
     snprintf(cache, sizeof cache, "%s/cache", tmp);
+    /* for the layca processes this suite starts */
     setenv("LAYCA_CACHE_DIR", cache, 1);
     setenv("LAYCA_LOG", "warn", 1);
 }

@@ -71,13 +71,19 @@ static void write_file(const char *path, const void *data, size_t len)
     ck_assert_int_eq(fclose(f), 0);
 }
 
-static lc_rt *make_rt(const char *sel)
+static lc_rt *make_rt_opts(const lc_rt_opts *o)
 {
     lc_rt *rt = NULL;
-    lc_status st = lc_rt_create(&rt, sel, false);
-    ck_assert_msg(st == LC_OK, "lc_rt_create(%s): %s", sel ? sel : "NULL", lc_error_message());
+    lc_status st = lc_rt_create_opts(&rt, o);
+    ck_assert_msg(st == LC_OK, "lc_rt_create(%s): %s", o->selector ? o->selector : "NULL", lc_error_message());
     ck_assert_ptr_nonnull(rt);
     return rt;
+}
+
+static lc_rt *make_rt(const char *sel)
+{
+    lc_rt_opts o = {.selector = sel};
+    return make_rt_opts(&o);
 }
 
 #define OK(expr)                                                                                                 \
@@ -209,21 +215,25 @@ START_TEST(test_create_bad)
     ck_assert_int_ne(st, LC_OK);
     ck_assert_msg(strstr(lc_error_message(), g_devs[0].name) != NULL, "%s", lc_error_message());
 
-    /* The environment variable is used when the selector is empty. */
-    const char *old = getenv("LAYCA_DEVICE");
-    char *saved = old ? strdup(old) : NULL;
-    setenv("LAYCA_DEVICE", "still-no-such-device", 1);
-    st = lc_rt_create(&rt, NULL, false);
+    /* The selector's source is named in the error (the CLIs: LAYCA_DEVICE). */
+    lc_rt_opts o = {.selector = "still-no-such-device", .selector_source = "LAYCA_DEVICE"};
+    st = lc_rt_create_opts(&rt, &o);
     ck_assert_int_ne(st, LC_OK);
-    ck_assert_msg(strstr(lc_error_message(), "LAYCA_DEVICE") != NULL, "%s", lc_error_message());
+    ck_assert_msg(strstr(lc_error_message(), "LAYCA_DEVICE='still-no-such-device'") != NULL, "%s",
+                  lc_error_message());
     char sel[32];
     snprintf(sel, sizeof sel, "%d:%d", g_devs[g_ndev - 1].platform, g_devs[g_ndev - 1].device);
-    setenv("LAYCA_DEVICE", sel, 1);
-    rt = make_rt(NULL);
+    o.selector = sel;
+    rt = make_rt_opts(&o);
     ck_assert_str_eq(rt->info.name, g_devs[g_ndev - 1].name);
     lc_rt_destroy(rt);
-    if (saved) setenv("LAYCA_DEVICE", saved, 1); else unsetenv("LAYCA_DEVICE");
-    free(saved);
+    /* Options refused before any device is touched. */
+    lc_rt_opts bad = {.host_threads = -1};
+    ck_assert_int_eq(lc_rt_create_opts(&rt, &bad), LC_ERR_INVALID);
+    ck_assert_ptr_null(rt);
+    bad = (lc_rt_opts){.gemm = LC_GEMM_MODE_COUNT};
+    ck_assert_int_eq(lc_rt_create_opts(&rt, &bad), LC_ERR_INVALID);
+    ck_assert_msg(strstr(lc_error_message(), "gemm") != NULL, "%s", lc_error_message());
 }
 END_TEST
 
@@ -297,10 +307,10 @@ START_TEST(test_selftest_kernel)
 {
     const char *src = NULL;
     size_t len = 0;
-    OK(lc_rt_kernel_source("rt_selftest", &src, &len));
+    OK(lc_rt_kernel_source(NULL, "rt_selftest", &src, &len));
     ck_assert_uint_eq(strlen(src), len);
     ck_assert_ptr_nonnull(strstr(src, "lc_axpy"));
-    ck_assert_int_eq(lc_rt_kernel_source("no_such_kernel_file", &src, &len), LC_ERR_NOT_FOUND);
+    ck_assert_int_eq(lc_rt_kernel_source(NULL, "no_such_kernel_file", &src, &len), LC_ERR_NOT_FOUND);
 
     lc_rt *rt = make_rt(NULL);
     cl_program p1, p2, p3;
@@ -399,7 +409,7 @@ static void gemm_case_with(lc_rt *rt, int backend, float beta, lc_rng *rng, bool
 static void set_cache_dir_early(char *dir, size_t cap, const char *tag)
 {
     fresh_dir(dir, cap, tag);
-    setenv("LAYCA_CACHE_DIR", dir, 1);
+    OK(lc_cache_dir_set(dir));
 }
 
 static void gemm_case(lc_rt *rt, lc_rng *rng, bool ta, bool tb, size_t m, size_t n, size_t k)
@@ -426,17 +436,27 @@ START_TEST(test_sgemm_backends)
             }
     /* the host BLAS is the default where it is usable */
     ck_assert_int_eq(lc_rt_gemm_backend_for(rt, false, true, 64, 48, 40), nb == 2 ? LC_GEMM_HOST : LC_GEMM_CLBLAST);
-    /* with LAYCA_GEMM=time and beta == 0 the automatic choice times the
+    /* with LC_GEMM_MODE_TIME and beta == 0 the automatic choice times the
      * candidates once and remembers the winner, also for the next rt */
-    setenv("LAYCA_GEMM", "time", 1);
+    lc_rt_destroy(rt);
+    lc_rt_opts timed = {.gemm = LC_GEMM_MODE_TIME};
+    rt = make_rt_opts(&timed);
     ck_assert_int_eq(lc_rt_gemm_backend_for(rt, false, true, 64, 48, 40), nb == 2 ? LC_GEMM_AUTO : LC_GEMM_CLBLAST);
     gemm_case_with(rt, LC_GEMM_AUTO, 0.0f, &rng, false, true, 64, 48, 40);
     int chosen = lc_rt_gemm_backend_for(rt, false, true, 64, 48, 40);
     ck_assert(chosen == LC_GEMM_CLBLAST || chosen == LC_GEMM_HOST);
     lc_rt_destroy(rt);
-    rt = make_rt(NULL);
+    rt = make_rt_opts(&timed);
     ck_assert_int_eq(lc_rt_gemm_backend_for(rt, false, true, 64, 48, 40), chosen);
-    unsetenv("LAYCA_GEMM");
+    lc_rt_destroy(rt);
+    /* forced backends */
+    lc_rt_opts forced = {.gemm = LC_GEMM_MODE_CLBLAST};
+    rt = make_rt_opts(&forced);
+    ck_assert_int_eq(lc_rt_gemm_backend_for(rt, false, true, 64, 48, 40), LC_GEMM_CLBLAST);
+    lc_rt_destroy(rt);
+    forced.gemm = LC_GEMM_MODE_HOST;
+    rt = make_rt_opts(&forced);
+    ck_assert_int_eq(lc_rt_gemm_backend_for(rt, false, true, 64, 48, 40), nb == 2 ? LC_GEMM_HOST : LC_GEMM_CLBLAST);
     lc_rt_destroy(rt);
 }
 END_TEST
@@ -572,7 +592,16 @@ START_TEST(test_host_access)
 {
     char dir[512];
     set_cache_dir_early(dir, sizeof dir, "host");
-    lc_rt *rt = make_rt(NULL);
+    /* the thread count: the option, at most 64 */
+    lc_rt_opts th = {.host_threads = 3};
+    lc_rt *rt = make_rt_opts(&th);
+    ck_assert_int_eq(lc_rt_host_threads(rt), 3);
+    lc_rt_destroy(rt);
+    th.host_threads = 1000;
+    rt = make_rt_opts(&th);
+    ck_assert_int_eq(lc_rt_host_threads(rt), 64);
+    lc_rt_destroy(rt);
+    rt = make_rt(NULL);
     ck_assert_int_ge(lc_rt_host_threads(rt), 1);
     enum { N = 1001 };
     int *hits = calloc(N, sizeof *hits);
@@ -628,7 +657,7 @@ END_TEST
 static void set_cache_dir(char *dir, size_t cap, const char *tag)
 {
     fresh_dir(dir, cap, tag);
-    setenv("LAYCA_CACHE_DIR", dir, 1);
+    OK(lc_cache_dir_set(dir));
 }
 
 /* Fresh rt, builds rt_selftest, checks where it came from, runs it. */
@@ -693,8 +722,8 @@ START_TEST(test_program_cache)
     lc_rt_destroy(rt);
     ck_assert_int_eq(find_bins(dir, NULL, 0), 2);
 
-    /* LAYCA_CACHE_DIR=off: no disk cache. */
-    setenv("LAYCA_CACHE_DIR", "off", 1);
+    /* No cache folder: no disk cache. */
+    OK(lc_cache_dir_set(NULL));
     rt = make_rt(NULL);
     ck_assert_str_eq(rt->cache_dir, "");
     OK(lc_rt_program(rt, "rt_selftest", "-cl-std=CL1.2", &p));
@@ -806,20 +835,20 @@ START_TEST(test_build_error)
     snprintf(path, sizeof path, "%s/rt_selftest.cl", kdir);
     const char *broken = "__kernel void lc_axpy(__global float *y)\n{\n    y[0] = lc_undeclared_thing + ;\n}\n";
     write_file(path, broken, strlen(broken));
-    setenv("LAYCA_KERNEL_DIR", kdir, 1);
 
     const char *src = NULL;
     size_t len = 0;
-    OK(lc_rt_kernel_source("rt_selftest", &src, &len));
+    OK(lc_rt_kernel_source(kdir, "rt_selftest", &src, &len));
     ck_assert_uint_eq(len, strlen(broken));
     ck_assert_str_eq(src, broken);
     char *dup = NULL;
-    OK(lc_rt_kernel_source_dup("rt_selftest", &dup, &len));
+    OK(lc_rt_kernel_source_dup(kdir, "rt_selftest", &dup, &len));
     ck_assert_str_eq(dup, broken);
     free(dup);
-    ck_assert_int_eq(lc_rt_kernel_source("not_in_the_folder", &src, &len), LC_ERR_NOT_FOUND);
+    ck_assert_int_eq(lc_rt_kernel_source(kdir, "not_in_the_folder", &src, &len), LC_ERR_NOT_FOUND);
 
-    lc_rt *rt = make_rt(NULL);
+    lc_rt_opts ko = {.kernel_dir = kdir};
+    lc_rt *rt = make_rt_opts(&ko);
     cl_program p = NULL;
     lc_status st = lc_rt_program(rt, "rt_selftest", "-cl-std=CL1.2", &p);
     const char *msg = lc_error_message();
@@ -832,9 +861,8 @@ START_TEST(test_build_error)
     ck_assert_int_eq(rt->programs_built, 0);
     ck_assert_int_eq(find_bins(cache, NULL, 0), 0);
     lc_rt_destroy(rt);
-    unsetenv("LAYCA_KERNEL_DIR");
 
-    /* The embedded source is back. */
+    /* Without the folder, the embedded source. */
     rt = make_rt(NULL);
     OK(lc_rt_program(rt, "rt_selftest", "-cl-std=CL1.2", &p));
     check_axpy(rt, p, 5);
@@ -845,7 +873,7 @@ END_TEST
 /* ---- device-only mode, device choice, work-groups, memory, 64-bit ---- */
 
 /* Device-only mode turns every host path off: GEMMs go to CLBlast (even
- * when LAYCA_GEMM asks for the host), no buffer is mapped, lc_rt_map and
+ * when the options ask for the host backend), no buffer is mapped, lc_rt_map and
  * the host backend refuse; the same GEMMs on a default rt of a host-memory
  * CPU device do take the host BLAS (the switch is what makes the
  * difference). */
@@ -857,13 +885,14 @@ START_TEST(test_device_only)
     ck_assert(rt->device_only);
     ck_assert(!lc_rt_host_blas_usable(rt));
     ck_assert_int_eq(lc_rt_gemm_backend_for(rt, false, true, 64, 48, 40), LC_GEMM_CLBLAST);
-    setenv("LAYCA_GEMM", "host", 1);
+    lc_rt_destroy(rt);
+    o.gemm = LC_GEMM_MODE_HOST;
+    OK(lc_rt_create_opts(&rt, &o));
     ck_assert_int_eq(lc_rt_gemm_backend_for(rt, false, true, 64, 48, 40), LC_GEMM_CLBLAST);
     lc_rng rng;
     lc_rng_seed(&rng, 5);
     gemm_case(rt, &rng, false, true, 33, 31, 65);
     gemm_case(rt, &rng, true, false, 17, 9, 5);
-    unsetenv("LAYCA_GEMM");
     ck_assert_int_eq(rt->gemm_calls[LC_GEMM_CLBLAST], 2);
     ck_assert_int_eq(rt->gemm_calls[LC_GEMM_HOST], 0);
     cl_mem b;
@@ -981,11 +1010,11 @@ START_TEST(test_probe_failure)
     snprintf(path, sizeof path, "%s/probe.cl", kdir);
     const char *broken = "__kernel void lc_probe(__global float *y)\n{\n    y[0] = lc_no_such_builtin_xyzzy(1.0f);\n}\n";
     write_file(path, broken, strlen(broken));
-    setenv("LAYCA_KERNEL_DIR", kdir, 1);
     char sel[32];
     snprintf(sel, sizeof sel, "%d:%d", g_devs[0].platform, g_devs[0].device);
     lc_rt *rt = (lc_rt *)1;
-    lc_status st = lc_rt_create(&rt, sel, false);
+    lc_rt_opts ko = {.selector = sel, .kernel_dir = kdir};
+    lc_status st = lc_rt_create_opts(&rt, &ko);
     const char *msg = lc_error_message();
     ck_assert_int_eq(st, LC_ERR_DEVICE);
     ck_assert_ptr_null(rt);
@@ -993,13 +1022,13 @@ START_TEST(test_probe_failure)
     ck_assert_msg(strstr(msg, g_devs[0].name) != NULL, "%s", msg);
     ck_assert_msg(strstr(msg, "lc_no_such_builtin_xyzzy") != NULL, "build log expected: %s", msg);
     ck_assert_msg(strchr(msg, '\n') == NULL, "one line: %s", msg);
-    st = lc_rt_create(&rt, NULL, false);
+    ko.selector = NULL;
+    st = lc_rt_create_opts(&rt, &ko);
     msg = lc_error_message();
     ck_assert_int_eq(st, LC_ERR_DEVICE);
     ck_assert_ptr_null(rt);
     ck_assert_msg(strstr(msg, "no OpenCL device can build layca's kernels") != NULL, "%s", msg);
     ck_assert_msg(strstr(msg, g_devs[0].name) != NULL, "%s", msg);
-    unsetenv("LAYCA_KERNEL_DIR");
     rt = make_rt(sel);
     lc_rt_destroy(rt);
 }
@@ -1282,9 +1311,11 @@ START_TEST(test_tune_apply)
     lc_rt_destroy(rt);
     remove(path);
     lc_device_info picked;
-    OK(lc_rt_select(sel, &picked));
+    lc_rt_opts so = {.selector = sel};
+    OK(lc_rt_select(&so, &picked));
     ck_assert_str_eq(picked.name, info.name);
-    ck_assert_int_eq(lc_rt_select("no-such-device-xyzzy", &picked), LC_ERR_NOT_FOUND);
+    so.selector = "no-such-device-xyzzy";
+    ck_assert_int_eq(lc_rt_select(&so, &picked), LC_ERR_NOT_FOUND);
 }
 END_TEST
 
@@ -1326,8 +1357,7 @@ int main(void)
     /* Keep the program cache out of $HOME. */
     char cache[512];
     snprintf(cache, sizeof cache, "%s/cache-main", lc_test_tmpdir());
-    setenv("LAYCA_CACHE_DIR", cache, 1);
-    unsetenv("LAYCA_KERNEL_DIR");
+    if (lc_cache_dir_set(cache) != LC_OK) return 1;
     int rc = lc_test_run(rt_suite());
     rm_rf(lc_test_tmpdir());
     free(g_devs);

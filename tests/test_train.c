@@ -42,7 +42,7 @@ static void setup(void)
     /* the cache of these tests is their own */
     char cache[600];
     snprintf(cache, sizeof cache, "%s/cache", dir);
-    setenv("LAYCA_CACHE_DIR", cache, 1);
+    ck_assert_int_eq(lc_cache_dir_set(cache), LC_OK);
 }
 
 static lc_train_opts base_opts(void)
@@ -128,7 +128,7 @@ START_TEST(program_cache_hit)
     setup();
     char cache[700];
     snprintf(cache, sizeof cache, "%s/cache2", dir);
-    setenv("LAYCA_CACHE_DIR", cache, 1);
+    ck_assert_int_eq(lc_cache_dir_set(cache), LC_OK);
     lc_train_opts o = base_opts();
     o.spec.steps = 2;
     lc_train_result r1, r2;
@@ -144,7 +144,7 @@ START_TEST(program_cache_hit)
     lc_train_result_free(&r1);
     lc_train_result_free(&r2);
     snprintf(cache, sizeof cache, "%s/cache", dir);
-    setenv("LAYCA_CACHE_DIR", cache, 1);
+    ck_assert_int_eq(lc_cache_dir_set(cache), LC_OK);
 }
 END_TEST
 
@@ -249,6 +249,15 @@ START_TEST(bad_inputs)
     o.init_path = bad;
     ck_assert_int_ne(lc_train_run(&o, &r), LC_OK);
     ck_assert_msg(strstr(lc_error_message(), "fc1.weight"), "%s", lc_error_message());
+    /* the module settings reach the runtime and the optimizer */
+    o = base_opts();
+    o.rt.host_threads = -2;
+    ck_assert_int_eq(lc_train_run(&o, &r), LC_ERR_INVALID);
+    ck_assert_msg(strstr(lc_error_message(), "host_threads"), "%s", lc_error_message());
+    o = base_opts();
+    o.optim_geometry.vec = 3;
+    ck_assert_int_eq(lc_train_run(&o, &r), LC_ERR_INVALID);
+    ck_assert_msg(strstr(lc_error_message(), "vector width 3"), "%s", lc_error_message());
 }
 END_TEST
 

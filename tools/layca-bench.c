@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "cli_env.h"
 #include "cli_parse.h"
 #include "lc_train.h"
 
@@ -383,7 +384,8 @@ static lc_status make_setup(setup *s, lc_rt *rt, const char *path, int batch, co
     LC_TRY(lc_model_load(path, &s->g, &ts));
     lc_graph *g = s->g;
     LC_TRY(lc_exec_compile(g, batch, true, NULL));
-    LC_TRY(lc_exec_create(&s->ex, rt, g));
+    lc_exec_opts xo = cli_env_exec_opts();
+    LC_TRY(lc_exec_create_opts(&s->ex, rt, g, &xo));
     float *p = malloc((size_t)g->param_floats * 4 + 4);
     if (!p) return LC_ERR(LC_ERR_NOMEM, "out of memory");
     lc_graph_init_params(g, p, 1);
@@ -483,6 +485,7 @@ static lc_status bench_model(bench *b, lc_rt *rt, const char *path)
     setup s;
     lc_optim_config oc;
     lc_optim_config_defaults(&oc, LC_OPTIM_SGD);
+    oc.geometry = cli_env_load()->optim; /* LAYCA_OPTIM_* */
     lc_status st = make_setup(&s, rt, path, b->batch, &oc, 0.01);
     if (st != LC_OK) { setup_free(&s); return st; }
     int R = b->repeats;
@@ -518,6 +521,7 @@ static lc_status bench_model(bench *b, lc_rt *rt, const char *path)
             s.opt = NULL;
             lc_optim_config lc;
             lc_optim_config_defaults(&lc, LC_OPTIM_SGD);
+            lc.geometry = cli_env_load()->optim; /* LAYCA_OPTIM_* */
             lc.layca = true;
             lc_optim_tensor *t = calloc((size_t)s.g->n_params + 1, sizeof *t);
             if (!t) { st = LC_ERR(LC_ERR_NOMEM, "out of memory"); break; }
@@ -569,7 +573,7 @@ static bool device_only; /* --device-only: no host shortcuts (lc_rt_opts.device_
 
 static lc_status open_rt(lc_rt **rt, const char *sel)
 {
-    lc_rt_opts o = {.selector = sel, .device_only = device_only};
+    lc_rt_opts o = cli_env_rt_opts(sel, device_only);
     return lc_rt_create_opts(rt, &o);
 }
 
@@ -581,6 +585,7 @@ static int startup_child(const char *device, const char *model, int batch)
     setup s;
     lc_optim_config oc;
     lc_optim_config_defaults(&oc, LC_OPTIM_SGD);
+    oc.geometry = cli_env_load()->optim; /* LAYCA_OPTIM_* */
     double sec;
     if (make_setup(&s, rt, model, batch, &oc, 0.01) != LC_OK || train_steps(&s, rt, batch, 1, &sec, NULL) != LC_OK) {
         setup_free(&s);
@@ -667,7 +672,8 @@ static int pick_devices(bench_results *r, const char *list, const lc_device_info
         while (*tok == ' ') tok++;
         if (!*tok) continue;
         lc_device_info info;
-        if (lc_rt_select(tok, &info) != LC_OK) {
+        lc_rt_opts so = cli_env_rt_opts(tok, false);
+        if (lc_rt_select(&so, &info) != LC_OK) {
             fprintf(stderr, "layca-bench: --devices: %s\n", lc_error_message());
             return 2;
         }
@@ -711,125 +717,190 @@ static int usage(const char *fmt, const char *arg)
     return 2;
 }
 
-int main(int argc, char **argv)
+/* The flags of layca-bench besides those kept in bench. */
+typedef struct bench_args {
+    const char *device, *devices, *report, *models[64];
+    int n_models;
+} bench_args;
+
+/* Parses argv into b and a and settles the defaults that depend on other
+ * flags; returns -1 to go on, else the exit code (--help, a usage error, a
+ * --startup-child run). */
+static int parse_bench_args(int argc, char **argv, bench *b, bench_args *a)
 {
-    bench_results res;
-    memset(&res, 0, sizeof res);
-    bench b = {.res = &res, .cur = -1, .batch = 128, .steps = -1, .repeats = -1, .self = argv[0], .profile = true,
-               .profile_by = LC_PROF_KERNEL, .copy_bytes = (size_t)64 << 20};
-    const char *device = NULL, *devices = NULL, *report = NULL, *models[64];
-    int n_models = 0, profile_flag = -1, clblast_alloc = -1;
-    char *owned[64];
-    int n_owned = 0;
+    int profile_flag = -1, clblast_alloc = -1;
     long long v;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
+        const char *f = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--json")) b.json = true;
-        else if (!strcmp(a, "--quick")) b.quick = true;
-        else if (!strcmp(a, "--compare")) b.compare = true;
-        else if (!strcmp(a, "--device-only")) device_only = true;
-        else if (!strcmp(a, "--clblast-alloc")) clblast_alloc = 1;
-        else if (!strcmp(a, "--no-profile")) profile_flag = 0;
-        else if (!strcmp(a, "--profile") || !strncmp(a, "--profile=", 10)) {
+        if (!strcmp(f, "--json")) b->json = true;
+        else if (!strcmp(f, "--quick")) b->quick = true;
+        else if (!strcmp(f, "--compare")) b->compare = true;
+        else if (!strcmp(f, "--device-only")) device_only = true;
+        else if (!strcmp(f, "--clblast-alloc")) clblast_alloc = 1;
+        else if (!strcmp(f, "--no-profile")) profile_flag = 0;
+        else if (!strcmp(f, "--profile") || !strncmp(f, "--profile=", 10)) {
             profile_flag = 1;
-            const char *p = a[9] == '=' ? a + 10 : "kernel";
-            if (!strcmp(p, "op")) b.profile_by = LC_PROF_OP;
-            else if (!strcmp(p, "kernel")) b.profile_by = LC_PROF_KERNEL;
-            else if (!strcmp(p, "node")) b.profile_by = LC_PROF_NODE;
+            const char *p = f[9] == '=' ? f + 10 : "kernel";
+            if (!strcmp(p, "op")) b->profile_by = LC_PROF_OP;
+            else if (!strcmp(p, "kernel")) b->profile_by = LC_PROF_KERNEL;
+            else if (!strcmp(p, "node")) b->profile_by = LC_PROF_NODE;
             else return usage("--profile takes op, kernel or node, got '%s'", p);
-        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        } else if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
             fputs(help_text, stdout);
             return 0;
-        } else if (val && !strcmp(a, "--startup-child")) {
+        } else if (val && !strcmp(f, "--startup-child")) {
             const char *m = argv[++i];
             for (int j = i + 1; j + 1 < argc; j++) {
-                if (!strcmp(argv[j], "--device")) device = argv[j + 1];
-                if (!strcmp(argv[j], "--batch")) b.batch = atoi(argv[j + 1]);
+                if (!strcmp(argv[j], "--device")) a->device = argv[j + 1];
+                if (!strcmp(argv[j], "--batch")) b->batch = atoi(argv[j + 1]);
             }
             for (int j = i + 1; j < argc; j++) device_only |= !strcmp(argv[j], "--device-only");
-            return startup_child(device && *device ? device : NULL, m, b.batch);
-        } else if (!strcmp(a, "--device") || !strcmp(a, "--devices") || !strcmp(a, "--model") ||
-                   !strcmp(a, "--report") || !strcmp(a, "--batch") || !strcmp(a, "--steps") ||
-                   !strcmp(a, "--repeats") || !strcmp(a, "--copy-mib") || !strcmp(a, "--gemm")) {
-            if (!val) return usage("%s needs a value", a);
+            return startup_child(a->device && *a->device ? a->device : NULL, m, b->batch);
+        } else if (!strcmp(f, "--device") || !strcmp(f, "--devices") || !strcmp(f, "--model") ||
+                   !strcmp(f, "--report") || !strcmp(f, "--batch") || !strcmp(f, "--steps") ||
+                   !strcmp(f, "--repeats") || !strcmp(f, "--copy-mib") || !strcmp(f, "--gemm")) {
+            if (!val) return usage("%s needs a value", f);
             i++;
-            if (!strcmp(a, "--device")) device = val;
-            else if (!strcmp(a, "--devices")) devices = val;
-            else if (!strcmp(a, "--report")) report = val;
-            else if (!strcmp(a, "--model")) {
-                if (n_models < 64) models[n_models++] = val;
-            } else if (!strcmp(a, "--gemm")) {
-                if (!parse_shapes(val, &b)) return usage("--gemm '%s': expected MxNxK[,MxNxK...] (at most 16)", val);
+            if (!strcmp(f, "--device")) a->device = val;
+            else if (!strcmp(f, "--devices")) a->devices = val;
+            else if (!strcmp(f, "--report")) a->report = val;
+            else if (!strcmp(f, "--model")) {
+                if (a->n_models < 64) a->models[a->n_models++] = val;
+            } else if (!strcmp(f, "--gemm")) {
+                if (!parse_shapes(val, b)) return usage("--gemm '%s': expected MxNxK[,MxNxK...] (at most 16)", val);
             } else {
-                long long lo = 1, hi = !strcmp(a, "--repeats") ? BENCH_MAXREP : !strcmp(a, "--copy-mib") ? 4096 : 1 << 20;
+                long long lo = 1, hi = !strcmp(f, "--repeats") ? BENCH_MAXREP : !strcmp(f, "--copy-mib") ? 4096 : 1 << 20;
                 if (!lc_parse_long(val, lo, hi, &v)) {
                     char msg[128];
-                    snprintf(msg, sizeof msg, "%s '%%s': expected an integer in [%lld, %lld]", a, lo, hi);
+                    snprintf(msg, sizeof msg, "%s '%%s': expected an integer in [%lld, %lld]", f, lo, hi);
                     return usage(msg, val);
                 }
-                if (!strcmp(a, "--batch")) b.batch = (int)v;
-                else if (!strcmp(a, "--steps")) b.steps = (int)v;
-                else if (!strcmp(a, "--repeats")) b.repeats = (int)v;
-                else b.copy_bytes = (size_t)v << 20;
+                if (!strcmp(f, "--batch")) b->batch = (int)v;
+                else if (!strcmp(f, "--steps")) b->steps = (int)v;
+                else if (!strcmp(f, "--repeats")) b->repeats = (int)v;
+                else b->copy_bytes = (size_t)v << 20;
             }
         } else {
-            return usage("unknown option '%s'", a);
+            return usage("unknown option '%s'", f);
         }
     }
-    if (device && devices) return usage("%s", "give --device or --devices, not both");
-    if (b.steps < 0) b.steps = b.quick ? 5 : 20;
-    if (b.repeats < 0) b.repeats = b.quick ? 3 : 5;
-    b.profile = profile_flag >= 0 ? profile_flag == 1 : !(b.quick || b.compare);
-    b.clblast_alloc = clblast_alloc >= 0 ? clblast_alloc == 1 : !b.quick;
-    if (b.n_gemm == 0) {
-        b.gemm[b.n_gemm][0] = 128, b.gemm[b.n_gemm][1] = 784, b.gemm[b.n_gemm][2] = 784, b.n_gemm++;
-        if (!b.quick) b.gemm[b.n_gemm][0] = b.gemm[b.n_gemm][1] = b.gemm[b.n_gemm][2] = 1024, b.n_gemm++;
+    if (a->device && a->devices) return usage("%s", "give --device or --devices, not both");
+    if (b->steps < 0) b->steps = b->quick ? 5 : 20;
+    if (b->repeats < 0) b->repeats = b->quick ? 3 : 5;
+    b->profile = profile_flag >= 0 ? profile_flag == 1 : !(b->quick || b->compare);
+    b->clblast_alloc = clblast_alloc >= 0 ? clblast_alloc == 1 : !b->quick;
+    if (b->n_gemm == 0) {
+        b->gemm[b->n_gemm][0] = 128, b->gemm[b->n_gemm][1] = 784, b->gemm[b->n_gemm][2] = 784, b->n_gemm++;
+        if (!b->quick) b->gemm[b->n_gemm][0] = b->gemm[b->n_gemm][1] = b->gemm[b->n_gemm][2] = 1024, b->n_gemm++;
     }
+    return -1;
+}
+
+/* Without --model: mlp3 for --compare, else every model in models/ of the
+ * source tree (LAYCA_SOURCE_ROOT) or of the current folder, into a's list;
+ * the paths made are in owned.  Returns -1 to go on, else the exit code. */
+static int default_models(const bench *b, bench_args *a, char **owned, int *n_owned)
+{
     const char *root = getenv("LAYCA_SOURCE_ROOT");
-    if (n_models == 0 && b.compare) {
+    if (a->n_models == 0 && b->compare) {
         char *p = malloc(1100);
         snprintf(p, 1100, "%s/models/mlp3.json", root ? root : ".");
-        owned[n_owned++] = p;
-        models[n_models++] = p;
-    } else if (n_models == 0) {
+        owned[(*n_owned)++] = p;
+        a->models[a->n_models++] = p;
+    } else if (a->n_models == 0) {
         /* every model in models/ beside the binary's source tree, or ./models */
         char dir[1024];
         snprintf(dir, sizeof dir, "%s/models", root ? root : ".");
         DIR *d = opendir(dir);
         if (!d) { fprintf(stderr, "layca-bench: no --model given and no %s folder\n", dir); return 2; }
         struct dirent *e;
-        while ((e = readdir(d)) && n_owned < 64) {
+        while ((e = readdir(d)) && *n_owned < 64) {
             size_t l = strlen(e->d_name);
             if (l > 5 && !strcmp(e->d_name + l - 5, ".json")) {
                 char *p = malloc(strlen(dir) + l + 2);
                 sprintf(p, "%s/%s", dir, e->d_name);
-                owned[n_owned++] = p;
+                owned[(*n_owned)++] = p;
             }
         }
         closedir(d);
-        qsort(owned, (size_t)n_owned, sizeof *owned, cmp_str);
-        for (int i = 0; i < n_owned; i++) models[n_models++] = owned[i];
+        qsort(owned, (size_t)*n_owned, sizeof *owned, cmp_str);
+        for (int i = 0; i < *n_owned; i++) a->models[a->n_models++] = owned[i];
     }
+    return -1;
+}
+
+/* Every measurement on device di of b's results (copies, GEMMs, models,
+ * start-up on mlp11, else the first model).  Returns 0, else the exit code
+ * of the last failure (reported; the others go on). */
+static int bench_device(bench *b, int di, const bench_args *a)
+{
+    int rc = 0;
+    bench_dev *d = &b->res->dev[di];
+    b->cur = di;
+    b->copy_gbps = NAN;
+    lc_rt *rt;
+    if (open_rt(&rt, d->id) != LC_OK) {
+        snprintf(d->error, sizeof d->error, "%s", lc_error_message());
+        return fail(d->id);
+    }
+    const char *ts = lc_rt_tune_state(rt);
+    snprintf(d->tune, sizeof d->tune, "%s", !strncmp(ts, "tuned", 5) ? "tuned" : !strncmp(ts, "ignored", 7) ? "ignored (see the warning)" : "default");
+    d->host_shortcuts = !device_only && lc_rt_host_blas_usable(rt);
+    if (!b->json)
+        fprintf(b->compare ? stderr : stdout, "device %s: %s (%s, %s, driver %s; CLBlast parameters %s)\n", d->id,
+                rt->info.name, lc_rt_device_type_name(rt->info.type), rt->info.platform_name,
+                rt->info.driver_version, d->tune);
+    bool any_mlp11 = false;
+    for (int m = 0; m < a->n_models; m++) any_mlp11 |= strstr(a->models[m], "mlp11") != NULL;
+    lc_status st = bench_copy(b, rt);
+    for (int gi = 0; gi < b->n_gemm && st == LC_OK; gi++) st = bench_gemm(b, rt, b->gemm[gi][0], b->gemm[gi][1], b->gemm[gi][2]);
+    for (int m = 0; m < a->n_models && st == LC_OK; m++) {
+        st = bench_model(b, rt, a->models[m]);
+        if (st != LC_OK) {
+            rc = fail(a->models[m]);
+            st = LC_OK;
+        }
+    }
+    for (int m = 0; m < a->n_models && st == LC_OK && !b->quick; m++)
+        if (strstr(a->models[m], "mlp11") || (m == 0 && !any_mlp11)) st = bench_startup(b, d->id, a->models[m]);
+    if (st != LC_OK) {
+        snprintf(d->error, sizeof d->error, "%s", lc_error_message());
+        rc = fail(rt->info.name);
+    }
+    lc_rt_destroy(rt);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    cli_env_load(); /* the log level and the cache folder */
+    bench_results res;
+    memset(&res, 0, sizeof res);
+    bench b = {.res = &res, .cur = -1, .batch = 128, .steps = -1, .repeats = -1, .self = argv[0], .profile = true,
+               .profile_by = LC_PROF_KERNEL, .copy_bytes = (size_t)64 << 20};
+    bench_args a = {0};
+    char *owned[64];
+    int n_owned = 0;
+    int rc = parse_bench_args(argc, argv, &b, &a);
+    if (rc >= 0) return rc;
+    if ((rc = default_models(&b, &a, owned, &n_owned)) >= 0) return rc;
     res.repeats = b.repeats;
     res.batch = b.batch;
     res.steps = b.steps;
     res.quick = b.quick;
     res.device_only = device_only;
-    for (int m = 0; m < n_models; m++) res.models[res.n_models++] = models[m];
+    for (int m = 0; m < a.n_models; m++) res.models[res.n_models++] = a.models[m];
     host_info(&res);
 
-    /* start-up is measured on mlp11 (the target), else the first model */
-    bool any_mlp11 = false;
-    for (int m = 0; m < n_models; m++) any_mlp11 |= strstr(models[m], "mlp11") != NULL;
     lc_device_info *devs;
     int nd;
     if (lc_rt_list_devices(&devs, &nd) != LC_OK) return fail("listing devices");
     if (nd == 0) { fprintf(stderr, "layca-bench: no OpenCL device found\n"); free(devs); return 1; }
-    int rc = pick_devices(&res, device ? device : devices, devs, nd);
+    rc = pick_devices(&res, a.device ? a.device : a.devices, devs, nd);
     free(devs);
     if (rc) return rc;
-    if (b.compare && res.n_dev < 2 && !device && !devices)
+    if (b.compare && res.n_dev < 2 && !a.device && !a.devices)
         fprintf(stderr, "layca-bench: only one OpenCL device found (RUSTICL_ENABLE=llvmpipe adds Mesa's rusticl)\n");
 
     /* the host BLAS first: not a property of any OpenCL device */
@@ -841,43 +912,13 @@ int main(int argc, char **argv)
             if (bench_host_gemm(&b, b.gemm[gi][0], b.gemm[gi][1], b.gemm[gi][2]) != LC_OK) rc = fail("host BLAS");
     }
     for (int di = 0; di < res.n_dev; di++) {
-        bench_dev *d = &res.dev[di];
-        b.cur = di;
-        b.copy_gbps = NAN;
-        lc_rt *rt;
-        if (open_rt(&rt, d->id) != LC_OK) {
-            snprintf(d->error, sizeof d->error, "%s", lc_error_message());
-            rc = fail(d->id);
-            continue;
-        }
-        const char *ts = lc_rt_tune_state(rt);
-        snprintf(d->tune, sizeof d->tune, "%s", !strncmp(ts, "tuned", 5) ? "tuned" : !strncmp(ts, "ignored", 7) ? "ignored (see the warning)" : "default");
-        d->host_shortcuts = !device_only && lc_rt_host_blas_usable(rt);
-        if (!b.json)
-            fprintf(b.compare ? stderr : stdout, "device %s: %s (%s, %s, driver %s; CLBlast parameters %s)\n", d->id,
-                    rt->info.name, lc_rt_device_type_name(rt->info.type), rt->info.platform_name,
-                    rt->info.driver_version, d->tune);
-        lc_status st = bench_copy(&b, rt);
-        for (int gi = 0; gi < b.n_gemm && st == LC_OK; gi++) st = bench_gemm(&b, rt, b.gemm[gi][0], b.gemm[gi][1], b.gemm[gi][2]);
-        for (int m = 0; m < n_models && st == LC_OK; m++) {
-            st = bench_model(&b, rt, models[m]);
-            if (st != LC_OK) {
-                rc = fail(models[m]);
-                st = LC_OK;
-            }
-        }
-        for (int m = 0; m < n_models && st == LC_OK && !b.quick; m++)
-            if (strstr(models[m], "mlp11") || (m == 0 && !any_mlp11)) st = bench_startup(&b, d->id, models[m]);
-        if (st != LC_OK) {
-            snprintf(d->error, sizeof d->error, "%s", lc_error_message());
-            rc = fail(rt->info.name);
-        }
-        lc_rt_destroy(rt);
+        int r = bench_device(&b, di, &a);
+        if (r) rc = r;
     }
     if (b.compare && !b.json) bench_print_tables(&res, stdout);
-    if (report) {
-        if (bench_write_report(&res, report) != LC_OK) rc = fail(report);
-        else fprintf(stderr, "layca-bench: report written to %s\n", report);
+    if (a.report) {
+        if (bench_write_report(&res, a.report) != LC_OK) rc = fail(a.report);
+        else fprintf(stderr, "layca-bench: report written to %s\n", a.report);
     }
     free(res.rec);
     for (int i = 0; i < n_owned; i++) free(owned[i]);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_env.h"
 #include "lc_metrics.h"
 #include "lc_train.h"
 #include "lc_plot.h"
@@ -259,6 +260,7 @@ static int cmd_train(int argc, char **argv)
     if (!o.model_path) return usage_error("%s", "train needs a model file: layca train MODEL.json --data SPEC");
     if (!o.data_spec) return usage_error("%s", "train needs --data SPEC (e.g. mnist:/usr/share/datasets/fashion-mnist)");
     if (o.spec.epochs >= 0 && o.spec.steps >= 0) return usage_error("%s", "give --epochs or --steps, not both");
+    cli_env_train_opts(&o);
     o.stop = &stop_signal;
     catch_stop_signals();
     lc_train_result r;
@@ -337,6 +339,7 @@ static int cmd_eval(int argc, char **argv)
     if (!o.weights_path) return usage_error("%s", "eval needs --init WEIGHTS.safetensors");
     if (!o.data_spec) return usage_error("%s", "eval needs --data SPEC");
     o.data.seed = (uint64_t)seed;
+    cli_env_eval_opts(&o);
     lc_eval_result r;
     if (lc_eval_run(&o, &r) != LC_OK) return fail();
     lc_strbuf b = {0};
@@ -490,6 +493,7 @@ static int cmd_plot(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc < 2) { fputs(usage_text, stderr); return EXIT_USAGE; }
+    cli_env_load(); /* the log level and the cache folder, for every command */
     const char *c = argv[1];
     if (!strcmp(c, "help") || !strcmp(c, "--help") || !strcmp(c, "-h")) { fputs(usage_text, stdout); return 0; }
     if (!strcmp(c, "devices")) return cmd_devices(argc, argv);

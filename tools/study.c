@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cli_env.h"
 #include "lc_study.h"
 
 #define EXIT_USAGE 2
@@ -276,6 +277,7 @@ int lc_study_main(int argc, char **argv)
         return usage_error("unknown study '%s' (known: mnist-toy, alpha-sweep, lr-grid, optimizers, weight-decay)", argv[1]);
     lc_study_opts o;
     lc_study_opts_init(&o, kind);
+    o.train_opts = cli_env_train_opts; /* LAYCA_DEVICE, LAYCA_GEMM, ... */
     bool dry_run = false;
     int rc = parse_options(&o, &dry_run, argc, argv);
     if (rc) return rc < 0 ? 0 : rc;

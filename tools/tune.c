@@ -37,6 +37,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 
+#include "cli_env.h"
 #include "cli_parse.h"
 #include "lc_train.h"
 
@@ -389,202 +390,155 @@ static lc_status time_both(lc_rt *rt, const lc_tune_file *t, lc_tune_kernel *rou
     return LC_OK;
 }
 
-int lc_tune_main(int argc, char **argv)
+/* The flags of `layca tune`. */
+typedef struct tune_args {
+    const char *model, *device, *tuner_dir, *work_flag;
+    long long batch, budget, fraction, runs, repeats;
+    bool full, no_tuners;
+} tune_args;
+
+/* Parses argv into a; returns -1 to go on, else the exit code (--help, a
+ * usage error). */
+static int parse_tune_args(int argc, char **argv, tune_args *a)
 {
-    const char *model = NULL, *device = NULL, *tuner_dir = NULL, *work_flag = NULL;
-    long long batch = 0, budget = 600, fraction = 4, runs = 2, repeats = 5;
-    bool full = false, no_tuners = false;
+    *a = (tune_args){.budget = 600, .fraction = 4, .runs = 2, .repeats = 5};
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        const char *f = argv[i];
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
             fputs(tune_help, stdout);
             return 0;
         }
-        if (!strcmp(a, "--full")) { full = true; continue; }
-        if (!strcmp(a, "--no-tuners")) { no_tuners = true; continue; }
-        if (a[0] != '-') {
-            if (model) return usage("unexpected argument '%s' (one model file only)", a);
-            model = a;
+        if (!strcmp(f, "--full")) { a->full = true; continue; }
+        if (!strcmp(f, "--no-tuners")) { a->no_tuners = true; continue; }
+        if (f[0] != '-') {
+            if (a->model) return usage("unexpected argument '%s' (one model file only)", f);
+            a->model = f;
             continue;
         }
         static const char *const valued[] = {"--device", "--tuner-dir", "--work", "--batch", "--budget",
                                              "--fraction", "--runs", "--repeats"};
         bool known = false;
-        for (size_t j = 0; j < LC_COUNTOF(valued); j++) known |= !strcmp(a, valued[j]);
-        if (!known) return usage("unknown option '%s' for tune", a);
-        if (i + 1 >= argc) return usage("%s needs a value", a);
+        for (size_t j = 0; j < LC_COUNTOF(valued); j++) known |= !strcmp(f, valued[j]);
+        if (!known) return usage("unknown option '%s' for tune", f);
+        if (i + 1 >= argc) return usage("%s needs a value", f);
         const char *v = argv[++i];
-        if (!strcmp(a, "--device")) device = v;
-        else if (!strcmp(a, "--tuner-dir")) tuner_dir = v;
-        else if (!strcmp(a, "--work")) work_flag = v;
-        else if (!strcmp(a, "--batch")) { if (!lc_parse_long(v, 1, 1 << 20, &batch)) return usage("--batch '%s': expected a positive integer", v); }
-        else if (!strcmp(a, "--budget")) { if (!lc_parse_long(v, 1, 1000000, &budget)) return usage("--budget '%s': expected seconds, a positive integer", v); }
-        else if (!strcmp(a, "--fraction")) { if (!lc_parse_long(v, 1, 100000, &fraction)) return usage("--fraction '%s': expected a positive integer", v); }
-        else if (!strcmp(a, "--runs")) { if (!lc_parse_long(v, 1, 1000, &runs)) return usage("--runs '%s': expected a positive integer", v); }
-        else if (!strcmp(a, "--repeats")) { if (!lc_parse_long(v, 1, 64, &repeats)) return usage("--repeats '%s': expected an integer in [1, 64]", v); }
-        else { --i; return usage("unknown option '%s' for tune", a); }
+        if (!strcmp(f, "--device")) a->device = v;
+        else if (!strcmp(f, "--tuner-dir")) a->tuner_dir = v;
+        else if (!strcmp(f, "--work")) a->work_flag = v;
+        else if (!strcmp(f, "--batch")) { if (!lc_parse_long(v, 1, 1 << 20, &a->batch)) return usage("--batch '%s': expected a positive integer", v); }
+        else if (!strcmp(f, "--budget")) { if (!lc_parse_long(v, 1, 1000000, &a->budget)) return usage("--budget '%s': expected seconds, a positive integer", v); }
+        else if (!strcmp(f, "--fraction")) { if (!lc_parse_long(v, 1, 100000, &a->fraction)) return usage("--fraction '%s': expected a positive integer", v); }
+        else if (!strcmp(f, "--runs")) { if (!lc_parse_long(v, 1, 1000, &a->runs)) return usage("--runs '%s': expected a positive integer", v); }
+        else if (!strcmp(f, "--repeats")) { if (!lc_parse_long(v, 1, 64, &a->repeats)) return usage("--repeats '%s': expected an integer in [1, 64]", v); }
+        else { --i; return usage("unknown option '%s' for tune", f); }
     }
-    if (!model) return usage("%s", "tune needs a model file: layca tune MODEL.json");
-    char xgemm[1100], direct[1100];
-    if (!no_tuners && (!find_tuner(tuner_dir, "clblast_tuner_xgemm", xgemm, sizeof xgemm) ||
-                       !find_tuner(tuner_dir, "clblast_tuner_xgemm_direct", direct, sizeof direct))) {
-        fprintf(stderr, "layca: error: CLBlast's tuners (clblast_tuner_xgemm, clblast_tuner_xgemm_direct) are not in %s; "
-                        "install clblast-utils (tools/setup.sh does), or use --no-tuners\n",
-                tuner_dir ? tuner_dir : "PATH");
-        return 1;
-    }
+    if (!a->model) return usage("%s", "tune needs a model file: layca tune MODEL.json");
+    return -1;
+}
 
-    /* the device, and its tuning file moved aside so this run starts from
-     * CLBlast's defaults (CLBlast keeps overrides for the whole process) */
-    lc_device_info info;
-    if (lc_rt_select(device, &info) != LC_OK) return fail();
-    char path[1300], prev[1400];
-    lc_rt_tune_path(&info, path, sizeof path);
-    if (!path[0]) {
-        fprintf(stderr, "layca: error: the cache folder is off (LAYCA_CACHE_DIR=off): nowhere to keep the parameters\n");
-        return 1;
-    }
-    snprintf(prev, sizeof prev, "%s.prev", path);
-    bool had_prev = access(path, F_OK) == 0;
-    if (had_prev && rename(path, prev) != 0) {
-        fprintf(stderr, "layca: error: cannot move %s aside: %s\n", path, strerror(errno));
-        return 1;
-    }
-    char sel[32];
-    snprintf(sel, sizeof sel, "%d:%d", info.platform, info.device);
-    lc_rt *rt = NULL;
-    shape_bufs *x = NULL;
-    int nx = 0, rc = 1, batch_used = 0;
-    char work[1100] = "";
-    bool own_work = false;
-    lc_tune_file *tf = calloc(1, sizeof *tf);
-    lc_strbuf text = {0}, note = {0};
-    if (!tf) { fprintf(stderr, "layca: error: out of memory\n"); goto out; }
-    /* device-only: convolutions as device GEMMs, so their shapes are tuned too */
-    lc_rt_opts ro = {.selector = sel, .device_only = true};
-    if (lc_rt_create_opts(&rt, &ro) != LC_OK) { rc = fail(); goto out; }
-    fprintf(stderr, "layca tune: device %s %s (%s, driver %s)\n", sel, rt->info.name, rt->info.platform_name,
-            rt->info.driver_version);
-    if (model_shapes(rt, model, (int)batch, &batch_used) != LC_OK) {
-        lc_error_prefix(LC_ERR_INVALID, "%s", model);
-        rc = fail();
-        goto out;
-    }
+/* The buffers of every GEMM shape of the step (*x, *nx: what was made, for
+ * the caller to release), each timed with CLBlast's parameters.  Returns
+ * the exit code so far: 0 or 1. */
+static int prepare_shapes(lc_rt *rt, const tune_args *a, int batch_used, shape_bufs **x, int *nx)
+{
     const lc_rt_gemm_shape *shapes;
     int ns = lc_rt_gemm_shapes(rt, &shapes);
     if (ns == 0) {
-        fprintf(stderr, "layca: error: %s: the training step has no GEMM to tune\n", model);
-        goto out;
+        fprintf(stderr, "layca: error: %s: the training step has no GEMM to tune\n", a->model);
+        return 1;
     }
-    x = calloc((size_t)ns, sizeof *x);
-    if (!x) { fprintf(stderr, "layca: error: out of memory\n"); goto out; }
+    *x = calloc((size_t)ns, sizeof **x);
+    if (!*x) { fprintf(stderr, "layca: error: out of memory\n"); return 1; }
     for (int i = 0; i < ns; i++) {
-        x[nx].s = shapes[i];
-        if (alloc_shape(rt, &x[nx]) != LC_OK) { rc = fail(); goto out; }
-        nx++;
+        (*x)[*nx].s = shapes[i];
+        if (alloc_shape(rt, &(*x)[*nx]) != LC_OK) return fail();
+        (*nx)++;
     }
-    fprintf(stderr, "layca tune: %d GEMM shapes per step at batch %d; timing them with CLBlast's parameters\n", nx,
+    fprintf(stderr, "layca tune: %d GEMM shapes per step at batch %d; timing them with CLBlast's parameters\n", *nx,
             batch_used);
-    for (int i = 0; i < nx; i++)
-        if (time_shape(rt, &x[i], (int)repeats, &x[i].untuned_ms) != LC_OK) { rc = fail(); goto out; }
+    for (int i = 0; i < *nx; i++)
+        if (time_shape(rt, &(*x)[i], (int)a->repeats, &(*x)[i].untuned_ms) != LC_OK) return fail();
+    return 0;
+}
 
-    snprintf(tf->device, sizeof tf->device, "%s", rt->info.name);
-    snprintf(tf->driver, sizeof tf->driver, "%s", rt->info.driver_version);
-    snprintf(tf->platform, sizeof tf->platform, "%s", rt->info.platform_version);
-    time_t now = time(NULL);
-    char when[64];
-    strftime(when, sizeof when, "%Y-%m-%d %H:%M", localtime(&now));
-    lc_strbuf_printf(&note, "written by 'layca tune %s' at batch %d, %s", model, batch_used, when);
-
-    /* both kernels with CLBlast's parameters */
-    lc_tune_kernel routine = {.precision = 32, .n = 1};
-    snprintf(routine.name, sizeof routine.name, "GemmRoutine");
-    snprintf(routine.param[0], sizeof routine.param[0], "XGEMM_MIN_INDIRECT_SIZE");
-    fprintf(stderr, "layca tune: timing each shape with CLBlast's direct and padded kernels\n");
-    if (time_both(rt, tf, &routine, x, nx, (int)repeats, 0) != LC_OK) { rc = fail(); goto out; }
-
-    /* the tuners, on the shape with the most work per step */
-    int big = 0;
-    for (int i = 1; i < nx; i++)
-        if ((double)x[i].s.m * (double)x[i].s.n * (double)x[i].s.k * (double)x[i].s.calls >
-            (double)x[big].s.m * (double)x[big].s.n * (double)x[big].s.k * (double)x[big].s.calls)
-            big = i;
-    if (!no_tuners) {
-        if (work_flag) {
-            snprintf(work, sizeof work, "%s", work_flag);
-            if (lc_mkdirs(work) != LC_OK) { rc = fail(); goto out; }
-        } else {
-            const char *tmp = getenv("TMPDIR");
-            snprintf(work, sizeof work, "%s/layca-tune-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-            if (!mkdtemp(work)) { fprintf(stderr, "layca: error: cannot make a temporary folder\n"); goto out; }
-            own_work = true;
-        }
-        char P[16], D[16], M[32], N[32], K[32], Mp[32], Np[32], Kp[32], R[16], F[16];
-        snprintf(P, sizeof P, "%d", info.platform);
-        snprintf(D, sizeof D, "%d", info.device);
-        snprintf(M, sizeof M, "%zu", x[big].s.m);
-        snprintf(N, sizeof N, "%zu", x[big].s.n);
-        snprintf(K, sizeof K, "%zu", x[big].s.k);
-        snprintf(Mp, sizeof Mp, "%zu", up64(x[big].s.m));
-        snprintf(Np, sizeof Np, "%zu", up64(x[big].s.n));
-        snprintf(Kp, sizeof Kp, "%zu", up64(x[big].s.k));
-        snprintf(R, sizeof R, "%lld", runs);
-        snprintf(F, sizeof F, "%lld", fraction);
-        double t0 = lc_now_s();
-        char *dargv[] = {direct, "-platform", P, "-device", D, "-precision", "32", "-m", M, "-n", N, "-k", K,
-                         "-runs", R, NULL};
-        fprintf(stderr, "layca tune: clblast_tuner_xgemm_direct on %sx%sx%s (log in %s/xgemm_direct.log)\n", M, N,
-                K, work);
-        if (run_tuner(direct, dargv, work, "xgemm_direct", full ? NULL : "clblast_xgemm_direct_1_32.json",
-                      t0 + budget * 0.35) != LC_OK) { rc = fail(); goto out; }
-        char *xargv[] = {xgemm, "-platform", P, "-device", D, "-precision", "32", "-m", Mp, "-n", Np, "-k", Kp,
-                         "-runs", R, "-fraction", F, NULL};
-        char *xargv_all[] = {xgemm, "-platform", P, "-device", D, "-precision", "32", "-m", Mp, "-n", Np, "-k", Kp,
-                             "-runs", R, NULL};
-        fprintf(stderr, "layca tune: clblast_tuner_xgemm on %sx%sx%s, 1/%s of the configurations (log in %s/xgemm.log)\n",
-                Mp, Np, Kp, F, work);
-        if (run_tuner(xgemm, fraction > 1 ? xargv : xargv_all, work, "xgemm", full ? NULL : "clblast_xgemm_1_32.json",
-                      t0 + budget) != LC_OK) { rc = fail(); goto out; }
-        static const char *const dfiles[] = {"clblast_xgemm_direct_1_32.json", "clblast_xgemm_direct_2_32.json"};
-        static const char *const xfiles[] = {"clblast_xgemm_1_32.json", "clblast_xgemm_2_32.json",
-                                             "clblast_xgemm_11_32.json", "clblast_xgemm_12_32.json"};
-        lc_tune_kernel k;
-        double ms;
-        char from[128];
-        if (best_of(work, dfiles, 2, "XgemmDirect", &k, &ms, from, sizeof from)) {
-            if (lc_rt_tune_set(tf, &k) != LC_OK) { rc = fail(); goto out; }
-            lc_strbuf_printf(&note, "\nXgemmDirect: best of %s on %sx%sx%s, %.3f ms in the tuner", from, M, N, K, ms);
-        } else {
-            fprintf(stderr, "layca tune: clblast_tuner_xgemm_direct gave no result (see its log): CLBlast's "
-                            "parameters kept for XgemmDirect\n");
-        }
-        if (best_of(work, xfiles, 4, "Xgemm", &k, &ms, from, sizeof from)) {
-            if (lc_rt_tune_set(tf, &k) != LC_OK) { rc = fail(); goto out; }
-            lc_strbuf_printf(&note, "\nXgemm: best of %s on %sx%sx%s, %.3f ms in the tuner", from, Mp, Np, Kp, ms);
-        } else {
-            fprintf(stderr, "layca tune: clblast_tuner_xgemm gave no result (see its log): CLBlast's parameters "
-                            "kept for Xgemm\n");
-        }
+/* The best set `tuner` wrote (files in work) for `kernel` into tf, described
+ * in note (the tuned shape M x N x K).  Returns the exit code so far: 0 or
+ * 1. */
+static int keep_best(const char *work, const char *const files[], int n_files, const char *kernel, const char *tuner,
+                     const char *M, const char *N, const char *K, lc_tune_file *tf, lc_strbuf *note)
+{
+    lc_tune_kernel k;
+    double ms;
+    char from[128];
+    if (!best_of(work, files, n_files, kernel, &k, &ms, from, sizeof from)) {
+        fprintf(stderr, "layca tune: %s gave no result (see its log): CLBlast's parameters kept for %s\n", tuner,
+                kernel);
+        return 0;
     }
+    if (lc_rt_tune_set(tf, &k) != LC_OK) return fail();
+    lc_strbuf_printf(note, "\n%s: best of %s on %sx%sx%s, %.3f ms in the tuner", kernel, from, M, N, K, ms);
+    return 0;
+}
 
-    /* the tuners' sets, then the choice: per kernel CLBlast's or the
-     * tuners' set, and the threshold, for the fastest step */
-    bool have[2] = {false, false}; /* tuned Xgemm, tuned XgemmDirect */
-    for (int i = 0; i < tf->n; i++) {
-        if (!strcmp(tf->kernel[i].name, "Xgemm")) have[0] = true;
-        if (!strcmp(tf->kernel[i].name, "XgemmDirect")) have[1] = true;
-    }
-    if (have[0] || have[1]) {
-        fprintf(stderr, "layca tune: timing each shape with the tuners' parameters\n");
-        if (time_both(rt, tf, &routine, x, nx, (int)repeats, 1) != LC_OK) { rc = fail(); goto out; }
+/* CLBlast's tuners on shape `big` (the most work per step), in folder work
+ * (--work, else a temporary one: *own_work); their best sets go into tf and
+ * are described in note.  Returns the exit code so far: 0 or 1. */
+static int run_tuners(const tune_args *a, const lc_device_info *info, const shape_bufs *big, char *xgemm,
+                      char *direct, char *work, size_t work_len, bool *own_work, lc_tune_file *tf, lc_strbuf *note)
+{
+    if (a->work_flag) {
+        snprintf(work, work_len, "%s", a->work_flag);
+        if (lc_mkdirs(work) != LC_OK) return fail();
     } else {
-        for (int i = 0; i < nx; i++) {
-            x[i].direct_ms[1] = x[i].direct_ms[0];
-            x[i].padded_ms[1] = x[i].padded_ms[0];
-        }
+        const char *tmp = getenv("TMPDIR");
+        snprintf(work, work_len, "%s/layca-tune-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(work)) { fprintf(stderr, "layca: error: cannot make a temporary folder\n"); return 1; }
+        *own_work = true;
     }
-    size_t best_t = (size_t)1 << 20;
-    int best_ds = 0, best_ps = 0;
+    char P[16], D[16], M[32], N[32], K[32], Mp[32], Np[32], Kp[32], R[16], F[16];
+    snprintf(P, sizeof P, "%d", info->platform);
+    snprintf(D, sizeof D, "%d", info->device);
+    snprintf(M, sizeof M, "%zu", big->s.m);
+    snprintf(N, sizeof N, "%zu", big->s.n);
+    snprintf(K, sizeof K, "%zu", big->s.k);
+    snprintf(Mp, sizeof Mp, "%zu", up64(big->s.m));
+    snprintf(Np, sizeof Np, "%zu", up64(big->s.n));
+    snprintf(Kp, sizeof Kp, "%zu", up64(big->s.k));
+    snprintf(R, sizeof R, "%lld", a->runs);
+    snprintf(F, sizeof F, "%lld", a->fraction);
+    double t0 = lc_now_s();
+    char *dargv[] = {direct, "-platform", P, "-device", D, "-precision", "32", "-m", M, "-n", N, "-k", K,
+                     "-runs", R, NULL};
+    fprintf(stderr, "layca tune: clblast_tuner_xgemm_direct on %sx%sx%s (log in %s/xgemm_direct.log)\n", M, N,
+            K, work);
+    if (run_tuner(direct, dargv, work, "xgemm_direct", a->full ? NULL : "clblast_xgemm_direct_1_32.json",
+                  t0 + a->budget * 0.35) != LC_OK) return fail();
+    char *xargv[] = {xgemm, "-platform", P, "-device", D, "-precision", "32", "-m", Mp, "-n", Np, "-k", Kp,
+                     "-runs", R, "-fraction", F, NULL};
+    char *xargv_all[] = {xgemm, "-platform", P, "-device", D, "-precision", "32", "-m", Mp, "-n", Np, "-k", Kp,
+                         "-runs", R, NULL};
+    fprintf(stderr, "layca tune: clblast_tuner_xgemm on %sx%sx%s, 1/%s of the configurations (log in %s/xgemm.log)\n",
+            Mp, Np, Kp, F, work);
+    if (run_tuner(xgemm, a->fraction > 1 ? xargv : xargv_all, work, "xgemm", a->full ? NULL : "clblast_xgemm_1_32.json",
+                  t0 + a->budget) != LC_OK) return fail();
+    static const char *const dfiles[] = {"clblast_xgemm_direct_1_32.json", "clblast_xgemm_direct_2_32.json"};
+    static const char *const xfiles[] = {"clblast_xgemm_1_32.json", "clblast_xgemm_2_32.json",
+                                         "clblast_xgemm_11_32.json", "clblast_xgemm_12_32.json"};
+    if (keep_best(work, dfiles, 2, "XgemmDirect", "clblast_tuner_xgemm_direct", M, N, K, tf, note)) return 1;
+    return keep_best(work, xfiles, 4, "Xgemm", "clblast_tuner_xgemm", Mp, Np, Kp, tf, note);
+}
+
+/* The choice for the fastest step: per kernel CLBlast's set (0) or the
+ * tuners' (1, where have[] says there is one: Xgemm, XgemmDirect), and the
+ * direct kernel's threshold. */
+typedef struct tune_choice {
+    size_t t;
+    int ds, ps;
+} tune_choice;
+
+static tune_choice choose_sets(const shape_bufs *x, int nx, const bool have[2])
+{
+    tune_choice best = {.t = (size_t)1 << 20};
     double best_total = INFINITY;
     for (int ds = 0; ds < (have[1] ? 2 : 1); ds++)
         for (int ps = 0; ps < (have[0] ? 2 : 1); ps++)
@@ -602,45 +556,45 @@ int lc_tune_main(int argc, char **argv)
                     total += (is_direct(&x[i].s, t) ? x[i].direct_ms[ds] : x[i].padded_ms[ps]) * (double)x[i].s.calls;
                 if (total < best_total - 1e-12) {
                     best_total = total;
-                    best_t = t;
-                    best_ds = ds;
-                    best_ps = ps;
+                    best = (tune_choice){t, ds, ps};
                 }
             }
-    /* the chosen file: tuners' sets only where they won */
+    return best;
+}
+
+/* tf reduced to the choice: the tuners' sets only where they won, and the
+ * threshold in routine; note says why.  False when out of memory. */
+static bool keep_choice(lc_tune_file *tf, lc_tune_kernel *routine, tune_choice best, const bool have[2],
+                        lc_strbuf *note)
+{
     lc_tune_file *chosen = calloc(1, sizeof *chosen);
-    if (!chosen) { fprintf(stderr, "layca: error: out of memory\n"); goto out; }
+    if (!chosen) { fprintf(stderr, "layca: error: out of memory\n"); return false; }
     snprintf(chosen->device, sizeof chosen->device, "%s", tf->device);
     snprintf(chosen->driver, sizeof chosen->driver, "%s", tf->driver);
     snprintf(chosen->platform, sizeof chosen->platform, "%s", tf->platform);
     for (int i = 0; i < tf->n; i++) {
         bool xg = !strcmp(tf->kernel[i].name, "Xgemm"), xd = !strcmp(tf->kernel[i].name, "XgemmDirect");
-        if ((xg && best_ps == 1) || (xd && best_ds == 1)) lc_rt_tune_set(chosen, &tf->kernel[i]);
+        if ((xg && best.ps == 1) || (xd && best.ds == 1)) lc_rt_tune_set(chosen, &tf->kernel[i]);
     }
-    routine.value[0] = best_t;
-    lc_rt_tune_set(chosen, &routine);
-    if (have[0] && best_ps == 0)
-        lc_strbuf_printf(&note, "\nXgemm: the tuners' set was slower than CLBlast's here, not kept");
-    if (have[1] && best_ds == 0)
-        lc_strbuf_printf(&note, "\nXgemmDirect: the tuners' set was slower than CLBlast's here, not kept");
-    lc_strbuf_printf(&note, "\nGemmRoutine: XGEMM_MIN_INDIRECT_SIZE=%zu chosen by timing the model's shapes", best_t);
+    routine->value[0] = best.t;
+    lc_rt_tune_set(chosen, routine);
+    if (have[0] && best.ps == 0)
+        lc_strbuf_printf(note, "\nXgemm: the tuners' set was slower than CLBlast's here, not kept");
+    if (have[1] && best.ds == 0)
+        lc_strbuf_printf(note, "\nXgemmDirect: the tuners' set was slower than CLBlast's here, not kept");
+    lc_strbuf_printf(note, "\nGemmRoutine: XGEMM_MIN_INDIRECT_SIZE=%zu chosen by timing the model's shapes", best.t);
     *tf = *chosen;
     free(chosen);
-    /* CLBlast's own sets cannot be restored in this process: the final
-     * timing runs only when every kernel in use has the tuners' set in force
-     * (or none was overridden) */
-    bool can_rerun = (!have[0] || best_ps == 1) && (!have[1] || best_ds == 1);
-    if (lc_rt_tune_apply(rt, tf) != LC_OK) { rc = fail(); goto out; }
-    for (int i = 0; i < nx; i++) {
-        bool dir = is_direct(&x[i].s, best_t);
-        x[i].tuned_ms = dir ? x[i].direct_ms[best_ds] : x[i].padded_ms[best_ps];
-        if (can_rerun && time_shape(rt, &x[i], (int)repeats, &x[i].tuned_ms) != LC_OK) { rc = fail(); goto out; }
-    }
+    return true;
+}
 
-    /* the table */
+/* The table on stdout; note gets the step's totals. */
+static void print_table(const lc_rt *rt, const tune_args *a, int batch_used, const shape_bufs *x, int nx, size_t best_t,
+                        bool can_rerun, lc_strbuf *note)
+{
     printf("CLBlast on %s (%s, driver %s), %s at batch %d; ms per call, median of %lld; direct and padded: one\n"
            "of CLBlast's two kernels forced; tuned: the stored choice\n\n", rt->info.name,
-           rt->info.platform_name, rt->info.driver_version, model, batch_used, repeats);
+           rt->info.platform_name, rt->info.driver_version, a->model, batch_used, a->repeats);
     printf("| GEMM (trans, M x N x K) | calls/step | untuned | direct | direct, tuners' set | padded | "
            "padded, tuners' set | tuned | kernel | speed-up |\n"
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
@@ -656,7 +610,119 @@ int lc_tune_main(int argc, char **argv)
     if (!can_rerun)
         printf("\n(tuned: from the direct and padded passes above; CLBlast's own parameters cannot be restored in\n"
                "this process to time the final choice once more)\n");
-    lc_strbuf_printf(&note, "\nGEMMs of a step: %.3f ms untuned, %.3f ms tuned", u, t);
+    lc_strbuf_printf(note, "\nGEMMs of a step: %.3f ms untuned, %.3f ms tuned", u, t);
+}
+
+int lc_tune_main(int argc, char **argv)
+{
+    tune_args a;
+    int rc = parse_tune_args(argc, argv, &a);
+    if (rc >= 0) return rc;
+    char xgemm[1100], direct[1100];
+    if (!a.no_tuners && (!find_tuner(a.tuner_dir, "clblast_tuner_xgemm", xgemm, sizeof xgemm) ||
+                         !find_tuner(a.tuner_dir, "clblast_tuner_xgemm_direct", direct, sizeof direct))) {
+        fprintf(stderr, "layca: error: CLBlast's tuners (clblast_tuner_xgemm, clblast_tuner_xgemm_direct) are not in %s; "
+                        "install clblast-utils (tools/setup.sh does), or use --no-tuners\n",
+                a.tuner_dir ? a.tuner_dir : "PATH");
+        return 1;
+    }
+
+    /* the device, and its tuning file moved aside so this run starts from
+     * CLBlast's defaults (CLBlast keeps overrides for the whole process) */
+    lc_device_info info;
+    lc_rt_opts so = cli_env_rt_opts(a.device, false);
+    if (lc_rt_select(&so, &info) != LC_OK) return fail();
+    char path[1300], prev[1400];
+    lc_rt_tune_path(&info, path, sizeof path);
+    if (!path[0]) {
+        fprintf(stderr, "layca: error: the cache folder is off (LAYCA_CACHE_DIR=off): nowhere to keep the parameters\n");
+        return 1;
+    }
+    snprintf(prev, sizeof prev, "%s.prev", path);
+    bool had_prev = access(path, F_OK) == 0;
+    if (had_prev && rename(path, prev) != 0) {
+        fprintf(stderr, "layca: error: cannot move %s aside: %s\n", path, strerror(errno));
+        return 1;
+    }
+    char sel[32];
+    snprintf(sel, sizeof sel, "%d:%d", info.platform, info.device);
+    lc_rt *rt = NULL;
+    shape_bufs *x = NULL;
+    int nx = 0, batch_used = 0;
+    rc = 1;
+    char work[1100] = "";
+    bool own_work = false;
+    lc_tune_file *tf = calloc(1, sizeof *tf);
+    lc_strbuf text = {0}, note = {0};
+    if (!tf) { fprintf(stderr, "layca: error: out of memory\n"); goto out; }
+    /* device-only: convolutions as device GEMMs, so their shapes are tuned too */
+    lc_rt_opts ro = cli_env_rt_opts(sel, true);
+    if (lc_rt_create_opts(&rt, &ro) != LC_OK) { rc = fail(); goto out; }
+    fprintf(stderr, "layca tune: device %s %s (%s, driver %s)\n", sel, rt->info.name, rt->info.platform_name,
+            rt->info.driver_version);
+    if (model_shapes(rt, a.model, (int)a.batch, &batch_used) != LC_OK) {
+        lc_error_prefix(LC_ERR_INVALID, "%s", a.model);
+        rc = fail();
+        goto out;
+    }
+    if ((rc = prepare_shapes(rt, &a, batch_used, &x, &nx)) != 0) goto out;
+    rc = 1;
+
+    snprintf(tf->device, sizeof tf->device, "%s", rt->info.name);
+    snprintf(tf->driver, sizeof tf->driver, "%s", rt->info.driver_version);
+    snprintf(tf->platform, sizeof tf->platform, "%s", rt->info.platform_version);
+    time_t now = time(NULL);
+    char when[64];
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M", localtime(&now));
+    lc_strbuf_printf(&note, "written by 'layca tune %s' at batch %d, %s", a.model, batch_used, when);
+
+    /* both kernels with CLBlast's parameters */
+    lc_tune_kernel routine = {.precision = 32, .n = 1};
+    snprintf(routine.name, sizeof routine.name, "GemmRoutine");
+    snprintf(routine.param[0], sizeof routine.param[0], "XGEMM_MIN_INDIRECT_SIZE");
+    fprintf(stderr, "layca tune: timing each shape with CLBlast's direct and padded kernels\n");
+    if (time_both(rt, tf, &routine, x, nx, (int)a.repeats, 0) != LC_OK) { rc = fail(); goto out; }
+
+    /* the tuners, on the shape with the most work per step */
+    int big = 0;
+    for (int i = 1; i < nx; i++)
+        if ((double)x[i].s.m * (double)x[i].s.n * (double)x[i].s.k * (double)x[i].s.calls >
+            (double)x[big].s.m * (double)x[big].s.n * (double)x[big].s.k * (double)x[big].s.calls)
+            big = i;
+    if (!a.no_tuners &&
+        (rc = run_tuners(&a, &info, &x[big], xgemm, direct, work, sizeof work, &own_work, tf, &note)) != 0)
+        goto out;
+    rc = 1;
+
+    /* the tuners' sets, then the choice: per kernel CLBlast's or the
+     * tuners' set, and the threshold, for the fastest step */
+    bool have[2] = {false, false}; /* tuned Xgemm, tuned XgemmDirect */
+    for (int i = 0; i < tf->n; i++) {
+        if (!strcmp(tf->kernel[i].name, "Xgemm")) have[0] = true;
+        if (!strcmp(tf->kernel[i].name, "XgemmDirect")) have[1] = true;
+    }
+    if (have[0] || have[1]) {
+        fprintf(stderr, "layca tune: timing each shape with the tuners' parameters\n");
+        if (time_both(rt, tf, &routine, x, nx, (int)a.repeats, 1) != LC_OK) { rc = fail(); goto out; }
+    } else {
+        for (int i = 0; i < nx; i++) {
+            x[i].direct_ms[1] = x[i].direct_ms[0];
+            x[i].padded_ms[1] = x[i].padded_ms[0];
+        }
+    }
+    tune_choice best = choose_sets(x, nx, have);
+    if (!keep_choice(tf, &routine, best, have, &note)) goto out;
+    /* CLBlast's own sets cannot be restored in this process: the final
+     * timing runs only when every kernel in use has the tuners' set in force
+     * (or none was overridden) */
+    bool can_rerun = (!have[0] || best.ps == 1) && (!have[1] || best.ds == 1);
+    if (lc_rt_tune_apply(rt, tf) != LC_OK) { rc = fail(); goto out; }
+    for (int i = 0; i < nx; i++) {
+        bool dir = is_direct(&x[i].s, best.t);
+        x[i].tuned_ms = dir ? x[i].direct_ms[best.ds] : x[i].padded_ms[best.ps];
+        if (can_rerun && time_shape(rt, &x[i], (int)a.repeats, &x[i].tuned_ms) != LC_OK) { rc = fail(); goto out; }
+    }
+    print_table(rt, &a, batch_used, x, nx, best.t, can_rerun, &note);
 
     lc_rt_tune_format(tf, note.s, &text);
     lc_tune_file check;

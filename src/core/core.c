@@ -115,15 +115,7 @@ static int lc_log_level_ = -1;
 
 lc_log_level lc_log_get_level(void)
 {
-    if (lc_log_level_ < 0) {
-        const char *e = getenv("LAYCA_LOG");
-        lc_log_level_ = LC_LOG_INFO;
-        if (e) {
-            if (!strcasecmp(e, "error")) lc_log_level_ = LC_LOG_ERROR;
-            else if (!strcasecmp(e, "warn")) lc_log_level_ = LC_LOG_WARN;
-            else if (!strcasecmp(e, "debug")) lc_log_level_ = LC_LOG_DEBUG;
-        }
-    }
+    if (lc_log_level_ < 0) lc_log_level_ = LC_LOG_INFO;
     return (lc_log_level)lc_log_level_;
 }
 
@@ -546,19 +538,40 @@ void lc_strbuf_free(lc_strbuf *b)
     memset(b, 0, sizeof *b);
 }
 
+/* The process's cache folder (lc_cache_dir_set); NULL: no disk cache. */
+static char *lc_cache_dir_;
+
+lc_status lc_cache_dir_set(const char *dir)
+{
+    char *copy = NULL;
+    if (dir && *dir && !(copy = strdup(dir))) return LC_ERR(LC_ERR_NOMEM, "out of memory setting the cache folder");
+    free(lc_cache_dir_);
+    lc_cache_dir_ = copy;
+    return LC_OK;
+}
+
 void lc_cache_dir(char *out, size_t cap)
 {
     if (!cap) return;
     out[0] = 0;
-    const char *e = getenv("LAYCA_CACHE_DIR");
+    if (!lc_cache_dir_) return;
+    int w = snprintf(out, cap, "%s", lc_cache_dir_);
+    if (w < 0 || (size_t)w >= cap) out[0] = 0; /* unusable: no disk cache */
+}
+
+void lc_cache_dir_resolve(const char *layca_cache_dir, const char *xdg_cache_home, const char *home, char *out,
+                          size_t cap)
+{
+    if (!cap) return;
+    out[0] = 0;
     int w = -1;
-    if (e && *e) {
-        if (strcasecmp(e, "off") == 0) return;
-        w = snprintf(out, cap, "%s", e);
-    } else if ((e = getenv("XDG_CACHE_HOME")) && *e) {
-        w = snprintf(out, cap, "%s/layca", e);
-    } else if ((e = getenv("HOME")) && *e) {
-        w = snprintf(out, cap, "%s/.cache/layca", e);
+    if (layca_cache_dir && *layca_cache_dir) {
+        if (strcasecmp(layca_cache_dir, "off") == 0) return;
+        w = snprintf(out, cap, "%s", layca_cache_dir);
+    } else if (xdg_cache_home && *xdg_cache_home) {
+        w = snprintf(out, cap, "%s/layca", xdg_cache_home);
+    } else if (home && *home) {
+        w = snprintf(out, cap, "%s/.cache/layca", home);
     }
     if (w < 0 || (size_t)w >= cap) out[0] = 0; /* unusable: no disk cache */
 }

@@ -44,8 +44,8 @@ const char *lc_status_name(lc_status st);
     } while (0)
 
 /* Logging: everything goes to stderr, escaped as error messages are (newlines
- * and tabs kept).  Level from LAYCA_LOG (error, warn, info, debug); default
- * info. */
+ * and tabs kept).  Level: info until lc_log_set_level (the CLIs set it from
+ * LAYCA_LOG). */
 typedef enum { LC_LOG_ERROR = 0, LC_LOG_WARN, LC_LOG_INFO, LC_LOG_DEBUG } lc_log_level;
 void lc_log(lc_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void lc_log_set_level(lc_log_level lvl);
@@ -67,10 +67,20 @@ void lc_rng_shuffle_i32(lc_rng *r, int32_t *a, size_t n);
  * cache keys. */
 uint64_t lc_hash64(const void *data, size_t len, uint64_t seed);
 
-/* layca's cache folder, one answer for every module: $LAYCA_CACHE_DIR, else
- * $XDG_CACHE_HOME/layca, else ~/.cache/layca; "" when LAYCA_CACHE_DIR is
- * "off" (any case), when none is set, or when the path does not fit. */
+/* layca's cache folder, one answer for every module (compiled programs,
+ * timing choices, CLBlast tuning, decoded images): the folder last given to
+ * lc_cache_dir_set, "" (no disk cache) when none was given, NULL or "" was,
+ * or the path does not fit in cap.  The library reads no environment: the
+ * caller sets it (call it before creating runtimes or datasets; it is not
+ * synchronised with them).  A failed set leaves the old folder. */
+lc_status lc_cache_dir_set(const char *dir);
 void lc_cache_dir(char *out, size_t cap);
+/* The folder the CLIs use, from the values of their environment variables
+ * (each may be NULL): LAYCA_CACHE_DIR, else XDG_CACHE_HOME/layca, else
+ * HOME/.cache/layca; "" when LAYCA_CACHE_DIR is "off" (any case), when none
+ * is set, or when the path does not fit.  Reads nothing itself. */
+void lc_cache_dir_resolve(const char *layca_cache_dir, const char *xdg_cache_home, const char *home, char *out,
+                          size_t cap);
 
 /* Whole-file helpers.  lc_file_read allocates (caller frees).  It reads
  * regular files only: a FIFO, device, socket or folder is refused at once

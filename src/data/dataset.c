@@ -374,6 +374,226 @@ static const char *spec_arg(const char *spec, const char *kind)
 
 static const uint64_t VAL_SALT = 0x76616c5f73706c74ULL; /* "val_splt": the validation draw's own stream */
 
+/* Releases the three splits (val may be NULL) and returns st. */
+static lc_status open_fail(lc_dataset *train, lc_dataset *val, lc_dataset *test, lc_status st)
+{
+    lc_dataset_deinit(train);
+    lc_dataset_deinit(test);
+    if (val) lc_dataset_deinit(val);
+    return st;
+}
+
+/* lc_data_open3, step 1: options that cannot work with spec. */
+static lc_status check_open_opts(const char *spec, const lc_data_opts *o, const lc_dataset *val)
+{
+    if (!spec) return LC_ERR(LC_ERR_INVALID, "no data spec given (known kinds: %s)", KNOWN_KINDS);
+    if (o->per_class < 0 || o->train_subset < 0 || o->test_subset < 0 || o->classes < 0 || o->classes > 256)
+        return LC_ERR(LC_ERR_INVALID,
+                      "%s: invalid options per_class=%d train_subset=%lld test_subset=%lld classes=%d", spec,
+                      o->per_class, (long long)o->train_subset, (long long)o->test_subset, o->classes);
+    if (o->per_class > 0 && o->train_subset > 0)
+        return LC_ERR(LC_ERR_INVALID, "%s: per_class (%d) and train_subset (%lld) are exclusive; set one", spec,
+                      o->per_class, (long long)o->train_subset);
+    if (!(o->val_split >= 0 && o->val_split < 1))
+        return LC_ERR(LC_ERR_INVALID, "%s: val_split = %g must be 0 (none) or a fraction in (0, 1)", spec,
+                      o->val_split);
+    if (o->val_split > 0 && !val)
+        return LC_ERR(LC_ERR_INVALID, "%s: val_split = %g needs somewhere to put the validation split (lc_data_open3)",
+                      spec, o->val_split);
+    return LC_OK;
+}
+
+/* Step 2 for idx:IMAGES,LABELS: the pool, the training examples drawn from
+ * it and the rest as the test split; drawn gets the description.  On a
+ * failure after loading, the splits are released. */
+static lc_status load_idx_pool(const char *spec, const char *args, const lc_data_opts *o, lc_dataset *train,
+                               lc_dataset *val, lc_dataset *test, char *drawn, size_t drawn_len)
+{
+    const char *comma = strchr(args, ',');
+    if (!comma || comma == args || !comma[1] || strchr(comma + 1, ','))
+        return LC_ERR(LC_ERR_INVALID, "%s: expected idx:IMAGES,LABELS (two paths separated by one comma)", spec);
+    if (o->per_class <= 0 && o->train_subset <= 0)
+        return LC_ERR(LC_ERR_INVALID,
+                      "%s: an idx pool needs per_class or train_subset to draw the training examples "
+                      "(the rest is the test split)",
+                      spec);
+    size_t ilen = (size_t)(comma - args);
+    char *images = malloc(ilen + 1);
+    if (!images) return LC_ERR(LC_ERR_NOMEM, "%s: out of memory", spec);
+    memcpy(images, args, ilen);
+    images[ilen] = 0;
+    lc_dataset pool;
+    lc_status st = lc_idx_load_pair(images, comma + 1, o->classes > 0 ? o->classes : 256, &pool);
+    free(images);
+    if (st != LC_OK) return st;
+    pool.classes = o->classes > 0 ? o->classes : infer_classes(&pool);
+    st = draw_into(&pool, o, spec, test);
+    if (st != LC_OK) {
+        lc_dataset_deinit(&pool);
+        return open_fail(train, val, test, st);
+    }
+    *train = pool;
+    if (test->n == 0)
+        return open_fail(train, val, test,
+                         LC_ERR(LC_ERR_INVALID,
+                                "%s: drawing %lld training examples leaves no test examples in the pool", spec,
+                                (long long)train->n));
+    if (o->per_class > 0)
+        snprintf(drawn, drawn_len, " (%d per class from a pool of %lld, seed %llu)", o->per_class,
+                 (long long)(train->n + test->n), (unsigned long long)o->seed);
+    else
+        snprintf(drawn, drawn_len, " (random subset of a pool of %lld, seed %llu)", (long long)(train->n + test->n),
+                 (unsigned long long)o->seed);
+    return LC_OK;
+}
+
+/* Step 2: the splits of spec's loader.  *fixed: the loader has its own
+ * train/test split (subsets are drawn from train later); drawn and source
+ * get parts of the description.  On a failure after loading, the splits
+ * are released. */
+static lc_status load_spec(const char *spec, const lc_data_opts *o, lc_dataset *train, lc_dataset *val,
+                           lc_dataset *test, lc_data_info *info, char *drawn, size_t drawn_len, char *source,
+                           size_t source_len, bool *fixed)
+{
+    const char *arg;
+    *fixed = true;
+    if ((arg = spec_arg(spec, "mnist"))) {
+        if (!*arg) return LC_ERR(LC_ERR_INVALID, "%s: empty folder (expected mnist:DIR)", spec);
+        return lc_mnist_load_dir(arg, train, test);
+    }
+    if ((arg = spec_arg(spec, "cifar10"))) {
+        if (!*arg) return LC_ERR(LC_ERR_INVALID, "%s: empty folder (expected cifar10:DIR)", spec);
+        return lc_cifar10_load_dir(arg, train, test);
+    }
+    if ((arg = spec_arg(spec, "cifar100")) || (arg = spec_arg(spec, "cifar100-coarse"))) {
+        if (!*arg) return LC_ERR(LC_ERR_INVALID, "%s: empty folder (expected cifar100:DIR)", spec);
+        return lc_cifar100_load_dir(arg, spec[8] == '-', train, test);
+    }
+    if ((arg = spec_arg(spec, "images")) || (arg = spec_arg(spec, "tinyimagenet"))) {
+        bool tiny = spec[0] == 't';
+        if (!*arg)
+            return LC_ERR(LC_ERR_INVALID, "%s: empty folder (expected %s:DIR)", spec, tiny ? "tinyimagenet" : "images");
+        lc_images_opts io = {.cache_dir = o->cache_dir, .no_cache = o->no_cache, .quiet = o->quiet};
+        lc_images_info ii;
+        LC_TRY(lc_images_load_dir(arg, tiny ? LC_IMAGES_TINYIMAGENET : LC_IMAGES_FOLDERS, &io, train, test, &ii));
+        int hits = ii.from_cache[0] + ii.from_cache[1];
+        if (info) {
+            info->cache_hits = hits;
+            info->cache_misses = 2 - hits;
+        }
+        snprintf(source, source_len, hits == 2 ? ", from the decode cache" : hits == 1 ? ", partly decoded"
+                                                                                      : ", decoded");
+        return LC_OK;
+    }
+    if ((arg = spec_arg(spec, "idx"))) {
+        *fixed = false;
+        return load_idx_pool(spec, arg, o, train, val, test, drawn, drawn_len);
+    }
+    const char *colon = strchr(spec, ':');
+    return LC_ERR(LC_ERR_INVALID, "%s: unknown data spec kind '%.*s' (known kinds: %s)", spec,
+                  colon ? (int)(colon - spec) : (int)strlen(spec), spec, KNOWN_KINDS);
+}
+
+/* Step 3 for loaders with their own split: the classes, then the training
+ * examples drawn (per_class or train_subset); drawn gets the description. */
+static lc_status draw_fixed(const char *spec, const lc_data_opts *o, lc_dataset *train, lc_dataset *test,
+                            char *drawn, size_t drawn_len)
+{
+    LC_TRY(apply_classes(train, test, o->classes, spec));
+    if (o->per_class > 0 || o->train_subset > 0) {
+        int64_t pool = train->n;
+        LC_TRY(draw_into(train, o, spec, NULL));
+        if (o->per_class > 0)
+            snprintf(drawn, drawn_len, " (%d per class of %lld, seed %llu)", o->per_class, (long long)pool,
+                     (unsigned long long)o->seed);
+        else
+            snprintf(drawn, drawn_len, " (random subset of %lld, seed %llu)", (long long)pool,
+                     (unsigned long long)o->seed);
+    }
+    return LC_OK;
+}
+
+/* Step 5: val_split of train moved into val; vald gets the description. */
+static lc_status split_validation(const char *spec, const lc_data_opts *o, lc_dataset *train, lc_dataset *val,
+                                  char *vald, size_t vald_len)
+{
+    int64_t k = llround(o->val_split * (double)train->n);
+    if (k < 1 || k >= train->n)
+        return LC_ERR(LC_ERR_INVALID,
+                      "%s: val_split = %g of %lld training examples gives %lld validation examples; it must leave "
+                      "at least one in each split",
+                      spec, o->val_split, (long long)train->n, (long long)k);
+    uint8_t *keep = malloc((size_t)train->n);
+    if (!keep) return LC_ERR(LC_ERR_NOMEM, "%s: out of memory", spec);
+    lc_dataset rest = {0};
+    lc_status st = lc_data_draw_subset(train, k, o->seed ^ VAL_SALT, spec, keep);
+    if (st == LC_OK) st = lc_dataset_split(train, keep, val, &rest);
+    free(keep);
+    if (st != LC_OK) return st;
+    lc_dataset_deinit(train);
+    *train = rest;
+    snprintf(vald, vald_len, ", %lld val (%g of train, seed %llu)", (long long)val->n, o->val_split,
+             (unsigned long long)o->seed);
+    return LC_OK;
+}
+
+/* Step 6: the normalisation statistics (m, s, *nstats: from the training
+ * split, or the fixed ones, which also set o's no_normalize and
+ * per_channel) applied to every split. */
+static lc_status normalise_splits(const char *spec, lc_data_opts *o, lc_dataset *train, lc_dataset *val,
+                                  lc_dataset *test, double *m, double *s, int *nstats)
+{
+    if (o->per_channel) {
+        if (train->c > LC_DATA_MAX_CHANNELS)
+            return LC_ERR(LC_ERR_UNSUPPORTED,
+                          "%s: per-channel normalisation supports up to %d channels, the data has %d", spec,
+                          LC_DATA_MAX_CHANNELS, train->c);
+        *nstats = train->c;
+        for (int c = 0; c < *nstats; c++) s[c] = 1;
+    }
+    if (o->fixed_nstats > 0) {
+        if ((o->fixed_nstats != 1 && o->fixed_nstats != train->c) || o->fixed_nstats > LC_DATA_MAX_CHANNELS)
+            return LC_ERR(LC_ERR_INVALID, "%s: %d normalisation values given, the data has %d channels", spec,
+                          o->fixed_nstats, train->c);
+        o->no_normalize = false;
+        o->per_channel = o->fixed_nstats > 1;
+        *nstats = o->fixed_nstats;
+        for (int c = 0; c < *nstats; c++) {
+            m[c] = o->fixed_mean[c];
+            s[c] = o->fixed_std[c];
+        }
+    }
+    if (o->no_normalize) return LC_OK;
+    if (o->fixed_nstats > 0)
+        ; /* given */
+    else if (o->per_channel)
+        lc_dataset_stats_per_channel(train, m, s);
+    else
+        lc_dataset_stats(train, &m[0], &s[0]);
+    for (int c = 0; c < *nstats; c++) {
+        if (!(s[c] > 1e-12) || !isfinite(m[c])) {
+            if (o->per_channel)
+                return LC_ERR(LC_ERR_INVALID,
+                              "%s: channel %d of the %lld training examples has std %g (mean %g): cannot normalise; "
+                              "use no_normalize",
+                              spec, c, (long long)train->n, s[c], m[c]);
+            return LC_ERR(LC_ERR_INVALID,
+                          "%s: the %lld training examples have std %g (mean %g): cannot normalise; use "
+                          "no_normalize",
+                          spec, (long long)train->n, s[c], m[c]);
+        }
+    }
+    lc_dataset *all[3] = {train, val, test};
+    for (int k = 0; k < 3; k++) {
+        if (!all[k] || all[k]->n == 0) continue;
+        if (o->per_channel)
+            lc_dataset_normalize_per_channel(all[k], m, s);
+        else
+            lc_dataset_normalize(all[k], m[0], s[0]);
+    }
+    return LC_OK;
+}
+
 lc_status lc_data_open3(const char *spec, const lc_data_opts *opts, lc_dataset *train, lc_dataset *val,
                         lc_dataset *test, lc_data_info *info, char *desc, size_t desc_len)
 {
@@ -384,106 +604,13 @@ lc_status lc_data_open3(const char *spec, const lc_data_opts *opts, lc_dataset *
     if (desc && desc_len) desc[0] = 0;
     lc_data_opts o = {0};
     if (opts) o = *opts;
-    if (!spec) return LC_ERR(LC_ERR_INVALID, "no data spec given (known kinds: %s)", KNOWN_KINDS);
-    if (o.per_class < 0 || o.train_subset < 0 || o.test_subset < 0 || o.classes < 0 || o.classes > 256)
-        return LC_ERR(LC_ERR_INVALID,
-                      "%s: invalid options per_class=%d train_subset=%lld test_subset=%lld classes=%d", spec,
-                      o.per_class, (long long)o.train_subset, (long long)o.test_subset, o.classes);
-    if (o.per_class > 0 && o.train_subset > 0)
-        return LC_ERR(LC_ERR_INVALID, "%s: per_class (%d) and train_subset (%lld) are exclusive; set one", spec,
-                      o.per_class, (long long)o.train_subset);
-    if (!(o.val_split >= 0 && o.val_split < 1))
-        return LC_ERR(LC_ERR_INVALID, "%s: val_split = %g must be 0 (none) or a fraction in (0, 1)", spec,
-                      o.val_split);
-    if (o.val_split > 0 && !val)
-        return LC_ERR(LC_ERR_INVALID, "%s: val_split = %g needs somewhere to put the validation split (lc_data_open3)",
-                      spec, o.val_split);
+    LC_TRY(check_open_opts(spec, &o, val));
 
     lc_status st = LC_OK;
     char drawn[160] = "", source[96] = "";
-    const char *arg;
     bool fixed = true; /* a loader with its own train/test split (subsets drawn from train) */
-    if ((arg = spec_arg(spec, "mnist"))) {
-        if (!*arg) return LC_ERR(LC_ERR_INVALID, "%s: empty folder (expected mnist:DIR)", spec);
-        LC_TRY(lc_mnist_load_dir(arg, train, test));
-    } else if ((arg = spec_arg(spec, "cifar10"))) {
-        if (!*arg) return LC_ERR(LC_ERR_INVALID, "%s: empty folder (expected cifar10:DIR)", spec);
-        LC_TRY(lc_cifar10_load_dir(arg, train, test));
-    } else if ((arg = spec_arg(spec, "cifar100")) || (arg = spec_arg(spec, "cifar100-coarse"))) {
-        if (!*arg) return LC_ERR(LC_ERR_INVALID, "%s: empty folder (expected cifar100:DIR)", spec);
-        LC_TRY(lc_cifar100_load_dir(arg, spec[8] == '-', train, test));
-    } else if ((arg = spec_arg(spec, "images")) || (arg = spec_arg(spec, "tinyimagenet"))) {
-        bool tiny = spec[0] == 't';
-        if (!*arg)
-            return LC_ERR(LC_ERR_INVALID, "%s: empty folder (expected %s:DIR)", spec, tiny ? "tinyimagenet" : "images");
-        lc_images_opts io = {.cache_dir = o.cache_dir, .no_cache = o.no_cache, .quiet = o.quiet};
-        lc_images_info ii;
-        LC_TRY(lc_images_load_dir(arg, tiny ? LC_IMAGES_TINYIMAGENET : LC_IMAGES_FOLDERS, &io, train, test, &ii));
-        int hits = ii.from_cache[0] + ii.from_cache[1];
-        if (info) {
-            info->cache_hits = hits;
-            info->cache_misses = 2 - hits;
-        }
-        snprintf(source, sizeof source, hits == 2 ? ", from the decode cache" : hits == 1 ? ", partly decoded"
-                                                                                         : ", decoded");
-    } else if ((arg = spec_arg(spec, "idx"))) {
-        fixed = false;
-        const char *args = arg, *comma = strchr(args, ',');
-        if (!comma || comma == args || !comma[1] || strchr(comma + 1, ','))
-            return LC_ERR(LC_ERR_INVALID, "%s: expected idx:IMAGES,LABELS (two paths separated by one comma)", spec);
-        if (o.per_class <= 0 && o.train_subset <= 0)
-            return LC_ERR(LC_ERR_INVALID,
-                          "%s: an idx pool needs per_class or train_subset to draw the training examples "
-                          "(the rest is the test split)",
-                          spec);
-        size_t ilen = (size_t)(comma - args);
-        char *images = malloc(ilen + 1);
-        if (!images) return LC_ERR(LC_ERR_NOMEM, "%s: out of memory", spec);
-        memcpy(images, args, ilen);
-        images[ilen] = 0;
-        lc_dataset pool;
-        st = lc_idx_load_pair(images, comma + 1, o.classes > 0 ? o.classes : 256, &pool);
-        free(images);
-        if (st != LC_OK) return st;
-        pool.classes = o.classes > 0 ? o.classes : infer_classes(&pool);
-        st = draw_into(&pool, &o, spec, test);
-        if (st != LC_OK) {
-            lc_dataset_deinit(&pool);
-            goto fail;
-        }
-        *train = pool;
-        if (test->n == 0) {
-            st = LC_ERR(LC_ERR_INVALID, "%s: drawing %lld training examples leaves no test examples in the pool",
-                        spec, (long long)train->n);
-            goto fail;
-        }
-        if (o.per_class > 0)
-            snprintf(drawn, sizeof drawn, " (%d per class from a pool of %lld, seed %llu)", o.per_class,
-                     (long long)(train->n + test->n), (unsigned long long)o.seed);
-        else
-            snprintf(drawn, sizeof drawn, " (random subset of a pool of %lld, seed %llu)",
-                     (long long)(train->n + test->n), (unsigned long long)o.seed);
-    } else {
-        const char *colon = strchr(spec, ':');
-        return LC_ERR(LC_ERR_INVALID, "%s: unknown data spec kind '%.*s' (known kinds: %s)", spec,
-                      colon ? (int)(colon - spec) : (int)strlen(spec), spec, KNOWN_KINDS);
-    }
-
-    if (fixed) {
-        st = apply_classes(train, test, o.classes, spec);
-        if (st != LC_OK) goto fail;
-        if (o.per_class > 0 || o.train_subset > 0) {
-            int64_t pool = train->n;
-            st = draw_into(train, &o, spec, NULL);
-            if (st != LC_OK) goto fail;
-            if (o.per_class > 0)
-                snprintf(drawn, sizeof drawn, " (%d per class of %lld, seed %llu)", o.per_class, (long long)pool,
-                         (unsigned long long)o.seed);
-            else
-                snprintf(drawn, sizeof drawn, " (random subset of %lld, seed %llu)", (long long)pool,
-                         (unsigned long long)o.seed);
-        }
-    }
+    LC_TRY(load_spec(spec, &o, train, val, test, info, drawn, sizeof drawn, source, sizeof source, &fixed));
+    if (fixed && (st = draw_fixed(spec, &o, train, test, drawn, sizeof drawn)) != LC_OK) goto fail;
 
     char tested[64] = "";
     if (o.test_subset > 0)
@@ -492,87 +619,11 @@ lc_status lc_data_open3(const char *spec, const lc_data_opts *opts, lc_dataset *
     if (st != LC_OK) goto fail;
 
     char vald[96] = "";
-    if (o.val_split > 0) {
-        int64_t k = llround(o.val_split * (double)train->n);
-        if (k < 1 || k >= train->n) {
-            st = LC_ERR(LC_ERR_INVALID,
-                        "%s: val_split = %g of %lld training examples gives %lld validation examples; it must leave "
-                        "at least one in each split",
-                        spec, o.val_split, (long long)train->n, (long long)k);
-            goto fail;
-        }
-        uint8_t *keep = malloc((size_t)train->n);
-        if (!keep) {
-            st = LC_ERR(LC_ERR_NOMEM, "%s: out of memory", spec);
-            goto fail;
-        }
-        lc_dataset rest = {0};
-        st = lc_data_draw_subset(train, k, o.seed ^ VAL_SALT, spec, keep);
-        if (st == LC_OK) st = lc_dataset_split(train, keep, val, &rest);
-        free(keep);
-        if (st != LC_OK) goto fail;
-        lc_dataset_deinit(train);
-        *train = rest;
-        snprintf(vald, sizeof vald, ", %lld val (%g of train, seed %llu)", (long long)val->n, o.val_split,
-                 (unsigned long long)o.seed);
-    }
+    if (o.val_split > 0 && (st = split_validation(spec, &o, train, val, vald, sizeof vald)) != LC_OK) goto fail;
 
     double m[LC_DATA_MAX_CHANNELS] = {0}, s[LC_DATA_MAX_CHANNELS] = {1, 1, 1, 1};
     int nstats = 1;
-    if (o.per_channel) {
-        if (train->c > LC_DATA_MAX_CHANNELS) {
-            st = LC_ERR(LC_ERR_UNSUPPORTED, "%s: per-channel normalisation supports up to %d channels, the data has %d",
-                        spec, LC_DATA_MAX_CHANNELS, train->c);
-            goto fail;
-        }
-        nstats = train->c;
-        for (int c = 0; c < nstats; c++) s[c] = 1;
-    }
-    if (o.fixed_nstats > 0) {
-        if ((o.fixed_nstats != 1 && o.fixed_nstats != train->c) || o.fixed_nstats > LC_DATA_MAX_CHANNELS) {
-            st = LC_ERR(LC_ERR_INVALID, "%s: %d normalisation values given, the data has %d channels", spec,
-                        o.fixed_nstats, train->c);
-            goto fail;
-        }
-        o.no_normalize = false;
-        o.per_channel = o.fixed_nstats > 1;
-        nstats = o.fixed_nstats;
-        for (int c = 0; c < nstats; c++) {
-            m[c] = o.fixed_mean[c];
-            s[c] = o.fixed_std[c];
-        }
-    }
-    if (!o.no_normalize) {
-        if (o.fixed_nstats > 0)
-            ; /* given */
-        else if (o.per_channel)
-            lc_dataset_stats_per_channel(train, m, s);
-        else
-            lc_dataset_stats(train, &m[0], &s[0]);
-        for (int c = 0; c < nstats; c++) {
-            if (!(s[c] > 1e-12) || !isfinite(m[c])) {
-                if (o.per_channel)
-                    st = LC_ERR(LC_ERR_INVALID,
-                                "%s: channel %d of the %lld training examples has std %g (mean %g): cannot normalise; "
-                                "use no_normalize",
-                                spec, c, (long long)train->n, s[c], m[c]);
-                else
-                    st = LC_ERR(LC_ERR_INVALID,
-                                "%s: the %lld training examples have std %g (mean %g): cannot normalise; use "
-                                "no_normalize",
-                                spec, (long long)train->n, s[c], m[c]);
-                goto fail;
-            }
-        }
-        lc_dataset *all[3] = {train, val, test};
-        for (int k = 0; k < 3; k++) {
-            if (!all[k] || all[k]->n == 0) continue;
-            if (o.per_channel)
-                lc_dataset_normalize_per_channel(all[k], m, s);
-            else
-                lc_dataset_normalize(all[k], m[0], s[0]);
-        }
-    }
+    if ((st = normalise_splits(spec, &o, train, val, test, m, s, &nstats)) != LC_OK) goto fail;
     if (info) {
         info->nstats = nstats;
         for (int c = 0; c < nstats; c++) {
@@ -588,10 +639,7 @@ lc_status lc_data_open3(const char *spec, const lc_data_opts *opts, lc_dataset *
     return LC_OK;
 
 fail:
-    lc_dataset_deinit(train);
-    lc_dataset_deinit(test);
-    if (val) lc_dataset_deinit(val);
-    return st;
+    return open_fail(train, val, test, st);
 }
 
 lc_status lc_data_open(const char *spec, const lc_data_opts *opts, lc_dataset *train, lc_dataset *test,

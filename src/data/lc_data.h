@@ -140,8 +140,8 @@ typedef enum lc_images_layout { LC_IMAGES_FOLDERS = 0, LC_IMAGES_TINYIMAGENET } 
 
 typedef struct lc_images_opts {
     /* Cache folder for decoded splits; NULL: the data folder of layca's
-     * cache (lc_cache_dir: $LAYCA_CACHE_DIR, $XDG_CACHE_HOME/layca or
-     * ~/.cache/layca; none with LAYCA_CACHE_DIR=off).  A cache file is
+     * cache (lc_cache_dir: the process's cache folder, lc_cache_dir_set;
+     * none when it has none).  A cache file is
      * keyed on the folder's real path, the split, the file list with sizes and modification times; it
      * stores uint8 pixels, labels and class names with a checksum, is
      * written atomically, and a corrupt or mismatching entry is rebuilt. */

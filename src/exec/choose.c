@@ -3,8 +3,8 @@
 
 /* ---- conv on the host or on the device: chosen per conv node by timing
  * (once per device and shape, cached like the GEMM backends) when the
- * device's buffers live in host memory; LAYCA_CONV forces one (exec.c's
- * header comment) ---- */
+ * device's buffers live in host memory; lc_exec_opts.host_conv forces one
+ * (exec_int.h's header comment) ---- */
 
 /* ---- device conv schedules (GPU style): chosen per conv node by timing
  * the ones that apply, once per device and shape (lc_rt_choice_*), or
@@ -71,7 +71,7 @@ lc_status lcx_choose_conv(lc_exec *ex)
 {
     lc_graph *g = ex->g;
     if (!lc_rt_host_blas_usable(ex->rt) || !lc_rt_host_sgemm_available()) return LC_OK;
-    const char *force = getenv("LAYCA_CONV");
+    const char *force = ex->opts.host_conv;
     if (force && !strcmp(force, "device")) return LC_OK;
     int forced = !force ? 0 : !strcmp(force, "host-chunked")                            ? HC_CHUNKED
                  : !strcmp(force, "host-blocked")                           ? HC_BLOCKED

@@ -18,8 +18,8 @@
  * worker and group of examples, in cache) or Winograd F(2x2, 3x3) / F(4x4,
  * 3x3) for 3x3 stride-1 convs.  The implementation is chosen per node by
  * timing the candidates at creation, once per device and shape (cached
- * beside the program cache, lc_rt_choice_*); LAYCA_CONV=device|
- * host-chunked|host-blocked|host-winograd|host-winograd4 forces one, host
+ * beside the program cache, lc_rt_choice_*); lc_exec_opts.host_conv =
+ * device|host-chunked|host-blocked|host-winograd|host-winograd4 forces one, host
  * meaning the fastest that applies in that order reversed (Winograd 4,
  * Winograd 2, blocked, chunked).
  * batchnorm: a per-channel statistics kernel (batch statistics + running

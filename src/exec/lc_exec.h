@@ -76,6 +76,13 @@ typedef struct lc_exec_opts {
      * schedules that apply, once per device and shape (kept like the host
      * conv choices). */
     int device_conv;
+    /* Host conv schedule of every conv node where host convolutions apply
+     * (CPU devices with a host BLAS, not device-only): "device" (none on
+     * the host), "host-chunked", "host-blocked", "host-winograd",
+     * "host-winograd4" or "host" (winograd 4; each falls back to the next
+     * simpler one where it does not apply); NULL or anything else: chosen
+     * per node by timing.  (The CLIs take it from LAYCA_CONV.) */
+    const char *host_conv;
 } lc_exec_opts;
 /* Kernel styles.  CPU style: one work-item per row or plane with explicit
  * vectors (PoCL vectorises neither across work-items around a loop nor

@@ -69,10 +69,8 @@
  * with a loop); elsewhere, and on CPUs in device-only mode (lc_rt's
  * device_only), 256 work-items (at most what the device and the built
  * kernels allow) interleave float4 vectors and finish with a local-memory
- * tree.  The environment variables
- * LAYCA_OPTIM_WG (work-items per group, a power of two), LAYCA_OPTIM_VEC
- * (4, 8 or 16) and LAYCA_OPTIM_FP64=0 (double-float sums) override the
- * choice, for tests.
+ * tree.  cfg.geometry (work-items per group, vector width, double-float
+ * sums) overrides the choice, for tests.
  *
  * Rotation monitoring: lc_optim_request_rotation before a step makes that
  * step also produce each kernel's POST-step <w,w0> and ||w||^2 partials, in
@@ -102,6 +100,17 @@ typedef enum lc_optim_kind {
 const char *lc_optim_kind_name(lc_optim_kind k);
 lc_status lc_optim_kind_parse(const char *s, lc_optim_kind *out);
 
+/* Kernel geometry overrides, for tests; all-zero: the automatic choice.
+ * wg: work-items per group, a power of two (one the device does not allow
+ * is not used: the automatic choice stands); vec: vector width 4, 8 or 16;
+ * no_fp64: double-float sums even where the device has fp64.  Other values
+ * are LC_ERR_INVALID at lc_optim_create.  (The CLIs take them from
+ * LAYCA_OPTIM_WG, LAYCA_OPTIM_VEC, LAYCA_OPTIM_FP64=0.) */
+typedef struct lc_optim_geometry_opts {
+    int wg, vec;
+    bool no_fp64;
+} lc_optim_geometry_opts;
+
 typedef struct lc_optim_config {
     lc_optim_kind kind;
     double momentum;        /* SGD: mu (0 = plain SGD); SGD_AMom: beta (default 0.9) */
@@ -115,6 +124,7 @@ typedef struct lc_optim_config {
     double layca_inner_lr;  /* Layca inner lr of Adam/RMSprop/Adagrad; <= 0: the Keras
                              * default (Adam, RMSprop 0.001; Adagrad 0.01) */
     bool fuse;              /* fused two-launch path (default true) */
+    lc_optim_geometry_opts geometry; /* overrides, for tests (default none) */
 } lc_optim_config;
 /* Keras 2.1.2 defaults of `kind`, Layca off, fused on. */
 void lc_optim_config_defaults(lc_optim_config *c, lc_optim_kind kind);

@@ -153,36 +153,34 @@ static lc_status alloc_zero(lc_rt *rt, size_t bytes, cl_mem *out)
     return lc_rt_fill_zero(rt, *out, 0, bytes);
 }
 
-/* An integer from the environment within [lo, hi], else def. */
-static int env_int(const char *name, int def, int lo, int hi)
-{
-    const char *e = getenv(name);
-    if (!e || !*e) return def;
-    char *end;
-    long v = strtol(e, &end, 10);
-    return *end || v < lo || v > hi ? def : (int)v;
-}
-
 /* Kernel geometry: PoCL's CPU devices (lc_rt_loop_workgroups) run one
  * work-item per work-group walking a contiguous chunk with 16-float vectors
  * (AVX-512); other devices, other CPU implementations, and CPUs in
  * device-only mode (lc_rt.device_only), 256 work-items (or as many as
  * the device allows) interleaved over float4 vectors; build_program lowers
  * the work-group size further when the built kernels allow less.  Sums are
- * doubles where the device has fp64.  LAYCA_OPTIM_WG, LAYCA_OPTIM_VEC and
- * LAYCA_OPTIM_FP64=0 override (for tests). */
+ * doubles where the device has fp64.  cfg.geometry overrides (for tests). */
 static void pick_geometry(lc_optim *o)
 {
     const lc_device_info *d = &o->rt->info;
+    const lc_optim_geometry_opts *ov = &o->cfg.geometry;
     bool cpu = lc_rt_loop_workgroups(d) && !o->rt->device_only;
     int maxwg = (int)lc_rt_wg_cap(o->rt, 256);
     o->wg = cpu ? 1 : maxwg;
     o->vec = cpu ? 16 : 4;
-    int wg = env_int("LAYCA_OPTIM_WG", o->wg, 1, maxwg);
-    if ((wg & (wg - 1)) == 0) o->wg = wg;
-    int v = env_int("LAYCA_OPTIM_VEC", o->vec, 4, 16);
-    if (v == 4 || v == 8 || v == 16) o->vec = v;
-    o->fp64 = d->fp64 && env_int("LAYCA_OPTIM_FP64", 1, 0, 1);
+    if (ov->wg > 0 && ov->wg <= maxwg) o->wg = ov->wg;
+    if (ov->vec) o->vec = ov->vec;
+    o->fp64 = d->fp64 && !ov->no_fp64;
+}
+
+static lc_status check_geometry(const lc_optim_geometry_opts *g)
+{
+    if (g->wg < 0 || (g->wg & (g->wg - 1)) != 0)
+        return LC_ERR(LC_ERR_INVALID, "optimizer geometry: %d work-items per group; want a power of two (0: automatic)",
+                      g->wg);
+    if (g->vec != 0 && g->vec != 4 && g->vec != 8 && g->vec != 16)
+        return LC_ERR(LC_ERR_INVALID, "optimizer geometry: vector width %d; want 4, 8 or 16 (0: automatic)", g->vec);
+    return LC_OK;
 }
 
 static const char *const kernel_names[] = {"lc_optim_plain", "lc_optim_fused_a", "lc_optim_fused_b",
@@ -222,6 +220,7 @@ lc_status lc_optim_create(lc_optim **out, lc_rt *rt, const lc_optim_config *cfg,
     *out = NULL;
     if ((unsigned)cfg->kind >= LC_COUNTOF(kind_names))
         return LC_ERR(LC_ERR_INVALID, "unknown optimizer kind %d", (int)cfg->kind);
+    LC_TRY(check_geometry(&cfg->geometry));
     LC_TRY(check_layout(t, n, arena_floats));
     lc_optim *o = calloc(1, sizeof *o);
     if (!o) return LC_ERR(LC_ERR_NOMEM, "out of memory");

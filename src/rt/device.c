@@ -315,19 +315,14 @@ static lc_status no_match(const char *sel, const char *origin, const lc_device_i
     return LC_ERR(LC_ERR_NOT_FOUND, "no OpenCL device matches %s'%s'; available: %s", origin, sel, list);
 }
 
-/* The explicitly selected device (selector, else LAYCA_DEVICE), or -1 in
- * *pick when neither is given (the default choice). */
-static lc_status choose_explicit(const char *selector, const lc_device_info *infos, int n, int *pick)
+/* The explicitly selected device (opts' selector), or -1 in *pick when none
+ * is given (the default choice). */
+static lc_status choose_explicit(const lc_rt_opts *o, const lc_device_info *infos, int n, int *pick)
 {
     *pick = -1;
-    const char *origin = "";
-    if (!selector || !*selector) {
-        const char *env = getenv("LAYCA_DEVICE");
-        if (env && *env) {
-            selector = env;
-            origin = "LAYCA_DEVICE=";
-        }
-    }
+    const char *selector = o->selector;
+    char origin[64] = "";
+    if (o->selector_source && *o->selector_source) snprintf(origin, sizeof origin, "%s=", o->selector_source);
     if (!selector || !*selector) return LC_OK;
     int p, d;
     if (parse_index(selector, &p, &d)) {
@@ -388,6 +383,38 @@ static lc_status probe(lc_rt *rt)
     return st;
 }
 
+/* The options that live in the rt past creation: the kernel folder, the
+ * host thread count and the GEMM backend (lc_rt.info set). */
+static lc_status apply_opts(lc_rt_impl *impl, const lc_rt_opts *o)
+{
+    lc_rt *rt = &impl->pub;
+    if (o->kernel_dir && *o->kernel_dir && !(impl->kernel_dir = strdup(o->kernel_dir)))
+        return LC_ERR(LC_ERR_NOMEM, "out of memory creating the OpenCL runtime");
+    int n = o->host_threads > 0 ? o->host_threads : rt->info.compute_units > 0 ? (int)rt->info.compute_units : 1;
+    impl->host_threads = n > 64 ? 64 : n;
+    /* On a host-memory CPU device the host BLAS won every shape of the
+     * project's models by 8-20x on PoCL (layca-bench), and timing CLBlast
+     * costs a cold compile of its kernels (~6 s): it is the default there,
+     * and LC_GEMM_MODE_TIME times both per shape instead. */
+    bool host = lc_rt_host_blas_usable(rt);
+    impl->gemm_fixed = !host || o->gemm == LC_GEMM_MODE_CLBLAST ? LC_GEMM_CLBLAST
+                       : o->gemm == LC_GEMM_MODE_TIME           ? LC_GEMM_AUTO
+                                                                : LC_GEMM_HOST;
+    return LC_OK;
+}
+
+/* Options refused before any device is touched. */
+static lc_status check_opts(const lc_rt_opts *o)
+{
+    if (o->host_threads < 0)
+        return LC_ERR(LC_ERR_INVALID, "lc_rt_opts.host_threads is %d; want 0 (the compute units) or more",
+                      o->host_threads);
+    if (o->gemm < 0 || o->gemm >= LC_GEMM_MODE_COUNT)
+        return LC_ERR(LC_ERR_INVALID, "lc_rt_opts.gemm is %d; want an lc_rt_gemm_mode (0 to %d)", o->gemm,
+                      LC_GEMM_MODE_COUNT - 1);
+    return LC_OK;
+}
+
 /* A new rt on device i of the enumeration, opened and probed. */
 static lc_status try_device(const lc_rt_opts *o, const lc_device_info *info, cl_platform_id plat, cl_device_id dev,
                             lc_rt **out)
@@ -401,7 +428,8 @@ static lc_status try_device(const lc_rt_opts *o, const lc_device_info *info, cl_
     rt->device = dev;
     rt->profiling = o->profiling;
     rt->device_only = o->device_only;
-    lc_status st = open_device(rt);
+    lc_status st = apply_opts(impl, o);
+    if (st == LC_OK) st = open_device(rt);
     if (st == LC_OK) st = probe(rt);
     if (st != LC_OK) {
         lc_rt_destroy(rt);
@@ -412,21 +440,21 @@ static lc_status try_device(const lc_rt_opts *o, const lc_device_info *info, cl_
     return LC_OK;
 }
 
-lc_status lc_rt_select(const char *selector, lc_device_info *out)
+lc_status lc_rt_select(const lc_rt_opts *opts, lc_device_info *out)
 {
-    if (!out) return LC_ERR(LC_ERR_INVALID, "lc_rt_select: NULL out");
+    if (!opts || !out) return LC_ERR(LC_ERR_INVALID, "lc_rt_select: NULL argument");
+    LC_TRY(check_opts(opts));
     lc_device_info *infos = NULL;
     int n = 0, pick = -1;
     LC_TRY(enumerate(&infos, NULL, NULL, &n));
     lc_status st = n == 0 ? LC_ERR(LC_ERR_DEVICE, "no OpenCL device found; install pocl-opencl-icd for the CPU")
-                          : choose_explicit(selector, infos, n, &pick);
+                          : choose_explicit(opts, infos, n, &pick);
     if (st == LC_OK && pick >= 0) *out = infos[pick];
     free(infos);
     if (st != LC_OK || pick >= 0) return st;
     /* the default device: the one lc_rt_create_opts would open */
     lc_rt *rt;
-    lc_rt_opts o = {.selector = NULL};
-    LC_TRY(lc_rt_create_opts(&rt, &o));
+    LC_TRY(lc_rt_create_opts(&rt, opts));
     *out = rt->info;
     lc_rt_destroy(rt);
     return LC_OK;
@@ -436,6 +464,7 @@ lc_status lc_rt_create_opts(lc_rt **out, const lc_rt_opts *opts)
 {
     if (!out || !opts) return LC_ERR(LC_ERR_INVALID, "lc_rt_create_opts: NULL argument");
     *out = NULL;
+    LC_TRY(check_opts(opts));
     lc_device_info *infos = NULL;
     cl_platform_id *plats = NULL;
     cl_device_id *devs = NULL;
@@ -447,7 +476,7 @@ lc_status lc_rt_create_opts(lc_rt **out, const lc_rt_opts *opts)
         st = LC_ERR(LC_ERR_DEVICE, "no OpenCL device found; install pocl-opencl-icd for the CPU");
         goto done;
     }
-    if ((st = choose_explicit(opts->selector, infos, n, &pick)) != LC_OK) goto done;
+    if ((st = choose_explicit(opts, infos, n, &pick)) != LC_OK) goto done;
     if (pick >= 0) {
         st = try_device(opts, &infos[pick], plats[pick], devs[pick], out);
         goto done;
@@ -506,5 +535,6 @@ void lc_rt_destroy(lc_rt *rt)
     lc_rt_choices_release(impl);
     if (rt->queue) clReleaseCommandQueue(rt->queue);
     if (rt->ctx) clReleaseContext(rt->ctx);
+    free(impl->kernel_dir);
     free(impl);
 }

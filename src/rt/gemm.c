@@ -215,17 +215,9 @@ static void save_choices(lc_rt *rt)
 
 int lc_rt_gemm_backend_for(lc_rt *rt, bool ta, bool tb, size_t m, size_t n, size_t k)
 {
-    const char *force = getenv("LAYCA_GEMM");
-    if (force && !strcmp(force, "clblast")) return LC_GEMM_CLBLAST;
-    if (force && !strcmp(force, "host") && lc_rt_host_blas_usable(rt)) return LC_GEMM_HOST;
-    if (!lc_rt_host_blas_usable(rt)) return LC_GEMM_CLBLAST;
-    /* On a host-memory CPU device the host BLAS won every shape of the
-     * project's models by 8-20x on PoCL (layca-bench), and timing CLBlast
-     * costs a cold compile of its kernels (~6 s): it is the default there,
-     * and LAYCA_GEMM=time times both per shape instead. */
-    if (!force || strcmp(force, "time")) return LC_GEMM_HOST;
-    load_choices(rt);
     lc_rt_impl *impl = lc_rt_impl_of(rt);
+    if (impl->gemm_fixed != LC_GEMM_AUTO) return impl->gemm_fixed; /* lc_rt_opts.gemm, resolved at creation */
+    load_choices(rt);
     for (int i = 0; i < impl->n_gemm; i++) {
         const lc_rt_gemm_choice *c = &impl->gemm[i];
         if (c->ta == ta && c->tb == tb && c->m == m && c->n == n && c->k == k) return c->backend;

@@ -144,13 +144,7 @@ void lc_rt_pool_release(lc_rt_impl *impl)
     impl->pool = NULL;
 }
 
-int lc_rt_host_threads(const lc_rt *rt)
-{
-    const char *e = getenv("LAYCA_HOST_THREADS");
-    int n = e ? atoi(e) : 0;
-    if (n <= 0) n = rt->info.compute_units > 0 ? (int)rt->info.compute_units : 1;
-    return n > 64 ? 64 : n;
-}
+int lc_rt_host_threads(const lc_rt *rt) { return ((const lc_rt_impl *)rt)->host_threads; }
 
 void lc_rt_host_parallel(lc_rt *rt, int n, void (*fn)(void *ctx, int i), void *ctx)
 {

@@ -71,18 +71,39 @@ typedef struct lc_rt {
     char cache_dir[1024];     /* empty when the disk cache is disabled */
 } lc_rt;
 
-/* Options of lc_rt_create_opts.  selector: "P:D" indices, or a
- * case-insensitive substring of the device name, or NULL/"" for the
- * LAYCA_DEVICE environment variable, and failing that the default device:
- * the first GPU, else the first CPU, else the first device, among the
- * devices that can build layca's kernels (OpenCL C 1.2 or later, a compiler,
- * and a probe program that builds); the others are skipped, with the reason
- * at debug level.  An explicitly selected device is not skipped: when it
- * cannot build the probe program the error carries the build log. */
+/* Options of lc_rt_create_opts; all-zero is the default of every field.
+ * selector: "P:D" indices, or a case-insensitive substring of the device
+ * name, or NULL/"" for the default device: the first GPU, else the first
+ * CPU, else the first device, among the devices that can build layca's
+ * kernels (OpenCL C 1.2 or later, a compiler, and a probe program that
+ * builds); the others are skipped, with the reason at debug level.  An
+ * explicitly selected device is not skipped: when it cannot build the probe
+ * program the error carries the build log.  The library reads no
+ * environment variable: the CLIs fill these fields from theirs
+ * (docs/environment.md). */
+typedef enum lc_rt_gemm_mode {
+    LC_GEMM_MODE_DEFAULT = 0, /* the host BLAS where usable (lc_rt_host_blas_usable), else CLBlast */
+    LC_GEMM_MODE_CLBLAST,     /* CLBlast always */
+    LC_GEMM_MODE_HOST,        /* the host BLAS where usable, else CLBlast */
+    LC_GEMM_MODE_TIME,        /* where the host BLAS is usable: per shape, by timing both once (beta == 0
+                               * only), the choice kept per device beside the program cache */
+    LC_GEMM_MODE_COUNT
+} lc_rt_gemm_mode;
 typedef struct lc_rt_opts {
     const char *selector;
+    /* Where the selector came from, named in a no-match error ("no OpenCL
+     * device matches SOURCE='x'"), e.g. "LAYCA_DEVICE"; NULL: not named. */
+    const char *selector_source;
     bool profiling;    /* queue with CL_QUEUE_PROFILING_ENABLE */
     bool device_only;  /* no host shortcuts (lc_rt.device_only) */
+    /* Development: kernel sources are read from KERNEL_DIR/NAME.cl instead
+     * of the embedded ones (the probe falls back to the embedded one);
+     * NULL/"": the embedded sources.  Copied at creation. */
+    const char *kernel_dir;
+    /* Host worker threads (lc_rt_host_threads): 0 = the device's compute
+     * units; at most 64 are used; negative is LC_ERR_INVALID. */
+    int host_threads;
+    int gemm;          /* lc_rt_gemm_mode: the backend of lc_rt_sgemm, resolved at creation */
 } lc_rt_opts;
 /* No match: LC_ERR_NOT_FOUND listing the devices; no device at all, or none
  * that builds the kernels: LC_ERR_DEVICE with each device's reason.  The rt
@@ -94,18 +115,19 @@ lc_status lc_rt_create(lc_rt **out, const char *selector, bool profiling);
 void lc_rt_destroy(lc_rt *rt);
 
 /* Kernel sources embedded at build time (the .cl files of cl_kernels); "name" is the
- * file name without .cl.  LAYCA_KERNEL_DIR, when set, is read instead. */
-lc_status lc_rt_kernel_source(const char *name, const char **src, size_t *len);
-/* Embedded sources are static, 0-terminated.  A source read from
- * LAYCA_KERNEL_DIR lives in a per-thread buffer until the next
- * lc_rt_kernel_source call on the same thread; _dup gives a malloc'ed,
- * 0-terminated copy instead (caller frees).  Unknown name: LC_ERR_NOT_FOUND. */
-lc_status lc_rt_kernel_source_dup(const char *name, char **src, size_t *len);
+ * file name without .cl.  A non-empty kernel_dir (lc_rt_opts.kernel_dir) is
+ * read instead (KERNEL_DIR/NAME.cl). */
+lc_status lc_rt_kernel_source(const char *kernel_dir, const char *name, const char **src, size_t *len);
+/* Embedded sources are static, 0-terminated.  A source read from a kernel
+ * folder lives in a per-thread buffer until the next lc_rt_kernel_source
+ * call on the same thread; _dup gives a malloc'ed, 0-terminated copy
+ * instead (caller frees).  Unknown name: LC_ERR_NOT_FOUND. */
+lc_status lc_rt_kernel_source_dup(const char *kernel_dir, const char *name, char **src, size_t *len);
 
-/* Builds (or loads from the disk cache) the program of embedded source
- * `name` with `options`.  Cache key: source, options, device name, driver
- * version, platform version.  Cache folder: LAYCA_CACHE_DIR, else
- * $XDG_CACHE_HOME/layca, else ~/.cache/layca; LAYCA_CACHE_DIR=off disables.
+/* Builds (or loads from the disk cache) the program of source `name` (the
+ * rt's kernel folder's, else the embedded one) with `options`.  Cache key:
+ * source, options, device name, driver version, platform version.  Cache
+ * folder: lc_cache_dir at creation (rt->cache_dir); none: no disk cache.
  * Writes are atomic; a corrupt entry is rebuilt from source. */
 /* The rt owns the program (released by lc_rt_destroy); asking again for the
  * same (name, options) returns the same cl_program.  options are passed to
@@ -176,9 +198,9 @@ lc_status lc_rt_launch(lc_rt *rt, cl_kernel k, int dims, const size_t *global, c
 /* GEMM backends.  CLBlast works everywhere; on CPU devices whose buffers
  * live in host memory (and not in device-only mode), a host BLAS (OpenBLAS)
  * on mapped buffers is the default (it won every measured shape there by 8-20x, and it spares the
- * cold compile of CLBlast's kernels).  LAYCA_GEMM=clblast|host forces one;
- * LAYCA_GEMM=time chooses per shape by timing both once (only for beta ==
- * 0, when C is a pure output) and keeps the choice per device beside the
+ * cold compile of CLBlast's kernels).  lc_rt_opts.gemm forces one, or
+ * (LC_GEMM_MODE_TIME) chooses per shape by timing both once (only for beta
+ * == 0, when C is a pure output) and keeps the choice per device beside the
  * program cache. */
 typedef enum lc_rt_gemm_backend { LC_GEMM_AUTO = 0, LC_GEMM_CLBLAST, LC_GEMM_HOST } lc_rt_gemm_backend;
 const char *lc_rt_gemm_backend_name(int b);
@@ -280,9 +302,9 @@ lc_status lc_rt_tune_apply_file(lc_rt *rt, const char *path);
  * with CLBlast's defaults and logs a warning). */
 const char *lc_rt_tune_state(const lc_rt *rt);
 
-/* The device a selector picks (the rules of lc_rt_create), without creating
- * anything. */
-lc_status lc_rt_select(const char *selector, lc_device_info *out);
+/* The device opts' selector picks (the rules of lc_rt_create_opts), without
+ * keeping anything (the default device is found by creating it with opts). */
+lc_status lc_rt_select(const lc_rt_opts *opts, lc_device_info *out);
 
 /* Strided-batched row-major SGEMM on the device (CLBlast, whatever the
  * backend of plain SGEMMs): for i < batch, C_i = alpha op(A_i) op(B_i) +
@@ -312,7 +334,7 @@ lc_status lc_rt_host_sgemm(bool trans_a, bool trans_b, size_t m, size_t n, size_
 int lc_rt_host_blas_threads(int n);
 /* Runs fn(ctx, i) for every i in [0, n) on the calling thread and the rt's
  * host workers (lc_rt_host_threads in all: the device's compute units, or
- * LAYCA_HOST_THREADS), in any order; returns when all are done.  Workers
+ * lc_rt_opts.host_threads), in any order; returns when all are done.  Workers
  * sleep between calls. */
 int lc_rt_host_threads(const lc_rt *rt);
 void lc_rt_host_parallel(lc_rt *rt, int n, void (*fn)(void *ctx, int i), void *ctx);

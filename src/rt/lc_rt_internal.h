@@ -44,6 +44,10 @@ typedef struct lc_rt_impl {
     lc_rt_gemm_shape *shapes;
     int n_shapes, cap_shapes;
     char tune_state[1400];      /* tune.c: lc_rt_tune_state */
+    /* lc_rt_opts, resolved at creation */
+    char *kernel_dir;           /* NULL: the embedded sources */
+    int host_threads;           /* lc_rt_host_threads */
+    int gemm_fixed;             /* the backend of every SGEMM; LC_GEMM_AUTO: by timing per shape */
 } lc_rt_impl;
 
 /* gemm.c */
@@ -66,7 +70,7 @@ static inline lc_rt_impl *lc_rt_impl_of(lc_rt *rt) { return (lc_rt_impl *)rt; }
 
 /* program.c */
 void lc_rt_programs_release(lc_rt_impl *impl);
-/* Builds the probe program (cl_kernels/probe.cl, or LAYCA_KERNEL_DIR's when
+/* Builds the probe program (cl_kernels/probe.cl, or the kernel folder's when
  * there is one) through the disk cache, not counted in the rt's program
  * statistics and not kept; a failure carries the build log. */
 lc_status lc_rt_probe_build(lc_rt *rt);

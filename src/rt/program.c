@@ -1,4 +1,4 @@
-/* Kernel sources (embedded or LAYCA_KERNEL_DIR), program building with an
+/* Kernel sources (embedded or a kernel folder), program building with an
  * in-process memo and a disk cache of program binaries, kernels. */
 #include "lc_rt_internal.h"
 #include "lc_rt_embedded.h"
@@ -41,13 +41,13 @@ static int valid_kernel_name(const char *name)
     return strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
-/* Malloc'ed, 0-terminated copy of the source of `name`. */
-static lc_status source_dup(const char *name, char **src, size_t *len)
+/* Malloc'ed, 0-terminated copy of the source of `name` (from folder dir
+ * when it is non-empty). */
+static lc_status source_dup(const char *dir, const char *name, char **src, size_t *len)
 {
     *src = NULL;
     *len = 0;
     if (!valid_kernel_name(name)) return LC_ERR(LC_ERR_INVALID, "bad kernel source name '%s'", name ? name : "(null)");
-    const char *dir = getenv("LAYCA_KERNEL_DIR");
     if (dir && *dir) {
         size_t pl = strlen(dir) + strlen(name) + 8;
         char *path = malloc(pl);
@@ -57,7 +57,7 @@ static lc_status source_dup(const char *name, char **src, size_t *len)
         size_t n = 0;
         lc_status st = lc_file_read(path, &data, &n);
         if (st != LC_OK) {
-            lc_error_prefix(st, "kernel source '%s' (LAYCA_KERNEL_DIR)", name);
+            lc_error_prefix(st, "kernel source '%s' (kernel folder %s)", name, dir);
             free(path);
             return st == LC_ERR_IO ? LC_ERR_NOT_FOUND : st;
         }
@@ -84,26 +84,25 @@ static lc_status source_dup(const char *name, char **src, size_t *len)
     return LC_ERR(LC_ERR_NOT_FOUND, "no embedded kernel source '%s' (is it listed in cl_kernels/meson.build?)", name);
 }
 
-lc_status lc_rt_kernel_source_dup(const char *name, char **src, size_t *len)
+lc_status lc_rt_kernel_source_dup(const char *kernel_dir, const char *name, char **src, size_t *len)
 {
     if (!src || !len) return LC_ERR(LC_ERR_INVALID, "lc_rt_kernel_source_dup: NULL argument");
-    return source_dup(name, src, len);
+    return source_dup(kernel_dir, name, src, len);
 }
 
-/* The text read from LAYCA_KERNEL_DIR lives here until the next call on the
+/* The text read from a kernel folder lives here until the next call on the
  * same thread (embedded sources are static). */
 static _Thread_local char *lc_rt_source_buf_;
 
-lc_status lc_rt_kernel_source(const char *name, const char **src, size_t *len)
+lc_status lc_rt_kernel_source(const char *kernel_dir, const char *name, const char **src, size_t *len)
 {
     if (!src || !len) return LC_ERR(LC_ERR_INVALID, "lc_rt_kernel_source: NULL argument");
     *src = NULL;
     *len = 0;
-    const char *dir = getenv("LAYCA_KERNEL_DIR");
-    if (dir && *dir) {
+    if (kernel_dir && *kernel_dir) {
         char *s = NULL;
         size_t n = 0;
-        LC_TRY(source_dup(name, &s, &n));
+        LC_TRY(source_dup(kernel_dir, name, &s, &n));
         free(lc_rt_source_buf_);
         lc_rt_source_buf_ = s;
         *src = s;
@@ -476,7 +475,7 @@ lc_status lc_rt_program(lc_rt *rt, const char *name, const char *options, cl_pro
 
     char *src = NULL;
     size_t len = 0;
-    LC_TRY(source_dup(name, &src, &len));
+    LC_TRY(source_dup(impl->kernel_dir, name, &src, &len));
 
     lc_rt_prog_entry *entry = calloc(1, sizeof *entry);
     if (entry) {
@@ -508,11 +507,11 @@ lc_status lc_rt_program(lc_rt *rt, const char *name, const char *options, cl_pro
 
 lc_status lc_rt_probe_build(lc_rt *rt)
 {
-    /* LAYCA_KERNEL_DIR may hold a probe.cl (development); else the embedded one */
+    /* the kernel folder may hold a probe.cl (development); else the embedded one */
     char *src = NULL;
     size_t len = 0;
-    const char *dir = getenv("LAYCA_KERNEL_DIR");
-    if (dir && *dir && source_dup("probe", &src, &len) != LC_OK) {
+    const char *dir = lc_rt_impl_of(rt)->kernel_dir;
+    if (dir && *dir && source_dup(dir, "probe", &src, &len) != LC_OK) {
         lc_error_clear();
         src = NULL;
     }

@@ -23,6 +23,7 @@
 
 #include "lc_core.h"
 #include "lc_model.h"
+#include "lc_train.h"
 
 typedef enum lc_study_kind {
     LC_STUDY_MNIST_TOY,
@@ -54,6 +55,10 @@ typedef struct lc_study_opts {
     const char *out;            /* the study's folder; NULL: runs/study-NAME */
     const char *device;         /* P:D index or a name substring, NULL the default */
     bool device_only;           /* no host shortcuts */
+    /* fills the module options of each run's trainer options after the
+     * study set its own (the CLI: defaults from its environment, see
+     * docs/environment.md); NULL: none */
+    void (*train_opts)(lc_train_opts *o);
     int scale;                  /* -1: quick on a CPU device, paper elsewhere; 0 quick; 1 paper */
     long long max_runs;         /* stop after this many new runs; 0 no limit */
     bool retry_failed, force, verbose;

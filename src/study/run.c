@@ -72,6 +72,7 @@ static void do_run(const study *S, run *r, study_progress *sp)
     }
     o.device = S->o.device;
     o.device_only = S->o.device_only;
+    if (S->o.train_opts) S->o.train_opts(&o);
     o.metrics_path = metrics;
     o.quiet = !S->o.verbose;
     o.eval_every = S->eval_every;

@@ -188,10 +188,18 @@ void lc_study_opts_init(lc_study_opts *o, lc_study_kind kind)
     o->flip = -1;
 }
 
-static bool default_scale_is_quick(const char *device)
+static bool default_scale_is_quick(const lc_study_opts *so)
 {
+    lc_train_opts t;
+    lc_train_opts_init(&t);
+    t.device = so->device;
+    t.device_only = so->device_only;
+    if (so->train_opts) so->train_opts(&t);
+    lc_rt_opts ro = t.rt;
+    ro.selector = t.device;
+    ro.device_only = t.device_only;
     lc_rt *rt;
-    if (lc_rt_create(&rt, device, false) != LC_OK) { lc_error_clear(); return true; }
+    if (lc_rt_create_opts(&rt, &ro) != LC_OK) { lc_error_clear(); return true; }
     bool cpu = (rt->info.type & CL_DEVICE_TYPE_CPU) != 0;
     lc_rt_destroy(rt);
     return cpu;
@@ -224,7 +232,7 @@ lc_status lc_study_create(const lc_study_opts *o, lc_study **out, bool *usage)
     S->flip = o->flip;
     S->n_optims = o->n_optimizers;
     memcpy(S->optims, o->optimizers, sizeof S->optims);
-    S->quick = o->scale >= 0 ? o->scale == 0 : default_scale_is_quick(o->device);
+    S->quick = o->scale >= 0 ? o->scale == 0 : default_scale_is_quick(o);
     lc_status st = lc_study_resolve(S);
     if (st != LC_OK) {
         *usage = S->usage;

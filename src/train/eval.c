@@ -101,9 +101,12 @@ lc_status lc_eval_run(const lc_eval_opts *o, lc_eval_result *r)
     if (!params || !logits || !r->class_acc || !r->confusion) CHECK(LC_ERR(LC_ERR_NOMEM, "out of memory"));
     lc_graph_init_params(g, params, 1);
     CHECK(lc_model_load_params(o->weights_path, g, params));
-    lc_rt_opts ro = {.selector = o->device, .device_only = o->device_only};
+    lc_rt_opts ro = o->rt;
+    ro.selector = o->device;
+    ro.device_only = o->device_only;
     CHECK(lc_rt_create_opts(&rt, &ro));
-    CHECK(lc_exec_create(&ex, rt, g));
+    lc_exec_opts xo = {.host_conv = o->host_conv};
+    CHECK(lc_exec_create_opts(&ex, rt, g, &xo));
     CHECK(lc_exec_set_mode(ex, false));
     CHECK(lc_exec_write_params(ex, params));
     int64_t es = lc_dataset_example_size(ds);

@@ -99,7 +99,8 @@ lc_status lc_gating_setup(lc_trainer *t, const float *params, int keep)
         if (id >= 0) g2->nodes[id].keep_value = true;
     }
     if ((st = lc_exec_compile(g2, t->batch, false, NULL)) != LC_OK) goto done;
-    if ((st = lc_exec_create(&ex2, t->rt, g2)) != LC_OK) goto done;
+    lc_exec_opts xo = {.host_conv = t->o.host_conv};
+    if ((st = lc_exec_create_opts(&ex2, t->rt, g2, &xo)) != LC_OK) goto done;
     if ((st = lc_exec_set_mode(ex2, false)) != LC_OK) goto done;
     if ((st = lc_exec_write_params(ex2, params)) != LC_OK) goto done;
     for (int s = 0; s < 3 && st == LC_OK; s++) st = record_split(t, ex2, g2, relu, s, out);

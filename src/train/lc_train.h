@@ -95,6 +95,15 @@ typedef struct lc_train_opts {
     volatile sig_atomic_t *stop;
     /* Files outputs must never overwrite, besides the model, --init, --resume and the data. */
     const char *const *more_inputs; /* NULL-terminated, may be NULL */
+    /* Settings of the modules the trainer creates (the CLIs fill them from
+     * LAYCA_* variables, docs/environment.md; zero: the defaults).  rt:
+     * the runtime's options except selector and device_only (device and
+     * device_only above choose; rt.selector_source names where device came
+     * from); host_conv: lc_exec_opts.host_conv of its executors;
+     * optim_geometry: lc_optim_config.geometry (tests). */
+    lc_rt_opts rt;
+    const char *host_conv;
+    lc_optim_geometry_opts optim_geometry;
 } lc_train_opts;
 
 /* Zeroes o and marks every spec field unset. */
@@ -203,6 +212,8 @@ typedef struct lc_eval_opts {
     bool device_only;
     int split;                  /* 2 test (default), 1 validation, 0 train */
     int batch;                  /* 0 = 256 */
+    lc_rt_opts rt;              /* as lc_train_opts.rt */
+    const char *host_conv;      /* as lc_train_opts.host_conv */
 } lc_eval_opts;
 
 typedef struct lc_eval_result {

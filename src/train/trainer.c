@@ -229,6 +229,7 @@ static lc_status setup_optim(lc_trainer *t)
     const lc_train_spec *spec = &t->spec;
     lc_optim_config oc;
     lc_optim_config_defaults(&oc, t->kind);
+    oc.geometry = t->o.optim_geometry;
     if (t->kind == LC_OPTIM_SGD || t->kind == LC_OPTIM_SGD_AMOM) oc.momentum = spec->momentum;
     oc.nesterov = spec->nesterov != 0;
     oc.weight_decay = spec->weight_decay;
@@ -363,7 +364,9 @@ lc_status lc_trainer_create(lc_trainer **out, const lc_train_opts *o)
     if (o->init_path) CHECK(lc_model_load_params_map(o->init_path, g, t->host_params, o->init_map));
 
     double t0 = lc_now_s();
-    lc_rt_opts ro = {.selector = o->device, .device_only = o->device_only};
+    lc_rt_opts ro = o->rt;
+    ro.selector = o->device;
+    ro.device_only = o->device_only;
     CHECK(lc_rt_create_opts(&t->rt, &ro));
     LC_INFO("device: %s (%s, %s)%s", t->rt->info.name, lc_rt_device_type_name(t->rt->info.type),
             t->rt->info.platform_name, o->device_only ? ", device-only" : "");
@@ -392,7 +395,8 @@ lc_status lc_trainer_create(lc_trainer **out, const lc_train_opts *o)
             g->name, g->n_forward, lc_graph_kernel_layers(g, NULL, 0), (long long)lc_graph_trainable_count(g),
             t->batch, (double)g->act_floats * 4 / 1048576.0, (double)g->param_floats * 8 / 1048576.0);
     CHECK(lc_exec_check_memory(t->rt, g, lc_optim_arenas(t->kind))); /* the whole plan, before any allocation */
-    CHECK(lc_exec_create(&t->ex, t->rt, g));
+    lc_exec_opts xo = {.host_conv = o->host_conv};
+    CHECK(lc_exec_create_opts(&t->ex, t->rt, g, &xo));
     lc_exec_set_seed(t->ex, (uint64_t)t->spec.seed); /* dropout masks */
     CHECK(lc_exec_write_params(t->ex, t->host_params));
     CHECK(setup_optim(t));
