@@ -392,15 +392,10 @@ static lc_status make_setup(setup *s, lc_rt *rt, const char *path, int batch, co
     lc_status st = lc_exec_write_params(s->ex, p);
     free(p);
     LC_TRY(st);
-    lc_optim_tensor *t = calloc((size_t)g->n_params + 1, sizeof *t);
+    lc_optim_tensor *t = lc_train_optim_tensors(g, false);
     s->rates = calloc((size_t)g->n_params + 1, sizeof *s->rates);
     if (!t || !s->rates) { free(t); return LC_ERR(LC_ERR_NOMEM, "out of memory"); }
-    for (int i = 0; i < g->n_params; i++) {
-        const lc_node *n = &g->nodes[g->params[i].node];
-        t[i] = (lc_optim_tensor){g->params[i].offset, g->params[i].numel, n->trainable && g->params[i].grad_node >= 0,
-                                 n->is_kernel};
-        s->rates[i] = rate;
-    }
+    for (int i = 0; i < g->n_params; i++) s->rates[i] = rate;
     st = lc_optim_create(&s->opt, rt, oc, t, g->n_params, g->param_floats, lc_exec_params(s->ex),
                          lc_exec_grads(s->ex));
     free(t);
@@ -523,11 +518,8 @@ static lc_status bench_model(bench *b, lc_rt *rt, const char *path)
             lc_optim_config_defaults(&lc, LC_OPTIM_SGD);
             lc.geometry = cli_env_load()->optim; /* LAYCA_OPTIM_* */
             lc.layca = true;
-            lc_optim_tensor *t = calloc((size_t)s.g->n_params + 1, sizeof *t);
+            lc_optim_tensor *t = lc_train_optim_tensors(s.g, true);
             if (!t) { st = LC_ERR(LC_ERR_NOMEM, "out of memory"); break; }
-            for (int i = 0; i < s.g->n_params; i++)
-                t[i] = (lc_optim_tensor){s.g->params[i].offset, s.g->params[i].numel, true,
-                                         s.g->nodes[s.g->params[i].node].is_kernel};
             st = lc_optim_create(&s.opt, rt, &lc, t, s.g->n_params, s.g->param_floats, lc_exec_params(s.ex),
                                  lc_exec_grads(s.ex));
             free(t);

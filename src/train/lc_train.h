@@ -152,6 +152,11 @@ lc_status lc_trainer_create(lc_trainer **out, const lc_train_opts *o);
  * of values, and the same layout (a flat input, [c, h, w], or [h, w] for one
  * channel); the error names both shapes.  spec: the data, for messages. */
 lc_status lc_train_check_input(const lc_graph *g, const lc_dataset *d, const char *spec);
+/* The optimizer's tensor table of a compiled graph (malloc'ed, n_params
+ * entries, NULL when out of memory): each parameter's offset and size, a
+ * kernel flag, and trainable when it is and has a gradient (every one when
+ * all_trainable). */
+lc_optim_tensor *lc_train_optim_tensors(const lc_graph *g, bool all_trainable);
 void lc_trainer_destroy(lc_trainer *t);
 bool lc_trainer_done(const lc_trainer *t);
 /* One training step; ends the epoch after its last step (rotation record,

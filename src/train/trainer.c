@@ -223,6 +223,18 @@ static lc_status setup_train_only(lc_trainer *t, int *trained)
     return LC_OK;
 }
 
+lc_optim_tensor *lc_train_optim_tensors(const lc_graph *g, bool all_trainable)
+{
+    lc_optim_tensor *ot = calloc((size_t)g->n_params + 1, sizeof *ot);
+    for (int i = 0; ot && i < g->n_params; i++) {
+        const lc_node *pn = &g->nodes[g->params[i].node];
+        bool tr = all_trainable || (pn->trainable && g->params[i].grad_node >= 0);
+        ot[i] = (lc_optim_tensor){.offset = g->params[i].offset, .numel = g->params[i].numel, .trainable = tr,
+                                  .is_kernel = pn->is_kernel};
+    }
+    return ot;
+}
+
 static lc_status setup_optim(lc_trainer *t)
 {
     lc_graph *g = t->g;
@@ -237,7 +249,7 @@ static lc_status setup_optim(lc_trainer *t)
     oc.fuse = !t->o.no_fuse;
     oc.layca_skip_non_kernel = t->o.layca_skip_non_kernel;
     int L = lc_graph_kernel_layers(g, NULL, 0);
-    lc_optim_tensor *ot = calloc((size_t)g->n_params + 1, sizeof *ot);
+    lc_optim_tensor *ot = lc_train_optim_tensors(g, false);
     int *kl = malloc((size_t)(L > 0 ? L : 1) * sizeof *kl);
     t->rates = calloc((size_t)g->n_params + 1, sizeof *t->rates);
     t->mult = calloc((size_t)g->n_params + 1, sizeof *t->mult);
@@ -251,8 +263,6 @@ static lc_status setup_optim(lc_trainer *t)
     lc_graph_kernel_layers(g, kl, L);
     for (int i = 0; i < g->n_params; i++) {
         const lc_node *pn = &g->nodes[g->params[i].node];
-        ot[i] = (lc_optim_tensor){.offset = g->params[i].offset, .numel = g->params[i].numel,
-                                  .trainable = pn->trainable && g->params[i].grad_node >= 0, .is_kernel = pn->is_kernel};
         t->mult[i] = 1.0;
         for (int l = 0; l < L; l++) {
             const lc_node *kn = &g->nodes[g->params[kl[l]].node];
