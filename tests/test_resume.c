@@ -155,7 +155,10 @@ static void kill_and_resume(const char *name, const char *args, int kills)
     lc_rng r;
     lc_rng_seed(&r, 0x6b696c6cULL);
     int done = 0, in_write = 0, finished = 0;
-    for (int k = 0; k < kills && !finished; k++) {
+    /* every other kill aims at a checkpoint write; one that misses the
+     * write (a busy machine can be slow to look) is followed by more, up
+     * to three times the planned kills, until 3 landed in a write */
+    for (int k = 0; (k < kills || (in_write < 3 && k < 3 * kills)) && !finished; k++) {
         pid_t pid = spawn(full, log);
         bool during_write = k % 2 == 1;
         /* start-up included: some kills land before training */
