@@ -261,15 +261,20 @@ START_TEST(device_vs_reference)
     /* every parameter gradient (the pre layer's go through the op's backward) */
     float *gd = calloc((size_t)g->param_floats + 1, 4);
     ck_assert_int_eq(lc_exec_read_grads(ex, gd), LC_OK);
+    /* the scale of the gradients: a tensor whose gradient is zero in exact
+     * arithmetic (a bias before a batchnorm) gets rounding at that scale */
+    double scale = 0;
+    for (int q = 0; q < g->n_params; q++)
+        for (int64_t e = 0; e < g->params[q].numel; e++)
+            scale = fmax(scale, fabs(r.pgrad[g->params[q].offset + e]));
     for (int q = 0; q < g->n_params; q++) {
         const lc_param *pp = &g->params[q];
         if (!g->nodes[pp->node].trainable) continue;
         d = max_abs(gd + pp->offset, r.pgrad + pp->offset, (size_t)pp->numel, &ref_max);
-        ck_assert_msg(d <= 1e-4 * fmax(ref_max, 1e-3), "%s: gradient of %s differs by %.3g (largest %.3g)", o->name,
-                      g->nodes[pp->node].name, d, ref_max);
-        ck_assert_msg(ref_max > 0 || strstr(g->nodes[pp->node].name, "pre") == NULL,
-                      "%s: no gradient reaches %s (the op's backward is not exercised)", o->name,
-                      g->nodes[pp->node].name);
+        ck_assert_msg(d <= 1e-4 * fmax(ref_max, 1e-2 * scale), "%s: gradient of %s differs by %.3g (largest %.3g)",
+                      o->name, g->nodes[pp->node].name, d, ref_max);
+        ck_assert_msg(ref_max > 0 || strcmp(g->nodes[pp->node].name, "pre.weight"),
+                      "%s: no gradient reaches pre.weight (the op's backward is not exercised)", o->name);
     }
     for (int i = 0; i < g->n_nodes; i++) free(masks[i]);
     free(masks);
