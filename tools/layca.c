@@ -511,17 +511,22 @@ static lc_status plot_training(const lc_metrics *m, const char *prefix, const ch
         v[3 * n + i] = 100 * m->eval[i].test_acc;
     }
     char path[1100], t[300];
+    double drops[64];
+    int nd = lc_plot_lr_drops(m, drops, 64);
+    const char *xl = nd ? "Epoch (dashed: learning-rate drops)" : "Epoch";
     lc_series loss[2] = {{.x = x, .y = v, .n = n, .rgb = {0.12, 0.47, 0.71}, .label = "train", .points = n < 30},
                          {.x = x, .y = v + n, .n = n, .rgb = {0.84, 0.15, 0.16}, .label = "test", .dashed = true, .points = n < 30}};
     snprintf(t, sizeof t, "%s: loss", title);
-    lc_figure f = {.title = t, .xlabel = "Epoch", .ylabel = "Cross-entropy loss", .legend = true};
+    lc_figure f = {.title = t, .xlabel = xl, .ylabel = "Cross-entropy loss", .legend = true, .vlines = drops,
+                   .n_vlines = nd};
     snprintf(path, sizeof path, "%s-loss", prefix);
     lc_status st = lc_plot(path, &f, loss, 2);
     if (st == LC_OK) {
         lc_series acc[2] = {{.x = x, .y = v + 2 * n, .n = n, .rgb = {0.12, 0.47, 0.71}, .label = "train", .points = n < 30},
                             {.x = x, .y = v + 3 * n, .n = n, .rgb = {0.84, 0.15, 0.16}, .label = "test", .dashed = true, .points = n < 30}};
         snprintf(t, sizeof t, "%s: accuracy", title);
-        lc_figure g = {.title = t, .xlabel = "Epoch", .ylabel = "Accuracy (%)", .legend = true};
+        lc_figure g = {.title = t, .xlabel = xl, .ylabel = "Accuracy (%)", .legend = true, .vlines = drops,
+                       .n_vlines = nd};
         snprintf(path, sizeof path, "%s-accuracy", prefix);
         st = lc_plot(path, &g, acc, 2);
     }

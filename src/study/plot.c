@@ -74,6 +74,15 @@ static void draw(const lc_figure *f, const lc_series *s, int n)
         if (m > 1) plline(m, xs, ys);
         if (s[i].points && m > 0) plpoin(m, xs, ys, 17);
     }
+    static const double grey[3] = {0.55, 0.55, 0.55};
+    for (int i = 0; i < f->n_vlines; i++) {
+        double vx = f->logx ? log10(f->vlines[i]) : f->vlines[i];
+        double xx[2] = {vx, vx}, yy[2] = {ymin, ymax};
+        set_rgb(15, grey);
+        plwidth(1.0);
+        pllsty(3);
+        plline(2, xx, yy);
+    }
     pllsty(1);
     plwidth(1.0);
     if (f->legend) {
@@ -159,12 +168,26 @@ lc_status lc_plot_rotation(const lc_metrics *m, const char *prefix, const char *
     /* the paper's y range: the smallest of 1e-3, 1e-2, 1e-1 above the data,
      * else [0, 1.1] */
     double top = ymax <= 1e-3 ? 1e-3 : ymax <= 1e-2 ? 1e-2 : ymax <= 1e-1 ? 1e-1 : fmax(1.1, ymax * 1.02);
-    lc_figure f = {.title = title, .xlabel = "Epoch", .ylabel = "Cosine distance", .xmin = 0,
-                   .xmax = x[n - 1] > 0 ? x[n - 1] : 1, .ymin = 0, .ymax = top,
-                   .colorbar_low = "First layer", .colorbar_high = "Last layer"};
+    bool names = L <= LC_PLOT_LEGEND_MAX;
+    for (int l = 0; names && l < L; l++) s[l].label = m->layer[l];
+    double drops[64];
+    int nd = lc_plot_lr_drops(m, drops, 64);
+    lc_figure f = {.title = title, .xlabel = nd ? "Epoch (dashed: learning-rate drops)" : "Epoch",
+                   .ylabel = "Cosine distance", .xmin = 0, .xmax = x[n - 1] > 0 ? x[n - 1] : 1, .ymin = 0, .ymax = top,
+                   .colorbar_low = names ? NULL : "First layer", .colorbar_high = names ? NULL : "Last layer",
+                   .legend = names, .vlines = drops, .n_vlines = nd};
     lc_status st = lc_plot(prefix, &f, s, L);
     free(x);
     free(y);
     free(s);
     return st;
+}
+
+int lc_plot_lr_drops(const lc_metrics *m, double *x, int max)
+{
+    int n = 0;
+    for (int i = 1; i < m->n_eval && n < max; i++)
+        if (m->eval[i].lr < m->eval[i - 1].lr && m->eval[i].epoch > m->eval[i - 1].epoch)
+            x[n++] = m->eval[i - 1].epoch;
+    return n;
 }
