@@ -342,7 +342,7 @@ START_TEST(inspect_json)
     ck_assert_int_eq(run(args, out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "\"kernel_layers\": [\"dense0.weight\""));
     ck_assert_ptr_nonnull(strstr(out, "\"parameters\": 6162250"));
-    snprintf(args, sizeof args, "inspect %s/models/mlp3.json", src);
+    snprintf(args, sizeof args, "inspect %s/models/mlp3.json --passes", src);
     ck_assert_int_eq(run(args, out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "after autodiff"));
     ck_assert_ptr_nonnull(strstr(out, "memory plan"));
@@ -404,7 +404,7 @@ END_TEST
 START_TEST(plot_figures)
 {
     setup();
-    char m[1200], args[3000], out[16384];
+    char m[1200], args[6000], out[16384];
     snprintf(m, sizeof m, "%s/run.jsonl", tmp);
     FILE *f = fopen(m, "w");
     for (int e = 0; e < 4; e++) {
@@ -433,6 +433,31 @@ START_TEST(plot_figures)
         ck_assert_msg(strstr((char *)d, "<svg") && strstr((char *)d, "</svg>"), "%s is not an SVG", p);
         free(d);
     }
+    /* two runs overlaid (-o required); the labels are the files' names */
+    char m2[1300];
+    snprintf(m2, sizeof m2, "%s/other.jsonl", tmp);
+    {
+        uint8_t *d;
+        size_t n;
+        ck_assert_int_eq(lc_file_read(m, &d, &n), LC_OK);
+        ck_assert_int_eq(lc_file_write_atomic(m2, d, n), LC_OK);
+        free(d);
+    }
+    snprintf(args, sizeof args, "plot %s %s -o %s/both", m, m2, tmp);
+    ck_assert_msg(run(args, out, sizeof out) == 0, "%s", out);
+    for (size_t i = 0; i < LC_COUNTOF(names); i++) {
+        char p[1400];
+        uint8_t *d;
+        size_t n;
+        snprintf(p, sizeof p, "%s/both%s.svg", tmp, names[i]);
+        ck_assert_msg(lc_file_read(p, &d, &n) == LC_OK, "%s missing", p);
+        d[n - 1] = 0;
+        ck_assert_msg(strstr((char *)d, "<svg") && n > 1000, "%s is not an SVG", p);
+        free(d);
+    }
+    snprintf(args, sizeof args, "plot %s %s", m, m2);
+    expect_error(args, 2, "needs -o PREFIX");
+    snprintf(args, sizeof args, "plot %s -o %s", m, pre);
     f = fopen(m, "a");
     fputs("{\"kind\": \"rotation\", \"epoch\": 5, \"rotation\": {\"a\": 1}}\n", f);
     fclose(f);

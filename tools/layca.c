@@ -28,7 +28,8 @@ static const char *usage_text =
     "                               accuracy, confusion matrix as JSON (see 'layca eval --help')\n"
     "  inspect MODEL.json           a summary: nodes, ops, shapes, parameters, FLOPs, memory plan\n"
     "                               (--passes: the graph after each compiler pass; --json)\n"
-    "  plot METRICS.jsonl [-o PREFIX]  layer rotation curves and training curves (PNG and SVG)\n"
+    "  plot METRICS.jsonl [...] [-o PREFIX]  layer rotation curves and training curves (PNG and SVG);\n"
+    "                               several runs overlaid\n"
     "  study NAME [options]         the paper's studies: mnist-toy, alpha-sweep, lr-grid, optimizers,\n"
     "                               weight-decay (see 'layca study --help')\n"
     "  tune MODEL.json [options]    tune CLBlast for MODEL's GEMMs on a device (see 'layca tune --help')\n"
@@ -536,15 +537,78 @@ static lc_status plot_training(const lc_metrics *m, const char *prefix, const ch
 }
 
 static const char *plot_help =
-    "usage: layca plot METRICS.jsonl [-o PREFIX] [--title TEXT]\n"
+    "usage: layca plot METRICS.jsonl [MORE.jsonl ...] [-o PREFIX] [--title TEXT]\n"
     "\n"
     "Draws a training run's figures from its metrics file (layca train --metrics) as PNG and SVG:\n"
     "PREFIX-rotation (each kernel layer's cosine distance to its initial weights), PREFIX-loss and\n"
-    "PREFIX-accuracy.  PREFIX defaults to the metrics file without .jsonl; the title to its name.\n";
+    "PREFIX-accuracy.  PREFIX defaults to the metrics file without .jsonl; the title to its name.\n"
+    "Several files (up to 10, -o required) overlay the runs, one colour and legend entry each (the file\n"
+    "name, or its folder's for metrics.jsonl): their rotation (first layer solid), test loss and accuracy.\n";
+
+/* Several runs: test loss and accuracy per run, one colour each. */
+static lc_status plot_training_runs(const lc_metrics *m, const char *const *labels, int runs, const char *prefix,
+                                    const char *title)
+{
+    int pts = 0;
+    for (int r = 0; r < runs; r++) pts += m[r].n_eval;
+    double *buf = malloc((size_t)(3 * pts + 1) * sizeof *buf);
+    lc_series *s = calloc((size_t)runs * 2 + 1, sizeof *s);
+    if (!buf || !s) { free(buf); free(s); return LC_ERR(LC_ERR_NOMEM, "out of memory"); }
+    double *p = buf;
+    for (int r = 0; r < runs; r++) {
+        int n = m[r].n_eval;
+        double *x = p, *loss = p + n, *acc = p + 2 * n;
+        p += 3 * n;
+        for (int i = 0; i < n; i++) {
+            x[i] = m[r].eval[i].epoch;
+            loss[i] = m[r].eval[i].test_loss;
+            acc[i] = 100 * m[r].eval[i].test_acc;
+        }
+        s[r] = (lc_series){.x = x, .y = loss, .n = n, .label = labels[r], .points = n < 30};
+        s[runs + r] = (lc_series){.x = x, .y = acc, .n = n, .label = labels[r], .points = n < 30};
+        lc_plot_run_colour(r, s[r].rgb);
+        lc_plot_run_colour(r, s[runs + r].rgb);
+    }
+    char path[1100], t[300];
+    snprintf(t, sizeof t, "%s: test loss", title);
+    lc_figure f = {.title = t, .xlabel = "Epoch", .ylabel = "Cross-entropy loss", .legend = true};
+    snprintf(path, sizeof path, "%s-loss", prefix);
+    lc_status st = lc_plot(path, &f, s, runs);
+    if (st == LC_OK) {
+        snprintf(t, sizeof t, "%s: test accuracy", title);
+        lc_figure g = {.title = t, .xlabel = "Epoch", .ylabel = "Accuracy (%)", .legend = true};
+        snprintf(path, sizeof path, "%s-accuracy", prefix);
+        st = lc_plot(path, &g, s + runs, runs);
+    }
+    free(buf);
+    free(s);
+    return st;
+}
+
+/* A run's label: its file name without .jsonl, or its folder's name when
+ * that is "metrics" (runs/demo/metrics.jsonl: demo). */
+static void run_label(const char *path, char *out, size_t cap)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    char *dot = strrchr(tmp, '.');
+    if (dot && !strcmp(dot, ".jsonl")) *dot = 0;
+    char *slash = strrchr(tmp, '/');
+    const char *base = slash ? slash + 1 : tmp;
+    if (!strcmp(base, "metrics") && slash) {
+        *slash = 0;
+        char *up = strrchr(tmp, '/');
+        base = up ? up + 1 : tmp;
+    }
+    snprintf(out, cap, "%.*s", (int)(cap > 0 ? cap - 1 : 0), base);
+}
+
+#define PLOT_MAX_RUNS 10
 
 static int cmd_plot(int argc, char **argv)
 {
-    const char *path = NULL, *prefix = NULL, *title = NULL;
+    const char *paths[PLOT_MAX_RUNS], *prefix = NULL, *title = NULL;
+    int runs = 0;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(plot_help, stdout); return 0; }
         if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--title")) {
@@ -552,10 +616,13 @@ static int cmd_plot(int argc, char **argv)
             if (argv[i][1] == 'o') prefix = argv[++i];
             else title = argv[++i];
         } else if (argv[i][0] == '-') return usage_error("unknown option '%s' for plot", argv[i]);
-        else if (path) return usage_error("unexpected argument '%s'", argv[i]);
-        else path = argv[i];
+        else if (runs == PLOT_MAX_RUNS) return usage_error("more than 10 metrics files ('%s')", argv[i]);
+        else paths[runs++] = argv[i];
     }
-    if (!path) return usage_error("%s", "plot needs a metrics file: layca plot METRICS.jsonl [-o PREFIX]");
+    if (!runs) return usage_error("%s", "plot needs a metrics file: layca plot METRICS.jsonl [-o PREFIX]");
+    if (runs > 1 && !prefix)
+        return usage_error("%s", "plot of several runs needs -o PREFIX (the figures' path without extension)");
+    const char *path = paths[0];
     char pre[1024];
     if (!prefix) {
         snprintf(pre, sizeof pre, "%s", path);
@@ -565,22 +632,32 @@ static int cmd_plot(int argc, char **argv)
     }
     if (!title) {
         const char *b = strrchr(path, '/');
-        title = b ? b + 1 : path;
+        title = runs > 1 ? "runs" : b ? b + 1 : path;
     }
-    lc_metrics m;
-    if (lc_metrics_load(path, &m) != LC_OK) return fail();
+    lc_metrics m[PLOT_MAX_RUNS];
+    char labels[PLOT_MAX_RUNS][128];
+    const char *lp[PLOT_MAX_RUNS];
+    int loaded = 0, rot = 0, ev = 0;
     lc_status st = LC_OK;
+    for (; loaded < runs && st == LC_OK; loaded++) {
+        st = lc_metrics_load(paths[loaded], &m[loaded]);
+        if (st != LC_OK) break;
+        run_label(paths[loaded], labels[loaded], sizeof labels[loaded]);
+        lp[loaded] = labels[loaded];
+        rot += m[loaded].n_rot > 0;
+        ev += m[loaded].n_eval > 0;
+    }
     char out[1100];
-    if (m.n_rot > 0) {
+    if (st == LC_OK && rot) {
         snprintf(out, sizeof out, "%s-rotation", prefix);
-        st = lc_plot_rotation(&m, out, title);
+        st = runs > 1 ? lc_plot_rotation_runs(m, lp, runs, out, title) : lc_plot_rotation(&m[0], out, title);
         if (st == LC_OK) printf("%s.png\n%s.svg\n", out, out);
     }
-    if (st == LC_OK && m.n_eval > 0) {
-        st = plot_training(&m, prefix, title);
+    if (st == LC_OK && ev) {
+        st = runs > 1 ? plot_training_runs(m, lp, runs, prefix, title) : plot_training(&m[0], prefix, title);
         if (st == LC_OK) printf("%s-loss.png\n%s-loss.svg\n%s-accuracy.png\n%s-accuracy.svg\n", prefix, prefix, prefix, prefix);
     }
-    lc_metrics_deinit(&m);
+    for (int r = 0; r < loaded; r++) lc_metrics_deinit(&m[r]);
     return st == LC_OK ? 0 : fail();
 }
 

@@ -38,6 +38,13 @@ lc_status lc_plot(const char *prefix, const lc_figure *fig, const lc_series *s, 
  * layer"; learning-rate drops as dashed vertical lines. */
 lc_status lc_plot_rotation(const lc_metrics *m, const char *prefix, const char *title);
 #define LC_PLOT_LEGEND_MAX 12
+/* Several runs' rotation curves in one figure: a colour per run (labels[r]
+ * in the legend, on its first layer's line), every layer of a run in its
+ * colour, first layer solid, the others dashed. */
+lc_status lc_plot_rotation_runs(const lc_metrics *m, const char *const *labels, int runs, const char *prefix,
+                                const char *title);
+/* A colour per run (a qualitative palette, repeating after 10). */
+void lc_plot_run_colour(int run, double rgb[3]);
 /* The epochs at which the learning rate of m's evaluation records drops
  * (the end of the last epoch at the higher rate), into x (at most max);
  * returns the count. */
