@@ -296,6 +296,41 @@ START_TEST(train_outputs_and_eval)
     ck_assert_ptr_nonnull(strstr(out, "confusion"));
     ck_assert_int_eq(run("train --help", out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "--resume"));
+    /* --init-map reaches the loader, for train and eval */
+    snprintf(args, sizeof args, "train %s --data mnist:%s --steps 1 --init %s --init-map fc", model, d, w);
+    expect_error(args, 1, "--init-map: 'fc' is not FROM=TO");
+    snprintf(args, sizeof args, "eval %s --init %s --init-map fc=other --data mnist:%s", model, w, d);
+    expect_error(args, 1, "'fc.weight' is missing");
+}
+END_TEST
+
+/* --version, --help of every command, and inspect's summary table */
+START_TEST(help_version_inspect)
+{
+    setup();
+    char out[65536], args[4096];
+    ck_assert_int_eq(run("--version", out, sizeof out), 0);
+    ck_assert_msg(!strcmp(out, "layca " LAYCA_VERSION "\n"), "%s", out);
+    static const char *const cmds[] = {"devices", "train", "eval", "inspect", "plot", "study", "tune"};
+    for (size_t i = 0; i < LC_COUNTOF(cmds); i++) {
+        snprintf(args, sizeof args, "%s --help", cmds[i]);
+        ck_assert_msg(run(args, out, sizeof out) == 0, "%s: %s", args, out);
+        char want[64];
+        snprintf(want, sizeof want, "usage: layca %s", cmds[i]);
+        ck_assert_msg(strstr(out, want), "%s: %.300s", args, out);
+    }
+    const char *src = getenv("LAYCA_SOURCE_ROOT");
+    /* mlp3 at batch 2: fc1 has 784 x 784 weights and 2 * 2 * 784 * 784 FLOPs */
+    snprintf(args, sizeof args, "inspect %s/models/mlp3.json --batch 2", src ? src : ".");
+    ck_assert_msg(run(args, out, sizeof out) == 0, "%s", out);
+    static const char *const want[] = {"model 'mlp3': 7 nodes, 3 kernel layers, 1237152 trainable parameters",
+                                       "614.7k", "2.46M", "memory plan at batch 2: activations", "FLOPs at batch 2"};
+    for (size_t i = 0; i < LC_COUNTOF(want); i++) ck_assert_msg(strstr(out, want[i]), "'%s' not in %s", want[i], out);
+    ck_assert_msg(!strstr(out, "== after"), "the summary shows the passes: %s", out);
+    snprintf(args, sizeof args, "inspect %s/models/mlp3.json --passes", src ? src : ".");
+    ck_assert_msg(run(args, out, sizeof out) == 0 && strstr(out, "== after memory planning"), "%s", out);
+    snprintf(args, sizeof args, "inspect %s/models/mlp3.json --passes --json", src ? src : ".");
+    expect_error(args, 2, "choose one");
 }
 END_TEST
 
@@ -307,7 +342,7 @@ START_TEST(inspect_json)
     ck_assert_int_eq(run(args, out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "\"kernel_layers\": [\"dense0.weight\""));
     ck_assert_ptr_nonnull(strstr(out, "\"parameters\": 6162250"));
-    snprintf(args, sizeof args, "inspect %s/models/mlp3.json", src);
+    snprintf(args, sizeof args, "inspect %s/models/mlp3.json --passes", src);
     ck_assert_int_eq(run(args, out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "after autodiff"));
     ck_assert_ptr_nonnull(strstr(out, "memory plan"));
@@ -369,7 +404,7 @@ END_TEST
 START_TEST(plot_figures)
 {
     setup();
-    char m[1200], args[3000], out[16384];
+    char m[1200], args[6000], out[16384];
     snprintf(m, sizeof m, "%s/run.jsonl", tmp);
     FILE *f = fopen(m, "w");
     for (int e = 0; e < 4; e++) {
@@ -398,6 +433,31 @@ START_TEST(plot_figures)
         ck_assert_msg(strstr((char *)d, "<svg") && strstr((char *)d, "</svg>"), "%s is not an SVG", p);
         free(d);
     }
+    /* two runs overlaid (-o required); the labels are the files' names */
+    char m2[1300];
+    snprintf(m2, sizeof m2, "%s/other.jsonl", tmp);
+    {
+        uint8_t *d;
+        size_t n;
+        ck_assert_int_eq(lc_file_read(m, &d, &n), LC_OK);
+        ck_assert_int_eq(lc_file_write_atomic(m2, d, n), LC_OK);
+        free(d);
+    }
+    snprintf(args, sizeof args, "plot %s %s -o %s/both", m, m2, tmp);
+    ck_assert_msg(run(args, out, sizeof out) == 0, "%s", out);
+    for (size_t i = 0; i < LC_COUNTOF(names); i++) {
+        char p[1400];
+        uint8_t *d;
+        size_t n;
+        snprintf(p, sizeof p, "%s/both%s.svg", tmp, names[i]);
+        ck_assert_msg(lc_file_read(p, &d, &n) == LC_OK, "%s missing", p);
+        d[n - 1] = 0;
+        ck_assert_msg(strstr((char *)d, "<svg") && n > 1000, "%s is not an SVG", p);
+        free(d);
+    }
+    snprintf(args, sizeof args, "plot %s %s", m, m2);
+    expect_error(args, 2, "needs -o PREFIX");
+    snprintf(args, sizeof args, "plot %s -o %s", m, pre);
     f = fopen(m, "a");
     fputs("{\"kind\": \"rotation\", \"epoch\": 5, \"rotation\": {\"a\": 1}}\n", f);
     fclose(f);
@@ -844,6 +904,7 @@ static Suite *suite(void)
     tcase_add_test(tc, broken_models);
     tcase_add_test(tc, broken_data);
     tcase_add_test(tc, inspect_json);
+    tcase_add_test(tc, help_version_inspect);
     tcase_add_test(tc, train_outputs_and_eval);
     tcase_add_test(tc, inspect_json_quotes);
     tcase_add_test(tc, fifo_inputs);

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 
 #include "lc_test_idx.h"
+#include "lc_plot.h"
 #include "lc_study.h"
 #include "lc_train.h"
 
@@ -210,6 +211,44 @@ static void grid_opts(lc_study_opts *o, const char *d, const double *lrs, int n)
     o->scale = 1;
     o->out = d;
 }
+
+/* Learning-rate drops for the figures: the end of the last epoch at the
+ * higher rate; the rotation figure of a run with named layers is drawn. */
+START_TEST(lr_drops_and_rotation_figure)
+{
+    const char *text =
+        "{\"kind\": \"rotation\", \"epoch\": 0.5, \"step\": 4, \"rotation\": {\"fc1\": 0.01, \"fc2\": 0.02}, "
+        "\"norm\": {\"fc1\": 3, \"fc2\": 4}}\n"
+        "{\"kind\": \"eval\", \"epoch\": 1, \"step\": 8, \"lr\": 0.1, \"train_loss\": 0.5, \"train_acc\": 0.75, "
+        "\"test_loss\": 0.5, \"test_acc\": 0.5}\n"
+        "{\"kind\": \"eval\", \"epoch\": 2, \"step\": 16, \"lr\": 0.1, \"train_loss\": 0.4, \"train_acc\": 0.8, "
+        "\"test_loss\": 0.4, \"test_acc\": 0.6}\n"
+        "{\"kind\": \"eval\", \"epoch\": 3, \"step\": 24, \"lr\": 0.02, \"train_loss\": 0.3, \"train_acc\": 0.85, "
+        "\"test_loss\": 0.3, \"test_acc\": 0.7}\n"
+        "{\"kind\": \"eval\", \"epoch\": 4, \"step\": 32, \"lr\": 0.02, \"train_loss\": 0.3, \"train_acc\": 0.85, "
+        "\"test_loss\": 0.3, \"test_acc\": 0.7}\n"
+        "{\"kind\": \"eval\", \"epoch\": 5, \"step\": 40, \"lr\": 0.004, \"train_loss\": 0.2, \"train_acc\": 0.9, "
+        "\"test_loss\": 0.3, \"test_acc\": 0.7}\n"
+        "{\"kind\": \"rotation\", \"epoch\": 5, \"step\": 40, \"rotation\": {\"fc1\": 0.3, \"fc2\": 0.1}, "
+        "\"norm\": {\"fc1\": 3, \"fc2\": 4}}\n";
+    lc_metrics m;
+    ck_assert_msg(lc_metrics_parse(text, strlen(text), "t.jsonl", &m) == LC_OK, "%s", lc_error_message());
+    double x[8];
+    ck_assert_int_eq(lc_plot_lr_drops(&m, x, 8), 2);
+    ck_assert(x[0] == 2 && x[1] == 4);
+    ck_assert_int_eq(lc_plot_lr_drops(&m, x, 1), 1);
+    char prefix[1024], png[1100];
+    snprintf(prefix, sizeof prefix, "%s/rot", lc_test_tmpdir());
+    ck_assert_msg(lc_plot_rotation(&m, prefix, "t") == LC_OK, "%s", lc_error_message());
+    snprintf(png, sizeof png, "%s.svg", prefix);
+    uint8_t *d;
+    size_t n;
+    ck_assert_int_eq(lc_file_read(png, &d, &n), LC_OK);
+    free(d);
+    ck_assert_int_gt((long long)n, 1000);
+    lc_metrics_deinit(&m);
+}
+END_TEST
 
 /* The command line: help, flags, usage errors (exit 2), a dry run. */
 START_TEST(cli_flags)
@@ -571,6 +610,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("study");
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, cli_flags);
+    tcase_add_test(tc, lr_drops_and_rotation_figure);
     tcase_add_test(tc, option_errors);
     tcase_add_test(tc, plans);
     tcase_add_test(tc, sweep_writes_results_and_figures);

@@ -26,12 +26,15 @@ static const char *usage_text =
     "  train MODEL.json --data SPEC train a model (see 'layca train --help')\n"
     "  eval MODEL.json --init W --data SPEC  evaluate saved weights: loss, top-1/top-5, per-class\n"
     "                               accuracy, confusion matrix as JSON (see 'layca eval --help')\n"
-    "  inspect MODEL.json [--json]  print the graph after each compiler pass\n"
-    "  plot METRICS.jsonl [-o PREFIX]  layer rotation curves and training curves (PNG and SVG)\n"
+    "  inspect MODEL.json           a summary: nodes, ops, shapes, parameters, FLOPs, memory plan\n"
+    "                               (--passes: the graph after each compiler pass; --json)\n"
+    "  plot METRICS.jsonl [...] [-o PREFIX]  layer rotation curves and training curves (PNG and SVG);\n"
+    "                               several runs overlaid\n"
     "  study NAME [options]         the paper's studies: mnist-toy, alpha-sweep, lr-grid, optimizers,\n"
     "                               weight-decay (see 'layca study --help')\n"
     "  tune MODEL.json [options]    tune CLBlast for MODEL's GEMMs on a device (see 'layca tune --help')\n"
-    "  help                         this text\n";
+    "  help                         this text; 'layca COMMAND --help' for each command\n"
+    "  --version                    the version\n";
 
 static const char *train_help =
     "usage: layca train MODEL.json --data SPEC [options]\n"
@@ -78,7 +81,10 @@ static const char *train_help =
     "  --no-fuse            the unfused optimizer path (several launches per layer), for checking\n"
     "  --eval-every N       evaluate on the test split every N epochs and after the last (default 1);\n"
     "                       the per-epoch rotation record follows the same cadence\n"
-    "  --init FILE.safetensors   start from these weights (a checkpoint's weights too)\n"
+    "  --init FILE.safetensors   start from these weights (a checkpoint's weights too, or a PyTorch\n"
+    "                       state dict saved with safetensors; batchnorm's num_batches_tracked is ignored)\n"
+    "  --init-map MAP       rename --init's tensors: FROM=TO,... with FROM a tensor name or a prefix\n"
+    "                       ending at a '.' (e.g. features.0=conv1,classifier=fc)\n"
     "  --save FILE.safetensors   write the final weights (PyTorch names and layouts; the input\n"
     "                       normalisation in the metadata, for 'layca eval')\n"
     "  --on-nonfinite stop|continue  a non-finite training loss stops the run with exit 1, naming the\n"
@@ -118,6 +124,11 @@ static int fail(void)
 
 static int cmd_devices(int argc, char **argv)
 {
+    if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+        fputs("usage: layca devices\n\nLists the OpenCL devices: index (P:D, for --device), name, type, global memory, "
+              "compute units,\nplatform.\n", stdout);
+        return 0;
+    }
     if (argc > 2) return usage_error("devices takes no arguments, got '%s'", argv[2]);
     lc_device_info *d;
     int n;
@@ -211,6 +222,7 @@ static int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--device")) o.device = v;
         else if (!strcmp(a, "--metrics")) o.metrics_path = v;
         else if (!strcmp(a, "--init")) o.init_path = v;
+        else if (!strcmp(a, "--init-map")) o.init_map = v;
         else if (!strcmp(a, "--save")) o.save_path = v;
         else if (!strcmp(a, "--optimizer")) snprintf(o.spec.optimizer, sizeof o.spec.optimizer, "%s", v);
         else if (!strcmp(a, "--schedule")) { int r = parse_schedule(v, &o.spec); if (r) return r; }
@@ -286,6 +298,7 @@ static const char *eval_help =
     "prediction; a prediction with a NaN logit is a miss and in no column).  The input normalisation\n"
     "is the one stored in the weights by 'layca train --save'.\n"
     "\n"
+    "  --init-map MAP           rename the weights' tensors (as for train)\n"
     "  --split test|val|train   (default test; val needs --val-split as in training)\n"
     "  --batch N                (default 256)\n"
     "  --per-class N, --train-subset N, --test-subset N, --val-split F, --seed N   as for train, to\n"
@@ -319,6 +332,7 @@ static int cmd_eval(int argc, char **argv)
         long long n;
         double d;
         if (!strcmp(a, "--init") || !strcmp(a, "--weights")) o.weights_path = v;
+        else if (!strcmp(a, "--init-map")) o.weights_map = v;
         else if (!strcmp(a, "--data")) o.data_spec = v;
         else if (!strcmp(a, "--device")) o.device = v;
         else if (!strcmp(a, "--split")) {
@@ -371,13 +385,99 @@ static int cmd_eval(int argc, char **argv)
     return 0;
 }
 
+static const char *inspect_help =
+    "usage: layca inspect MODEL.json [--batch N] [--passes | --json]\n"
+    "\n"
+    "A summary of the model compiled for training at batch N (default 1): each forward node with its op,\n"
+    "output shape (per example), parameters and FLOPs, the totals (forward and backward FLOPs per step)\n"
+    "and the memory plan.\n"
+    "  --passes   the graph after each compiler pass (inference, fusion, autodiff, dead-code\n"
+    "             elimination, memory planning) instead\n"
+    "  --json     name, node counts, trainable parameters, kernel layers and plan sizes as JSON\n";
+
+/* Parameters of forward node id: the sizes of the parameters it owns. */
+static int64_t node_params(const lc_graph *g, int id, bool trainable_only)
+{
+    int64_t n = 0;
+    const lc_node *nd = &g->nodes[id];
+    for (int k = 0; k < nd->n_inputs; k++) {
+        const lc_node *p = &g->nodes[nd->inputs[k]];
+        if (p->op == LC_OP_PARAM && (!trainable_only || p->trainable)) n += lc_shape_numel(&p->shape);
+    }
+    return n;
+}
+
+static const char *count_str(double v, char *buf, size_t len)
+{
+    if (v >= 1e9) snprintf(buf, len, "%.2fG", v / 1e9);
+    else if (v >= 1e6) snprintf(buf, len, "%.2fM", v / 1e6);
+    else if (v >= 1e4) snprintf(buf, len, "%.1fk", v / 1e3);
+    else snprintf(buf, len, "%.0f", v);
+    return buf;
+}
+
+static void print_summary(const lc_graph *g, int batch)
+{
+    char sh[64], b1[32], b2[32];
+    int nodes = 0;
+    for (int i = 0; i < g->n_forward; i++) nodes += g->nodes[i].op != LC_OP_PARAM && g->nodes[i].op != LC_OP_LABELS;
+    printf("model '%s': %d nodes, %d kernel layers, %lld trainable parameters\n\n", g->name, nodes,
+           lc_graph_kernel_layers(g, NULL, 0), (long long)lc_graph_trainable_count(g));
+    printf("%-24s %-22s %-18s %12s %12s\n", "node", "op", "output", "parameters", "FLOPs");
+    double fwd = 0, bwd = 0;
+    for (int i = 0; i < g->n_forward; i++) {
+        const lc_node *nd = &g->nodes[i];
+        if (nd->op == LC_OP_PARAM || nd->op == LC_OP_LABELS) continue;
+        double fl = (double)lc_graph_node_flops(g, i, batch);
+        fwd += fl;
+        printf("%-24s %-22s %-18s %12s %12s\n", nd->name, lc_op_name(nd->op), lc_shape_str(&nd->shape, sh, sizeof sh),
+               count_str((double)node_params(g, i, false), b1, sizeof b1), count_str(fl, b2, sizeof b2));
+    }
+    for (int i = g->n_forward; i < g->n_nodes; i++) bwd += (double)lc_graph_node_flops(g, i, batch);
+    int64_t all = 0;
+    for (int i = 0; i < g->n_params; i++) all += g->params[i].numel;
+    printf("\ntotal: %lld parameters (%lld trainable, %.2f MiB); FLOPs at batch %d: forward %s, backward %s\n",
+           (long long)all, (long long)lc_graph_trainable_count(g), (double)all * 4 / 1048576.0, batch,
+           count_str(fwd, b1, sizeof b1), count_str(bwd, b2, sizeof b2));
+    printf("memory plan at batch %d: activations %.2f MiB (largest workspace %.2f MiB), parameters %.2f MiB (x2 with "
+           "gradients, more with optimizer state)\n", batch, (double)g->act_floats * 4 / 1048576.0,
+           (double)g->aux_peak_floats * 4 / 1048576.0, (double)g->param_floats * 4 / 1048576.0);
+}
+
+static int print_inspect_json(const lc_graph *g, long long batch)
+{
+    int L = lc_graph_kernel_layers(g, NULL, 0);
+    int *kl = malloc((size_t)(L ? L : 1) * sizeof *kl);
+    if (!kl) { LC_ERR(LC_ERR_NOMEM, "out of memory"); return fail(); }
+    lc_graph_kernel_layers(g, kl, L);
+    /* names come from the model file: quoted and escaped as JSON strings */
+    lc_strbuf b = {0};
+    lc_strbuf_printf(&b, "{\"name\": ");
+    lc_strbuf_json_string(&b, g->name);
+    lc_strbuf_printf(&b, ", \"nodes\": %d, \"backward_nodes\": %d, \"parameters\": %lld, \"kernel_layers\": [",
+                     g->n_forward, g->n_nodes - g->n_forward, (long long)lc_graph_trainable_count(g));
+    for (int l = 0; l < L; l++) {
+        if (l) lc_strbuf_printf(&b, ", ");
+        lc_strbuf_json_string(&b, g->nodes[g->params[kl[l]].node].name);
+    }
+    lc_strbuf_printf(&b, "], \"batch\": %lld, \"activation_bytes\": %lld, \"parameter_bytes\": %lld}\n", batch,
+                     (long long)g->act_floats * 4, (long long)g->param_floats * 4);
+    free(kl);
+    if (b.oom) { lc_strbuf_free(&b); LC_ERR(LC_ERR_NOMEM, "out of memory"); return fail(); }
+    fputs(b.s, stdout);
+    lc_strbuf_free(&b);
+    return 0;
+}
+
 static int cmd_inspect(int argc, char **argv)
 {
     const char *path = NULL;
-    bool json = false;
+    bool json = false, passes = false;
     long long batch = 1;
     for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(inspect_help, stdout); return 0; }
         if (!strcmp(argv[i], "--json")) json = true;
+        else if (!strcmp(argv[i], "--passes")) passes = true;
         else if (!strcmp(argv[i], "--batch")) {
             if (i + 1 >= argc || !lc_parse_long(argv[i + 1], 1, 1 << 20, &batch))
                 return usage_error("%s", "--batch needs a positive integer");
@@ -386,35 +486,17 @@ static int cmd_inspect(int argc, char **argv)
         else if (path) return usage_error("unexpected argument '%s'", argv[i]);
         else path = argv[i];
     }
-    if (!path) return usage_error("%s", "inspect needs a model file");
+    if (!path) return usage_error("%s", "inspect needs a model file (see 'layca inspect --help')");
+    if (json && passes) return usage_error("%s", "--json and --passes: choose one");
     lc_graph *g;
     lc_train_spec ts;
     if (lc_model_load(path, &g, &ts) != LC_OK) return fail();
-    if (lc_exec_compile(g, (int)batch, true, json ? NULL : stdout) != LC_OK) { lc_graph_destroy(g); return fail(); }
-    if (json) {
-        int L = lc_graph_kernel_layers(g, NULL, 0);
-        int *kl = malloc((size_t)(L ? L : 1) * sizeof *kl);
-        if (!kl) { lc_graph_destroy(g); LC_ERR(LC_ERR_NOMEM, "out of memory"); return fail(); }
-        lc_graph_kernel_layers(g, kl, L);
-        /* names come from the model file: quoted and escaped as JSON strings */
-        lc_strbuf b = {0};
-        lc_strbuf_printf(&b, "{\"name\": ");
-        lc_strbuf_json_string(&b, g->name);
-        lc_strbuf_printf(&b, ", \"nodes\": %d, \"backward_nodes\": %d, \"parameters\": %lld, \"kernel_layers\": [",
-                         g->n_forward, g->n_nodes - g->n_forward, (long long)lc_graph_trainable_count(g));
-        for (int l = 0; l < L; l++) {
-            if (l) lc_strbuf_printf(&b, ", ");
-            lc_strbuf_json_string(&b, g->nodes[g->params[kl[l]].node].name);
-        }
-        lc_strbuf_printf(&b, "], \"batch\": %lld, \"activation_bytes\": %lld, \"parameter_bytes\": %lld}\n", batch,
-                         (long long)g->act_floats * 4, (long long)g->param_floats * 4);
-        free(kl);
-        if (b.oom) { lc_strbuf_free(&b); lc_graph_destroy(g); LC_ERR(LC_ERR_NOMEM, "out of memory"); return fail(); }
-        fputs(b.s, stdout);
-        lc_strbuf_free(&b);
-    }
+    if (lc_exec_compile(g, (int)batch, true, passes ? stdout : NULL) != LC_OK) { lc_graph_destroy(g); return fail(); }
+    int rc = 0;
+    if (json) rc = print_inspect_json(g, batch);
+    else if (!passes) print_summary(g, (int)batch);
     lc_graph_destroy(g);
-    return 0;
+    return rc;
 }
 
 static lc_status plot_training(const lc_metrics *m, const char *prefix, const char *title)
@@ -430,17 +512,22 @@ static lc_status plot_training(const lc_metrics *m, const char *prefix, const ch
         v[3 * n + i] = 100 * m->eval[i].test_acc;
     }
     char path[1100], t[300];
+    double drops[64];
+    int nd = lc_plot_lr_drops(m, drops, 64);
+    const char *xl = nd ? "Epoch (dashed: learning-rate drops)" : "Epoch";
     lc_series loss[2] = {{.x = x, .y = v, .n = n, .rgb = {0.12, 0.47, 0.71}, .label = "train", .points = n < 30},
                          {.x = x, .y = v + n, .n = n, .rgb = {0.84, 0.15, 0.16}, .label = "test", .dashed = true, .points = n < 30}};
     snprintf(t, sizeof t, "%s: loss", title);
-    lc_figure f = {.title = t, .xlabel = "Epoch", .ylabel = "Cross-entropy loss", .legend = true};
+    lc_figure f = {.title = t, .xlabel = xl, .ylabel = "Cross-entropy loss", .legend = true, .vlines = drops,
+                   .n_vlines = nd};
     snprintf(path, sizeof path, "%s-loss", prefix);
     lc_status st = lc_plot(path, &f, loss, 2);
     if (st == LC_OK) {
         lc_series acc[2] = {{.x = x, .y = v + 2 * n, .n = n, .rgb = {0.12, 0.47, 0.71}, .label = "train", .points = n < 30},
                             {.x = x, .y = v + 3 * n, .n = n, .rgb = {0.84, 0.15, 0.16}, .label = "test", .dashed = true, .points = n < 30}};
         snprintf(t, sizeof t, "%s: accuracy", title);
-        lc_figure g = {.title = t, .xlabel = "Epoch", .ylabel = "Accuracy (%)", .legend = true};
+        lc_figure g = {.title = t, .xlabel = xl, .ylabel = "Accuracy (%)", .legend = true, .vlines = drops,
+                       .n_vlines = nd};
         snprintf(path, sizeof path, "%s-accuracy", prefix);
         st = lc_plot(path, &g, acc, 2);
     }
@@ -449,19 +536,93 @@ static lc_status plot_training(const lc_metrics *m, const char *prefix, const ch
     return st;
 }
 
+static const char *plot_help =
+    "usage: layca plot METRICS.jsonl [MORE.jsonl ...] [-o PREFIX] [--title TEXT]\n"
+    "\n"
+    "Draws a training run's figures from its metrics file (layca train --metrics) as PNG and SVG:\n"
+    "PREFIX-rotation (each kernel layer's cosine distance to its initial weights), PREFIX-loss and\n"
+    "PREFIX-accuracy.  PREFIX defaults to the metrics file without .jsonl; the title to its name.\n"
+    "Several files (up to 10, -o required) overlay the runs, one colour and legend entry each (the file\n"
+    "name, or its folder's for metrics.jsonl): their rotation (first layer solid), test loss and accuracy.\n";
+
+/* Several runs: test loss and accuracy per run, one colour each. */
+static lc_status plot_training_runs(const lc_metrics *m, const char *const *labels, int runs, const char *prefix,
+                                    const char *title)
+{
+    int pts = 0;
+    for (int r = 0; r < runs; r++) pts += m[r].n_eval;
+    double *buf = malloc((size_t)(3 * pts + 1) * sizeof *buf);
+    lc_series *s = calloc((size_t)runs * 2 + 1, sizeof *s);
+    if (!buf || !s) { free(buf); free(s); return LC_ERR(LC_ERR_NOMEM, "out of memory"); }
+    double *p = buf;
+    for (int r = 0; r < runs; r++) {
+        int n = m[r].n_eval;
+        double *x = p, *loss = p + n, *acc = p + 2 * n;
+        p += 3 * n;
+        for (int i = 0; i < n; i++) {
+            x[i] = m[r].eval[i].epoch;
+            loss[i] = m[r].eval[i].test_loss;
+            acc[i] = 100 * m[r].eval[i].test_acc;
+        }
+        s[r] = (lc_series){.x = x, .y = loss, .n = n, .label = labels[r], .points = n < 30};
+        s[runs + r] = (lc_series){.x = x, .y = acc, .n = n, .label = labels[r], .points = n < 30};
+        lc_plot_run_colour(r, s[r].rgb);
+        lc_plot_run_colour(r, s[runs + r].rgb);
+    }
+    char path[1100], t[300];
+    snprintf(t, sizeof t, "%s: test loss", title);
+    lc_figure f = {.title = t, .xlabel = "Epoch", .ylabel = "Cross-entropy loss", .legend = true};
+    snprintf(path, sizeof path, "%s-loss", prefix);
+    lc_status st = lc_plot(path, &f, s, runs);
+    if (st == LC_OK) {
+        snprintf(t, sizeof t, "%s: test accuracy", title);
+        lc_figure g = {.title = t, .xlabel = "Epoch", .ylabel = "Accuracy (%)", .legend = true};
+        snprintf(path, sizeof path, "%s-accuracy", prefix);
+        st = lc_plot(path, &g, s + runs, runs);
+    }
+    free(buf);
+    free(s);
+    return st;
+}
+
+/* A run's label: its file name without .jsonl, or its folder's name when
+ * that is "metrics" (runs/demo/metrics.jsonl: demo). */
+static void run_label(const char *path, char *out, size_t cap)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    char *dot = strrchr(tmp, '.');
+    if (dot && !strcmp(dot, ".jsonl")) *dot = 0;
+    char *slash = strrchr(tmp, '/');
+    const char *base = slash ? slash + 1 : tmp;
+    if (!strcmp(base, "metrics") && slash) {
+        *slash = 0;
+        char *up = strrchr(tmp, '/');
+        base = up ? up + 1 : tmp;
+    }
+    snprintf(out, cap, "%.*s", (int)(cap > 0 ? cap - 1 : 0), base);
+}
+
+#define PLOT_MAX_RUNS 10
+
 static int cmd_plot(int argc, char **argv)
 {
-    const char *path = NULL, *prefix = NULL, *title = NULL;
+    const char *paths[PLOT_MAX_RUNS], *prefix = NULL, *title = NULL;
+    int runs = 0;
     for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(plot_help, stdout); return 0; }
         if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--title")) {
             if (i + 1 >= argc) return usage_error("%s needs a value", argv[i]);
             if (argv[i][1] == 'o') prefix = argv[++i];
             else title = argv[++i];
         } else if (argv[i][0] == '-') return usage_error("unknown option '%s' for plot", argv[i]);
-        else if (path) return usage_error("unexpected argument '%s'", argv[i]);
-        else path = argv[i];
+        else if (runs == PLOT_MAX_RUNS) return usage_error("more than 10 metrics files ('%s')", argv[i]);
+        else paths[runs++] = argv[i];
     }
-    if (!path) return usage_error("%s", "plot needs a metrics file: layca plot METRICS.jsonl [-o PREFIX]");
+    if (!runs) return usage_error("%s", "plot needs a metrics file: layca plot METRICS.jsonl [-o PREFIX]");
+    if (runs > 1 && !prefix)
+        return usage_error("%s", "plot of several runs needs -o PREFIX (the figures' path without extension)");
+    const char *path = paths[0];
     char pre[1024];
     if (!prefix) {
         snprintf(pre, sizeof pre, "%s", path);
@@ -471,22 +632,32 @@ static int cmd_plot(int argc, char **argv)
     }
     if (!title) {
         const char *b = strrchr(path, '/');
-        title = b ? b + 1 : path;
+        title = runs > 1 ? "runs" : b ? b + 1 : path;
     }
-    lc_metrics m;
-    if (lc_metrics_load(path, &m) != LC_OK) return fail();
+    lc_metrics m[PLOT_MAX_RUNS];
+    char labels[PLOT_MAX_RUNS][128];
+    const char *lp[PLOT_MAX_RUNS];
+    int loaded = 0, rot = 0, ev = 0;
     lc_status st = LC_OK;
+    for (; loaded < runs && st == LC_OK; loaded++) {
+        st = lc_metrics_load(paths[loaded], &m[loaded]);
+        if (st != LC_OK) break;
+        run_label(paths[loaded], labels[loaded], sizeof labels[loaded]);
+        lp[loaded] = labels[loaded];
+        rot += m[loaded].n_rot > 0;
+        ev += m[loaded].n_eval > 0;
+    }
     char out[1100];
-    if (m.n_rot > 0) {
+    if (st == LC_OK && rot) {
         snprintf(out, sizeof out, "%s-rotation", prefix);
-        st = lc_plot_rotation(&m, out, title);
+        st = runs > 1 ? lc_plot_rotation_runs(m, lp, runs, out, title) : lc_plot_rotation(&m[0], out, title);
         if (st == LC_OK) printf("%s.png\n%s.svg\n", out, out);
     }
-    if (st == LC_OK && m.n_eval > 0) {
-        st = plot_training(&m, prefix, title);
+    if (st == LC_OK && ev) {
+        st = runs > 1 ? plot_training_runs(m, lp, runs, prefix, title) : plot_training(&m[0], prefix, title);
         if (st == LC_OK) printf("%s-loss.png\n%s-loss.svg\n%s-accuracy.png\n%s-accuracy.svg\n", prefix, prefix, prefix, prefix);
     }
-    lc_metrics_deinit(&m);
+    for (int r = 0; r < loaded; r++) lc_metrics_deinit(&m[r]);
     return st == LC_OK ? 0 : fail();
 }
 
@@ -496,6 +667,7 @@ int main(int argc, char **argv)
     cli_env_load(); /* the log level and the cache folder, for every command */
     const char *c = argv[1];
     if (!strcmp(c, "help") || !strcmp(c, "--help") || !strcmp(c, "-h")) { fputs(usage_text, stdout); return 0; }
+    if (!strcmp(c, "--version") || !strcmp(c, "version")) { printf("layca %s\n", LAYCA_VERSION); return 0; }
     if (!strcmp(c, "devices")) return cmd_devices(argc, argv);
     if (!strcmp(c, "train")) return cmd_train(argc, argv);
     if (!strcmp(c, "eval")) return cmd_eval(argc, argv);

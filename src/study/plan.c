@@ -115,14 +115,27 @@ static lc_status resolve_model(study *S)
     return LC_OK;
 }
 
+/* A model of the project: models/NAME here (the project folder), else in
+ * the installed share folder (LAYCA_DATADIR/models); into S->model.  False
+ * when neither exists. */
+static bool find_project_model(study *S, const char *name)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "models/%s", name);
+    if (!lc_study_file_exists(p)) snprintf(p, sizeof p, "%s/models/%s", LAYCA_DATADIR, name);
+    if (!lc_study_file_exists(p)) return false;
+    snprintf(S->model, sizeof S->model, "%s", p);
+    return true;
+}
+
 static lc_status resolve_toy(study *S)
 {
     const int paper_steps = 4000, paper_reps = 10;
     const int quick_steps = 300, quick_reps = 2;
     if (!S->o.model) {
-        if (!lc_study_file_exists("models/mlp11.json"))
-            return usage_err(S, "%s", "mnist-toy: models/mlp11.json not found here; run from the project folder or give --model");
-        snprintf(S->model, sizeof S->model, "models/mlp11.json");
+        if (!find_project_model(S, "mlp11.json"))
+            return usage_err(S, "mnist-toy: models/mlp11.json is neither here nor in %s/models; run from the project "
+                               "folder or give --model", LAYCA_DATADIR);
     }
     LC_TRY(resolve_model(S));
     if (S->n_layers_toy < 1)
@@ -397,9 +410,8 @@ lc_status lc_study_resolve(study *S)
     if (S->o.model) snprintf(S->model, sizeof S->model, "%s", S->o.model);
     if (S->o.data) snprintf(S->data, sizeof S->data, "%s", S->o.data);
     if (S->kind != LC_STUDY_MNIST_TOY) {
-        if (!S->o.model && S->quick && lc_study_file_exists("models/small_cnn.json")) {
-            snprintf(S->model, sizeof S->model, "models/small_cnn.json");
-            lc_study_note(S, "model models/small_cnn.json (quick scale without --model; the paper's networks are larger)");
+        if (!S->o.model && S->quick && find_project_model(S, "small_cnn.json")) {
+            lc_study_note(S, "model %s (quick scale without --model; the paper's networks are larger)", S->model);
         }
         if (!S->model[0] || !S->data[0]) {
             const char *ex = S->kind == LC_STUDY_OPTIMIZERS || S->kind == LC_STUDY_WEIGHT_DECAY ? "models/wilson_vgg.json" : "models/cifar10_vgg.json";

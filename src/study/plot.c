@@ -74,6 +74,15 @@ static void draw(const lc_figure *f, const lc_series *s, int n)
         if (m > 1) plline(m, xs, ys);
         if (s[i].points && m > 0) plpoin(m, xs, ys, 17);
     }
+    static const double grey[3] = {0.55, 0.55, 0.55};
+    for (int i = 0; i < f->n_vlines; i++) {
+        double vx = f->logx ? log10(f->vlines[i]) : f->vlines[i];
+        double xx[2] = {vx, vx}, yy[2] = {ymin, ymax};
+        set_rgb(15, grey);
+        plwidth(1.0);
+        pllsty(3);
+        plline(2, xx, yy);
+    }
     pllsty(1);
     plwidth(1.0);
     if (f->legend) {
@@ -159,12 +168,75 @@ lc_status lc_plot_rotation(const lc_metrics *m, const char *prefix, const char *
     /* the paper's y range: the smallest of 1e-3, 1e-2, 1e-1 above the data,
      * else [0, 1.1] */
     double top = ymax <= 1e-3 ? 1e-3 : ymax <= 1e-2 ? 1e-2 : ymax <= 1e-1 ? 1e-1 : fmax(1.1, ymax * 1.02);
-    lc_figure f = {.title = title, .xlabel = "Epoch", .ylabel = "Cosine distance", .xmin = 0,
-                   .xmax = x[n - 1] > 0 ? x[n - 1] : 1, .ymin = 0, .ymax = top,
-                   .colorbar_low = "First layer", .colorbar_high = "Last layer"};
+    bool names = L <= LC_PLOT_LEGEND_MAX;
+    for (int l = 0; names && l < L; l++) s[l].label = m->layer[l];
+    double drops[64];
+    int nd = lc_plot_lr_drops(m, drops, 64);
+    lc_figure f = {.title = title, .xlabel = nd ? "Epoch (dashed: learning-rate drops)" : "Epoch",
+                   .ylabel = "Cosine distance", .xmin = 0, .xmax = x[n - 1] > 0 ? x[n - 1] : 1, .ymin = 0, .ymax = top,
+                   .colorbar_low = names ? NULL : "First layer", .colorbar_high = names ? NULL : "Last layer",
+                   .legend = names, .vlines = drops, .n_vlines = nd};
     lc_status st = lc_plot(prefix, &f, s, L);
     free(x);
     free(y);
     free(s);
+    return st;
+}
+
+int lc_plot_lr_drops(const lc_metrics *m, double *x, int max)
+{
+    int n = 0;
+    for (int i = 1; i < m->n_eval && n < max; i++)
+        if (m->eval[i].lr < m->eval[i - 1].lr && m->eval[i].epoch > m->eval[i - 1].epoch)
+            x[n++] = m->eval[i - 1].epoch;
+    return n;
+}
+
+void lc_plot_run_colour(int run, double rgb[3])
+{
+    static const unsigned char pal[10][3] = {{31, 119, 180}, {214, 39, 40},  {44, 160, 44},   {255, 127, 14},
+                                             {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127},
+                                             {188, 189, 34},  {23, 190, 207}};
+    for (int k = 0; k < 3; k++) rgb[k] = pal[run % 10][k] / 255.0;
+}
+
+lc_status lc_plot_rotation_runs(const lc_metrics *m, const char *const *labels, int runs, const char *prefix,
+                                const char *title)
+{
+    int total = 0, pts = 0;
+    for (int r = 0; r < runs; r++) {
+        total += m[r].n_layers;
+        pts += (m[r].n_rot + 1) * (m[r].n_layers + 1);
+    }
+    lc_series *s = calloc((size_t)(total ? total : 1), sizeof *s);
+    double *buf = malloc((size_t)(pts ? pts : 1) * sizeof *buf);
+    if (!s || !buf) { free(s); free(buf); return LC_ERR(LC_ERR_NOMEM, "out of memory"); }
+    double ymax = 0, xmax = 0, *p = buf;
+    int k = 0;
+    for (int r = 0; r < runs; r++) {
+        int n = m[r].n_rot + 1;
+        double *x = p;
+        p += n;
+        x[0] = 0;
+        for (int i = 0; i < m[r].n_rot; i++) x[i + 1] = m[r].rot[i].epoch;
+        xmax = fmax(xmax, x[n - 1]);
+        for (int l = 0; l < m[r].n_layers; l++, k++) {
+            double *y = p;
+            p += n;
+            y[0] = 0;
+            for (int i = 0; i < m[r].n_rot; i++) {
+                y[i + 1] = m[r].rot[i].rotation[l];
+                if (isfinite(y[i + 1])) ymax = fmax(ymax, y[i + 1]);
+            }
+            s[k] = (lc_series){.x = x, .y = y, .n = n, .label = l == 0 ? labels[r] : NULL, .dashed = l > 0};
+            lc_plot_run_colour(r, s[k].rgb);
+        }
+    }
+    double top = ymax <= 1e-3 ? 1e-3 : ymax <= 1e-2 ? 1e-2 : ymax <= 1e-1 ? 1e-1 : fmax(1.1, ymax * 1.02);
+    lc_figure f = {.title = title, .xlabel = "Epoch", .ylabel = "Cosine distance (first layer solid)", .xmin = 0,
+                   .xmax = xmax > 0 ? xmax : 1, .ymin = 0, .ymax = top, .legend = true};
+    lc_status st = lc_plot(prefix, &f, s, k);
+    free(s);
+    free(buf);
     return st;
 }

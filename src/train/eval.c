@@ -100,7 +100,7 @@ lc_status lc_eval_run(const lc_eval_opts *o, lc_eval_result *r)
     r->confusion = calloc((size_t)C * (size_t)C, sizeof *r->confusion);
     if (!params || !logits || !r->class_acc || !r->confusion) CHECK(LC_ERR(LC_ERR_NOMEM, "out of memory"));
     lc_graph_init_params(g, params, 1);
-    CHECK(lc_model_load_params(o->weights_path, g, params));
+    CHECK(lc_model_load_params_map(o->weights_path, g, params, o->weights_map));
     lc_rt_opts ro = o->rt;
     ro.selector = o->device;
     ro.device_only = o->device_only;

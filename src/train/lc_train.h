@@ -211,6 +211,7 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res);
 typedef struct lc_eval_opts {
     const char *model_path;
     const char *weights_path;   /* safetensors from --save (or a checkpoint) */
+    const char *weights_map;    /* renames its tensors (lc_model_load_params_map), NULL: none */
     const char *data_spec;
     lc_data_opts data;          /* subsets etc.; the normalisation comes from the weights' metadata */
     const char *device;
