@@ -2063,7 +2063,7 @@ START_TEST(t_real_cifar_jpeg)
         snprintf(dir, sizeof dir, "%s", ext);
     } else {
         snprintf(dir, sizeof dir, "%s/cifar10-jpeg", lc_test_tmpdir());
-        snprintf(cmd, sizeof cmd, "LAYCA_SHARED='%s' '%s/tools/datasets.sh' cifar10-jpeg '%s' 2>&1", base,
+        snprintf(cmd, sizeof cmd, "LAYCA_SHARED='%s' '%s/tools/datasets.sh' cifar10-jpeg '%s' 1>&2", base,
                  root && *root ? root : ".", dir);
         ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
     }
