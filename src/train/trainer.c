@@ -590,13 +590,14 @@ static lc_status begin_epoch(lc_trainer *t)
     return LC_OK;
 }
 
-/* "rotation 0.012 0.020 0.031" (first to last layer), or quantiles when
- * there are many layers */
+/* "rotation fc1 0.012 fc2 0.020 fc3 0.031" (first to last layer, names cut
+ * at 12 characters), or quantiles when there are many layers */
 static void rotation_summary(const lc_trainer *t, char *buf, size_t len)
 {
     size_t o = (size_t)snprintf(buf, len, "  rotation");
     if (t->L <= 8) {
-        for (int l = 0; l < t->L && o < len; l++) o += (size_t)snprintf(buf + o, len - o, " %.3f", t->rot[l]);
+        for (int l = 0; l < t->L && o < len; l++)
+            o += (size_t)snprintf(buf + o, len - o, " %.12s %.3f", t->layer_name[l], t->rot[l]);
         return;
     }
     double lo = t->rot[0], hi = t->rot[0], sum = 0;
