@@ -46,6 +46,8 @@ struct lc_optim {
     void *host_rot;        /* nchunks * 2 sums */
     cl_program prog;
     cl_kernel k_plain, k_a, k_b, k_rot, k_ustep, k_upart, k_utot, k_uupd;
+    cl_kernel checked[8];   /* kernels whose argument count was checked (set_args) */
+    int n_checked;
     int64_t steps;
     bool fused, rot_requested, rot_valid;
     int last_launches;
@@ -388,10 +390,21 @@ static lc_status launch(lc_optim *o, cl_kernel k, int groups, const char *what)
     return LC_OK;
 }
 
+/* The step's arguments of k: the count checked against the kernel's on its
+ * first use, then set without asking the driver again. */
+static lc_status set_args(lc_optim *o, cl_kernel k, const lc_arg *a, int n, const char *what)
+{
+    for (int i = 0; i < o->n_checked; i++)
+        if (o->checked[i] == k) return lc_rt_reset_args(k, a, n, what);
+    LC_TRY(lc_rt_set_args(k, a, n, what));
+    if (o->n_checked < (int)LC_COUNTOF(o->checked)) o->checked[o->n_checked++] = k;
+    return LC_OK;
+}
+
 static lc_status launch_rot(lc_optim *o)
 {
     lc_arg a[] = {LC_ARG(o->params), LC_ARG(o->w0), LC_ARG(o->rot), LC_ARG(o->chunks), LC_ARG(o->tens)};
-    LC_TRY(lc_rt_set_args(o->k_rot, a, (int)LC_COUNTOF(a), "lc_optim_rot_partials"));
+    LC_TRY(set_args(o, o->k_rot, a, (int)LC_COUNTOF(a), "lc_optim_rot_partials"));
     return launch(o, o->k_rot, o->nchunks, "lc_optim_rot_partials");
 }
 
@@ -400,19 +413,19 @@ static lc_status step_fused(lc_optim *o, const cl_float8 *hp, float inner, cl_in
     if (!o->nlayca && !monitor) { /* the plain chunks come first */
         lc_arg a[] = {LC_ARG(o->params), LC_ARG(o->grads),  LC_ARG(o->state[0]), LC_ARG(o->state[1]),
                       LC_ARG(o->chunks), LC_ARG(o->rates), LC_ARG(*hp)};
-        LC_TRY(lc_rt_set_args(o->k_plain, a, (int)LC_COUNTOF(a), "lc_optim_plain"));
+        LC_TRY(set_args(o, o->k_plain, a, (int)LC_COUNTOF(a), "lc_optim_plain"));
         return launch(o, o->k_plain, o->ch_plain, "lc_optim_plain");
     }
     lc_arg a[] = {LC_ARG(o->params), LC_ARG(o->grads),  LC_ARG(o->state[0]), LC_ARG(o->state[1]), LC_ARG(o->w0),
                   LC_ARG(o->part),   LC_ARG(o->rot),    LC_ARG(o->chunks),   LC_ARG(o->tens),     LC_ARG(o->rates),
                   LC_ARG(*hp),       LC_ARG(inner),     LC_ARG(monitor)};
-    LC_TRY(lc_rt_set_args(o->k_a, a, (int)LC_COUNTOF(a), "lc_optim_fused_a"));
+    LC_TRY(set_args(o, o->k_a, a, (int)LC_COUNTOF(a), "lc_optim_fused_a"));
     LC_TRY(launch(o, o->k_a, monitor ? o->nchunks : o->ch_layca + o->ch_plain, "lc_optim_fused_a"));
     if (!o->nlayca) return LC_OK;
     lc_arg b[] = {LC_ARG(o->params), LC_ARG(o->grads), LC_ARG(o->state[0]), LC_ARG(o->state[1]), LC_ARG(o->w0),
                   LC_ARG(o->part),   LC_ARG(o->rot),   LC_ARG(o->chunks),   LC_ARG(o->tens),     LC_ARG(o->rates),
                   LC_ARG(o->n0buf),  LC_ARG(*hp),      LC_ARG(inner),       LC_ARG(monitor)};
-    LC_TRY(lc_rt_set_args(o->k_b, b, (int)LC_COUNTOF(b), "lc_optim_fused_b"));
+    LC_TRY(set_args(o, o->k_b, b, (int)LC_COUNTOF(b), "lc_optim_fused_b"));
     return launch(o, o->k_b, o->ch_layca, "lc_optim_fused_b");
 }
 
@@ -426,20 +439,20 @@ static lc_status step_unfused(lc_optim *o, const cl_float8 *hp, float inner, cl_
         lc_arg a[] = {LC_ARG(o->params), LC_ARG(o->grads), LC_ARG(o->state[0]), LC_ARG(o->state[1]),
                       LC_ARG(o->chunks), LC_ARG(o->tens),  LC_ARG(o->rates),    LC_ARG(*hp),
                       LC_ARG(inner),     LC_ARG(c0)};
-        LC_TRY(lc_rt_set_args(o->k_ustep, a, (int)LC_COUNTOF(a), "lc_optim_u_step"));
+        LC_TRY(set_args(o, o->k_ustep, a, (int)LC_COUNTOF(a), "lc_optim_u_step"));
         LC_TRY(launch(o, o->k_ustep, nc, "lc_optim_u_step"));
         if (mode != MODE_LAYCA) continue;
         lc_arg p[] = {LC_ARG(o->params), LC_ARG(o->grads), LC_ARG(o->state[0]), LC_ARG(o->state[1]), LC_ARG(o->part),
                       LC_ARG(o->chunks), LC_ARG(*hp),      LC_ARG(inner),       LC_ARG(c0)};
-        LC_TRY(lc_rt_set_args(o->k_upart, p, (int)LC_COUNTOF(p), "lc_optim_u_partials"));
+        LC_TRY(set_args(o, o->k_upart, p, (int)LC_COUNTOF(p), "lc_optim_u_partials"));
         LC_TRY(launch(o, o->k_upart, nc, "lc_optim_u_partials"));
         lc_arg s[] = {LC_ARG(o->part), LC_ARG(o->tot), LC_ARG(o->tens), LC_ARG(ti)};
-        LC_TRY(lc_rt_set_args(o->k_utot, s, (int)LC_COUNTOF(s), "lc_optim_u_total"));
+        LC_TRY(set_args(o, o->k_utot, s, (int)LC_COUNTOF(s), "lc_optim_u_total"));
         LC_TRY(launch(o, o->k_utot, 1, "lc_optim_u_total"));
         lc_arg u[] = {LC_ARG(o->params), LC_ARG(o->grads), LC_ARG(o->state[0]), LC_ARG(o->state[1]),
                       LC_ARG(o->tot),    LC_ARG(o->chunks), LC_ARG(o->rates),   LC_ARG(o->n0buf),
                       LC_ARG(*hp),       LC_ARG(inner),     LC_ARG(c0)};
-        LC_TRY(lc_rt_set_args(o->k_uupd, u, (int)LC_COUNTOF(u), "lc_optim_u_update"));
+        LC_TRY(set_args(o, o->k_uupd, u, (int)LC_COUNTOF(u), "lc_optim_u_update"));
         LC_TRY(launch(o, o->k_uupd, nc, "lc_optim_u_update"));
     }
     if (monitor) LC_TRY(launch_rot(o));

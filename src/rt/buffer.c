@@ -105,11 +105,17 @@ lc_status lc_rt_finish(lc_rt *rt)
 
 lc_status lc_rt_set_args(cl_kernel k, const lc_arg *args, int n, const char *what)
 {
-    if (!k || (n > 0 && !args)) return LC_ERR(LC_ERR_INVALID, "lc_rt_set_args: NULL argument");
+    if (!k) return LC_ERR(LC_ERR_INVALID, "lc_rt_set_args: NULL argument");
     cl_uint want = 0;
     LC_TRY(lc_rt_check(clGetKernelInfo(k, CL_KERNEL_NUM_ARGS, sizeof want, &want, NULL), "clGetKernelInfo"));
     if ((cl_uint)n != want)
         return LC_ERR(LC_ERR_INVALID, "%s: %d arguments given, the kernel takes %u", what ? what : "kernel", n, want);
+    return lc_rt_reset_args(k, args, n, what);
+}
+
+lc_status lc_rt_reset_args(cl_kernel k, const lc_arg *args, int n, const char *what)
+{
+    if (!k || (n > 0 && !args)) return LC_ERR(LC_ERR_INVALID, "lc_rt_set_args: NULL argument");
     for (int i = 0; i < n; i++) {
         cl_int err = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].ptr);
         if (err != CL_SUCCESS)

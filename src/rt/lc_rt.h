@@ -190,8 +190,12 @@ lc_status lc_rt_finish(lc_rt *rt);
  * a no-op.  Buffer writes and reads are blocking. */
 typedef struct lc_arg { size_t size; const void *ptr; } lc_arg;
 #define LC_ARG(x) ((lc_arg){sizeof(x), &(x)})
-/* Sets a kernel's n arguments; n must be the kernel's argument count. */
+/* Sets a kernel's n arguments; n must be the kernel's argument count
+ * (asked of the driver).  lc_rt_reset_args sets them again without asking,
+ * for a kernel whose count was checked before (arguments updated every
+ * step). */
 lc_status lc_rt_set_args(cl_kernel k, const lc_arg *args, int n, const char *what);
+lc_status lc_rt_reset_args(cl_kernel k, const lc_arg *args, int n, const char *what);
 lc_status lc_rt_launch(lc_rt *rt, cl_kernel k, int dims, const size_t *global, const size_t *local,
                        const char *what);
 
