@@ -399,7 +399,27 @@ START_TEST(fifo_inputs)
 }
 END_TEST
 
-/* layca plot: valid PNG and SVG files from a metrics file; a broken
+/* PREFIX-rotation, -loss and -accuracy exist as PNG and SVG files */
+static void check_figures(const char *pre)
+{
+    static const char *names[] = {"-rotation", "-loss", "-accuracy"};
+    for (size_t i = 0; i < LC_COUNTOF(names); i++) {
+        char p[1400];
+        uint8_t *d;
+        size_t n;
+        snprintf(p, sizeof p, "%s%s.png", pre, names[i]);
+        ck_assert_msg(lc_file_read(p, &d, &n) == LC_OK, "%s missing", p);
+        ck_assert_msg(n > 1000 && !memcmp(d, "\x89PNG\r\n\x1a\n", 8), "%s is not a PNG", p);
+        free(d);
+        snprintf(p, sizeof p, "%s%s.svg", pre, names[i]);
+        ck_assert_msg(lc_file_read(p, &d, &n) == LC_OK, "%s missing", p);
+        d[n - 1] = 0;
+        ck_assert_msg(strstr((char *)d, "<svg") && strstr((char *)d, "</svg>"), "%s is not an SVG", p);
+        free(d);
+    }
+}
+
+/* layca plot: valid PNG and SVG files from a metrics file (and from two, overlaid); a broken
  * metrics file gives a one-line error with the line number. */
 START_TEST(plot_figures)
 {
@@ -418,21 +438,7 @@ START_TEST(plot_figures)
     snprintf(pre, sizeof pre, "%s/fig", tmp);
     snprintf(args, sizeof args, "plot %s -o %s", m, pre);
     ck_assert_msg(run(args, out, sizeof out) == 0, "%s", out);
-    static const char *names[] = {"-rotation", "-loss", "-accuracy"};
-    for (size_t i = 0; i < LC_COUNTOF(names); i++) {
-        char p[1400];
-        uint8_t *d;
-        size_t n;
-        snprintf(p, sizeof p, "%s%s.png", pre, names[i]);
-        ck_assert_msg(lc_file_read(p, &d, &n) == LC_OK, "%s missing", p);
-        ck_assert_msg(n > 1000 && !memcmp(d, "\x89PNG\r\n\x1a\n", 8), "%s is not a PNG", p);
-        free(d);
-        snprintf(p, sizeof p, "%s%s.svg", pre, names[i]);
-        ck_assert_msg(lc_file_read(p, &d, &n) == LC_OK, "%s missing", p);
-        d[n - 1] = 0;
-        ck_assert_msg(strstr((char *)d, "<svg") && strstr((char *)d, "</svg>"), "%s is not an SVG", p);
-        free(d);
-    }
+    check_figures(pre);
     /* two runs overlaid (-o required); the labels are the files' names */
     char m2[1300];
     snprintf(m2, sizeof m2, "%s/other.jsonl", tmp);
@@ -445,16 +451,9 @@ START_TEST(plot_figures)
     }
     snprintf(args, sizeof args, "plot %s %s -o %s/both", m, m2, tmp);
     ck_assert_msg(run(args, out, sizeof out) == 0, "%s", out);
-    for (size_t i = 0; i < LC_COUNTOF(names); i++) {
-        char p[1400];
-        uint8_t *d;
-        size_t n;
-        snprintf(p, sizeof p, "%s/both%s.svg", tmp, names[i]);
-        ck_assert_msg(lc_file_read(p, &d, &n) == LC_OK, "%s missing", p);
-        d[n - 1] = 0;
-        ck_assert_msg(strstr((char *)d, "<svg") && n > 1000, "%s is not an SVG", p);
-        free(d);
-    }
+    char both[1300];
+    snprintf(both, sizeof both, "%s/both", tmp);
+    check_figures(both);
     snprintf(args, sizeof args, "plot %s %s", m, m2);
     expect_error(args, 2, "needs -o PREFIX");
     snprintf(args, sizeof args, "plot %s -o %s", m, pre);
