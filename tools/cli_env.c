@@ -71,6 +71,12 @@ const cli_env *cli_env_load(void)
     env.rt.gemm = gemm_mode(var("LAYCA_GEMM"));
     env.host_conv = getenv("LAYCA_CONV");
     env.optim = optim_geometry(var("LAYCA_OPTIM_WG"), var("LAYCA_OPTIM_VEC"), var("LAYCA_OPTIM_FP64"));
+    /* mpirun (Open MPI, PMIx launchers, MPICH's hydra) tells its processes the world's size */
+    const char *mpi = var("OMPI_COMM_WORLD_SIZE");
+    if (!mpi) mpi = var("PMIX_SIZE");
+    if (!mpi) mpi = var("PMI_SIZE");
+    long size;
+    env.mpi_size = whole_long(mpi, &size) && size > 0 && size <= INT_MAX ? (int)size : 0;
     return &env;
 }
 

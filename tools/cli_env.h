@@ -13,6 +13,8 @@ typedef struct cli_env {
     lc_rt_opts rt;                 /* LAYCA_KERNEL_DIR, LAYCA_HOST_THREADS, LAYCA_GEMM (no selector) */
     const char *host_conv;         /* LAYCA_CONV: lc_exec_opts.host_conv */
     lc_optim_geometry_opts optim;  /* LAYCA_OPTIM_WG, LAYCA_OPTIM_VEC, LAYCA_OPTIM_FP64 */
+    int mpi_size;                  /* processes of an MPI launch (OMPI_COMM_WORLD_SIZE, PMIX_SIZE or
+                                    * PMI_SIZE, set by mpirun); 0: not started by mpirun */
 } cli_env;
 
 /* Reads every variable on the first call (later calls return the same

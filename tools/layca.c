@@ -115,9 +115,15 @@ static int usage_error(const char *fmt, const char *arg)
     return EXIT_USAGE;
 }
 
+/* The MPI world when started by mpirun (tools/cli_env.c decides), else NULL. */
+static lc_dist *dist;
+
 static int fail(void)
 {
-    fprintf(stderr, "layca: error: %s\n", lc_error_message());
+    if (lc_dist_size(dist) > 1)
+        fprintf(stderr, "layca: error (rank %d of %d): %s\n", lc_dist_rank(dist), lc_dist_size(dist), lc_error_message());
+    else
+        fprintf(stderr, "layca: error: %s\n", lc_error_message());
     return 1;
 }
 
@@ -274,15 +280,20 @@ static int cmd_train(int argc, char **argv)
     if (o.spec.epochs >= 0 && o.spec.steps >= 0) return usage_error("%s", "give --epochs or --steps, not both");
     cli_env_train_opts(&o);
     o.stop = &stop_signal;
+    o.dist = dist;
     catch_stop_signals();
     lc_train_result r;
-    if (lc_train_run(&o, &r) != LC_OK) return fail();
+    if (lc_train_run(&o, &r) != LC_OK) {
+        int rc = fail();
+        lc_dist_abort(dist, rc); /* the other ranks would wait for this one forever */
+        return rc;
+    }
     int code = 0;
     if (r.stop_signal) {
         fprintf(stderr, "stopped at step %lld%s%s\n", (long long)r.steps, r.checkpoint[0] ? "; resume with --resume " : "",
                 r.checkpoint);
         code = 128 + r.stop_signal;
-    } else {
+    } else if (lc_dist_rank(dist) == 0) {
         fprintf(stderr, "done: %lld steps, test accuracy %.2f%%, %.1f training steps/s\n", (long long)r.steps,
                 100 * r.test_acc, r.steps_per_s);
     }
@@ -661,10 +672,38 @@ static int cmd_plot(int argc, char **argv)
     return st == LC_OK ? 0 : fail();
 }
 
+static int run_command(int argc, char **argv);
+
+/* Under mpirun every process joins the MPI world first; ranks other than 0
+ * log warnings and errors only. */
+static int start_dist(int *argc, char ***argv)
+{
+    int size = cli_env_load()->mpi_size;
+    if (size == 0) return 0;
+    if (!lc_dist_available()) {
+        if (size == 1) return 0;
+        fprintf(stderr, "layca: started by mpirun with %d processes, but this layca was built without MPI "
+                "(install libopenmpi-dev and rebuild)\n", size);
+        return 1;
+    }
+    if (lc_dist_create(&dist, argc, argv) != LC_OK) return fail();
+    if (lc_dist_rank(dist) != 0 && lc_log_get_level() == LC_LOG_INFO) lc_log_set_level(LC_LOG_WARN);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) { fputs(usage_text, stderr); return EXIT_USAGE; }
     cli_env_load(); /* the log level and the cache folder, for every command */
+    int rc = start_dist(&argc, &argv);
+    if (rc) return rc;
+    rc = run_command(argc, argv);
+    lc_dist_destroy(dist);
+    return rc;
+}
+
+static int run_command(int argc, char **argv)
+{
     const char *c = argv[1];
     if (!strcmp(c, "help") || !strcmp(c, "--help") || !strcmp(c, "-h")) { fputs(usage_text, stdout); return 0; }
     if (!strcmp(c, "--version") || !strcmp(c, "version")) { printf("layca %s\n", LAYCA_VERSION); return 0; }

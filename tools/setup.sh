@@ -7,7 +7,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # clblast-utils: CLBlast's tuners (layca tune)
 pkgs=(build-essential pkg-config meson ninja-build ocl-icd-opencl-dev opencl-headers pocl-opencl-icd mesa-opencl-icd clinfo
       libclblast-dev clblast-utils libcjson-dev check zlib1g-dev libopenblas-dev libopenblas0-pthread libjpeg-dev libpng-dev libplplot-dev plplot-driver-cairo
-      dataset-fashion-mnist python3)
+      libopenmpi-dev openmpi-bin dataset-fashion-mnist python3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -27,6 +27,17 @@ lc_status lc_batcher_init(lc_batcher *b, const lc_dataset *d, int batch, bool sh
     lc_rng_seed(&b->aug_rng, seed ^ 0x6175676d656e7421ULL);
     b->pos = 0;
     b->epoch = 0;
+    b->shard = 0;
+    b->shards = 1;
+    return LC_OK;
+}
+
+lc_status lc_batcher_set_shard(lc_batcher *b, int shard, int shards)
+{
+    if (shards < 1 || shard < 0 || shard >= shards)
+        return LC_ERR(LC_ERR_INVALID, "batcher: shard %d of %d does not exist", shard, shards);
+    b->shard = shard;
+    b->shards = shards;
     return LC_OK;
 }
 
@@ -87,26 +98,34 @@ int lc_batcher_next(lc_batcher *b, float *x, int32_t *y)
     if (b->epoch == 0) lc_batcher_begin_epoch(b);
     const lc_dataset *d = b->d;
     int64_t left = d->n - b->pos;
+    b->last_global = 0;
     if (left <= 0) return 0;
     int count = (int)LC_MIN((int64_t)b->batch, left);
+    int shards = b->shards > 0 ? b->shards : 1;
+    int lo = (int)((int64_t)count * b->shard / shards), hi = (int)((int64_t)count * (b->shard + 1) / shards);
     size_t es = (size_t)lc_dataset_example_size(d);
     bool aug = b->aug_flip || b->aug_dy > 0 || b->aug_dx > 0;
     for (int k = 0; k < count; k++) {
+        if (!aug && (k < lo || k >= hi)) continue;
         int32_t i = b->order[b->pos + k];
         const float *src = d->x + (size_t)i * es;
-        float *dst = x + (size_t)k * es;
+        float *dst = x + (size_t)(k - lo) * es;
         if (!aug) {
             memcpy(dst, src, es * sizeof(float));
         } else {
+            /* every shard draws for every example: the same stream everywhere */
             bool flip = b->aug_flip && (lc_rng_next(&b->aug_rng) >> 63);
             int dy = b->aug_dy > 0 ? (int)lc_rng_below(&b->aug_rng, (uint64_t)(2 * b->aug_dy + 1)) - b->aug_dy : 0;
             int dx = b->aug_dx > 0 ? (int)lc_rng_below(&b->aug_rng, (uint64_t)(2 * b->aug_dx + 1)) - b->aug_dx : 0;
+            if (k < lo || k >= hi) continue;
             lc_augment_example(dst, src, d->c, d->h, d->w, flip, dy, dx);
         }
-        y[k] = d->y[i];
+        y[k - lo] = d->y[i];
     }
+    b->last_start = b->pos + lo;
+    b->last_global = count;
     b->pos += count;
-    return count;
+    return hi - lo;
 }
 
 lc_status lc_batcher_check(const lc_batcher *b)

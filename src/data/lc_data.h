@@ -246,6 +246,11 @@ typedef struct lc_batcher {
     bool aug_flip;    /* horizontal flip with probability 0.5 */
     int aug_dy, aug_dx; /* maximum shift in pixels (rows, columns) */
     lc_rng aug_rng;   /* seeded from the batcher seed; part of the saved state */
+    /* data parallelism (lc_batcher_set_shard): of each global batch this
+     * process copies the share of shard `shard` out of `shards` */
+    int shard, shards;
+    int64_t last_start; /* index into order of the first example copied by the last lc_batcher_next */
+    int last_global;    /* examples of the last global batch, over all shards */
 } lc_batcher;
 
 lc_status lc_batcher_init(lc_batcher *b, const lc_dataset *d, int batch, bool shuffle, uint64_t seed);
@@ -266,6 +271,14 @@ int lc_batcher_next(lc_batcher *b, float *x, int32_t *y);
  * Random draws per example, in this order: flip (if on), dy, dx (if s > 0).
  * shift_fraction in [0, 1); s is capped at size - 1.  (false, 0) turns it off. */
 lc_status lc_batcher_set_augment(lc_batcher *b, bool flip, double shift_fraction);
+/* Data parallelism: `batch` stays the global batch, and each lc_batcher_next
+ * walks the same seeded global order on every process but copies only
+ * positions [count * shard / shards, count * (shard + 1) / shards) of the
+ * global batch of `count` examples (the union over the shards is the
+ * 1-process batch).  The augmentation stream draws for every example of the
+ * global batch, so each example gets the 1-process transform and every
+ * shard's state stays the same.  The default is shard 0 of 1. */
+lc_status lc_batcher_set_shard(lc_batcher *b, int shard, int shards);
 /* Applies one augmentation to a single c x h x w example (src != dst). */
 void lc_augment_example(float *dst, const float *src, int c, int h, int w, bool flip, int dy, int dx);
 /* Validates restored state: batch > 0, 0 <= pos <= n, order a permutation. */

@@ -91,16 +91,26 @@ lc_status lc_trainer_save_checkpoint(lc_trainer *t, const char *path)
     lc_graph *g = t->g;
     LC_TRY(lc_metrics_sync(t));
     LC_TRY(lc_exec_read_params(t->ex, t->host_params));
-    float acc[3];
+    float acc[3], *rank_acc; /* with several ranks: each rank's, and acc their sum */
     LC_TRY(lc_exec_stats_get(t->ex, acc));
+    LC_TRY(lc_train_dist_acc_save(t, acc, &rank_acc));
+    if (t->rank != 0) { /* rank 0 writes */
+        free(rank_acc);
+        return LC_OK;
+    }
     lc_optim_state os;
-    LC_TRY(lc_optim_state_read(t->opt, &os));
-    int nt = g->n_params + 5;
+    lc_status st = lc_optim_state_read(t->opt, &os);
+    if (st != LC_OK) {
+        free(rank_acc);
+        return st;
+    }
+    int nt = g->n_params + 6;
     lc_st_tensor *ts = calloc((size_t)nt, sizeof *ts);
     meta *m = calloc(1, sizeof *m);
     if (!ts || !m) {
         free(ts);
         free(m);
+        free(rank_acc);
         lc_optim_state_free(&os);
         return LC_ERR(LC_ERR_NOMEM, "out of memory");
     }
@@ -125,6 +135,9 @@ lc_status lc_trainer_save_checkpoint(lc_trainer *t, const char *path)
     ts[n] = (lc_st_tensor){.name = "layca.data.order", .rank = 1, .shape = {t->train.n}, .dtype = LC_ST_I32,
                            .raw = t->tb.order};
     n++;
+    if (rank_acc) /* each rank's loss and hit sums, exact */
+        ts[n++] = (lc_st_tensor){.name = "layca.dist.accumulators", .rank = 2, .shape = {t->ranks, 3},
+                                 .data = rank_acc};
 
     meta_add(m, "format", "pt");
     meta_add(m, "producer", "layca");
@@ -157,8 +170,9 @@ lc_status lc_trainer_save_checkpoint(lc_trainer *t, const char *path)
     meta_add(m, "layca.state.results", "%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g", t->trl, t->tra,
              t->tel, t->tea, t->tea5, t->vl, t->va, t->va5, t->sil_value);
     meta_add(m, "layca.checksum", "%016llx", (unsigned long long)hash_tensors(ts, n));
-    lc_status st = lc_safetensors_write(path, ts, n, m->kv);
+    st = lc_safetensors_write(path, ts, n, m->kv);
     lc_optim_state_free(&os);
+    free(rank_acc);
     free(ts);
     free(m);
     if (st != LC_OK) return lc_error_prefix(st, "checkpoint");
@@ -293,6 +307,7 @@ lc_status lc_trainer_load_checkpoint(lc_trainer *t, const char *path)
     for (int i = 0; i < t->n_settings && st == LC_OK; i++) {
         const lc_setting *s = &t->settings[i];
         const char *v = lc_checkpoint_setting(&c, s->key);
+        if (!v && !strcmp(s->key, "ranks")) v = "1"; /* a checkpoint older than the setting */
         if (s->must_match && (!v || strcmp(v, s->value))) {
             st = LC_ERR(LC_ERR_INVALID, "%s: the checkpoint was made with %s = %.300s, this run has %s = %.300s; "
                         "resume with the same model and settings", path, s->key, v ? v : "(none)", s->key, s->value);
@@ -331,6 +346,11 @@ lc_status lc_trainer_load_checkpoint(lc_trainer *t, const char *path)
     const lc_st_tensor *w0 = tensor(f, path, "layca.optim.w0", LC_ST_F32, os.floats, &st);
     const lc_st_tensor *n0 = tensor(f, path, "layca.optim.n0", LC_ST_F64, os.n_tensors, &st);
     const lc_st_tensor *order = tensor(f, path, "layca.data.order", LC_ST_I32, t->train.n, &st);
+    const lc_st_tensor *rank_acc = NULL;
+    if (t->ranks > 1) {
+        rank_acc = tensor(f, path, "layca.dist.accumulators", LC_ST_F32, (int64_t)t->ranks * 3, &st);
+        if (st == LC_OK) memcpy(c.acc, rank_acc->data + 3 * t->rank, sizeof c.acc);
+    }
     if (st == LC_OK) {
         memcpy(os.w0, w0->data, (size_t)os.floats * 4);
         memcpy(os.n0, n0->raw, (size_t)os.n_tensors * 8);
@@ -378,7 +398,13 @@ lc_status lc_trainer_load_checkpoint(lc_trainer *t, const char *path)
     const double *res = c.results;
     t->trl = res[0], t->tra = res[1], t->tel = res[2], t->tea = res[3], t->tea5 = res[4];
     t->vl = res[5], t->va = res[6], t->va5 = res[7], t->sil_value = res[8];
-    t->running_loss = c.seen > 0 ? c.acc[0] / (double)c.seen : NAN;
+    float sum0 = 0; /* the epoch's loss so far, over all ranks */
+    for (int r = 0; r < t->ranks; r++) {
+        float a = c.acc[0];
+        if (rank_acc) memcpy(&a, rank_acc->data + 3 * r, sizeof a);
+        sum0 += a;
+    }
+    t->running_loss = c.seen > 0 ? sum0 / (double)c.seen : NAN;
     t->resumed_from = c.step;
     if (st == LC_OK && t->epoch_open) {
         t->lr = lc_train_schedule_lr(&t->spec, t->epoch);
@@ -499,11 +525,12 @@ lc_status lc_trainer_checkpoint(lc_trainer *t, char *path_out, size_t cap)
         return LC_ERR(LC_ERR_INVALID, "no checkpoint folder: give --checkpoint-dir, --save or --metrics");
     char p[2048];
     snprintf(p, sizeof p, "%s/" CKPT_PREFIX "%012lld" CKPT_SUFFIX, t->ckpt_dir, (long long)t->step);
-    LC_TRY(lc_mkdirs(t->ckpt_dir));
-    LC_TRY(lc_trainer_save_checkpoint(t, p));
+    if (t->rank == 0) LC_TRY(lc_mkdirs(t->ckpt_dir));
+    LC_TRY(lc_trainer_save_checkpoint(t, p)); /* collective; rank 0 writes */
     snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", p);
     t->last_ckpt_step = t->step;
     if (path_out) snprintf(path_out, cap, "%s", p);
     int keep = t->o.checkpoint_keep > 0 ? t->o.checkpoint_keep : 3;
+    if (t->rank != 0) return LC_OK;
     return lc_checkpoint_prune(t->ckpt_dir, keep);
 }

@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #include "lc_data.h"
+#include "lc_dist.h"
 #include "lc_exec.h"
 #include "lc_model.h"
 #include "lc_optim.h"
@@ -104,6 +105,17 @@ typedef struct lc_train_opts {
     lc_rt_opts rt;
     const char *host_conv;
     lc_optim_geometry_opts optim_geometry;
+    /* Data parallelism: NULL, or the MPI world of `mpirun -np K`.  Every
+     * rank runs the same call with the same options; spec.batch is the
+     * global batch (divisible by K), split over the ranks along one seeded
+     * global order; the gradients are averaged over the ranks before each
+     * optimizer step, so every rank holds the same weights; evaluation is
+     * sharded and summed; rank 0 alone writes the metrics, checkpoints and
+     * weights and prints progress.  Batch-norm statistics are per rank (each
+     * normalises over its own share of the batch; the running statistics
+     * saved are rank 0's).  Dropout masks are drawn per rank (other masks
+     * than one process draws). */
+    lc_dist *dist;
 } lc_train_opts;
 
 /* Zeroes o and marks every spec field unset. */
@@ -127,6 +139,8 @@ typedef struct lc_train_result {
     int stop_signal;            /* the run stopped early on this signal (opts.stop); 0 otherwise */
     int64_t resumed_from;       /* the step the run resumed at, -1 for a fresh start */
     char checkpoint[2048];      /* the last checkpoint written ("" for none) */
+    int ranks;                  /* processes of the run (lc_train_opts.dist) */
+    double allreduce_s;         /* wall time of the gradient exchanges (host staging included) */
 } lc_train_result;
 void lc_train_result_free(lc_train_result *r);
 

@@ -138,6 +138,7 @@ void lc_trainer_build_settings(lc_trainer *t)
     set_str(t, "platform", t->rt->info.platform_name, false);
     set_str(t, "driver", t->rt->info.driver_version, false);
     set_bool(t, "device_only", o->device_only, false);
+    set_int(t, "ranks", t->ranks, true); /* data parallelism: a run resumes on as many ranks */
 }
 
 const char *lc_trainer_setting(const lc_trainer *t, const char *key)

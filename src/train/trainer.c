@@ -112,6 +112,7 @@ void lc_trainer_destroy(lc_trainer *t)
     free(t->ybuf);
     free(t->idx);
     free(t->host_params);
+    free(t->dist_buf);
     free(t->rates);
     free(t->mult);
     free(t->layer_of_kernel);
@@ -326,8 +327,8 @@ static lc_status feedback_silhouette(lc_trainer *t, double *out)
     float acc[3];
     lc_status st = lc_exec_stats_get(t->ex, acc); /* evaluation must not disturb the epoch's sums */
     if (st == LC_OK) st = lc_exec_set_mode(t->ex, false);
-    for (int i = 0; i < n && st == LC_OK; i += t->batch) {
-        int nb = LC_MIN(t->batch, n - i);
+    for (int i = 0; i < n && st == LC_OK; i += t->lbatch) {
+        int nb = LC_MIN(t->lbatch, n - i);
         st = lc_exec_set_batch(t->ex, d->x + (int64_t)i * es, d->y + i, nb);
         if (st == LC_OK && t->gate.n) {
             for (int k = 0; k < nb; k++) t->idx[k] = i + k;
@@ -361,21 +362,23 @@ lc_status lc_trainer_create(lc_trainer **out, const lc_train_opts *o)
     lc_status st;
 #define CHECK(x) do { st = (x); if (st != LC_OK) goto fail; } while (0)
     CHECK(setup_spec(t));
+    CHECK(lc_train_dist_begin(t));
     /* outputs are checked before anything slow happens */
     CHECK(lc_trainer_check_paths(t));
     CHECK(setup_data(t));
+    CHECK(lc_train_dist_batch(t));
     lc_graph *g = t->g;
     int trained;
     CHECK(setup_train_only(t, &trained));
-    t->idx = malloc((size_t)t->batch * sizeof *t->idx);
+    t->idx = malloc((size_t)t->lbatch * sizeof *t->idx);
     t->host_params = malloc((size_t)(g->param_floats ? g->param_floats : 1) * 4);
     if (!t->idx || !t->host_params) CHECK(LC_ERR(LC_ERR_NOMEM, "out of memory"));
     lc_graph_init_params(g, t->host_params, (uint64_t)t->spec.seed);
     if (o->init_path) CHECK(lc_model_load_params_map(o->init_path, g, t->host_params, o->init_map));
 
     double t0 = lc_now_s();
-    lc_rt_opts ro = o->rt;
-    ro.selector = o->device;
+    lc_rt_opts ro = t->o.rt;
+    ro.selector = t->o.device;
     ro.device_only = o->device_only;
     CHECK(lc_rt_create_opts(&t->rt, &ro));
     LC_INFO("device: %s (%s, %s)%s", t->rt->info.name, lc_rt_device_type_name(t->rt->info.type),
@@ -396,18 +399,19 @@ lc_status lc_trainer_create(lc_trainer **out, const lc_train_opts *o)
         g->nodes[t->sil].keep_value = true;
     }
     /* compile and plan (a frozen prefix gets no backward pass) */
-    CHECK(lc_exec_compile(g, t->batch, true, NULL));
+    CHECK(lc_exec_compile(g, t->lbatch, true, NULL));
     if (t->sil >= 0 && g->nodes[t->sil].grad < 0)
         CHECK(LC_ERR(LC_ERR_INVALID, "--silhouette '%s': no gradient reaches this node (is anything before it trained?)",
                      o->silhouette));
     LC_INFO("model '%s': %d nodes, %d kernel layers, %lld trainable parameters; memory plan at batch %d: "
             "activations %.2f MiB, parameters+gradients %.2f MiB",
             g->name, g->n_forward, lc_graph_kernel_layers(g, NULL, 0), (long long)lc_graph_trainable_count(g),
-            t->batch, (double)g->act_floats * 4 / 1048576.0, (double)g->param_floats * 8 / 1048576.0);
+            t->lbatch, (double)g->act_floats * 4 / 1048576.0, (double)g->param_floats * 8 / 1048576.0);
     CHECK(lc_exec_check_memory(t->rt, g, lc_optim_arenas(t->kind))); /* the whole plan, before any allocation */
     lc_exec_opts xo = {.host_conv = o->host_conv};
     CHECK(lc_exec_create_opts(&t->ex, t->rt, g, &xo));
-    lc_exec_set_seed(t->ex, (uint64_t)t->spec.seed); /* dropout masks */
+    /* dropout masks (each rank of a data-parallel run draws its own) */
+    lc_exec_set_seed(t->ex, (uint64_t)t->spec.seed ^ ((uint64_t)t->rank * 0x9e3779b97f4a7c15ULL));
     CHECK(lc_exec_write_params(t->ex, t->host_params));
     CHECK(setup_optim(t));
     CHECK(setup_layers(t));
@@ -418,10 +422,11 @@ lc_status lc_trainer_create(lc_trainer **out, const lc_train_opts *o)
             lc_exec_launch_counts(t->ex).backward, lc_optim_launches_per_step(t->opt));
 
     int64_t es = lc_dataset_example_size(&t->train);
-    t->xbuf = malloc((size_t)t->batch * (size_t)es * 4);
-    t->ybuf = malloc((size_t)t->batch * 4);
+    t->xbuf = malloc((size_t)t->lbatch * (size_t)es * 4);
+    t->ybuf = malloc((size_t)t->lbatch * 4);
     if (!t->xbuf || !t->ybuf) CHECK(LC_ERR(LC_ERR_NOMEM, "out of memory"));
     CHECK(lc_batcher_init(&t->tb, &t->train, t->batch, !o->no_shuffle, (uint64_t)t->spec.seed));
+    CHECK(lc_batcher_set_shard(&t->tb, t->rank, t->ranks));
     if (o->flip || o->shift > 0) CHECK(lc_batcher_set_augment(&t->tb, o->flip, o->shift));
     t->per_epoch = (t->train.n + t->batch - 1) / t->batch;
     t->epochs = t->spec.epochs;
@@ -468,7 +473,7 @@ lc_status lc_trainer_create(lc_trainer **out, const lc_train_opts *o)
         /* the feedback silhouette before training (epoch 0) */
         CHECK(feedback_silhouette(t, &t->sil_value));
         CHECK(lc_record_silhouette(t, 0));
-        if (!o->quiet && o->progress != LC_PROGRESS_QUIET && !o->progress_fn)
+        if (!t->o.quiet && t->o.progress != LC_PROGRESS_QUIET && !t->o.progress_fn)
             fprintf(stderr, "epoch 0  feedback silhouette at %s: %.4f\n", o->silhouette, t->sil_value);
     }
     *out = t;
@@ -491,8 +496,10 @@ lc_status lc_trainer_evaluate(lc_trainer *t, int split, double *loss, double *ac
     LC_TRY(lc_exec_stats_set(t->ex, zero));
     LC_TRY(lc_exec_set_mode(t->ex, false));
     lc_status st = LC_OK;
-    for (int64_t i = 0; i < d->n && st == LC_OK; i += t->batch) {
-        int n = (int)LC_MIN((int64_t)t->batch, d->n - i);
+    int64_t lo, hi; /* this rank's share of the split */
+    lc_train_dist_shard(t, d->n, &lo, &hi);
+    for (int64_t i = lo; i < hi && st == LC_OK; i += t->lbatch) {
+        int n = (int)LC_MIN((int64_t)t->lbatch, hi - i);
         st = lc_exec_set_batch(t->ex, d->x + i * es, d->y + i, n);
         if (st == LC_OK && t->gate.n) {
             for (int k = 0; k < n; k++) t->idx[k] = (int32_t)(i + k);
@@ -503,9 +510,11 @@ lc_status lc_trainer_evaluate(lc_trainer *t, int split, double *loss, double *ac
     lc_status st2 = lc_exec_set_mode(t->ex, true);
     LC_TRY(st);
     LC_TRY(st2);
-    double ls, c, c5;
-    LC_TRY(lc_exec_stats5(t->ex, &ls, &c, &c5, false));
+    double v[3];
+    LC_TRY(lc_exec_stats5(t->ex, &v[0], &v[1], &v[2], false));
     LC_TRY(lc_exec_stats_set(t->ex, keep));
+    LC_TRY(lc_train_dist_sum(t, v, 3));
+    double ls = v[0], c = v[1], c5 = v[2];
     *loss = d->n ? ls / (double)d->n : NAN;
     *acc = d->n ? c / (double)d->n : NAN;
     *acc5 = d->n ? c5 / (double)d->n : NAN;
@@ -554,6 +563,7 @@ static lc_status watch_loss(lc_trainer *t, int64_t upto)
     if (!lc_exec_stats_pending(t->ex)) return LC_OK;
     float acc[3];
     LC_TRY(lc_exec_stats_collect(t->ex, acc));
+    LC_TRY(lc_train_dist_acc(t, acc));
     double loss = t->pending_seen > 0 ? acc[0] / (double)t->pending_seen : NAN;
     t->running_loss = loss;
     if (isfinite(acc[0]) || t->nonfinite_seen) return LC_OK;
@@ -614,8 +624,10 @@ static lc_status end_epoch(lc_trainer *t, bool last)
 {
     int e = t->epoch;
     LC_TRY(watch_loss(t, t->step));
-    double ls, c;
-    LC_TRY(lc_exec_stats(t->ex, &ls, &c, false)); /* synchronises */
+    double v[2];
+    LC_TRY(lc_exec_stats(t->ex, &v[0], &v[1], false)); /* synchronises */
+    LC_TRY(lc_train_dist_sum(t, v, 2));
+    double ls = v[0], c = v[1];
     t->trl = ls / (double)(t->seen ? t->seen : 1);
     t->tra = c / (double)(t->seen ? t->seen : 1);
     t->running_loss = t->trl;
@@ -656,12 +668,15 @@ lc_status lc_trainer_step(lc_trainer *t)
     if (t->done) return LC_ERR(LC_ERR_INVALID, "the run is over (%lld steps)", (long long)t->step);
     double t0 = lc_now_s();
     if (!t->epoch_open) LC_TRY(begin_epoch(t));
-    int n = lc_batcher_next(&t->tb, t->xbuf, t->ybuf);
-    if (n <= 0) return LC_ERR(LC_ERR_INVALID, "epoch %d has no batch left", t->epoch + 1);
-    LC_TRY(lc_exec_set_batch(t->ex, t->xbuf, t->ybuf, n));
-    if (t->gate.n) LC_TRY(lc_gating_upload(t, 0, t->tb.order + t->tb.pos - n, n));
-    LC_TRY(lc_exec_forward(t->ex));
-    LC_TRY(lc_exec_backward(t->ex));
+    int n = lc_batcher_next(&t->tb, t->xbuf, t->ybuf), n_global = t->tb.last_global;
+    if (n_global <= 0) return LC_ERR(LC_ERR_INVALID, "epoch %d has no batch left", t->epoch + 1);
+    if (n > 0) { /* a rank may have no example of the epoch's last, short batch */
+        LC_TRY(lc_exec_set_batch(t->ex, t->xbuf, t->ybuf, n));
+        if (t->gate.n) LC_TRY(lc_gating_upload(t, 0, t->tb.order + t->tb.last_start, n));
+        LC_TRY(lc_exec_forward(t->ex));
+        LC_TRY(lc_exec_backward(t->ex));
+    }
+    LC_TRY(lc_train_dist_grads(t, n, n_global)); /* the mean over the ranks */
     /* rotation: once per epoch after its first batch (as the paper), every
      * --rotation-every steps, and after the last step */
     bool last_step = t->step + 1 == t->total_steps;
@@ -671,7 +686,7 @@ lc_status lc_trainer_step(lc_trainer *t)
     LC_TRY(lc_optim_step(t->opt));
     t->step++;
     t->in_epoch++;
-    t->seen += n;
+    t->seen += n_global;
     /* the loss after the previous step (ready by now), then a read of this one */
     LC_TRY(watch_loss(t, t->step - 1));
     LC_TRY(lc_exec_stats_request(t->ex));
@@ -737,6 +752,8 @@ lc_status lc_trainer_result(lc_trainer *t, lc_train_result *res)
     res->launches_backward = lc_exec_launch_counts(t->ex).backward;
     res->launches_optimizer = lc_optim_launches_per_step(t->opt);
     res->resumed_from = t->resumed_from;
+    res->ranks = t->ranks;
+    res->allreduce_s = t->dist_s;
     snprintf(res->checkpoint, sizeof res->checkpoint, "%s", t->last_ckpt);
     res->n_layers = t->L;
     res->rotation = malloc((size_t)(t->L > 0 ? t->L : 1) * sizeof(double));
@@ -771,10 +788,9 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
     lc_status st = LC_OK;
     int stop = 0;
     while (!t->done && st == LC_OK) {
-        if (o->stop && *o->stop) {
-            stop = (int)*o->stop;
-            break;
-        }
+        stop = o->stop ? (int)*o->stop : 0;
+        st = lc_train_dist_stop(t, &stop);
+        if (st != LC_OK || stop) break;
         st = lc_trainer_step(t);
         if (st == LC_OK && !t->done && checkpoint_due(t)) st = lc_trainer_checkpoint(t, NULL, 0);
     }
@@ -785,10 +801,12 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
             LC_WARN("stopped by signal %d at step %lld%s%s", stop, (long long)t->step,
                     t->last_ckpt[0] ? "; resume from the checkpoint " : "; no checkpoint written", t->last_ckpt);
     }
-    if (st == LC_OK && !stop && o->save_path) {
+    if (st == LC_OK) st = lc_train_dist_same_weights(t);
+    if (st == LC_OK && !stop && o->save_path && t->rank == 0) {
         st = lc_trainer_save_weights(t, o->save_path);
         if (st == LC_OK) LC_INFO("saved the final weights to %s", o->save_path);
     }
+    if (st == LC_OK) lc_train_dist_report(t);
     if (st == LC_OK) st = lc_metrics_sync(t);
     if (st == LC_OK) {
         st = lc_trainer_result(t, res);

@@ -90,6 +90,14 @@ struct lc_trainer {
     /* progress printer */
     double last_print;
     bool live_shown;
+
+    /* data parallelism (dist.c): this process is rank `rank` of `ranks`
+     * and trains on lbatch = batch / ranks examples of each global batch */
+    int rank, ranks, lbatch;
+    float *dist_buf;            /* the gradients, staged on the host */
+    double dist_s;              /* wall time of the gradient exchanges */
+    int64_t dist_steps;
+    char dist_device[32];       /* the device chosen by the local rank */
 };
 
 /* gating.c */
@@ -122,6 +130,19 @@ lc_status lc_trainer_check_paths(lc_trainer *t);
 /* progress.c */
 void lc_trainer_progress(lc_trainer *t, bool epoch_end, const char *line);
 void lc_trainer_progress_end(lc_trainer *t);
+
+/* dist.c: the hooks of data parallelism; each is the single process's
+ * identity (no collective, no change) when ranks == 1 */
+lc_status lc_train_dist_begin(lc_trainer *t);
+lc_status lc_train_dist_batch(lc_trainer *t);
+lc_status lc_train_dist_grads(lc_trainer *t, int n, int n_global);
+lc_status lc_train_dist_sum(lc_trainer *t, double *v, int n);
+lc_status lc_train_dist_acc(lc_trainer *t, float acc[3]);
+lc_status lc_train_dist_stop(lc_trainer *t, int *stop);
+void lc_train_dist_shard(const lc_trainer *t, int64_t n, int64_t *lo, int64_t *hi);
+lc_status lc_train_dist_same_weights(lc_trainer *t);
+lc_status lc_train_dist_acc_save(lc_trainer *t, float acc[3], float **all);
+void lc_train_dist_report(lc_trainer *t);
 
 /* trainer.c */
 uint64_t lc_trainer_file_hash(const char *path, lc_status *st);
