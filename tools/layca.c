@@ -712,7 +712,7 @@ static int run_command(int argc, char **argv)
     if (!strcmp(c, "eval")) return cmd_eval(argc, argv);
     if (!strcmp(c, "inspect")) return cmd_inspect(argc, argv);
     if (!strcmp(c, "plot")) return cmd_plot(argc, argv);
-    if (!strcmp(c, "study")) return lc_study_main(argc - 1, argv + 1);
+    if (!strcmp(c, "study")) return lc_study_main(argc - 1, argv + 1, dist);
     if (!strcmp(c, "tune")) return lc_tune_main(argc - 1, argv + 1);
     return usage_error("unknown command '%s'", c);
 }

@@ -47,6 +47,8 @@ static const char *study_help =
     "  --device SEL         P:D index or a name substring\n"
     "  --device-only        no host shortcuts: a CPU device runs exactly what a GPU runs\n"
     "  --max-runs N         stop after N new runs (run the same command again to go on)\n"
+    "  --parallel-runs K    under mpirun -np K: the runs spread over the K processes, one run per\n"
+    "                       process at a time (--max-runs counts per process)\n"
     "  --dry-run            print the runs (and which are finished) and exit\n"
     "  --retry-failed       rerun the runs that ended in an error\n"
     "  --rerun TEXT         rerun the finished runs whose id contains TEXT (e.g. 'fixed', 'alpha+0.20')\n"
@@ -144,7 +146,7 @@ static int parse_options(lc_study_opts *S, bool *dry_run, int argc, char **argv)
         if (a[0] != '-') return usage_error("unexpected argument '%s' (one study at a time)", a);
         unsigned mask = 0;
         static const struct { const char *name; unsigned mask; } opts[] = {
-            {"--out", M_ALL}, {"--scale", M_ALL}, {"--rerun", M_ALL}, {"--device", M_ALL}, {"--max-runs", M_ALL},
+            {"--out", M_ALL}, {"--scale", M_ALL}, {"--rerun", M_ALL}, {"--device", M_ALL}, {"--max-runs", M_ALL}, {"--parallel-runs", M_ALL},
             {"--model", M_ALL}, {"--data", M_ALL}, {"--steps", M_ALL}, {"--batch", M_ALL},
             {"--seed", M_ALL}, {"--eval-every", M_ALL}, {"--per-class", M_ALL}, {"--train-subset", M_ALL},
             {"--test-subset", M_ALL}, {"--mnist", M_TOY}, {"--reps", M_TOY},
@@ -170,6 +172,10 @@ static int parse_options(lc_study_opts *S, bool *dry_run, int argc, char **argv)
             else if (!strcmp(v, "paper")) S->scale = 1;
             else return usage_error("--scale '%s': expected quick or paper", v);
         } else if (!strcmp(a, "--device")) S->device = v;
+        else if (!strcmp(a, "--parallel-runs")) {
+            if (!lc_parse_long(v, 1, 1 << 20, &n)) return usage_error("--parallel-runs '%s': expected a positive integer", v);
+            S->parallel_runs = (int)n;
+        }
         else if (!strcmp(a, "--max-runs")) {
             if (!lc_parse_long(v, 1, 1000000, &n)) return usage_error("--max-runs '%s': expected a positive integer", v);
             S->max_runs = n;
@@ -266,7 +272,7 @@ static int run_study(lc_study *st)
     return 0;
 }
 
-int lc_study_main(int argc, char **argv)
+int lc_study_main(int argc, char **argv, lc_dist *dist)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         fputs(study_help, argc < 2 ? stderr : stdout);
@@ -278,6 +284,7 @@ int lc_study_main(int argc, char **argv)
     lc_study_opts o;
     lc_study_opts_init(&o, kind);
     o.train_opts = cli_env_train_opts; /* LAYCA_DEVICE, LAYCA_GEMM, ... */
+    o.dist = dist;
     bool dry_run = false;
     int rc = parse_options(&o, &dry_run, argc, argv);
     if (rc) return rc < 0 ? 0 : rc;

@@ -6,9 +6,11 @@
 #ifndef LC_STUDY_CLI_H
 #define LC_STUDY_CLI_H
 
+#include "lc_dist.h"
+
 /* argv[0] is "study", argv[1] the study's name.  Returns the exit code:
  * 0 done (or stopped by --max-runs), 1 a run failed or another error,
  * 2 a usage error. */
-int lc_study_main(int argc, char **argv);
+int lc_study_main(int argc, char **argv, lc_dist *dist);
 
 #endif

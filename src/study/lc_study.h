@@ -81,6 +81,14 @@ typedef struct lc_study_opts {
      * that cannot be read, so it fails as a broken run does.  An id that
      * names no run is an error. */
     const char *fail_run;
+    /* Independent runs spread over processes: with parallel_runs K > 1
+     * (the MPI world of `mpirun -np K`, dist, of K ranks), the pending runs
+     * are dealt round-robin to the ranks, each run trained by one rank
+     * alone; rank 0 writes study.json first and, once every rank is done,
+     * the results, the table and the figures (the other ranks' report stays
+     * empty).  max_runs counts per rank.  0 or 1: one process. */
+    int parallel_runs;
+    lc_dist *dist;
 } lc_study_opts;
 
 void lc_study_opts_init(lc_study_opts *o, lc_study_kind kind);

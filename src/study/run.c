@@ -217,6 +217,7 @@ static lc_status run_one(study *S, int i, study_progress *sp, lc_study_summary *
         fprintf(S->log, "[%d/%d] %s: FAILED: %s; recorded, going on\n", i + 1, S->n_runs, r->id, r->message);
     }
     LC_TRY(lc_study_write_result(S, r));
+    if (S->o.parallel_runs > 1) return LC_OK; /* rank 0 writes the results once all are done */
     return lc_study_write_results(S);
 }
 
@@ -227,8 +228,11 @@ static lc_status run_all(study *S, lc_study_summary *sum)
     int todo = 0;
     for (int i = 0; i < S->n_runs; i++) todo += !skipped(S, &S->runs[i]);
     if (S->o.max_runs > 0 && todo > S->o.max_runs) todo = (int)S->o.max_runs;
+    int K = S->o.parallel_runs > 1 ? S->o.parallel_runs : 1, pending = 0;
     for (int i = 0; i < S->n_runs; i++) {
         run *r = &S->runs[i];
+        /* --parallel-runs: the pending runs dealt round-robin to the ranks */
+        if (K > 1 && !skipped(S, r) && pending++ % K != lc_dist_rank(S->o.dist)) continue;
         if (r->loaded && r->status == R_OK) { fprintf(S->log, "skipping finished run %s\n", r->id); continue; }
         if (r->loaded && r->status == R_ERROR && !S->o.retry_failed) {
             fprintf(S->log, "skipping failed run %s (--retry-failed reruns it): %s\n", r->id, r->message);
@@ -239,23 +243,52 @@ static lc_status run_all(study *S, lc_study_summary *sum)
         if (sp.left_after < 0) sp.left_after = 0;
         LC_TRY(run_one(S, i, &sp, sum));
     }
+    if (K > 1) return LC_OK;
     return lc_study_write_results(S);
+}
+
+/* --parallel-runs: the ranks' counts added, then rank 0 reads every run's
+ * result back. */
+static lc_status gather_runs(study *S, lc_study_summary *sum)
+{
+    double v[2] = {(double)sum->new_runs, sum->failed_now};
+    LC_TRY(lc_dist_sum_f64(S->o.dist, v, 2));
+    sum->new_runs = (long long)v[0];
+    sum->failed_now = (int)v[1];
+    LC_TRY(lc_dist_barrier(S->o.dist));
+    if (lc_dist_rank(S->o.dist) != 0) return LC_OK;
+    load_finished(S);
+    return lc_study_write_results(S);
+}
+
+static lc_status check_parallel(const study *S)
+{
+    int K = S->o.parallel_runs, size = lc_dist_size(S->o.dist);
+    if (K <= 1 || K == size) return LC_OK;
+    return LC_ERR(LC_ERR_INVALID, "--parallel-runs %d needs as many processes (mpirun -np %d), this study has %d", K, K,
+                  size);
 }
 
 lc_status lc_study_run(lc_study *S, lc_strbuf *report, lc_study_summary *sum)
 {
     memset(sum, 0, sizeof *sum);
     sum->runs = S->n_runs;
-    announce(S);
+    LC_TRY(check_parallel(S));
+    bool first = lc_dist_rank(S->o.dist) == 0 || S->o.parallel_runs <= 1;
+    if (first) announce(S);
     LC_TRY(lc_study_check_params(S));
     char path[1200];
     snprintf(path, sizeof path, "%s/runs", S->out);
     LC_TRY(lc_mkdirs(path));
     snprintf(path, sizeof path, "%s/study.json", S->out);
-    LC_TRY(lc_file_write_atomic(path, S->params.s, S->params.len));
+    if (first) LC_TRY(lc_file_write_atomic(path, S->params.s, S->params.len));
     load_finished(S);
     double t_start = lc_now_s();
     LC_TRY(run_all(S, sum));
+    if (S->o.parallel_runs > 1) {
+        LC_TRY(gather_runs(S, sum));
+        if (!first) return LC_OK;
+    }
 
     /* the table and the figures */
     LC_TRY(lc_study_table_text(S, report));
