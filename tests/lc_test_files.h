@@ -1,14 +1,38 @@
 /* File helpers of the trainer and resume suites: whole files as text, byte
- * comparison, metrics without their wall-clock values. */
+ * comparison, metrics without their wall-clock values; the processes of
+ * the suites that run the CLI. */
 #ifndef LC_TEST_FILES_H
 #define LC_TEST_FILES_H
 
 #include <check.h>
+#include <errno.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "lc_core.h"
+
+extern char **environ;
+
+/* `/bin/sh -c cmd` started; its pid. */
+static inline pid_t lc_test_spawn_sh(const char *cmd)
+{
+    char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+    pid_t pid;
+    ck_assert_int_eq(posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ), 0);
+    return pid;
+}
+
+/* The exit code of the process, or minus the signal that ended it. */
+static inline int lc_test_wait_exit(pid_t pid)
+{
+    int st;
+    while (waitpid(pid, &st, 0) < 0) ck_assert_int_eq(errno, EINTR);
+    if (WIFSIGNALED(st)) return -WTERMSIG(st);
+    return WEXITSTATUS(st);
+}
 
 /* The file's bytes, 0-terminated (caller frees). */
 static inline char *lc_test_read_text(const char *path)

@@ -1,8 +1,9 @@
 /* Data parallelism over Open MPI: `mpirun -np 2 layca train` (PoCL, one
  * thread per rank) ends with the weights of the 1-process run with the same
  * global batch, for plain SGD and Layca-Adam on mlp3 (no batch norm, no
- * dropout); a 2-rank run stopped at a checkpoint resumes on 2 ranks to the
- * uninterrupted run's weights and metrics, bit for bit; a checkpoint of 2
+ * dropout); a 2-rank run stopped at a checkpoint (by its step count, or by
+ * SIGTERM to mpirun) resumes on 2 ranks to the uninterrupted run's weights
+ * and metrics, bit for bit; a checkpoint of 2
  * ranks refuses 1; a batch that 2 ranks cannot split is a clear error.
  * Skipped in a build without MPI (meson found no 'mpi' dependency). */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -10,8 +11,11 @@
 #endif
 #include "lc_test.h"
 
+#include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lc_model.h"
@@ -65,19 +69,29 @@ static void setup(void)
     }
 }
 
-/* `layca ARGS` on `ranks` processes (mpirun when ranks > 1), output into
- * log; the exit code. */
-static int run(int ranks, const char *args, const char *log)
+/* The command line of `layca ARGS` on `ranks` processes (mpirun when
+ * ranks > 1), output into log. */
+static void command(char *cmd, size_t cap, int ranks, const char *args, const char *log)
 {
-    char cmd[12000];
     if (ranks == 1)
-        snprintf(cmd, sizeof cmd, "%s %s >>%s 2>&1", layca, args, log);
+        snprintf(cmd, cap, "exec %s %s >>%s 2>&1", layca, args, log);
     else
-        snprintf(cmd, sizeof cmd, "mpirun --oversubscribe --bind-to none --mca btl self,vader -x POCL_MAX_CPU_CU_COUNT "
+        snprintf(cmd, cap, "exec mpirun --oversubscribe --bind-to none --mca btl self,vader -x POCL_MAX_CPU_CU_COUNT "
                  "-x LAYCA_HOST_THREADS -x OPENBLAS_NUM_THREADS -x LAYCA_CACHE_DIR -x LAYCA_LOG -np %d %s %s >>%s 2>&1",
                  ranks, layca, args, log);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static pid_t spawn(int ranks, const char *args, const char *log)
+{
+    char cmd[12000];
+    command(cmd, sizeof cmd, ranks, args, log);
+    return lc_test_spawn_sh(cmd);
+}
+
+/* The exit code of `layca ARGS` on `ranks` processes. */
+static int run(int ranks, const char *args, const char *log)
+{
+    return lc_test_wait_exit(spawn(ranks, args, log));
 }
 
 /* The largest difference between the tensors of two weight files,
@@ -153,36 +167,51 @@ START_TEST(layca_adam_two_ranks_equal_one)
 }
 END_TEST
 
-/* 2 ranks: 30 steps with a checkpoint every 10, stopped after 20 and
- * resumed, against 30 steps in one go. */
-START_TEST(two_ranks_resume)
+/* The files of an uninterrupted run (a) and a stopped and resumed one (b). */
+typedef struct run_pair {
+    char base[8000];            /* `layca train` on mlp3 with the test's data and `opts` */
+    char log[1200], a[1200], b[1200], wa[1300], wb[1300], ma[1300], mb[1300];
+} run_pair;
+
+/* Sets the paths up and makes the uninterrupted run on 2 ranks. */
+static void run_pair_init(run_pair *p, const char *tag, const char *opts)
 {
     setup();
-    char args[8000], base[8000], log[1200], a[1200], b[1200], wa[1300], wb[1300], ma[1300], mb[1300];
-    snprintf(log, sizeof log, "%s/resume.log", tmp);
-    snprintf(a, sizeof a, "%s/ra", tmp);
-    snprintf(b, sizeof b, "%s/rb", tmp);
-    lc_mkdirs(a);
-    lc_mkdirs(b);
-    snprintf(wa, sizeof wa, "%s/w.safetensors", a);
-    snprintf(wb, sizeof wb, "%s/w.safetensors", b);
-    snprintf(ma, sizeof ma, "%s/m.jsonl", a);
-    snprintf(mb, sizeof mb, "%s/m.jsonl", b);
+    snprintf(p->base, sizeof p->base, "train %s/models/mlp3.json --data %s --batch 64 --quiet %s", src, data, opts);
+    const char *base = p->base;
+    snprintf(p->log, sizeof p->log, "%s/%s.log", tmp, tag);
+    snprintf(p->a, sizeof p->a, "%s/%s-a", tmp, tag);
+    snprintf(p->b, sizeof p->b, "%s/%s-b", tmp, tag);
+    ck_assert_int_eq(lc_mkdirs(p->a), LC_OK);
+    ck_assert_int_eq(lc_mkdirs(p->b), LC_OK);
+    snprintf(p->wa, sizeof p->wa, "%s/w.safetensors", p->a);
+    snprintf(p->wb, sizeof p->wb, "%s/w.safetensors", p->b);
+    snprintf(p->ma, sizeof p->ma, "%s/m.jsonl", p->a);
+    snprintf(p->mb, sizeof p->mb, "%s/m.jsonl", p->b);
+    char args[9000];
+    snprintf(args, sizeof args, "%s --save %s --metrics %s", base, p->wa, p->ma);
+    ck_assert_msg(run(2, args, p->log) == 0, "%s: the uninterrupted 2-rank run failed (log %s)", tag, p->log);
+}
+
+/* 2 ranks: 40 steps with a checkpoint every 10, ended after 20 and resumed
+ * (from step 10: a run's last step writes no checkpoint), against 40 steps
+ * in one go. */
+START_TEST(two_ranks_resume)
+{
+    char args[8000];
+    run_pair p;
     /* 2000 examples at batch 64: epochs of 32 steps, the last one short */
-    snprintf(base, sizeof base, "train %s/models/mlp3.json --data %s --optimizer adam --layca --lr 0.01 --batch 64 "
-             "--quiet", src, data);
-    snprintf(args, sizeof args, "%s --steps 40 --save %s --metrics %s", base, wa, ma);
-    ck_assert_msg(run(2, args, log) == 0, "the uninterrupted 2-rank run failed (log %s)", log);
+    run_pair_init(&p, "resume", "--optimizer adam --layca --lr 0.01 --steps 40");
     snprintf(args, sizeof args, "%s --steps 20 --save %s --metrics %s --checkpoint-every 10 --checkpoint-dir %s/ck",
-             base, wb, mb, b);
-    ck_assert_msg(run(2, args, log) == 0, "the first half failed (log %s)", log);
-    snprintf(args, sizeof args, "%s --steps 40 --save %s --metrics %s --checkpoint-every 10 --checkpoint-dir %s/ck "
-             "--resume %s/ck", base, wb, mb, b, b);
-    ck_assert_msg(run(2, args, log) == 0, "the resumed 2-rank run failed (log %s)", log);
-    ck_assert_msg(lc_test_same_bytes(wa, wb), "the resumed 2-rank run ends with other weights (log %s)", log);
+             p.base, p.wb, p.mb, p.b);
+    ck_assert_msg(run(2, args, p.log) == 0, "the first half failed (log %s)", p.log);
+    snprintf(args, sizeof args, "%s --save %s --metrics %s --checkpoint-every 10 --checkpoint-dir %s/ck "
+             "--resume %s/ck", p.base, p.wb, p.mb, p.b, p.b);
+    ck_assert_msg(run(2, args, p.log) == 0, "the resumed 2-rank run failed (log %s)", p.log);
+    ck_assert_msg(lc_test_same_bytes(p.wa, p.wb), "the resumed 2-rank run ends with other weights (log %s)", p.log);
     /* the records after the settings (whose run length differs: 20 steps
      * at first) */
-    char *x = lc_test_metrics_without_time(ma), *y = lc_test_metrics_without_time(mb);
+    char *x = lc_test_metrics_without_time(p.ma), *y = lc_test_metrics_without_time(p.mb);
     const char *xr = strchr(x, '\n'), *yr = strchr(y, '\n');
     ck_assert_msg(xr && yr && strchr(xr + 1, '\n'), "short metrics:\n%s", x);
     ck_assert_msg(!strcmp(xr, yr), "metrics differ after the resume:\n%s\n---\n%s", x, y);
@@ -192,11 +221,47 @@ START_TEST(two_ranks_resume)
     /* the same checkpoint on 1 rank: refused, naming the setting */
     char one[1200];
     snprintf(one, sizeof one, "%s/one.log", tmp);
-    snprintf(args, sizeof args, "%s --steps 50 --checkpoint-dir %s/ck --resume %s/ck", base, b, b);
+    snprintf(args, sizeof args, "%s --steps 50 --checkpoint-dir %s/ck --resume %s/ck", p.base, p.b, p.b);
     ck_assert_int_ne(run(1, args, one), 0);
     char *text = lc_test_read_text(one);
     ck_assert_msg(strstr(text, "ranks = 2") && strstr(text, "ranks = 1"), "no clear error:\n%s", text);
     free(text);
+}
+END_TEST
+
+/* SIGTERM to mpirun reaches both ranks: they stop at the same step with one
+ * checkpoint, and the same command with --resume ends with the
+ * uninterrupted run's weights and metrics. */
+START_TEST(sigterm_two_ranks_resume)
+{
+    char args[8000];
+    run_pair p;
+    run_pair_init(&p, "sigterm", "--optimizer sgd --momentum 0.9 --layca --lr 0.01 --steps 300");
+    snprintf(args, sizeof args, "%s --save %s --metrics %s --resume %s/checkpoints", p.base, p.wb, p.mb, p.b);
+    pid_t pid = spawn(2, args, p.log);
+    /* training runs once the metrics file has its settings line */
+    struct stat st;
+    double limit = lc_now_s() + 60;
+    while ((stat(p.mb, &st) != 0 || st.st_size == 0) && lc_now_s() < limit) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    struct timespec ts = {0, 500000000};
+    nanosleep(&ts, NULL);
+    kill(pid, SIGTERM);
+    ck_assert_int_ne(lc_test_wait_exit(pid), 0); /* mpirun reports the stop */
+    char *text = lc_test_read_text(p.log);
+    ck_assert_msg(strstr(text, "stopped by signal 15"), "no stop at a checkpoint:\n%s", text);
+    free(text);
+    snprintf(args, sizeof args, "%s/checkpoints", p.b);
+    ck_assert_msg(access(args, F_OK) == 0, "no checkpoint folder %s", args);
+    snprintf(args, sizeof args, "%s --save %s --metrics %s --resume %s/checkpoints", p.base, p.wb, p.mb, p.b);
+    ck_assert_msg(run(2, args, p.log) == 0, "the resumed 2-rank run failed (log %s)", p.log);
+    ck_assert_msg(lc_test_same_bytes(p.wa, p.wb), "the resumed 2-rank run ends with other weights (log %s)", p.log);
+    char *x = lc_test_metrics_without_time(p.ma), *y = lc_test_metrics_without_time(p.mb);
+    ck_assert_msg(!strcmp(x, y), "metrics differ after the stop:\n%s\n---\n%s", x, y);
+    free(x);
+    free(y);
 }
 END_TEST
 
@@ -221,6 +286,7 @@ int main(void)
     tcase_add_test(tc, sgd_two_ranks_equal_one);
     tcase_add_test(tc, layca_adam_two_ranks_equal_one);
     tcase_add_test(tc, two_ranks_resume);
+    tcase_add_test(tc, sigterm_two_ranks_resume);
     tcase_add_test(tc, batch_not_divisible);
     suite_add_tcase(s, tc);
     return lc_test_run(s);

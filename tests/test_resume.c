@@ -27,8 +27,6 @@
 #include "lc_test_idx.h"
 #include "lc_rt.h"
 
-extern char **environ;
-
 static char layca[1024], src[1024], tmp[1024];
 
 static void setup(void)
@@ -56,19 +54,10 @@ static pid_t spawn(const char *args, const char *log)
 {
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "exec %s %s >>%s 2>&1", layca, args, log);
-    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-    pid_t pid;
-    ck_assert_int_eq(posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ), 0);
-    return pid;
+    return lc_test_spawn_sh(cmd);
 }
 
-static int wait_exit(pid_t pid)
-{
-    int st;
-    while (waitpid(pid, &st, 0) < 0) ck_assert_int_eq(errno, EINTR);
-    if (WIFSIGNALED(st)) return -WTERMSIG(st);
-    return WEXITSTATUS(st);
-}
+static int wait_exit(pid_t pid) { return lc_test_wait_exit(pid); }
 
 static int run_to_end(const char *args, const char *log)
 {

@@ -101,7 +101,8 @@ static const char *train_help =
     "                       known) and exit 130 / 143; a second Ctrl-C stops at once\n"
     "device and output:\n"
     "  --device SEL         P:D index or a name substring (default: LAYCA_DEVICE, else the first GPU, else\n"
-    "                       the first CPU, among the devices that build layca's kernels)\n"
+    "                       the first CPU, among the devices that build layca's kernels)\n"    "                       under mpirun: SEL0,SEL1,... gives rank r of each machine item r (mod the\n"
+    "                       count); unset: the machine's GPU r (mod the GPUs), else the default device\n"
     "  --device-only        no host shortcuts (host BLAS, host convolutions, host maps, the CPU optimizer\n"
     "                       layout): a CPU device runs exactly what a GPU runs\n"
     "  --progress auto|lines  a live line on a terminal (auto), or a plain line every ~10 s\n"
@@ -290,8 +291,9 @@ static int cmd_train(int argc, char **argv)
     }
     int code = 0;
     if (r.stop_signal) {
-        fprintf(stderr, "stopped at step %lld%s%s\n", (long long)r.steps, r.checkpoint[0] ? "; resume with --resume " : "",
-                r.checkpoint);
+        if (lc_dist_rank(dist) == 0)
+            fprintf(stderr, "stopped at step %lld%s%s\n", (long long)r.steps,
+                    r.checkpoint[0] ? "; resume with --resume " : "", r.checkpoint);
         code = 128 + r.stop_signal;
     } else if (lc_dist_rank(dist) == 0) {
         fprintf(stderr, "done: %lld steps, test accuracy %.2f%%, %.1f training steps/s\n", (long long)r.steps,

@@ -9,11 +9,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Without --device, rank r of a machine takes the machine's GPU number
- * r mod GPUs; without GPUs every rank takes the default device. */
+/* A list "SEL0,SEL1,..." gives rank r of a machine item r mod the count;
+ * a single selector is every rank's. */
+static void pick_from_list(lc_trainer *t)
+{
+    const char *sel = t->o.device;
+    int count = 1;
+    for (const char *c = sel; *c; c++) count += *c == ',';
+    if (count == 1) return;
+    int want = lc_dist_local_rank(t->o.dist) % count;
+    for (int k = 0; k < want; k++) sel = strchr(sel, ',') + 1;
+    size_t len = strcspn(sel, ",");
+    snprintf(t->dist_device, sizeof t->dist_device, "%.*s", (int)len, sel);
+    t->o.device = t->dist_device;
+    t->o.rt.selector = t->dist_device;
+}
+
+/* Rank r of a machine takes item r of a --device list; without --device,
+ * the machine's GPU number r mod GPUs; without GPUs every rank takes the
+ * default device. */
 static lc_status pick_device(lc_trainer *t)
 {
-    if (t->o.device && t->o.device[0]) return LC_OK;
+    if (t->o.device && t->o.device[0]) {
+        pick_from_list(t);
+        return LC_OK;
+    }
     lc_device_info *d;
     int n;
     LC_TRY(lc_rt_list_devices(&d, &n));
@@ -61,28 +81,44 @@ lc_status lc_train_dist_batch(lc_trainer *t)
     return LC_OK;
 }
 
-/* The mean gradient of the global batch: each rank's mean over its n
- * examples weighted by n / n_global, summed over the ranks (host-staged:
- * read, all-reduce in buckets, write back). */
-lc_status lc_train_dist_grads(lc_trainer *t, int n, int n_global)
+/* Each rank's mean over its n examples weighted by n / n_global, summed
+ * over the ranks in place. */
+static lc_status sum_grads(lc_trainer *t, float *g, size_t nf, int n, int n_global)
 {
-    if (t->ranks == 1) return LC_OK;
-    double t0 = lc_now_s();
-    size_t nf = (size_t)t->g->param_floats;
-    if (!t->dist_buf) {
-        t->dist_buf = malloc((nf ? nf : 1) * sizeof(float));
-        if (!t->dist_buf) return LC_ERR(LC_ERR_NOMEM, "out of memory for the gradients' staging (%zu floats)", nf);
-    }
-    float *g = t->dist_buf;
     if (n > 0) {
-        LC_TRY(lc_exec_read_grads(t->ex, g));
         float w = (float)((double)n / (double)n_global);
         for (size_t i = 0; i < nf; i++) g[i] *= w;
     } else {
         memset(g, 0, nf * sizeof(float)); /* no example of the last, short batch */
     }
-    LC_TRY(lc_dist_sum_f32(t->o.dist, g, nf, 0));
-    LC_TRY(lc_rt_write(t->rt, lc_exec_grads(t->ex), 0, nf * sizeof(float), g));
+    return lc_dist_sum_f32(t->o.dist, g, nf, 0);
+}
+
+/* The mean gradient of the global batch.  Where the device's buffers live
+ * in host memory (lc_rt_host_blas_usable) the gradient arena is mapped and
+ * summed in place; elsewhere it is staged: read, summed, written back. */
+lc_status lc_train_dist_grads(lc_trainer *t, int n, int n_global)
+{
+    if (t->ranks == 1) return LC_OK;
+    double t0 = lc_now_s();
+    size_t nf = (size_t)t->g->param_floats;
+    cl_mem buf = lc_exec_grads(t->ex);
+    if (lc_rt_host_blas_usable(t->rt)) {
+        float *g;
+        LC_TRY(lc_rt_map(t->rt, buf, &g));
+        lc_status st = sum_grads(t, g, nf, n, n_global);
+        lc_status st2 = lc_rt_unmap(t->rt, buf, g);
+        LC_TRY(st);
+        LC_TRY(st2);
+    } else {
+        if (!t->dist_buf) {
+            t->dist_buf = malloc((nf ? nf : 1) * sizeof(float));
+            if (!t->dist_buf) return LC_ERR(LC_ERR_NOMEM, "out of memory for the gradients' staging (%zu floats)", nf);
+        }
+        if (n > 0) LC_TRY(lc_exec_read_grads(t->ex, t->dist_buf));
+        LC_TRY(sum_grads(t, t->dist_buf, nf, n, n_global));
+        LC_TRY(lc_rt_write(t->rt, buf, 0, nf * sizeof(float), t->dist_buf));
+    }
     t->dist_s += lc_now_s() - t0;
     t->dist_steps++;
     return LC_OK;
@@ -152,7 +188,7 @@ void lc_train_dist_report(lc_trainer *t)
 {
     if (t->ranks == 1 || t->rank != 0 || t->dist_steps == 0) return;
     double per = 1e3 / (double)t->dist_steps;
-    LC_INFO("gradient all-reduce over %d ranks: %.2f ms per step (MPI %.2f ms, the rest host staging), %.1f%% of "
-            "the training time", t->ranks, t->dist_s * per, lc_dist_sum_seconds(t->o.dist) * per,
+    LC_INFO("gradient all-reduce over %d ranks: %.2f ms per step (MPI %.2f ms; the rest: the wait for the backward "
+            "pass, host copies or maps), %.1f%% of the training time", t->ranks, t->dist_s * per, lc_dist_sum_seconds(t->o.dist) * per,
             t->train_time > 0 ? 100 * t->dist_s / t->train_time : 0.0);
 }

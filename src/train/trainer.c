@@ -797,7 +797,7 @@ lc_status lc_train_run(const lc_train_opts *o, lc_train_result *res)
     if (st == LC_OK && stop) {
         lc_trainer_progress_end(t);
         if (t->ckpt_dir[0] && t->step > 0 && t->last_ckpt_step != t->step) st = lc_trainer_checkpoint(t, NULL, 0);
-        if (st == LC_OK)
+        if (st == LC_OK && t->rank == 0)
             LC_WARN("stopped by signal %d at step %lld%s%s", stop, (long long)t->step,
                     t->last_ckpt[0] ? "; resume from the checkpoint " : "; no checkpoint written", t->last_ckpt);
     }

@@ -97,7 +97,7 @@ struct lc_trainer {
     float *dist_buf;            /* the gradients, staged on the host */
     double dist_s;              /* wall time of the gradient exchanges */
     int64_t dist_steps;
-    char dist_device[32];       /* the device chosen by the local rank */
+    char dist_device[256];      /* the device chosen by the local rank */
 };
 
 /* gating.c */
