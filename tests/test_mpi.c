@@ -3,8 +3,9 @@
  * global batch, for plain SGD and Layca-Adam on mlp3 (no batch norm, no
  * dropout); a 2-rank run stopped at a checkpoint (by its step count, or by
  * SIGTERM to mpirun) resumes on 2 ranks to the uninterrupted run's weights
- * and metrics, bit for bit; a checkpoint of 2
- * ranks refuses 1; a batch that 2 ranks cannot split is a clear error.
+ * and metrics, bit for bit; a checkpoint of 2 ranks refuses 1; a batch that
+ * 2 ranks cannot split is a clear error; `layca study --parallel-runs 2`
+ * deals its runs to the 2 ranks.
  * Skipped in a build without MPI (meson found no 'mpi' dependency). */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
@@ -76,7 +77,7 @@ static void command(char *cmd, size_t cap, int ranks, const char *args, const ch
     if (ranks == 1)
         snprintf(cmd, cap, "exec %s %s >>%s 2>&1", layca, args, log);
     else
-        snprintf(cmd, cap, "exec mpirun --oversubscribe --bind-to none --mca btl self,vader -x POCL_MAX_CPU_CU_COUNT "
+        snprintf(cmd, cap, "exec mpirun --tag-output --oversubscribe --bind-to none --mca btl self,vader -x POCL_MAX_CPU_CU_COUNT "
                  "-x LAYCA_HOST_THREADS -x OPENBLAS_NUM_THREADS -x LAYCA_CACHE_DIR -x LAYCA_LOG -np %d %s %s >>%s 2>&1",
                  ranks, layca, args, log);
 }
@@ -236,7 +237,7 @@ START_TEST(sigterm_two_ranks_resume)
 {
     char args[8000];
     run_pair p;
-    run_pair_init(&p, "sigterm", "--optimizer sgd --momentum 0.9 --layca --lr 0.01 --steps 300");
+    run_pair_init(&p, "sigterm", "--optimizer sgd --momentum 0.9 --layca --lr 0.01 --steps 200");
     snprintf(args, sizeof args, "%s --save %s --metrics %s --resume %s/checkpoints", p.base, p.wb, p.mb, p.b);
     pid_t pid = spawn(2, args, p.log);
     /* training runs once the metrics file has its settings line */
@@ -265,6 +266,41 @@ START_TEST(sigterm_two_ranks_resume)
 }
 END_TEST
 
+/* study --parallel-runs 2: the 4 runs of an lr grid, 2 on each rank (their
+ * lines are tagged [1,RANK] by mpirun), every result in the table. */
+START_TEST(study_parallel_runs)
+{
+    setup();
+    char args[8000], log[1200], out[1200];
+    snprintf(log, sizeof log, "%s/study.log", tmp);
+    snprintf(out, sizeof out, "%s/study", tmp);
+    snprintf(args, sizeof args, "study lr-grid --parallel-runs 2 --out %s --model %s/models/mlp3.json --data %s "
+             "--lrs 0.1,0.2,0.3,0.4 --steps 3", out, src, data);
+    ck_assert_msg(run(2, args, log) == 0, "the study failed (log %s)", log);
+    char *text = lc_test_read_text(log);
+    int per_rank[2] = {0, 0};
+    for (const char *p = text; (p = strstr(p, ": test acc ")); p++) {
+        const char *line = p;
+        while (line > text && line[-1] != '\n') line--;
+        if (!strncmp(line, "[1,0]", 5)) per_rank[0]++;
+        if (!strncmp(line, "[1,1]", 5)) per_rank[1]++;
+    }
+    ck_assert_msg(per_rank[0] == 2 && per_rank[1] == 2, "runs per rank %d and %d, not 2 and 2:\n%s", per_rank[0],
+                  per_rank[1], text);
+    free(text);
+    char csv[1300];
+    snprintf(csv, sizeof csv, "%s/results.csv", out);
+    text = lc_test_read_text(csv);
+    ck_assert_ptr_nonnull(text);
+    for (int k = 1; k <= 4; k++) {
+        char id[32];
+        snprintf(id, sizeof id, "sgd-lr0.%d,ok,", k);
+        ck_assert_msg(strstr(text, id), "%s lacks run %s:\n%s", csv, id, text);
+    }
+    free(text);
+}
+END_TEST
+
 START_TEST(batch_not_divisible)
 {
     setup();
@@ -287,6 +323,7 @@ int main(void)
     tcase_add_test(tc, layca_adam_two_ranks_equal_one);
     tcase_add_test(tc, two_ranks_resume);
     tcase_add_test(tc, sigterm_two_ranks_resume);
+    tcase_add_test(tc, study_parallel_runs);
     tcase_add_test(tc, batch_not_divisible);
     suite_add_tcase(s, tc);
     return lc_test_run(s);
