@@ -77,9 +77,11 @@ static void command(char *cmd, size_t cap, int ranks, const char *args, const ch
     if (ranks == 1)
         snprintf(cmd, cap, "exec %s %s >>%s 2>&1", layca, args, log);
     else
-        snprintf(cmd, cap, "exec mpirun --tag-output --oversubscribe --bind-to none --mca btl self,vader -x POCL_MAX_CPU_CU_COUNT "
-                 "-x LAYCA_HOST_THREADS -x OPENBLAS_NUM_THREADS -x LAYCA_CACHE_DIR -x LAYCA_LOG -np %d %s %s >>%s 2>&1",
-                 ranks, layca, args, log);
+        /* shared memory between the ranks without the single-copy path
+         * (containers often forbid process_vm_readv) */
+        snprintf(cmd, cap, "exec mpirun --tag-output --oversubscribe --bind-to none --mca btl self,vader "
+                 "--mca btl_vader_single_copy_mechanism none -x POCL_MAX_CPU_CU_COUNT -x LAYCA_HOST_THREADS "
+                 "-x OPENBLAS_NUM_THREADS -x LAYCA_CACHE_DIR -x LAYCA_LOG -np %d %s %s >>%s 2>&1", ranks, layca, args, log);
 }
 
 static pid_t spawn(int ranks, const char *args, const char *log)
