@@ -14,7 +14,6 @@
 
 #include <signal.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -239,18 +238,17 @@ START_TEST(sigterm_two_ranks_resume)
 {
     char args[8000];
     run_pair p;
-    run_pair_init(&p, "sigterm", "--optimizer sgd --momentum 0.9 --layca --lr 0.01 --steps 200");
+    run_pair_init(&p, "sigterm", "--optimizer sgd --momentum 0.9 --layca --lr 0.01 --steps 100 --checkpoint-every 20");
     snprintf(args, sizeof args, "%s --save %s --metrics %s --resume %s/checkpoints", p.base, p.wb, p.mb, p.b);
     pid_t pid = spawn(2, args, p.log);
-    /* training runs once the metrics file has its settings line */
-    struct stat st;
+    /* the run is under way (and far from its end) once its first checkpoint, at step 20, is there */
+    char first[1400];
+    snprintf(first, sizeof first, "%s/checkpoints/ckpt-000000000020.safetensors", p.b);
     double limit = lc_now_s() + 60;
-    while ((stat(p.mb, &st) != 0 || st.st_size == 0) && lc_now_s() < limit) {
-        struct timespec ts = {0, 10000000};
+    while (access(first, F_OK) != 0 && lc_now_s() < limit) {
+        struct timespec ts = {0, 5000000};
         nanosleep(&ts, NULL);
     }
-    struct timespec ts = {0, 500000000};
-    nanosleep(&ts, NULL);
     kill(pid, SIGTERM);
     ck_assert_int_ne(lc_test_wait_exit(pid), 0); /* mpirun reports the stop */
     char *text = lc_test_read_text(p.log);
