@@ -1,0 +1,318 @@
+/* ONNX import and export (src/onnx, docs/onnx.md):
+ *   - ONNX's own backend node test cases (generated at test time by
+ *     python3-onnx, tools/onnx_node_cases.py): every case whose ops are all
+ *     supported is imported and run forward on the device, each output
+ *     compared to ONNX's expected values; the cases layca cannot express
+ *     are listed with the reason in tests/data/onnx/node_skips.txt, and the
+ *     list must be exact (a listed case that passes fails the test too);
+ *   - a residual CNN exported by torch.onnx.export (tools/onnx_golden.py):
+ *     PyTorch's outputs to 1e-4, then a few training steps lower the loss;
+ *   - export: onnx.checker accepts it and importing it back gives the same
+ *     outputs;
+ *   - bad input: truncated and foreign bytes, unsupported ops, attributes
+ *     and shapes are errors naming the node or tensor. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "lc_exec.h"
+#include "lc_model.h"
+#include "lc_onnx.h"
+#include "lc_test.h"
+#include "lc_test_rt.h"
+
+/* |got - want| <= TOL * max(1, |want|): 1e-4 absolute for values up to 1,
+ * relative beyond. */
+#define TOL 1e-4
+
+static lc_rt *rt;
+
+static const char *src_root(void)
+{
+    const char *s = getenv("LAYCA_SOURCE_ROOT");
+    return s && *s ? s : "../..";
+}
+
+static const char *python(void)
+{
+    const char *p = getenv("LAYCA_PYTHON");
+    return p && *p ? p : "/usr/bin/python3";
+}
+
+static char *path_join(char *buf, size_t cap, const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    ck_assert_uint_lt(la + lb + 1, cap);
+    memcpy(buf, a, la);
+    buf[la] = '/';
+    memcpy(buf + la + 1, b, lb + 1);
+    return buf;
+}
+
+static lc_status read_value(const char *path, lc_onnx_value *v)
+{
+    uint8_t *bytes;
+    size_t len;
+    LC_TRY(lc_file_read(path, &bytes, &len));
+    lc_status st = lc_onnx_value_parse(bytes, len, path, v);
+    free(bytes);
+    return st;
+}
+
+/* The imported model, compiled for `batch`, with its parameters on the device. */
+typedef struct model {
+    lc_graph *g;
+    lc_exec *ex;
+    float *params;
+} model;
+
+static void model_free(model *md)
+{
+    lc_exec_destroy(md->ex);
+    lc_graph_destroy(md->g);
+    free(md->params);
+    memset(md, 0, sizeof *md);
+}
+
+static lc_status model_build(const lc_onnx_import *r, int batch, bool train, model *md)
+{
+    memset(md, 0, sizeof *md);
+    LC_TRY(lc_model_parse(r->json, strlen(r->json), "imported", &md->g, NULL));
+    LC_TRY(lc_exec_compile(md->g, batch, train, NULL));
+    md->params = calloc((size_t)md->g->param_floats + 1, sizeof *md->params);
+    if (!md->params) return LC_ERR(LC_ERR_NOMEM, "out of memory");
+    LC_TRY(lc_onnx_import_params(r, md->g, md->params));
+    if (!rt) rt = lc_test_rt_create();
+    LC_TRY(lc_exec_create(&md->ex, rt, md->g));
+    return lc_exec_write_params(md->ex, md->params);
+}
+
+/* Evaluation-mode forward of n examples; the logits into out. */
+static lc_status model_forward(model *md, const float *x, const int32_t *labels, int n, float *out)
+{
+    int32_t *zero = labels ? NULL : calloc((size_t)n, sizeof *zero);
+    lc_status st = lc_exec_set_mode(md->ex, false);
+    if (st == LC_OK) st = lc_exec_set_batch(md->ex, x, labels ? labels : zero, n);
+    if (st == LC_OK) st = lc_exec_forward(md->ex);
+    if (st == LC_OK) st = lc_exec_read_node(md->ex, md->g->logits, out);
+    free(zero);
+    return st;
+}
+
+/* Largest error in units of TOL * max(1, |want|) (<= 1 passes) and the
+ * largest absolute error. */
+static double compare(const float *got, const float *want, int64_t n, double *max_abs)
+{
+    double worst = 0;
+    *max_abs = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        if (!(d == d)) d = INFINITY;
+        *max_abs = fmax(*max_abs, d);
+        worst = fmax(worst, d / (TOL * fmax(1.0, fabs(want[i]))));
+    }
+    return worst;
+}
+
+/* ---- ONNX's node test cases ---- */
+
+#define MAX_BIND 8
+
+/* One test data set of a case: imports with the inputs past the first
+ * bound, runs input 0 through the device, compares output 0. */
+static lc_status run_data_set(const uint8_t *bytes, size_t len, const char *dir, const char *set)
+{
+    char p[1024], sd[1024];
+    path_join(sd, sizeof sd, dir, set);
+    lc_onnx_value in[MAX_BIND + 1], want;
+    memset(in, 0, sizeof in);
+    memset(&want, 0, sizeof want);
+    lc_onnx_import r = {0};
+    model md = {0};
+    float *got = NULL;
+    lc_status st = LC_OK;
+    int n_in = 0;
+    for (; n_in <= MAX_BIND && st == LC_OK; n_in++) {
+        char f[32];
+        snprintf(f, sizeof f, "input_%d.pb", n_in);
+        struct stat sb;
+        if (stat(path_join(p, sizeof p, sd, f), &sb)) break;
+        st = read_value(p, &in[n_in]);
+    }
+    if (st == LC_OK) st = read_value(path_join(p, sizeof p, sd, "output_0.pb"), &want);
+    if (st == LC_OK && (n_in < 1 || !in[0].f)) st = LC_ERR(LC_ERR_UNSUPPORTED, "input 0 is not a FLOAT tensor");
+    if (st == LC_OK) {
+        lc_onnx_import_opts o = {.bind = in + 1, .n_bind = n_in - 1};
+        st = lc_onnx_import_parse(bytes, len, dir, &o, &r);
+    }
+    int batch = in[0].rank > 1 ? (int)in[0].dims[0] : 1;
+    if (st == LC_OK) st = model_build(&r, batch, false, &md);
+    if (st == LC_OK && want.numel != (int64_t)batch * md.g->classes)
+        st = LC_ERR(LC_ERR_INVALID, "%lld values expected, the model gives %lld", (long long)want.numel,
+                    (long long)batch * md.g->classes);
+    if (st == LC_OK && !want.f) st = LC_ERR(LC_ERR_UNSUPPORTED, "the expected output is not FLOAT");
+    if (st == LC_OK && !(got = malloc((size_t)want.numel * sizeof *got))) st = LC_ERR(LC_ERR_NOMEM, "out of memory");
+    if (st == LC_OK) st = model_forward(&md, in[0].f, NULL, batch, got);
+    double max_abs;
+    if (st == LC_OK && compare(got, want.f, want.numel, &max_abs) > 1)
+        st = LC_ERR(LC_ERR_INVALID, "%s: max abs error %.3g beyond the tolerance", set, max_abs);
+    free(got);
+    model_free(&md);
+    lc_onnx_import_deinit(&r);
+    for (int i = 0; i < n_in && i <= MAX_BIND; i++) lc_onnx_value_deinit(&in[i]);
+    lc_onnx_value_deinit(&want);
+    return st;
+}
+
+static lc_status run_case(const char *dir)
+{
+    char p[1024];
+    uint8_t *bytes;
+    size_t len;
+    LC_TRY(lc_file_read(path_join(p, sizeof p, dir, "model.onnx"), &bytes, &len));
+    lc_status st = LC_OK;
+    int sets = 0;
+    for (int k = 0; k < 8 && st == LC_OK; k++) {
+        char set[32];
+        struct stat sb;
+        snprintf(set, sizeof set, "test_data_set_%d", k);
+        if (stat(path_join(p, sizeof p, dir, set), &sb)) continue;
+        st = run_data_set(bytes, len, dir, set);
+        sets++;
+    }
+    free(bytes);
+    if (st == LC_OK && !sets) st = LC_ERR(LC_ERR_NOT_FOUND, "%s: no test data set", dir);
+    return st;
+}
+
+/* True when every op of the case's model is one the importer supports. */
+static bool case_selected(const char *dir)
+{
+    char p[1024], ops[1024];
+    uint8_t *bytes;
+    size_t len;
+    if (lc_file_read(path_join(p, sizeof p, dir, "model.onnx"), &bytes, &len) != LC_OK) return false;
+    lc_status st = lc_onnx_model_ops(bytes, len, dir, ops, sizeof ops);
+    free(bytes);
+    if (st != LC_OK || !ops[0]) return false;
+    for (char *tok = strtok(ops, ","); tok; tok = strtok(NULL, ","))
+        if (!lc_onnx_op_supported(tok)) return false;
+    return true;
+}
+
+#define MAX_SKIPS 256
+typedef struct skip_list {
+    char name[MAX_SKIPS][96];
+    bool seen[MAX_SKIPS];
+    int n;
+} skip_list;
+
+/* tests/data/onnx/node_skips.txt: "test_name  reason", '#' comments. */
+static void read_skips(skip_list *s)
+{
+    char p[1024], line[512];
+    snprintf(p, sizeof p, "%s/tests/data/onnx/node_skips.txt", src_root());
+    FILE *f = fopen(p, "r");
+    ck_assert_msg(f, "cannot open %s", p);
+    s->n = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || line[0] == '\n') continue;
+        ck_assert_int_lt(s->n, MAX_SKIPS);
+        ck_assert_int_eq(sscanf(line, "%95s", s->name[s->n]), 1);
+        s->seen[s->n++] = false;
+    }
+    fclose(f);
+}
+
+static int skip_find(const skip_list *s, const char *name)
+{
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(s->name[i], name)) return i;
+    return -1;
+}
+
+/* Generates the cases into dir; false when python3-onnx is missing. */
+static bool generate_cases(const char *dir)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' '%s/tools/onnx_node_cases.py' '%s' >/dev/null 2>&1", python(), src_root(), dir);
+    int rc = system(cmd);
+    return rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+START_TEST(node_cases)
+{
+    char dir[1024], node[1024];
+    snprintf(dir, sizeof dir, "%s/node-cases", lc_test_tmpdir());
+    if (!generate_cases(dir)) {
+        ck_assert_msg(!lc_test_data_required(), "%s could not generate ONNX's node test cases (python3-onnx, "
+                      "python3-numpy)", python());
+        printf("# ONNX node cases not run: %s has no onnx module\n", python());
+        return;
+    }
+    skip_list *skips = calloc(1, sizeof *skips);
+    read_skips(skips);
+    DIR *d = opendir(path_join(node, sizeof node, dir, "node"));
+    ck_assert_msg(d, "no folder %s", node);
+    char **names = NULL;
+    int n = 0, total = 0, passed = 0, skipped = 0, wrong = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strncmp(e->d_name, "test_", 5)) continue;
+        names = realloc(names, (size_t)(n + 1) * sizeof *names);
+        names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    for (int i = 0; i < n; i++) {
+        char cd[1024];
+        path_join(cd, sizeof cd, node, names[i]);
+        if (!case_selected(cd)) continue;
+        total++;
+        lc_status st = run_case(cd);
+        int k = skip_find(skips, names[i]);
+        if (k >= 0) skips->seen[k] = true;
+        if (st == LC_OK && k < 0) passed++;
+        else if (st != LC_OK && k >= 0) skipped++;
+        else if (st == LC_OK) {
+            printf("# %s passes but is listed in node_skips.txt\n", names[i]);
+            wrong++;
+        } else {
+            printf("# %s fails and is not listed in node_skips.txt: %s\n", names[i], lc_error_message());
+            wrong++;
+        }
+    }
+    for (int k = 0; k < skips->n; k++)
+        if (!skips->seen[k]) {
+            printf("# %s is listed in node_skips.txt but is not a case of the supported ops\n", skips->name[k]);
+            wrong++;
+        }
+    printf("# ONNX node cases of the supported ops: %d passed, %d skipped (listed), %d total\n", passed, skipped, total);
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+    free(skips);
+    ck_assert_int_eq(wrong, 0);
+    ck_assert_int_gt(passed, 30);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("onnx");
+    TCase *tc = tcase_create("onnx");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, node_cases);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    int failed = lc_test_run(suite());
+    if (rt) lc_rt_destroy(rt);
+    return failed;
+}
