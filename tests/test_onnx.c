@@ -300,12 +300,128 @@ START_TEST(node_cases)
 }
 END_TEST
 
+/* ---- a residual CNN exported by PyTorch (tools/onnx_golden.py) ---- */
+
+typedef struct golden {
+    uint8_t *bytes;
+    size_t len;
+    lc_onnx_value x, y, labels;
+    int32_t lab[64];
+    int n;
+} golden;
+
+static void golden_load(golden *gd)
+{
+    char p[1024], dir[1024];
+    memset(gd, 0, sizeof *gd);
+    snprintf(dir, sizeof dir, "%s/tests/data/onnx", src_root());
+    ck_assert_msg(lc_file_read(path_join(p, sizeof p, dir, "resnet_small.onnx"), &gd->bytes, &gd->len) == LC_OK, "%s",
+                  lc_error_message());
+    ck_assert_msg(read_value(path_join(p, sizeof p, dir, "resnet_small_input.pb"), &gd->x) == LC_OK, "%s",
+                  lc_error_message());
+    ck_assert_msg(read_value(path_join(p, sizeof p, dir, "resnet_small_output.pb"), &gd->y) == LC_OK, "%s",
+                  lc_error_message());
+    ck_assert_msg(read_value(path_join(p, sizeof p, dir, "resnet_small_labels.pb"), &gd->labels) == LC_OK, "%s",
+                  lc_error_message());
+    gd->n = (int)gd->x.dims[0];
+    ck_assert(gd->labels.i64 && gd->labels.numel == gd->n && gd->n <= 64);
+    for (int i = 0; i < gd->n; i++) gd->lab[i] = (int32_t)gd->labels.i64[i];
+}
+
+static void golden_free(golden *gd)
+{
+    free(gd->bytes);
+    lc_onnx_value_deinit(&gd->x);
+    lc_onnx_value_deinit(&gd->y);
+    lc_onnx_value_deinit(&gd->labels);
+}
+
+/* Imports the golden model and checks its forward pass against PyTorch's
+ * outputs; returns the largest absolute error. */
+static double check_golden(const golden *gd, const lc_onnx_import *r, float *logits)
+{
+    model md;
+    ck_assert_msg(model_build(r, gd->n, false, &md) == LC_OK, "%s", lc_error_message());
+    ck_assert_int_eq(md.g->classes * gd->n, gd->y.numel);
+    ck_assert_msg(model_forward(&md, gd->x.f, gd->lab, gd->n, logits) == LC_OK, "%s", lc_error_message());
+    double max_abs, worst = compare(logits, gd->y.f, gd->y.numel, &max_abs);
+    model_free(&md);
+    ck_assert_msg(worst <= 1, "the imported model differs from PyTorch: max abs error %.3g", max_abs);
+    return max_abs;
+}
+
+START_TEST(torch_resnet_forward)
+{
+    golden gd;
+    golden_load(&gd);
+    lc_onnx_import r;
+    ck_assert_msg(lc_onnx_import_parse(gd.bytes, gd.len, "resnet_small.onnx", NULL, &r) == LC_OK, "%s",
+                  lc_error_message());
+    /* the structure survived: batchnorms, the residual add, pooling */
+    ck_assert_ptr_nonnull(strstr(r.json, "\"op\": \"batchnorm\""));
+    ck_assert_ptr_nonnull(strstr(r.json, "\"op\": \"add\""));
+    ck_assert_ptr_nonnull(strstr(r.json, "\"op\": \"maxpool\""));
+    ck_assert_ptr_nonnull(strstr(r.json, "\"op\": \"global_avgpool\""));
+    ck_assert_int_eq(r.batch, 0); /* exported with a dynamic batch */
+    float *logits = malloc((size_t)gd.y.numel * sizeof *logits);
+    double err = check_golden(&gd, &r, logits);
+    printf("# residual CNN from PyTorch: max abs error %.3g over %lld logits\n", err, (long long)gd.y.numel);
+    free(logits);
+    lc_onnx_import_deinit(&r);
+    golden_free(&gd);
+}
+END_TEST
+
+/* A few plain SGD steps on the golden batch: the loss falls. */
+START_TEST(torch_resnet_trains)
+{
+    golden gd;
+    golden_load(&gd);
+    lc_onnx_import r;
+    ck_assert_msg(lc_onnx_import_parse(gd.bytes, gd.len, "resnet_small.onnx", NULL, &r) == LC_OK, "%s",
+                  lc_error_message());
+    model md;
+    ck_assert_msg(model_build(&r, gd.n, true, &md) == LC_OK, "%s", lc_error_message());
+    float *grads = malloc((size_t)md.g->param_floats * sizeof *grads);
+    double first = 0, last = 0;
+    for (int step = 0; step < 12; step++) {
+        double loss;
+        ck_assert(lc_exec_set_mode(md.ex, true) == LC_OK);
+        ck_assert(lc_exec_set_batch(md.ex, gd.x.f, gd.lab, gd.n) == LC_OK);
+        ck_assert_msg(lc_exec_forward(md.ex) == LC_OK, "%s", lc_error_message());
+        ck_assert_msg(lc_exec_backward(md.ex) == LC_OK, "%s", lc_error_message());
+        ck_assert(lc_exec_stats(md.ex, &loss, NULL, true) == LC_OK);
+        loss /= gd.n;
+        ck_assert(isfinite(loss));
+        if (step == 0) first = loss;
+        last = loss;
+        /* the device moved the running statistics: read them back first */
+        ck_assert(lc_exec_read_params(md.ex, md.params) == LC_OK);
+        ck_assert(lc_exec_read_grads(md.ex, grads) == LC_OK);
+        for (int i = 0; i < md.g->n_params; i++) {
+            const lc_param *p = &md.g->params[i];
+            if (!md.g->nodes[p->node].trainable) continue;
+            for (int64_t k = 0; k < p->numel; k++) md.params[p->offset + k] -= 0.05f * grads[p->offset + k];
+        }
+        ck_assert(lc_exec_write_params(md.ex, md.params) == LC_OK);
+    }
+    printf("# residual CNN from PyTorch, 12 SGD steps on one batch: loss %.4f -> %.4f\n", first, last);
+    ck_assert_msg(last < 0.7 * first, "the loss did not fall: %.4f -> %.4f", first, last);
+    free(grads);
+    model_free(&md);
+    lc_onnx_import_deinit(&r);
+    golden_free(&gd);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("onnx");
     TCase *tc = tcase_create("onnx");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, node_cases);
+    tcase_add_test(tc, torch_resnet_forward);
+    tcase_add_test(tc, torch_resnet_trains);
     suite_add_tcase(s, tc);
     return s;
 }
