@@ -77,17 +77,26 @@ static void model_free(model *md)
     memset(md, 0, sizeof *md);
 }
 
-static lc_status model_build(const lc_onnx_import *r, int batch, bool train, model *md)
+/* The model of `json` with the parameters of r, or else `params` (in the
+ * layout of json's graph). */
+static lc_status model_build_json(const char *json, const lc_onnx_import *r, const float *params, int batch, bool train,
+                                  model *md)
 {
     memset(md, 0, sizeof *md);
-    LC_TRY(lc_model_parse(r->json, strlen(r->json), "imported", &md->g, NULL));
+    LC_TRY(lc_model_parse(json, strlen(json), "imported", &md->g, NULL));
     LC_TRY(lc_exec_compile(md->g, batch, train, NULL));
     md->params = calloc((size_t)md->g->param_floats + 1, sizeof *md->params);
     if (!md->params) return LC_ERR(LC_ERR_NOMEM, "out of memory");
-    LC_TRY(lc_onnx_import_params(r, md->g, md->params));
+    if (r) LC_TRY(lc_onnx_import_params(r, md->g, md->params));
+    else memcpy(md->params, params, (size_t)md->g->param_floats * sizeof *params);
     if (!rt) rt = lc_test_rt_create();
     LC_TRY(lc_exec_create(&md->ex, rt, md->g));
     return lc_exec_write_params(md->ex, md->params);
+}
+
+static lc_status model_build(const lc_onnx_import *r, int batch, bool train, model *md)
+{
+    return model_build_json(r->json, r, NULL, batch, train, md);
 }
 
 /* Evaluation-mode forward of n examples; the logits into out. */
@@ -414,6 +423,128 @@ START_TEST(torch_resnet_trains)
 }
 END_TEST
 
+/* ---- export ---- */
+
+/* onnx.checker on the file: 1 valid, 0 invalid, -1 no python3-onnx. */
+static int onnx_checker(const char *path)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' -c 'import onnx' >/dev/null 2>&1", python());
+    int rc = system(cmd);
+    if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc)) return -1;
+    snprintf(cmd, sizeof cmd, "'%s' -c 'import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), "
+             "full_check=True)' '%s'", python(), path);
+    rc = system(cmd);
+    return rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0;
+}
+
+/* Exports model json with params (its graph's layout), checks the file
+ * with onnx.checker, imports it back and compares the logits of batch x
+ * (n examples) with the original's: they must agree to float rounding. */
+static void export_roundtrip(const char *json, const float *params, const float *x, int n, const char *file)
+{
+    lc_graph *g;
+    ck_assert_msg(lc_model_parse(json, strlen(json), file, &g, NULL) == LC_OK, "%s", lc_error_message());
+    uint8_t *bytes;
+    size_t len;
+    ck_assert_msg(lc_onnx_export(g, params, &bytes, &len) == LC_OK, "%s", lc_error_message());
+    char path[1024];
+    path_join(path, sizeof path, lc_test_tmpdir(), file);
+    ck_assert(lc_file_write_atomic(path, bytes, len) == LC_OK);
+    int ok = onnx_checker(path);
+    ck_assert_msg(ok != 0, "onnx.checker refuses the export %s", path);
+    if (ok < 0) {
+        ck_assert_msg(!lc_test_data_required(), "%s has no onnx module for onnx.checker", python());
+        printf("# %s: onnx.checker not run (no python3-onnx)\n", file);
+    }
+    lc_onnx_import r;
+    ck_assert_msg(lc_onnx_import_parse(bytes, len, path, NULL, &r) == LC_OK, "%s", lc_error_message());
+    model a, b;
+    ck_assert_msg(model_build_json(json, NULL, params, n, false, &a) == LC_OK, "%s", lc_error_message());
+    ck_assert_msg(model_build(&r, n, false, &b) == LC_OK, "%s", lc_error_message());
+    ck_assert_int_eq(a.g->classes, b.g->classes);
+    int64_t k = (int64_t)n * a.g->classes;
+    float *ya = malloc((size_t)k * sizeof *ya), *yb = malloc((size_t)k * sizeof *yb);
+    ck_assert(model_forward(&a, x, NULL, n, ya) == LC_OK && model_forward(&b, x, NULL, n, yb) == LC_OK);
+    double max_abs = 0;
+    for (int64_t i = 0; i < k; i++) max_abs = fmax(max_abs, fabs((double)ya[i] - yb[i]));
+    printf("# %s: export -> import gives the same logits (max abs difference %.3g)\n", file, max_abs);
+    ck_assert_msg(max_abs <= 1e-6, "%s: the round trip changes the logits by %.3g", file, max_abs);
+    free(ya);
+    free(yb);
+    model_free(&a);
+    model_free(&b);
+    lc_onnx_import_deinit(&r);
+    free(bytes);
+    lc_graph_destroy(g);
+}
+
+/* The imported residual CNN: export, check, import back. */
+START_TEST(export_torch_resnet)
+{
+    golden gd;
+    golden_load(&gd);
+    lc_onnx_import r;
+    ck_assert(lc_onnx_import_parse(gd.bytes, gd.len, "resnet_small.onnx", NULL, &r) == LC_OK);
+    lc_graph *g;
+    ck_assert(lc_model_parse(r.json, strlen(r.json), "imported", &g, NULL) == LC_OK);
+    float *params = calloc((size_t)g->param_floats + 1, sizeof *params);
+    ck_assert(lc_onnx_import_params(&r, g, params) == LC_OK);
+    export_roundtrip(r.json, params, gd.x.f, gd.n, "resnet_small_export.onnx");
+    free(params);
+    lc_graph_destroy(g);
+    lc_onnx_import_deinit(&r);
+    golden_free(&gd);
+}
+END_TEST
+
+/* Every op the exporter knows, in a model written for layca: "same"
+ * padding with an odd total (8 wide, stride 2: pads 0 and 1), dropout, leaky ReLU,
+ * average pooling, batchnorm without affine parameters on a flat value,
+ * dense layers with and without bias. */
+START_TEST(export_every_op)
+{
+    static const char json[] =
+        "{\"format\": \"layca-model/1\", \"name\": \"export-ops\", \"input\": {\"shape\": [2, 8, 8]}, \"classes\": 5,"
+        " \"nodes\": ["
+        "  {\"name\": \"c1\", \"op\": \"conv2d\", \"filters\": 4, \"kernel\": 3, \"stride\": 2, \"pad\": \"same\", \"bias\": true},"
+        "  {\"name\": \"b1\", \"op\": \"batchnorm\", \"affine\": true},"
+        "  {\"name\": \"r1\", \"op\": \"relu\"},"
+        "  {\"name\": \"c2\", \"op\": \"conv2d\", \"filters\": 4, \"kernel\": [3, 1], \"pad\": [1, 0]},"
+        "  {\"name\": \"s\", \"op\": \"add\", \"inputs\": [\"c2\", \"r1\"]},"
+        "  {\"name\": \"l\", \"op\": \"leaky_relu\", \"slope\": 0.1},"
+        "  {\"name\": \"p\", \"op\": \"avgpool\", \"kernel\": 2, \"stride\": 1},"
+        "  {\"name\": \"m\", \"op\": \"maxpool\", \"kernel\": [2, 2]},"
+        "  {\"name\": \"g\", \"op\": \"global_avgpool\", \"inputs\": [\"l\"]},"
+        "  {\"name\": \"f\", \"op\": \"flatten\", \"inputs\": [\"m\"]},"
+        "  {\"name\": \"d0\", \"op\": \"dense\", \"units\": 4, \"bias\": false},"
+        "  {\"name\": \"s2\", \"op\": \"add\", \"inputs\": [\"d0\", \"g\"]},"
+        "  {\"name\": \"bn\", \"op\": \"batchnorm\", \"affine\": false},"
+        "  {\"name\": \"dr\", \"op\": \"dropout\", \"rate\": 0.3},"
+        "  {\"name\": \"fc\", \"op\": \"dense\", \"units\": 5, \"bias\": true, \"bias_init\": \"constant\","
+        "   \"bias_value\": 0.5}],"
+        " \"loss\": \"softmax_cross_entropy\"}";
+    lc_graph *g;
+    ck_assert_msg(lc_model_parse(json, strlen(json), "export-ops", &g, NULL) == LC_OK, "%s", lc_error_message());
+    float *params = calloc((size_t)g->param_floats + 1, sizeof *params);
+    lc_graph_init_params(g, params, 3);
+    /* running statistics away from 0 and 1 */
+    for (int i = 0; i < g->n_params; i++) {
+        const lc_param *p = &g->params[i];
+        const char *nm = g->nodes[p->node].name;
+        bool var = strstr(nm, "running_var") != NULL;
+        if (var || strstr(nm, "running_mean"))
+            for (int64_t k = 0; k < p->numel; k++) params[p->offset + k] = var ? 0.5f + 0.1f * (float)k : 0.1f * (float)k - 0.2f;
+    }
+    int n = 3;
+    float x[3 * 2 * 8 * 8];
+    for (size_t i = 0; i < LC_COUNTOF(x); i++) x[i] = (float)sin(0.37 * (double)i);
+    export_roundtrip(json, params, x, n, "export_ops.onnx");
+    free(params);
+    lc_graph_destroy(g);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("onnx");
@@ -422,6 +553,8 @@ static Suite *suite(void)
     tcase_add_test(tc, node_cases);
     tcase_add_test(tc, torch_resnet_forward);
     tcase_add_test(tc, torch_resnet_trains);
+    tcase_add_test(tc, export_torch_resnet);
+    tcase_add_test(tc, export_every_op);
     suite_add_tcase(s, tc);
     return s;
 }
