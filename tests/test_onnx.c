@@ -23,6 +23,7 @@
 #include "lc_onnx.h"
 #include "lc_test.h"
 #include "lc_test_rt.h"
+#include "onnx.pb-c.h"
 
 /* |got - want| <= TOL * max(1, |want|): 1e-4 absolute for values up to 1,
  * relative beyond. */
@@ -545,6 +546,167 @@ START_TEST(export_every_op)
 }
 END_TEST
 
+/* ---- bad input ---- */
+
+/* The golden model changed by `mutate`, imported: the error must name
+ * every one of the NULL-terminated strings. */
+typedef void (*mutation)(Onnx__ModelProto *m);
+
+static Onnx__NodeProto *node_named(Onnx__ModelProto *m, const char *name)
+{
+    for (size_t i = 0; i < m->graph->n_node; i++)
+        if (!strcmp(m->graph->node[i]->name, name)) return m->graph->node[i];
+    ck_abort_msg("no node %s", name);
+    return NULL;
+}
+
+static Onnx__AttributeProto *attr_named(Onnx__NodeProto *n, const char *name)
+{
+    for (size_t i = 0; i < n->n_attribute; i++)
+        if (!strcmp(n->attribute[i]->name, name)) return n->attribute[i];
+    ck_abort_msg("no attribute %s", name);
+    return NULL;
+}
+
+/* mutations change the unpacked model in place (its strings are freed with it) */
+static void mut_op(Onnx__ModelProto *m) { memcpy(node_named(m, "/block/Relu")->op_type, "Selu", 4); }
+static void mut_group(Onnx__ModelProto *m) { attr_named(node_named(m, "/conv3/Conv"), "group")->i = 2; }
+static void mut_dilation(Onnx__ModelProto *m) { attr_named(node_named(m, "/stem/Conv"), "dilations")->ints[1] = 2; }
+static void mut_pool_pads(Onnx__ModelProto *m) { attr_named(node_named(m, "/pool/MaxPool"), "pads")->ints[0] = 1; }
+static void mut_flatten(Onnx__ModelProto *m) { attr_named(node_named(m, "/flat/Flatten"), "axis")->i = 2; }
+static void mut_transa(Onnx__ModelProto *m) { attr_named(node_named(m, "/fc/Gemm"), "alpha")->name[0] = 'x'; }
+/* fc.weight [10, 16] seen as [16, 10]: the same values, a shape that does not fit */
+static void mut_shape(Onnx__ModelProto *m)
+{
+    for (size_t i = 0; i < m->graph->n_initializer; i++)
+        if (!strcmp(m->graph->initializer[i]->name, "fc.weight")) {
+            m->graph->initializer[i]->dims[0] = 16;
+            m->graph->initializer[i]->dims[1] = 10;
+        }
+}
+/* stem.bias with one value too few */
+static void mut_short(Onnx__ModelProto *m)
+{
+    for (size_t i = 0; i < m->graph->n_initializer; i++)
+        if (!strcmp(m->graph->initializer[i]->name, "stem.bias")) m->graph->initializer[i]->raw_data.len -= 4;
+}
+
+static void expect_error(const golden *gd, mutation mutate, const char *const *want)
+{
+    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, gd->len, gd->bytes);
+    ck_assert_ptr_nonnull(m);
+    mutate(m);
+    size_t len = onnx__model_proto__get_packed_size(m);
+    uint8_t *bytes = malloc(len);
+    ck_assert_uint_eq(onnx__model_proto__pack(m, bytes), len);
+    lc_onnx_import r;
+    lc_status st = lc_onnx_import_parse(bytes, len, "bad.onnx", NULL, &r);
+    ck_assert_msg(st != LC_OK, "a bad model was imported (%s ...)", want[0]);
+    for (int i = 0; want[i]; i++)
+        ck_assert_msg(strstr(lc_error_message(), want[i]), "the error '%s' does not name '%s'", lc_error_message(),
+                      want[i]);
+    free(bytes);
+    onnx__model_proto__free_unpacked(m, NULL);
+}
+
+START_TEST(bad_models)
+{
+    golden gd;
+    golden_load(&gd);
+    lc_onnx_import r;
+    /* truncated, and not protobuf at all */
+    for (size_t cut = 1; cut < gd.len; cut += gd.len / 7) {
+        lc_status st = lc_onnx_import_parse(gd.bytes, cut, "cut.onnx", NULL, &r);
+        ck_assert_msg(st != LC_OK, "a model cut at %zu bytes was imported", cut);
+        ck_assert_ptr_nonnull(strstr(lc_error_message(), "cut.onnx"));
+    }
+    static const uint8_t text[] = "{\"format\": \"layca-model/1\"}";
+    ck_assert_int_eq(lc_onnx_import_parse(text, sizeof text - 1, "text.onnx", NULL, &r), LC_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(lc_error_message(), "not an ONNX model"));
+    ck_assert_int_eq(lc_onnx_import_parse(text, 0, "empty.onnx", NULL, &r), LC_ERR_INVALID);
+    static const char *const op[] = {"'/block/Relu'", "op Selu is not supported", NULL};
+    static const char *const group[] = {"'/conv3/Conv'", "group 2", NULL};
+    static const char *const dil[] = {"'/stem/Conv'", "dilations", NULL};
+    static const char *const pads[] = {"'/pool/MaxPool'", "pads [1, 0, 0, 0]", NULL};
+    static const char *const flat[] = {"'/flat/Flatten'", "axis 2", NULL};
+    static const char *const attr[] = {"'/fc/Gemm'", "attribute 'xlpha' is not supported", NULL};
+    static const char *const shape[] = {"'/fc/Gemm'", "'fc.weight'", "16 columns", NULL};
+    static const char *const shrt[] = {"tensor 'stem.bias'", "28 bytes of data for 8 values", NULL};
+    expect_error(&gd, mut_op, op);
+    expect_error(&gd, mut_group, group);
+    expect_error(&gd, mut_dilation, dil);
+    expect_error(&gd, mut_pool_pads, pads);
+    expect_error(&gd, mut_flatten, flat);
+    expect_error(&gd, mut_transa, attr);
+    expect_error(&gd, mut_shape, shape);
+    expect_error(&gd, mut_short, shrt);
+    golden_free(&gd);
+}
+END_TEST
+
+/* ---- the commands ---- */
+
+static int run_layca(const char *args)
+{
+    const char *b = getenv("LAYCA_BUILD_ROOT");
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "'%.1000s/tools/layca' %.6000s 2>/dev/null", b && *b ? b : "..", args);
+    int rc = system(cmd);
+    return rc != -1 && WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static bool same_bytes(const char *a, const uint8_t *bytes, size_t len)
+{
+    uint8_t *d;
+    size_t n;
+    if (lc_file_read(a, &d, &n) != LC_OK) return false;
+    bool same = n == len && !memcmp(d, bytes, n);
+    free(d);
+    return same;
+}
+
+START_TEST(commands)
+{
+    char in[1024], json[1024], w[1024], onnx[1024], args[4200];
+    snprintf(in, sizeof in, "%s/tests/data/onnx/resnet_small.onnx", src_root());
+    path_join(json, sizeof json, lc_test_tmpdir(), "cli.json");
+    path_join(w, sizeof w, lc_test_tmpdir(), "cli.safetensors");
+    path_join(onnx, sizeof onnx, lc_test_tmpdir(), "cli.onnx");
+    uint8_t *orig;
+    size_t len;
+    ck_assert(lc_file_read(in, &orig, &len) == LC_OK);
+    /* an output over the input is refused, the input left alone */
+    snprintf(args, sizeof args, "import '%s' -o '%s'", in, in);
+    ck_assert_int_eq(run_layca(args), 2);
+    snprintf(args, sizeof args, "import '%s' -o '%s' --weights '%s'", in, json, in);
+    ck_assert_int_eq(run_layca(args), 2);
+    ck_assert(same_bytes(in, orig, len));
+    snprintf(args, sizeof args, "import '%s' -o '%s'", in, json);
+    ck_assert_int_eq(run_layca(args), 0);
+    lc_graph *g;
+    ck_assert_msg(lc_model_load(json, &g, NULL) == LC_OK, "%s", lc_error_message());
+    float *params = calloc((size_t)g->param_floats + 1, sizeof *params);
+    ck_assert_msg(lc_model_load_params(w, g, params) == LC_OK, "%s", lc_error_message()); /* the default weights path */
+    free(params);
+    lc_graph_destroy(g);
+    snprintf(args, sizeof args, "export '%s' --weights '%s' -o '%s'", json, w, json);
+    ck_assert_int_eq(run_layca(args), 2);
+    snprintf(args, sizeof args, "export '%s' -o '%s'", json, onnx);
+    ck_assert_int_eq(run_layca(args), 2); /* --weights is needed */
+    snprintf(args, sizeof args, "export '%s' --weights '%s' -o '%s'", json, w, onnx);
+    ck_assert_int_eq(run_layca(args), 0);
+    snprintf(args, sizeof args, "import '%s' -o '%s' --weights '%s'", onnx, json, w);
+    ck_assert_int_eq(run_layca(args), 0);
+    /* an unsupported model: an error, and nothing written */
+    snprintf(args, sizeof args, "import '%s' -o '%s/never.json'", json, lc_test_tmpdir());
+    ck_assert_int_eq(run_layca(args), 1);
+    char never[1024];
+    struct stat sb;
+    ck_assert_int_ne(stat(path_join(never, sizeof never, lc_test_tmpdir(), "never.json"), &sb), 0);
+    free(orig);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("onnx");
@@ -555,6 +717,8 @@ static Suite *suite(void)
     tcase_add_test(tc, torch_resnet_trains);
     tcase_add_test(tc, export_torch_resnet);
     tcase_add_test(tc, export_every_op);
+    tcase_add_test(tc, bad_models);
+    tcase_add_test(tc, commands);
     suite_add_tcase(s, tc);
     return s;
 }
