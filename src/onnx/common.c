@@ -48,7 +48,7 @@ static lc_status tensor_values(const Onnx__TensorProto *t, const char *where, lc
         if (t->raw_data.len != n * esz)
             return LC_ERR(LC_ERR_FORMAT, "%s: tensor '%s': %zu bytes of data for %zu values of %zu bytes", where, v->name,
                           t->raw_data.len, n, esz);
-        memcpy(dst, t->raw_data.data, n * esz);
+        if (n) memcpy(dst, t->raw_data.data, n * esz);
         return LC_OK;
     }
     have = esz == 4 ? t->n_float_data : t->n_int64_data;

@@ -434,6 +434,9 @@ static lc_status graph_output(imp *m, lc_onnx_import *out)
         return imp_err(m, LC_ERR_UNSUPPORTED, "graph output '%s' is %s, not computed by a layer", name,
                        v->kind == IMP_CONST ? "a constant" : "the input");
     int64_t classes = lc_shape_numel(&v->ly);
+    if (classes > (1 << 20))
+        return imp_err(m, LC_ERR_UNSUPPORTED, "graph output '%s' has %lld values per example (a layca model has at "
+                       "most %d classes)", name, (long long)classes, 1 << 20);
     if (classes < 2)
         return imp_err(m, LC_ERR_UNSUPPORTED, "graph output '%s' has %lld value(s) per example; a layca model's "
                        "output (its logits) has at least 2", name, (long long)classes);

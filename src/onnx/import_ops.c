@@ -206,10 +206,14 @@ static lc_status op_reshape(imp *m)
         t[i] = s->c.i64[i];
         if (t[i] == 0 && !allowzero) t[i] = i == 0 ? -2 : (i - 1 < x->ox.rank ? x->ox.dims[i - 1] : 0);
         if (t[i] == 0) return imp_err(m, LC_ERR_UNSUPPORTED, "a size of 0 in '%s' (empty tensors)", s->name);
+        if (t[i] < -2 || t[i] > ((int64_t)1 << 31))
+            return imp_err(m, LC_ERR_INVALID, "size %lld in '%s' is out of range", (long long)s->c.i64[i], s->name);
         if (t[i] == -1 && i > 0) {
             if (minus >= 0) return imp_err(m, LC_ERR_INVALID, "'%s' has more than one -1", s->name);
             minus = i;
         } else if (i > 0) known_prod *= t[i];
+        if (known_prod > ((int64_t)1 << 31))
+            return imp_err(m, LC_ERR_INVALID, "the shape '%s' has more values than any example", s->name);
     }
     bool batch_ok = t[0] == -2 || (t[0] == -1 && minus < 0) || (m->batch > 0 && t[0] == m->batch);
     if (minus > 0) t[minus] = known_prod > 0 && numel % known_prod == 0 ? numel / known_prod : -3;
@@ -368,6 +372,7 @@ static lc_status op_conv(imp *m)
     if (w.k[0] != wt->c.dims[2] || w.k[1] != wt->c.dims[3])
         return imp_err(m, LC_ERR_INVALID, "kernel_shape differs from the weight '%s'", wt->name);
     int64_t f = wt->c.dims[0];
+    if (f < 1 || f > (1 << 20)) return imp_err(m, LC_ERR_UNSUPPORTED, "%lld filters (1 to %d)", (long long)f, 1 << 20);
     if (b && (b->c.rank != 1 || b->c.dims[0] != f))
         return imp_err(m, LC_ERR_INVALID, "the bias '%s' must be [%lld]", b->name, (long long)f);
     char ap[32], pad[48];
@@ -495,6 +500,8 @@ static lc_status op_gemm(imp *m)
         return imp_err(m, LC_ERR_INVALID, "B ('%s') must be a matrix with %lld %s", b->name, (long long)k,
                        tb ? "columns" : "rows");
     int64_t units = b->c.dims[tb ? 0 : 1];
+    if (units < 1 || units > (1 << 24))
+        return imp_err(m, LC_ERR_UNSUPPORTED, "%lld units (layca's dense layers have 1 to %d)", (long long)units, 1 << 24);
     if (c) {
         bool vec = c->c.numel == units && (c->c.rank == 1 || (c->c.rank == 2 && c->c.dims[0] == 1));
         if (c->c.numel != 1 && !vec)
@@ -516,8 +523,9 @@ static lc_status op_matmul(imp *m)
     LC_TRY(flat_input(m, x));
     LC_TRY(imp_const(m, 1, true, &b));
     int64_t k = x->ly.dims[0];
-    if (b->c.rank != 2 || b->c.dims[0] != k)
-        return imp_err(m, LC_ERR_UNSUPPORTED, "B ('%s') must be a [%lld, units] matrix", b->name, (long long)k);
+    if (b->c.rank != 2 || b->c.dims[0] != k || b->c.dims[1] < 1 || b->c.dims[1] > (1 << 24))
+        return imp_err(m, LC_ERR_UNSUPPORTED, "B ('%s') must be a [%lld, units] matrix, 1 to %d units", b->name,
+                       (long long)k, 1 << 24);
     float *w = dense_weight(b, true, 1.0);
     if (!w) return NOMEM();
     return add_dense(m, x, b->c.dims[1], w, NULL, 1.0);
