@@ -508,7 +508,8 @@ START_TEST(export_every_op)
     static const char json[] =
         "{\"format\": \"layca-model/1\", \"name\": \"export-ops\", \"input\": {\"shape\": [2, 8, 8]}, \"classes\": 5,"
         " \"nodes\": ["
-        "  {\"name\": \"c1\", \"op\": \"conv2d\", \"filters\": 4, \"kernel\": 3, \"stride\": 2, \"pad\": \"same\", \"bias\": true},"
+        "  {\"name\": \"c1\", \"op\": \"conv2d\", \"filters\": 4, \"kernel\": 3, \"stride\": 2, \"pad\": \"same\","
+        "   \"bias\": true},"
         "  {\"name\": \"b1\", \"op\": \"batchnorm\", \"affine\": true},"
         "  {\"name\": \"r1\", \"op\": \"relu\"},"
         "  {\"name\": \"c2\", \"op\": \"conv2d\", \"filters\": 4, \"kernel\": [3, 1], \"pad\": [1, 0]},"
@@ -535,7 +536,8 @@ START_TEST(export_every_op)
         const char *nm = g->nodes[p->node].name;
         bool var = strstr(nm, "running_var") != NULL;
         if (var || strstr(nm, "running_mean"))
-            for (int64_t k = 0; k < p->numel; k++) params[p->offset + k] = var ? 0.5f + 0.1f * (float)k : 0.1f * (float)k - 0.2f;
+            for (int64_t k = 0; k < p->numel; k++)
+                params[p->offset + k] = var ? 0.5f + 0.1f * (float)k : 0.1f * (float)k - 0.2f;
     }
     int n = 3;
     float x[3 * 2 * 8 * 8];

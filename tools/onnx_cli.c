@@ -41,6 +41,13 @@ static int fail(void)
     return 1;
 }
 
+static int no_onnx(void)
+{
+    fprintf(stderr, "layca: this build of layca has no ONNX support (protobuf-c was missing at build time; "
+                    "docs/onnx.md)\n");
+    return 1;
+}
+
 /* True when a and b name the same file (or the same path). */
 static bool same_file(const char *a, const char *b)
 {
@@ -97,10 +104,7 @@ int lc_onnx_import_main(int argc, char **argv)
     else default_weights(a.out, wpath, sizeof wpath);
     if (same_file(a.in, a.out) || same_file(a.in, wpath) || same_file(a.out, wpath))
         return usage("%s", "the outputs must differ from the input and from each other", import_help);
-    if (!lc_onnx_available()) {
-        lc_error_set(LC_ERR_UNSUPPORTED, "this build of layca has no ONNX support (protobuf-c was missing at build time)");
-        return fail();
-    }
+    if (!lc_onnx_available()) return no_onnx();
     uint8_t *bytes;
     size_t len;
     if (lc_file_read(a.in, &bytes, &len) != LC_OK) return fail();
@@ -133,10 +137,7 @@ int lc_onnx_export_main(int argc, char **argv)
     if (!a.weights) return usage("%s", "--weights W.safetensors is needed", export_help);
     if (same_file(a.in, a.out) || same_file(a.weights, a.out))
         return usage("%s", "the output must differ from the inputs", export_help);
-    if (!lc_onnx_available()) {
-        lc_error_set(LC_ERR_UNSUPPORTED, "this build of layca has no ONNX support (protobuf-c was missing at build time)");
-        return fail();
-    }
+    if (!lc_onnx_available()) return no_onnx();
     lc_graph *g = NULL;
     if (lc_model_load(a.in, &g, NULL) != LC_OK) return fail();
     float *params = calloc((size_t)g->param_floats + 1, sizeof *params);

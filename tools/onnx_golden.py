@@ -72,8 +72,10 @@ def main():
     with torch.no_grad():
         y = net(x)
     path = os.path.join(out, "resnet_small.onnx")
-    torch.onnx.export(net, x, path, input_names=["image"], output_names=["logits"], opset_version=13, training=torch.onnx.TrainingMode.PRESERVE,
-                      dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, do_constant_folding=False)
+    # PRESERVE keeps the batchnorm nodes (EVAL would fold them into the convolutions)
+    torch.onnx.export(net, x, path, input_names=["image"], output_names=["logits"], opset_version=13,
+                      training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False,
+                      dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
     onnx.checker.check_model(onnx.load(path))
     save(x.numpy(), "image", os.path.join(out, "resnet_small_input.pb"))
     save(labels.numpy(), "labels", os.path.join(out, "resnet_small_labels.pb"))

@@ -77,9 +77,10 @@ lc_status lc_onnx_value_from_proto(const Onnx__TensorProto *t, const char *where
     v->numel = 1;
     for (int i = 0; i < v->rank; i++) {
         v->dims[i] = t->dims[i];
-        if (t->dims[i] < 0 || t->dims[i] > ((int64_t)1 << 31) || (t->dims[i] && v->numel > ((int64_t)1 << 31) / t->dims[i]))
-            return LC_ERR(LC_ERR_FORMAT, "%s: tensor '%s': dimension %d (%lld) is negative or too large", where, v->name,
-                          i, (long long)t->dims[i]);
+        int64_t d = t->dims[i], max = (int64_t)1 << 31;
+        if (d < 0 || d > max || (d && v->numel > max / d))
+            return LC_ERR(LC_ERR_FORMAT, "%s: tensor '%s': dimension %d (%lld) is negative or too large", where,
+                          v->name, i, (long long)d);
         v->numel *= t->dims[i];
     }
     lc_status st = tensor_values(t, where, v);

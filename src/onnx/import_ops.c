@@ -201,7 +201,8 @@ static lc_status op_reshape(imp *m)
     int64_t t[LC_ONNX_MAX_RANK] = {0}, numel = lc_shape_numel(&x->ox), known_prod = 1;
     int r = (int)s->c.numel, minus = -1;
     if (s->c.rank != 1 || r < 1 || r > LC_ONNX_MAX_RANK)
-        return imp_err(m, LC_ERR_UNSUPPORTED, "the shape '%s' must be a list of 1 to %d sizes", s->name, LC_ONNX_MAX_RANK);
+        return imp_err(m, LC_ERR_UNSUPPORTED, "the shape '%s' must be a list of 1 to %d sizes", s->name,
+                       LC_ONNX_MAX_RANK);
     for (int i = 0; i < r; i++) {
         t[i] = s->c.i64[i];
         if (t[i] == 0 && !allowzero) t[i] = i == 0 ? -2 : (i - 1 < x->ox.rank ? x->ox.dims[i - 1] : 0);
@@ -363,7 +364,8 @@ static lc_status op_conv(imp *m)
     if (imp_has_input(m, 2)) LC_TRY(imp_const(m, 2, true, &b));
     int64_t group;
     LC_TRY(imp_attr_int(m, "group", 1, &group));
-    if (group != 1) return imp_err(m, LC_ERR_UNSUPPORTED, "group %lld: layca convolutions have one group", (long long)group);
+    if (group != 1)
+        return imp_err(m, LC_ERR_UNSUPPORTED, "group %lld: layca convolutions have one group", (long long)group);
     if (wt->c.rank != 4 || wt->c.dims[1] != x->ly.dims[0])
         return imp_err(m, LC_ERR_INVALID, "the weight '%s' must be [filters, %d, kh, kw]", wt->name, x->ly.dims[0]);
     window w;
@@ -501,7 +503,8 @@ static lc_status op_gemm(imp *m)
                        tb ? "columns" : "rows");
     int64_t units = b->c.dims[tb ? 0 : 1];
     if (units < 1 || units > (1 << 24))
-        return imp_err(m, LC_ERR_UNSUPPORTED, "%lld units (layca's dense layers have 1 to %d)", (long long)units, 1 << 24);
+        return imp_err(m, LC_ERR_UNSUPPORTED, "%lld units (layca's dense layers have 1 to %d)", (long long)units,
+                       1 << 24);
     if (c) {
         bool vec = c->c.numel == units && (c->c.rank == 1 || (c->c.rank == 2 && c->c.dims[0] == 1));
         if (c->c.numel != 1 && !vec)
@@ -588,7 +591,8 @@ lc_status imp_write_json(imp *m, const Onnx__ModelProto *mp, lc_onnx_import *out
             lc_strbuf_json_string(&b, in_name(m, n->in[k]));
         }
         lc_strbuf_printf(&b, "]");
-        if (!strcmp(n->op, "dense")) lc_strbuf_printf(&b, ", \"units\": %d, \"bias\": %s", n->units, n->bias ? "true" : "false");
+        if (!strcmp(n->op, "dense"))
+            lc_strbuf_printf(&b, ", \"units\": %d, \"bias\": %s", n->units, n->bias ? "true" : "false");
         lc_strbuf_printf(&b, "%s}%s\n", n->attrs, i + 1 < m->n_nodes ? "," : "");
     }
     lc_strbuf_printf(&b, "  ],\n  \"loss\": \"softmax_cross_entropy\"\n}\n");
