@@ -373,6 +373,14 @@ START_TEST(torch_resnet_forward)
     ck_assert_ptr_nonnull(strstr(r.json, "\"op\": \"maxpool\""));
     ck_assert_ptr_nonnull(strstr(r.json, "\"op\": \"global_avgpool\""));
     ck_assert_int_eq(r.batch, 0); /* exported with a dynamic batch */
+    /* layers are named after PyTorch's modules: its parameter names, '.' inside a name becoming '_' */
+    static const char *const names[] = {"stem.weight", "stem.bias", "bn.running_var", "block_conv1.weight",
+                                        "block_bn2.bias", "fc.weight", "fc.bias"};
+    for (size_t i = 0; i < LC_COUNTOF(names); i++) {
+        bool found = false;
+        for (int k = 0; k < r.n_tensors; k++) found |= !strcmp(r.tensors[k].name, names[i]);
+        ck_assert_msg(found, "no imported tensor %s", names[i]);
+    }
     float *logits = malloc((size_t)gd.y.numel * sizeof *logits);
     double err = check_golden(&gd, &r, logits);
     printf("# residual CNN from PyTorch: max abs error %.3g over %lld logits\n", err, (long long)gd.y.numel);

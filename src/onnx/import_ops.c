@@ -27,6 +27,19 @@ static lc_status need_image(const imp *m, const imp_val *x)
     return LC_OK;
 }
 
+/* A layer named after its weight's module, as PyTorch exports name them:
+ * "block.conv1.weight" -> "block_conv1" (so its parameters are
+ * "block_conv1.weight", ...).  Weights named otherwise leave the name. */
+static void name_from_weight(imp *m, int id, const char *wname)
+{
+    const char *dot = strrchr(wname, '.');
+    if (!dot || dot == wname) return;
+    char base[LC_NAME_MAX], name[LC_NAME_MAX];
+    snprintf(base, sizeof base, "%.*s", (int)(dot - wname < LC_NAME_MAX - 1 ? dot - wname : LC_NAME_MAX - 1), wname);
+    imp_make_name(m, base, "", name);
+    memcpy(m->nodes[id].name, name, sizeof name);
+}
+
 /* One layca node of op on input x with the same shape. */
 static lc_status same_shape_op(imp *m, const char *op, const char *attrs)
 {
@@ -389,6 +402,7 @@ static lc_status op_conv(imp *m)
     lc_shape o = {3, {(int)f, (int)(oh / w.s[0] + 1), (int)(ow / w.s[1] + 1)}};
     int id = imp_add_node(m, "conv2d", x->node, IMP_NONE);
     if (id < 0) return NOMEM();
+    name_from_weight(m, id, wt->name);
     snprintf(m->nodes[id].attrs, sizeof m->nodes[id].attrs,
              ", \"filters\": %lld, \"kernel\": [%lld, %lld], \"stride\": [%lld, %lld], \"pad\": %s, \"bias\": %s",
              (long long)f, (long long)w.k[0], (long long)w.k[1], (long long)w.s[0], (long long)w.s[1], pad,
@@ -427,6 +441,7 @@ static lc_status op_batchnorm(imp *m)
     lc_shape ox = x->ox, ly = x->ly;
     int id = imp_add_node(m, "batchnorm", x->node, IMP_NONE);
     if (id < 0) return NOMEM();
+    name_from_weight(m, id, c[0]->name);
     snprintf(m->nodes[id].attrs, sizeof m->nodes[id].attrs, ", \"momentum\": %.9g, \"epsilon\": %.9g, \"affine\": true",
              mom, eps);
     static const char *const suffix[4] = {"weight", "bias", "running_mean", "running_var"};
@@ -435,7 +450,8 @@ static lc_status op_batchnorm(imp *m)
 }
 
 /* A dense layer [units, in] from W (already in layca's layout) on x. */
-static lc_status add_dense(imp *m, imp_val *x, int64_t units, float *w, const imp_val *bias, double beta)
+static lc_status add_dense(imp *m, imp_val *x, const char *wname, int64_t units, float *w, const imp_val *bias,
+                           double beta)
 {
     int64_t in = x->ly.dims[0], dims[2] = {units, in};
     lc_shape o = {1, {(int)units}};
@@ -444,6 +460,7 @@ static lc_status add_dense(imp *m, imp_val *x, int64_t units, float *w, const im
         free(w);
         return NOMEM();
     }
+    name_from_weight(m, id, wname);
     m->nodes[id].units = (int)units;
     m->nodes[id].bias = bias != NULL;
     LC_TRY(imp_add_tensor(m, id, "weight", 2, dims, w));
@@ -513,7 +530,7 @@ static lc_status op_gemm(imp *m)
     }
     float *w = dense_weight(b, !tb, alpha);
     if (!w) return NOMEM();
-    return add_dense(m, x, units, w, c, beta);
+    return add_dense(m, x, b->name, units, w, c, beta);
 }
 
 static lc_status op_matmul(imp *m)
@@ -531,7 +548,7 @@ static lc_status op_matmul(imp *m)
                        (long long)k, 1 << 24);
     float *w = dense_weight(b, true, 1.0);
     if (!w) return NOMEM();
-    return add_dense(m, x, b->c.dims[1], w, NULL, 1.0);
+    return add_dense(m, x, b->name, b->c.dims[1], w, NULL, 1.0);
 }
 
 static const struct {
