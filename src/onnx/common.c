@@ -35,26 +35,24 @@ void lc_onnx_value_deinit(lc_onnx_value *v)
 }
 
 /* Little-endian bytes to host values (the host is little endian, as
- * safetensors assumes too). */
+ * safetensors assumes too).  The sizes are checked against the data the
+ * message holds before anything is allocated. */
 static lc_status tensor_values(const Onnx__TensorProto *t, const char *where, lc_onnx_value *v)
 {
     size_t esz = t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ? 4 : 8;
-    size_t n = (size_t)v->numel, have;
+    size_t n = (size_t)v->numel;
+    if (t->has_raw_data && t->raw_data.len != n * esz)
+        return LC_ERR(LC_ERR_FORMAT, "%s: tensor '%s': %zu bytes of data for %zu values of %zu bytes", where, v->name,
+                      t->raw_data.len, n, esz);
+    size_t have = esz == 4 ? t->n_float_data : t->n_int64_data;
+    if (!t->has_raw_data && have != n)
+        return LC_ERR(LC_ERR_FORMAT, "%s: tensor '%s': %zu values for the shape's %zu", where, v->name, have, n);
     void *dst = malloc(n ? n * esz : 1);
     if (!dst) return LC_ERR(LC_ERR_NOMEM, "%s: tensor '%s': out of memory (%zu values)", where, v->name, n);
     if (esz == 4) v->f = dst; else v->i64 = dst;
-    if (t->has_raw_data) {
-        have = t->raw_data.len / esz;
-        if (t->raw_data.len != n * esz)
-            return LC_ERR(LC_ERR_FORMAT, "%s: tensor '%s': %zu bytes of data for %zu values of %zu bytes", where, v->name,
-                          t->raw_data.len, n, esz);
-        if (n) memcpy(dst, t->raw_data.data, n * esz);
-        return LC_OK;
-    }
-    have = esz == 4 ? t->n_float_data : t->n_int64_data;
-    if (have != n)
-        return LC_ERR(LC_ERR_FORMAT, "%s: tensor '%s': %zu values for the shape's %zu", where, v->name, have, n);
-    if (n) memcpy(dst, esz == 4 ? (void *)t->float_data : (void *)t->int64_data, n * esz);
+    const void *src = t->has_raw_data ? (const void *)t->raw_data.data
+                                      : esz == 4 ? (const void *)t->float_data : (const void *)t->int64_data;
+    if (n) memcpy(dst, src, n * esz);
     return LC_OK;
 }
 
