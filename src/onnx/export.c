@@ -233,7 +233,7 @@ static bool export_node(exp *e, int id)
         if ((nd = add_node(e, "Flatten", n->name, ins, 1, n->name))) attr_int(e, nd, "axis", 1);
         return true;
     case LC_OP_GLOBAL_AVGPOOL:
-        snprintf(tmp, sizeof tmp, "%s_4d", n->name);
+        snprintf(tmp, sizeof tmp, "%s.gap", n->name); /* no layca name has a dot */
         add_node(e, "GlobalAveragePool", tmp, ins, 1, tmp);
         ins[0] = tmp;
         if ((nd = add_node(e, "Flatten", n->name, ins, 1, n->name))) attr_int(e, nd, "axis", 1);
