@@ -13,6 +13,7 @@
 #include "lc_metrics.h"
 #include "lc_train.h"
 #include "lc_plot.h"
+#include "onnx_cli.h"
 #include "study.h"
 #include "tune.h"
 
@@ -33,6 +34,8 @@ static const char *usage_text =
     "  study NAME [options]         the paper's studies: mnist-toy, alpha-sweep, lr-grid, optimizers,\n"
     "                               weight-decay (see 'layca study --help')\n"
     "  tune MODEL.json [options]    tune CLBlast for MODEL's GEMMs on a device (see 'layca tune --help')\n"
+    "  import MODEL.onnx -o MODEL.json [--weights W.safetensors]  an ONNX model as a layca model and weights\n"
+    "  export MODEL.json --weights W -o MODEL.onnx  a layca model as an ONNX inference graph\n"
     "  help                         this text; 'layca COMMAND --help' for each command\n"
     "  --version                    the version\n";
 
@@ -704,5 +707,7 @@ int main(int argc, char **argv)
     if (!strcmp(c, "plot")) return cmd_plot(argc, argv);
     if (!strcmp(c, "study")) return lc_study_main(argc - 1, argv + 1);
     if (!strcmp(c, "tune")) return lc_tune_main(argc - 1, argv + 1);
+    if (!strcmp(c, "import")) return lc_onnx_import_main(argc - 1, argv + 1);
+    if (!strcmp(c, "export")) return lc_onnx_export_main(argc - 1, argv + 1);
     return usage_error("unknown command '%s'", c);
 }
