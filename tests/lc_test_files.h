@@ -63,6 +63,30 @@ static inline char *lc_test_metrics_without_time(const char *path)
     return t;
 }
 
+/* "line N:\n  A\n  B" for the first line where texts a and b differ
+ * (lines cut to 300 bytes), so a failure message stays within Check's
+ * limits; "" when they are equal. */
+static inline const char *lc_test_first_diff(const char *a, const char *b)
+{
+    static char out[800];
+    out[0] = 0;
+    int line = 1;
+    const char *la = a, *lb = b;
+    while (*a && *a == *b) {
+        if (*a == '\n') {
+            line++;
+            la = a + 1;
+            lb = b + 1;
+        }
+        a++;
+        b++;
+    }
+    if (*a == *b) return out;
+    int na = (int)strcspn(la, "\n"), nb = (int)strcspn(lb, "\n");
+    snprintf(out, sizeof out, "line %d:\n  %.*s\n  %.*s", line, na < 300 ? na : 300, la, nb < 300 ? nb : 300, lb);
+    return out;
+}
+
 /* Whether two files hold the same bytes (false when either is missing). */
 static inline bool lc_test_same_bytes(const char *a, const char *b)
 {

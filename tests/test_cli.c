@@ -82,6 +82,7 @@ START_TEST(usage_errors)
     expect_error("train m.json --data mnist:x --epochs 2 --steps 3", 2, "not both");
     expect_error("train m.json --data mnist:x --schedule 5,3:0.2", 2, "increasing");
     expect_error("train m.json --data mnist:x --alpha 1.5", 2, "--alpha");
+    expect_error("train m.json --data mnist:x --log-every -3", 2, "--log-every '-3'");
     expect_error("inspect", 2, "needs a model file");
 }
 END_TEST

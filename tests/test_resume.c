@@ -200,7 +200,7 @@ static void kill_and_resume(const char *name, const char *args, int kills)
     snprintf(mb, sizeof mb, "%s/m.jsonl", b);
     ck_assert_msg(lc_test_same_bytes(wa, wb), "%s: weights differ after %d kills (log %s)", name, done, log);
     char *x = lc_test_metrics_without_time(ma), *y = lc_test_metrics_without_time(mb);
-    ck_assert_msg(!strcmp(x, y), "%s: metrics differ after %d kills:\n%s\n---\n%s", name, done, x, y);
+    ck_assert_msg(!strcmp(x, y), "%s: metrics differ after %d kills, %s", name, done, lc_test_first_diff(x, y));
     free(x);
     free(y);
     /* no temporary file is left behind by the kills */

@@ -149,6 +149,40 @@ START_TEST(program_cache_hit)
 END_TEST
 
 /* Training learns the generated task; metrics lines carry every field. */
+/* The loss records of a run with `per_epoch` steps of `examples` examples
+ * an epoch, one every `every` steps and at each epoch's end: their windows
+ * tile each epoch, and their example-weighted means are the epoch's train
+ * loss and accuracy. */
+static void check_loss_records(const lc_metrics *m, int every, int per_epoch, int examples)
+{
+    int k = 0;
+    for (int e = 0; e < m->n_eval; e++) {
+        int expect = 0;
+        for (int s = e * per_epoch + 1; s <= (e + 1) * per_epoch; s++) expect += s % every == 0 || s == (e + 1) * per_epoch;
+        double n = 0, loss = 0, acc = 0;
+        for (int i = 0; i < expect; i++, k++) {
+            ck_assert_msg(k < m->n_loss, "epoch %d: %d loss records, expected %d", e + 1, i, expect);
+            const lc_loss_rec *r = &m->loss[k];
+            int64_t s = (int64_t)r->step;
+            ck_assert_msg(s > e * per_epoch && s <= (e + 1) * per_epoch && (s % every == 0 || s == (e + 1) * per_epoch),
+                          "loss record %d at step %lld (epoch %d)", k, (long long)s, e + 1);
+            ck_assert_msg(fabs(r->epoch - (double)s / per_epoch) < 1e-6, "record at step %lld: epoch %g", (long long)s,
+                          r->epoch);
+            ck_assert(r->examples > 0 && isfinite(r->loss) && r->acc >= 0 && r->acc <= 1 && r->lr == m->eval[e].lr);
+            n += r->examples;
+            loss += r->examples * r->loss;
+            acc += r->examples * r->acc;
+        }
+        ck_assert_msg(n == examples, "epoch %d: the loss records cover %g examples, not %d", e + 1, n, examples);
+        const lc_eval_rec *ev = &m->eval[e];
+        ck_assert_msg(fabs(loss / n - ev->train_loss) <= 1e-5 + 1e-5 * ev->train_loss &&
+                          fabs(acc / n - ev->train_acc) <= 1e-5,
+                      "epoch %d: loss records average %.7f / %.7f, the epoch %.7f / %.7f", e + 1, loss / n, acc / n,
+                      ev->train_loss, ev->train_acc);
+    }
+    ck_assert_int_eq(k, m->n_loss);
+}
+
 START_TEST(learns_and_writes_metrics)
 {
     setup();
@@ -160,6 +194,7 @@ START_TEST(learns_and_writes_metrics)
     o.spec.batch = 8; /* 60 examples: 7 full batches and a partial one */
     o.spec.lr = 0.05;
     o.spec.momentum = 0.9;
+    o.log_every = 3;
     lc_train_result r;
     ck_assert_msg(lc_train_run(&o, &r) == LC_OK, "%s", lc_error_message());
     ck_assert_int_eq(r.steps, 15 * 8);
@@ -196,6 +231,7 @@ START_TEST(learns_and_writes_metrics)
     ck_assert_msg(rot_last > rot_first && rot_last > 0.01, "fc1 rotation %g -> %g", rot_first, rot_last);
     double first = m.eval[0].train_loss, last = m.eval[m.n_eval - 1].train_loss;
     ck_assert_msg(last < 0.5 * first, "train loss %g -> %g", first, last);
+    check_loss_records(&m, 3, 8, 60);
     lc_metrics_deinit(&m);
     lc_train_result_free(&r);
 }
@@ -608,7 +644,7 @@ static void resume_case(lc_train_opts base, const char *tag, int64_t ckpt_at, in
     lc_train_result_free(&r);
     ck_assert_msg(lc_test_same_bytes(wa, wb), "%s: the resumed run's weights differ from the uninterrupted run's", tag);
     char *a = lc_test_metrics_without_time(ma), *b = lc_test_metrics_without_time(mb);
-    ck_assert_msg(!strcmp(a, b), "%s: metrics differ:\n--- uninterrupted\n%s\n--- resumed\n%s", tag, a, b);
+    ck_assert_msg(!strcmp(a, b), "%s: metrics differ (uninterrupted, resumed), %s", tag, lc_test_first_diff(a, b));
     ck_assert_ptr_nonnull(strstr(a, "\"kind\": \"eval\""));
     free(a);
     free(b);
@@ -625,7 +661,14 @@ START_TEST(resume_is_exact)
     o.spec.epochs = 3;
     o.spec.batch = 8; /* 8 steps per epoch, the last one partial */
     o.rotation_every = 5;
+    o.log_every = 5; /* the loss of step 5 is read when its checkpoint is written */
     resume_case(o, "adam", 5, 13);
+    /* a loss window open across the checkpoint (records at 4 and 8) */
+    o = base_opts();
+    o.spec.epochs = 2;
+    o.spec.batch = 8;
+    o.log_every = 4;
+    resume_case(o, "sgd-window", 6, 13);
     /* the CNN: batch-norm statistics, dropout masks, flips; a checkpoint at
      * an epoch's end */
     o = base_opts();

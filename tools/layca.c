@@ -13,6 +13,7 @@
 #include "lc_metrics.h"
 #include "lc_train.h"
 #include "lc_plot.h"
+#include "onnx_cli.h"
 #include "study.h"
 #include "tune.h"
 
@@ -33,6 +34,8 @@ static const char *usage_text =
     "  study NAME [options]         the paper's studies: mnist-toy, alpha-sweep, lr-grid, optimizers,\n"
     "                               weight-decay (see 'layca study --help')\n"
     "  tune MODEL.json [options]    tune CLBlast for MODEL's GEMMs on a device (see 'layca tune --help')\n"
+    "  import MODEL.onnx -o MODEL.json [--weights W.safetensors]  an ONNX model as a layca model and weights\n"
+    "  export MODEL.json --weights W -o MODEL.onnx  a layca model as an ONNX inference graph\n"
     "  help                         this text; 'layca COMMAND --help' for each command\n"
     "  --version                    the version\n";
 
@@ -78,6 +81,8 @@ static const char *train_help =
     "  --metrics FILE.jsonl one JSON object per evaluation (\"kind\": \"eval\") and per rotation record\n"
     "                       (\"kind\": \"rotation\": each kernel layer's 1 - cos(w, w0) and norm)\n"
     "  --rotation-every N   record rotation every N steps too (default: after each epoch's first batch)\n"
+    "  --log-every N        record the training loss and accuracy over each N steps (default: about 200\n"
+    "                       records per run; 0: none; the epoch's figures are always recorded)\n"
     "  --no-fuse            the unfused optimizer path (several launches per layer), for checking\n"
     "  --eval-every N       evaluate on the test split every N epochs and after the last (default 1);\n"
     "                       the per-epoch rotation record follows the same cadence\n"
@@ -242,6 +247,7 @@ static int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--batch")) { if (!lc_parse_long(v, 1, 1 << 20, &n)) return usage_error("--batch '%s': expected a positive integer", v); o.spec.batch = (int)n; }
         else if (!strcmp(a, "--seed")) { if (!lc_parse_long(v, 0, 2000000000LL, &n)) return usage_error("--seed '%s': expected a non-negative integer", v); o.spec.seed = n; }
         else if (!strcmp(a, "--rotation-every")) { if (!lc_parse_long(v, 1, 2000000000LL, &n)) return usage_error("--rotation-every '%s': expected a positive integer", v); o.rotation_every = (int)n; }
+        else if (!strcmp(a, "--log-every")) { if (!lc_parse_long(v, 0, 2000000000LL, &n)) return usage_error("--log-every '%s': expected a non-negative integer", v); o.log_every = (int)n; }
         else if (!strcmp(a, "--shift")) { if (!lc_parse_double(v, &d) || d < 0 || d >= 0.5) return usage_error("--shift '%s': expected a fraction in [0, 0.5)", v); o.shift = d; }
         else if (!strcmp(a, "--val-split")) { if (!lc_parse_double(v, &d) || d <= 0 || d >= 1) return usage_error("--val-split '%s': expected a fraction in (0, 1)", v); o.data.val_split = d; }
         else if (!strcmp(a, "--train-only")) o.train_only = v;
@@ -512,37 +518,63 @@ static int cmd_inspect(int argc, char **argv)
     return rc;
 }
 
+/* The x of evaluation i: its epoch, or, when a loss record has the same
+ * step, that record's fractional epoch (a run cut short by --steps ends
+ * inside an epoch). */
+static double eval_x(const lc_metrics *m, int i)
+{
+    for (int k = m->n_loss - 1; k >= 0; k--)
+        if (m->loss[k].step == m->eval[i].step) return m->loss[k].epoch;
+    return m->eval[i].epoch;
+}
+
+/* Loss and accuracy figures: the loss records' windows (thin, light) under
+ * the per-epoch train and test figures. */
 static lc_status plot_training(const lc_metrics *m, const char *prefix, const char *title)
 {
-    int n = m->n_eval;
-    double *x = malloc((size_t)(n ? n : 1) * sizeof *x), *v = malloc((size_t)(n ? n : 1) * 4 * sizeof *v);
+    int n = m->n_eval, ns = m->n_loss;
+    double *x = malloc((size_t)(n + ns + 1) * sizeof *x), *v = malloc((size_t)(4 * n + 2 * ns + 1) * sizeof *v);
     if (!x || !v) { free(x); free(v); return LC_ERR(LC_ERR_NOMEM, "out of memory"); }
+    double *xs = x + n, *sl = v + 4 * n, *sa = sl + ns;
     for (int i = 0; i < n; i++) {
-        x[i] = m->eval[i].epoch;
+        x[i] = eval_x(m, i);
         v[i] = m->eval[i].train_loss;
         v[n + i] = m->eval[i].test_loss;
         v[2 * n + i] = 100 * m->eval[i].train_acc;
         v[3 * n + i] = 100 * m->eval[i].test_acc;
     }
+    for (int i = 0; i < ns; i++) {
+        xs[i] = m->loss[i].epoch;
+        sl[i] = m->loss[i].loss;
+        sa[i] = 100 * m->loss[i].acc;
+    }
     char path[1100], t[300];
     double drops[64];
     int nd = lc_plot_lr_drops(m, drops, 64);
     const char *xl = nd ? "Epoch (dashed: learning-rate drops)" : "Epoch";
-    lc_series loss[2] = {{.x = x, .y = v, .n = n, .rgb = {0.12, 0.47, 0.71}, .label = "train", .points = n < 30},
-                         {.x = x, .y = v + n, .n = n, .rgb = {0.84, 0.15, 0.16}, .label = "test", .dashed = true, .points = n < 30}};
+    const double light[3] = {0.62, 0.78, 0.91};
+    bool pts = n < 30;
+    lc_series loss[3] = {{.x = xs, .y = sl, .n = ns, .rgb = {light[0], light[1], light[2]}, .label = "train (steps)"},
+                         {.x = x, .y = v, .n = n, .rgb = {0.12, 0.47, 0.71}, .label = "train (epoch)", .points = pts},
+                         {.x = x, .y = v + n, .n = n, .rgb = {0.84, 0.15, 0.16}, .label = "test", .dashed = true, .points = pts}};
+    int first = ns > 0 ? 0 : 1;
+    if (!ns) loss[1].label = "train";
     snprintf(t, sizeof t, "%s: loss", title);
     lc_figure f = {.title = t, .xlabel = xl, .ylabel = "Cross-entropy loss", .legend = true, .vlines = drops,
                    .n_vlines = nd};
     snprintf(path, sizeof path, "%s-loss", prefix);
-    lc_status st = lc_plot(path, &f, loss, 2);
+    lc_status st = lc_plot(path, &f, loss + first, 3 - first);
     if (st == LC_OK) {
-        lc_series acc[2] = {{.x = x, .y = v + 2 * n, .n = n, .rgb = {0.12, 0.47, 0.71}, .label = "train", .points = n < 30},
-                            {.x = x, .y = v + 3 * n, .n = n, .rgb = {0.84, 0.15, 0.16}, .label = "test", .dashed = true, .points = n < 30}};
+        lc_series acc[3];
+        memcpy(acc, loss, sizeof acc);
+        acc[0].y = sa;
+        acc[1].y = v + 2 * n;
+        acc[2].y = v + 3 * n;
         snprintf(t, sizeof t, "%s: accuracy", title);
         lc_figure g = {.title = t, .xlabel = xl, .ylabel = "Accuracy (%)", .legend = true, .vlines = drops,
                        .n_vlines = nd};
         snprintf(path, sizeof path, "%s-accuracy", prefix);
-        st = lc_plot(path, &g, acc, 2);
+        st = lc_plot(path, &g, acc + first, 3 - first);
     }
     free(x);
     free(v);
@@ -716,5 +748,7 @@ static int run_command(int argc, char **argv)
     if (!strcmp(c, "plot")) return cmd_plot(argc, argv);
     if (!strcmp(c, "study")) return lc_study_main(argc - 1, argv + 1, dist);
     if (!strcmp(c, "tune")) return lc_tune_main(argc - 1, argv + 1);
+    if (!strcmp(c, "import")) return lc_onnx_import_main(argc - 1, argv + 1);
+    if (!strcmp(c, "export")) return lc_onnx_export_main(argc - 1, argv + 1);
     return usage_error("unknown command '%s'", c);
 }

@@ -4,10 +4,13 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # mesa-opencl-icd: rusticl on llvmpipe (RUSTICL_ENABLE=llvmpipe), a second OpenCL implementation for tests;
-# clblast-utils: CLBlast's tuners (layca tune)
+# clblast-utils: CLBlast's tuners (layca tune);
+# libprotobuf-c-dev, protobuf-c-compiler: ONNX import/export (optional at build time); python3-onnx: its
+# onnx.proto, the ONNX node test cases and onnx.checker for tests/test_onnx.c (python3-numpy: the generator)
 pkgs=(build-essential pkg-config meson ninja-build ocl-icd-opencl-dev opencl-headers pocl-opencl-icd mesa-opencl-icd clinfo
       libclblast-dev clblast-utils libcjson-dev check zlib1g-dev libopenblas-dev libopenblas0-pthread libjpeg-dev libpng-dev libplplot-dev plplot-driver-cairo
-      libopenmpi-dev openmpi-bin dataset-fashion-mnist python3)
+      dataset-fashion-mnist python3 libprotobuf-c-dev protobuf-c-compiler python3-onnx python3-numpy
+      libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -36,6 +36,10 @@ setup_asan() {
   ninja -C build-asan >&2
 }
 
+# test_onnx exists where the build has ONNX support (protobuf-c)
+onnx_tests=""
+[ -x build/tests/test_onnx ] && onnx_tests=test_onnx
+
 if [ $# -gt 0 ]; then
   run_config default -- "$@"
 else
@@ -47,7 +51,7 @@ else
     test_rt test_exec test_ops test_optim test_train
   # Mesa rusticl on llvmpipe (OpenCL C 1.2, no fp64), device-only.
   run_config rusticl-device-only RUSTICL_ENABLE=llvmpipe LAYCA_TEST_DEVICE=llvmpipe LAYCA_TEST_DEVICE_ONLY=1 -- \
-    test_exec test_ops test_optim test_train
+    test_exec test_ops test_optim test_train $onnx_tests
   # rusticl's default path (host shortcuts, CPU-style executor kernels, the
   # optimizer's wide geometry): what a user of rusticl gets without flags.
   run_config rusticl-default RUSTICL_ENABLE=llvmpipe LAYCA_TEST_DEVICE=llvmpipe -- \
@@ -61,7 +65,8 @@ else
       ASAN_OPTIONS=detect_leaks=1:check_initialization_order=1:strict_init_order=1 \
       LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
       UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 -- \
-      test_core test_ref test_model test_data test_fuzz_replay test_rt test_optim test_exec test_ops test_train test_cli test_study
+      test_core test_ref test_model test_data test_fuzz_replay test_rt test_optim test_exec test_ops test_train test_cli test_study \
+      $onnx_tests
   else
     echo "== configuration asan: the build failed" >&2
     echo '{"name": "asan-build", "result": "FAIL", "stdout": ""}' > build/meson-logs/cfg-asan-build.json

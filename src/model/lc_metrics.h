@@ -1,5 +1,5 @@
 /* A run's metrics file: JSON lines, one object per record, "kind" naming
- * it ("settings", "eval", "rotation", "silhouette", "nonfinite").  The
+ * it ("settings", "eval", "loss", "rotation", "silhouette", "nonfinite").  The
  * writers below (the trainer's) and lc_metrics_parse (plots, studies) are
  * the file's one definition.  A number that is not finite is written as
  * null, with "nonfinite": true on its line, so the file stays JSON. */
@@ -20,6 +20,12 @@ typedef struct lc_eval_rec {
     double time_s;                     /* seconds of training so far */
 } lc_eval_rec;
 
+/* The training loss and accuracy over the steps since the previous loss
+ * record of the same epoch (a window of `examples` examples), after `step`. */
+typedef struct lc_loss_rec {
+    double epoch, step, lr, loss, acc, examples;
+} lc_loss_rec;
+
 typedef struct lc_rot_rec {
     double epoch, step;
     double *rotation, *norm; /* [n_layers] each, in the file's layer order */
@@ -28,6 +34,8 @@ typedef struct lc_rot_rec {
 typedef struct lc_metrics {
     lc_eval_rec *eval;
     int n_eval;
+    lc_loss_rec *loss;
+    int n_loss;
     lc_rot_rec *rot;
     int n_rot;
     int n_layers;
@@ -46,6 +54,7 @@ void lc_metrics_line_settings(lc_strbuf *b, int n, const char *const *keys, cons
                               char (*layer)[LC_NAME_MAX]);
 /* epoch and step are whole numbers */
 void lc_metrics_line_eval(lc_strbuf *b, const lc_eval_rec *r);
+void lc_metrics_line_loss(lc_strbuf *b, const lc_loss_rec *r);
 /* r's arrays hold n_layers values, in the order of `layer` */
 void lc_metrics_line_rotation(lc_strbuf *b, const lc_rot_rec *r, int n_layers, char (*layer)[LC_NAME_MAX]);
 void lc_metrics_line_silhouette(lc_strbuf *b, int epoch, int64_t step, const char *node, double value);

@@ -17,6 +17,7 @@ void lc_metrics_deinit(lc_metrics *m)
     }
     free(m->rot);
     free(m->eval);
+    free(m->loss);
     free(m->layer);
     memset(m, 0, sizeof *m);
 }
@@ -74,6 +75,19 @@ static lc_status parse_rot(lc_metrics *m, const cJSON *o, const char *where, int
         const cJSON *nv = cJSON_IsObject(nm) ? cJSON_GetObjectItemCaseSensitive(nm, it->string) : NULL;
         rec->norm[i] = cJSON_IsNumber(nv) ? nv->valuedouble : NAN;
     }
+    return LC_OK;
+}
+
+static lc_status parse_loss(lc_metrics *m, const cJSON *o, const char *where, int line)
+{
+    lc_loss_rec r = {.epoch = num(o, "epoch"), .step = num(o, "step"), .lr = num(o, "lr"),
+                     .loss = num(o, "train_loss"), .acc = num(o, "train_acc"), .examples = num(o, "examples")};
+    if (isnan(r.step) || isnan(r.epoch))
+        return LC_ERR(LC_ERR_FORMAT, "%s:%d: a loss line needs \"epoch\" and \"step\"", where, line);
+    lc_loss_rec *n = realloc(m->loss, (size_t)(m->n_loss + 1) * sizeof *n);
+    if (!n) return LC_ERR(LC_ERR_NOMEM, "out of memory");
+    m->loss = n;
+    m->loss[m->n_loss++] = r;
     return LC_OK;
 }
 
@@ -179,6 +193,8 @@ lc_status lc_metrics_parse(const char *text, size_t len, const char *where, lc_m
                         if (isnan(out->eval[out->n_eval - 1].epoch))
                             st = LC_ERR(LC_ERR_FORMAT, "%s:%d: an evaluation line needs \"epoch\"", where, line);
                     }
+                } else if (!strcmp(kind, "loss")) {
+                    st = parse_loss(out, o, where, line);
                 }
                 /* other kinds are for other readers: skipped */
             }
@@ -246,6 +262,16 @@ void lc_metrics_line_eval(lc_strbuf *b, const lc_eval_rec *r)
     field(b, "test_top5", "%.6f", r->test_top5, &nf);
     if (nf) lc_strbuf_printf(b, ", \"nonfinite\": true");
     lc_strbuf_printf(b, ", \"time_s\": %.3f}", r->time_s);
+}
+
+void lc_metrics_line_loss(lc_strbuf *b, const lc_loss_rec *r)
+{
+    bool nf = false;
+    lc_strbuf_printf(b, "{\"kind\": \"loss\", \"epoch\": %.6f, \"step\": %lld", r->epoch, (long long)r->step);
+    field(b, "lr", "%.9g", r->lr, &nf);
+    field(b, "train_loss", "%.6f", r->loss, &nf);
+    field(b, "train_acc", "%.6f", r->acc, &nf);
+    lc_strbuf_printf(b, ", \"examples\": %lld%s}", (long long)r->examples, nf ? ", \"nonfinite\": true" : "");
 }
 
 void lc_metrics_line_rotation(lc_strbuf *b, const lc_rot_rec *r, int n_layers, char (*layer)[LC_NAME_MAX])

@@ -89,6 +89,9 @@ static float bits_float(uint32_t u)
 lc_status lc_trainer_save_checkpoint(lc_trainer *t, const char *path)
 {
     lc_graph *g = t->g;
+    /* the pending loss read is taken now, so that its record is in the
+     * metrics this checkpoint covers */
+    LC_TRY(lc_trainer_watch_loss(t, false));
     LC_TRY(lc_metrics_sync(t));
     LC_TRY(lc_exec_read_params(t->ex, t->host_params));
     float acc[3], *rank_acc; /* with several ranks: each rank's, and acc their sum */
@@ -167,6 +170,8 @@ lc_status lc_trainer_save_checkpoint(lc_trainer *t, const char *path)
     meta_add(m, "layca.state.augment_rng", "%s", r2);
     meta_add(m, "layca.state.accumulators", "%08x,%08x,%08x", float_bits(acc[0]), float_bits(acc[1]),
              float_bits(acc[2]));
+    meta_add(m, "layca.state.loss_window", "%08x,%08x,%08x,%lld", float_bits(t->win_acc[0]), float_bits(t->win_acc[1]),
+             float_bits(t->win_acc[2]), (long long)t->win_seen);
     meta_add(m, "layca.state.results", "%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g", t->trl, t->tra,
              t->tel, t->tea, t->tea5, t->vl, t->va, t->va5, t->sil_value);
     meta_add(m, "layca.checksum", "%016llx", (unsigned long long)hash_tensors(ts, n));
@@ -275,6 +280,16 @@ lc_status lc_checkpoint_parse(uint8_t *bytes, size_t len, const char *where, lc_
     }
     c->epoch_open = open != 0;
     for (int k = 0; k < 3; k++) c->acc[k] = bits_float(ab[k]);
+    /* optional (checkpoints before loss records): the window restarts here */
+    const char *w = lc_st_file_meta(f, "layca.state.loss_window");
+    long long ws = c->seen;
+    if (w && (sscanf(w, "%" SCNx32 ",%" SCNx32 ",%" SCNx32 ",%lld", &ab[0], &ab[1], &ab[2], &ws) != 4 || ws < 0 ||
+              ws > c->seen)) {
+        lc_checkpoint_deinit(c);
+        return LC_ERR(LC_ERR_FORMAT, "%s: the checkpoint's loss window ('%s') is malformed", where, w);
+    }
+    for (int k = 0; k < 3; k++) c->win_acc[k] = bits_float(ab[k]);
+    c->win_seen = ws;
     return LC_OK;
 }
 
@@ -393,6 +408,8 @@ lc_status lc_trainer_load_checkpoint(lc_trainer *t, const char *path)
     t->epoch = (int)c.epoch;
     t->in_epoch = c.in_epoch;
     t->seen = c.seen;
+    memcpy(t->win_acc, c.win_acc, sizeof t->win_acc);
+    t->win_seen = c.win_seen;
     t->epoch_open = c.epoch_open;
     t->elapsed_before = c.elapsed_s;
     const double *res = c.results;

@@ -71,6 +71,8 @@ typedef struct lc_train_opts {
     int eval_every;             /* evaluate every N epochs (and after the last); 0 = 1 */
     bool no_fuse;               /* the unfused optimizer path (checking, benchmarks) */
     int rotation_every;         /* also record rotation every N steps; 0 = only per epoch */
+    int log_every;              /* a training-loss record every N steps (and at each epoch's end);
+                                 * 0 = none; -1 (lc_train_opts_init) = about 200 records per run */
     bool layca_skip_non_kernel; /* Layca leaves biases untouched (the paper's V2 code) */
     const char *train_only;     /* train only this node's parameters (the paper's single-layer
                                  * training); every other parameter is frozen */
@@ -202,6 +204,8 @@ typedef struct lc_checkpoint {
     uint64_t metrics_bytes, metrics_hash;
     lc_rng batcher_rng, augment_rng;
     float acc[3];               /* the epoch's loss and hit sums, exact */
+    float win_acc[3];           /* the sums at the epoch's last loss record (= acc when the file has none) */
+    int64_t win_seen;
     double results[9];          /* last train/test/val figures and silhouette */
     double elapsed_s;
 } lc_checkpoint;

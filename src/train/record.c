@@ -132,6 +132,7 @@ void lc_trainer_build_settings(lc_trainer *t)
     set_str(t, "silhouette", o->silhouette, true);
     set_bool(t, "layca_skip_bias", o->layca_skip_non_kernel, true);
     set_int(t, "rotation_every", o->rotation_every, true);
+    set_int(t, "log_every", t->log_every, true);
     set_int(t, "eval_every", t->every, true);
     set_bool(t, "fused", !o->no_fuse, false);
     set_str(t, "device", t->rt->info.name, false);
@@ -289,6 +290,12 @@ lc_status lc_record_rotation(lc_trainer *t, double epoch, int64_t step)
     if (t->metrics_fd < 0) return LC_OK;
     lc_rot_rec r = {.epoch = epoch, .step = (double)step, .rotation = t->rot, .norm = t->norm};
     lc_metrics_line_rotation(&t->line, &r, t->L, t->layer_name);
+    return emit(t);
+}
+
+lc_status lc_record_loss(lc_trainer *t, const lc_loss_rec *r)
+{
+    lc_metrics_line_loss(&t->line, r);
     return emit(t);
 }
 

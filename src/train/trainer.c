@@ -66,6 +66,7 @@ void lc_train_spec_overlay(lc_train_spec *dst, const lc_train_spec *src)
 void lc_train_opts_init(lc_train_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->log_every = -1;
     lc_train_spec_unset(&o->spec);
 }
 
@@ -436,6 +437,7 @@ lc_status lc_trainer_create(lc_trainer **out, const lc_train_opts *o)
         t->total_steps = t->spec.steps;
     }
     t->every = o->eval_every > 0 ? o->eval_every : 1;
+    t->log_every = o->log_every >= 0 ? o->log_every : (int)(t->total_steps / 200 > 1 ? t->total_steps / 200 : 1);
     lc_trainer_build_settings(t);
 
     char path[2048] = "";
@@ -556,16 +558,32 @@ static lc_status find_nonfinite(lc_trainer *t, char *where, size_t cap)
     return st;
 }
 
-/* The accumulators read after step `upto` (one step behind): the running
- * loss, and the non-finite policy. */
-static lc_status watch_loss(lc_trainer *t, int64_t upto)
+/* A loss record for the window since the epoch's previous one, every
+ * log_every steps and at the epoch's end. */
+static lc_status log_loss(lc_trainer *t, const float acc[3], bool epoch_end)
+{
+    int64_t n = t->pending_seen - t->win_seen;
+    if (t->log_every <= 0 || n <= 0 || (t->pending_step % t->log_every && !epoch_end)) return LC_OK;
+    lc_loss_rec r = {.epoch = t->pending_epoch, .step = (double)t->pending_step, .lr = t->lr,
+                     .loss = ((double)acc[0] - t->win_acc[0]) / (double)n,
+                     .acc = ((double)acc[1] - t->win_acc[1]) / (double)n, .examples = (double)n};
+    memcpy(t->win_acc, acc, sizeof t->win_acc);
+    t->win_seen = t->pending_seen;
+    return lc_record_loss(t, &r);
+}
+
+/* The accumulators read after step pending_step (one step behind): the
+ * running loss, the loss record, and the non-finite policy. */
+lc_status lc_trainer_watch_loss(lc_trainer *t, bool epoch_end)
 {
     if (!lc_exec_stats_pending(t->ex)) return LC_OK;
     float acc[3];
     LC_TRY(lc_exec_stats_collect(t->ex, acc));
     LC_TRY(lc_train_dist_acc(t, acc));
+    int64_t upto = t->pending_step;
     double loss = t->pending_seen > 0 ? acc[0] / (double)t->pending_seen : NAN;
     t->running_loss = loss;
+    LC_TRY(log_loss(t, acc, epoch_end));
     if (isfinite(acc[0]) || t->nonfinite_seen) return LC_OK;
     t->nonfinite_seen = true;
     char where[256];
@@ -592,6 +610,8 @@ static lc_status begin_epoch(lc_trainer *t)
     LC_TRY(lc_optim_set_rates(t->opt, t->rates));
     float zero[3] = {0, 0, 0};
     LC_TRY(lc_exec_stats_set(t->ex, zero));
+    memset(t->win_acc, 0, sizeof t->win_acc);
+    t->win_seen = 0;
     lc_batcher_begin_epoch(&t->tb);
     t->in_epoch = 0;
     t->seen = 0;
@@ -623,7 +643,7 @@ static void rotation_summary(const lc_trainer *t, char *buf, size_t len)
 static lc_status end_epoch(lc_trainer *t, bool last)
 {
     int e = t->epoch;
-    LC_TRY(watch_loss(t, t->step));
+    LC_TRY(lc_trainer_watch_loss(t, true));
     double v[2];
     LC_TRY(lc_exec_stats(t->ex, &v[0], &v[1], false)); /* synchronises */
     LC_TRY(lc_train_dist_sum(t, v, 2));
@@ -688,9 +708,11 @@ lc_status lc_trainer_step(lc_trainer *t)
     t->in_epoch++;
     t->seen += n_global;
     /* the loss after the previous step (ready by now), then a read of this one */
-    LC_TRY(watch_loss(t, t->step - 1));
+    LC_TRY(lc_trainer_watch_loss(t, false));
     LC_TRY(lc_exec_stats_request(t->ex));
     t->pending_seen = t->seen;
+    t->pending_step = t->step;
+    t->pending_epoch = t->epoch + (double)t->in_epoch / (double)t->per_epoch;
     if (rot) LC_TRY(lc_record_rotation(t, t->epoch + (double)t->in_epoch / (double)t->per_epoch, t->step));
     t->train_time += lc_now_s() - t0;
     t->steps_here++;

@@ -4,6 +4,7 @@
 #ifndef LC_TRAINER_INTERNAL_H
 #define LC_TRAINER_INTERNAL_H
 
+#include "lc_metrics.h"
 #include "lc_train.h"
 
 /* Fixed gating: per gated ReLU, its mask node and the recorded on/off bits
@@ -61,6 +62,11 @@ struct lc_trainer {
     double trl, tra, tel, tea, tea5, vl, va, va5, sil_value;
     double running_loss;        /* mean loss of the epoch, one step behind */
     int64_t pending_seen;       /* examples counted by the pending accumulator read */
+    int64_t pending_step;       /* the step it was requested after */
+    double pending_epoch;       /* and its position in epochs */
+    int log_every;              /* loss records every N steps; 0 = none */
+    float win_acc[3];           /* the accumulators at the epoch's last loss record (checkpointed) */
+    int64_t win_seen;           /* and the examples counted then */
     bool nonfinite_seen;
 
     /* time (this process) */
@@ -117,6 +123,7 @@ lc_status lc_record_settings(lc_trainer *t);
 lc_status lc_record_eval(lc_trainer *t, double time_s);
 lc_status lc_record_rotation(lc_trainer *t, double epoch, int64_t step);
 lc_status lc_record_silhouette(lc_trainer *t, int epoch);
+lc_status lc_record_loss(lc_trainer *t, const lc_loss_rec *r);
 lc_status lc_record_nonfinite(lc_trainer *t, int64_t step, double loss, const char *where);
 
 /* checkpoint.c */
@@ -128,6 +135,9 @@ lc_status lc_checkpoint_prune(const char *dir, int keep);
 lc_status lc_trainer_check_paths(lc_trainer *t);
 
 /* progress.c */
+/* collects a pending read of the loss accumulators (the loss record and the
+ * non-finite check it carries); epoch_end: the epoch's last step */
+lc_status lc_trainer_watch_loss(lc_trainer *t, bool epoch_end);
 void lc_trainer_progress(lc_trainer *t, bool epoch_end, const char *line);
 void lc_trainer_progress_end(lc_trainer *t);
 
