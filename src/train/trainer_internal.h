@@ -102,6 +102,7 @@ struct lc_trainer {
     int rank, ranks, lbatch;
     float *dist_buf;            /* the gradients, staged on the host */
     double dist_s;              /* wall time of the gradient exchanges */
+    double dist_wait_s;         /* wall time waiting for the backward pass before them */
     int64_t dist_steps;
     char dist_device[256];      /* the device chosen by the local rank */
 };
