@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "lc_metrics.h"
@@ -838,6 +839,22 @@ START_TEST(outputs_never_overwrite_inputs)
     x.metrics_path = m;
     expect_refused(x, "does not exist");
     ck_assert_msg(access(m, F_OK) != 0, "the metrics file was written before the output folders were checked");
+    /* a checkpoint folder named relative to the working folder, not yet
+     * made (its nearest existing parent is "."): accepted and made */
+    char cwd[PATH_MAX];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    ck_assert_int_eq(chdir(dir), 0);
+    x = o;
+    x.checkpoint_dir = "ow-rel-ckpt/sub";
+    x.checkpoint_every = 2;
+    lc_train_result r;
+    lc_status st = lc_train_run(&x, &r);
+    ck_assert_int_eq(chdir(cwd), 0);
+    ck_assert_msg(st == LC_OK, "a relative checkpoint folder: %s", lc_error_message());
+    lc_train_result_free(&r);
+    char ck[800];
+    snprintf(ck, sizeof ck, "%s/ow-rel-ckpt/sub/ckpt-000000000002.safetensors", dir);
+    ck_assert_msg(access(ck, F_OK) == 0, "no checkpoint %s", ck);
     /* the inputs are intact */
     ck_assert(hash_file(model_path) == model_h);
     ck_assert(hash_file(labels) == labels_h);

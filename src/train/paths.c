@@ -210,7 +210,11 @@ lc_status lc_trainer_check_paths(lc_trainer *t)
             snprintf(dir, sizeof dir, "%s", out[i].path);
             struct stat s;
             while (stat(dir, &s) != 0 && strrchr(dir, '/') && strrchr(dir, '/') != dir) *strrchr(dir, '/') = 0;
-            if (stat(dir, &s) != 0) snprintf(dir, sizeof dir, ".");
+            if (stat(dir, &s) != 0) {
+                snprintf(dir, sizeof dir, "."); /* a relative path whose first part is missing */
+                if (stat(dir, &s) != 0)
+                    return LC_ERR(LC_ERR_IO, "%s %s: the current folder: %s", out[i].what, out[i].path, strerror(errno));
+            }
             if (!S_ISDIR(s.st_mode))
                 return LC_ERR(LC_ERR_INVALID, "%s %s: %s is not a folder", out[i].what, out[i].path, dir);
             snprintf(probe, sizeof probe, "%s/.layca-probe-%ld", dir, (long)getpid());
