@@ -290,6 +290,52 @@ lc_status lc_exec_backward(lc_exec *ex)
     return lcx_run(ex, L, L->n_fwd, L->count);
 }
 
+int lc_exec_backward_launches(const lc_exec *ex)
+{
+    const llist *L = &ex->lists[ex->cur];
+    return L->count - L->n_fwd;
+}
+
+lc_status lc_exec_backward_part(lc_exec *ex, int from, int to)
+{
+    const llist *L = &ex->lists[ex->cur];
+    if (from < 0 || from > to || to > L->count - L->n_fwd)
+        return LC_ERR(LC_ERR_INVALID, "backward launches [%d, %d): the pass has %d", from, to, L->count - L->n_fwd);
+    return lcx_run(ex, L, L->n_fwd + from, L->n_fwd + to);
+}
+
+/* Whether launch x names the gradient arena: a GEMM's output (or the
+ * sub-buffer it was rebased on) or a kernel argument. */
+static bool names_grads(const lc_exec *ex, const launch *x)
+{
+    if (x->kind == L_GEMM) {
+        cl_mem c = x->c;
+        for (int i = 0; i < ex->n_subs; i++)
+            if (ex->subs[i] == c) c = ex->sub_parent[i];
+        return c == ex->grads;
+    }
+    if (x->kind != L_KERNEL) return false; /* a host conv writes its node's value only */
+    for (int a = 0; a < x->nargs; a++)
+        if (x->arg_size[a] == sizeof(cl_mem) && !memcmp(x->arg_bytes + x->arg_at[a], &ex->grads, sizeof(cl_mem)))
+            return true;
+    return false;
+}
+
+void lc_exec_grad_last_launch(const lc_exec *ex, int *last)
+{
+    const lc_graph *g = ex->g;
+    const llist *L = &ex->lists[ex->cur];
+    for (int p = 0; p < g->n_params; p++) last[p] = -1;
+    for (int i = L->n_fwd; i < L->count; i++) {
+        int node = L->l[i].node;
+        if (lcx_where(ex, node).buf == ex->grads) {
+            last[g->nodes[g->nodes[node].grad_of].param_index] = i - L->n_fwd;
+        } else if (names_grads(ex, &L->l[i])) {
+            for (int p = 0; p < g->n_params; p++) last[p] = i - L->n_fwd;
+        }
+    }
+}
+
 lc_status lc_exec_stats5(lc_exec *ex, double *loss_sum, double *correct, double *correct5, bool reset)
 {
     float acc[3];

@@ -137,6 +137,23 @@ lc_status lc_exec_forward(lc_exec *ex);
 /* Enqueues the backward pass (after lc_exec_forward): fills the gradient
  * arena. */
 lc_status lc_exec_backward(lc_exec *ex);
+/* The backward pass in parts, for host work that overlaps it (the gradient
+ * all-reduce of data parallelism).  Backward launches are numbered from 0
+ * to lc_exec_backward_launches - 1 in the current batch's list (the one
+ * lc_exec_set_batch chose); lc_exec_backward_part enqueues launches
+ * [from, to), so parts [0, a), [a, b), ..., [z, count) enqueue exactly what
+ * lc_exec_backward does.  The caller makes a part's end observable (a
+ * marker, a non-blocking map or read: the queue is in order) and flushes. */
+int lc_exec_backward_launches(const lc_exec *ex);
+lc_status lc_exec_backward_part(lc_exec *ex, int from, int to);
+/* last[i] (g->n_params entries, g->params order): the number of the last
+ * backward launch that writes parameter i's region of the gradient arena,
+ * -1 when none does; once it has run the region is final for this step.
+ * Computed from the current list: a launch writes its node's value (a
+ * parameter gradient node's value is its parameter's region); a launch of
+ * any other node that names the gradient arena (a kernel argument, a GEMM's
+ * output) counts as writing every parameter's region. */
+void lc_exec_grad_last_launch(const lc_exec *ex, int *last);
 /* Reads (and optionally resets) the accumulated loss sum and correct count;
  * this synchronises with the device. */
 lc_status lc_exec_stats(lc_exec *ex, double *loss_sum, double *correct, bool reset);
