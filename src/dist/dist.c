@@ -11,6 +11,8 @@ struct lc_dist {
     int rank, size, local_rank, local_size;
     MPI_Comm local;
     double sum_s;
+    MPI_Request req[64]; /* sums started and not yet waited for */
+    int n_req;
 };
 
 bool lc_dist_available(void) { return true; }
@@ -68,28 +70,38 @@ int lc_dist_local_rank(const lc_dist *d) { return d ? d->local_rank : 0; }
 int lc_dist_local_size(const lc_dist *d) { return d ? d->local_size : 1; }
 double lc_dist_sum_seconds(const lc_dist *d) { return d ? d->sum_s : 0.0; }
 
-#define MAX_BUCKETS 64
+lc_status lc_dist_sum_wait(lc_dist *d)
+{
+    if (!d || d->n_req == 0) return LC_OK;
+    double t0 = MPI_Wtime();
+    int k = d->n_req;
+    d->n_req = 0;
+    MPI_TRY(MPI_Waitall(k, d->req, MPI_STATUSES_IGNORE));
+    d->sum_s += MPI_Wtime() - t0;
+    return LC_OK;
+}
 
-lc_status lc_dist_sum_f32(lc_dist *d, float *buf, size_t n, size_t bucket_floats)
+lc_status lc_dist_sum_f32_start(lc_dist *d, float *buf, size_t n, size_t bucket_floats)
 {
     if (!d || d->size == 1 || n == 0) return LC_OK;
     size_t bf = bucket_floats ? bucket_floats : (size_t)4 << 20;
     if (bf > (size_t)1 << 30) bf = (size_t)1 << 30;
-    double t0 = MPI_Wtime();
-    MPI_Request req[MAX_BUCKETS];
-    size_t off = 0;
-    while (off < n) {
-        /* up to MAX_BUCKETS buckets in flight, then wait for them */
-        int k = 0;
-        for (; k < MAX_BUCKETS && off < n; k++) {
-            size_t m = n - off < bf ? n - off : bf;
-            MPI_TRY(MPI_Iallreduce(MPI_IN_PLACE, buf + off, (int)m, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req[k]));
-            off += m;
-        }
-        MPI_TRY(MPI_Waitall(k, req, MPI_STATUSES_IGNORE));
+    for (size_t off = 0; off < n;) {
+        /* up to LC_COUNTOF(d->req) buckets in flight, then wait for them */
+        if (d->n_req == (int)LC_COUNTOF(d->req)) LC_TRY(lc_dist_sum_wait(d));
+        size_t m = n - off < bf ? n - off : bf;
+        double t0 = MPI_Wtime();
+        MPI_TRY(MPI_Iallreduce(MPI_IN_PLACE, buf + off, (int)m, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &d->req[d->n_req++]));
+        d->sum_s += MPI_Wtime() - t0;
+        off += m;
     }
-    d->sum_s += MPI_Wtime() - t0;
     return LC_OK;
+}
+
+lc_status lc_dist_sum_f32(lc_dist *d, float *buf, size_t n, size_t bucket_floats)
+{
+    LC_TRY(lc_dist_sum_f32_start(d, buf, n, bucket_floats));
+    return lc_dist_sum_wait(d);
 }
 
 lc_status lc_dist_sum_f64(lc_dist *d, double *buf, size_t n)
@@ -153,6 +165,8 @@ int lc_dist_local_rank(const lc_dist *d) { return 0; }
 int lc_dist_local_size(const lc_dist *d) { return 1; }
 double lc_dist_sum_seconds(const lc_dist *d) { return 0.0; }
 lc_status lc_dist_sum_f32(lc_dist *d, float *buf, size_t n, size_t bucket_floats) { return LC_OK; }
+lc_status lc_dist_sum_f32_start(lc_dist *d, float *buf, size_t n, size_t bucket_floats) { return LC_OK; }
+lc_status lc_dist_sum_wait(lc_dist *d) { return LC_OK; }
 lc_status lc_dist_sum_f64(lc_dist *d, double *buf, size_t n) { return LC_OK; }
 lc_status lc_dist_max_i32(lc_dist *d, int *v) { return LC_OK; }
 lc_status lc_dist_bcast(lc_dist *d, void *buf, size_t bytes, int root) { return LC_OK; }

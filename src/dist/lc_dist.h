@@ -39,6 +39,11 @@ int lc_dist_local_size(const lc_dist *d);
  * most bucket_floats (0: 4 Mi floats) that are all in flight at once
  * (non-blocking all-reduces); every rank gets the same bits. */
 lc_status lc_dist_sum_f32(lc_dist *d, float *buf, size_t n, size_t bucket_floats);
+/* The same, started now and finished by lc_dist_sum_wait (which waits for
+ * every sum started so far); the buffer must stay untouched in between.
+ * Each rank starts its sums in the same order (one collective each). */
+lc_status lc_dist_sum_f32_start(lc_dist *d, float *buf, size_t n, size_t bucket_floats);
+lc_status lc_dist_sum_wait(lc_dist *d);
 lc_status lc_dist_sum_f64(lc_dist *d, double *buf, size_t n);
 /* The largest value over the ranks, in place. */
 lc_status lc_dist_max_i32(lc_dist *d, int *v);
