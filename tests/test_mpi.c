@@ -5,7 +5,8 @@
  * SIGTERM to mpirun) resumes on 2 ranks to the uninterrupted run's weights
  * and metrics, bit for bit; a checkpoint of 2 ranks refuses 1; a batch that
  * 2 ranks cannot split is a clear error; `layca study --parallel-runs 2`
- * deals its runs to the 2 ranks.
+ * deals its runs to the 2 ranks; the gradient exchange starts buckets
+ * before the backward pass has ended.
  * Skipped in a build without MPI (meson found no 'mpi' dependency). */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
@@ -316,6 +317,38 @@ START_TEST(study_parallel_runs)
 }
 END_TEST
 
+/* The exchange overlaps the backward pass: rank 0's report counts the
+ * buckets whose sum started while backward launches were still to run
+ * (mlp3: the bucket of fc2 and fc3 before fc1's gradients), with the
+ * buffers mapped and staged (--device-only). */
+static void overlapped(const char *name, const char *opt)
+{
+    char args[8000], log[1200];
+    snprintf(log, sizeof log, "%s/%s.log", tmp, name);
+    snprintf(args, sizeof args, "train %s/models/mlp3.json --data %s --steps 3 --batch 64 %s", src, data, opt);
+    setenv("LAYCA_LOG", "info", 1);
+    int rc = run(2, args, log);
+    setenv("LAYCA_LOG", "warn", 1);
+    ck_assert_msg(rc == 0, "%s: the 2-rank run failed (log %s)", name, log);
+    char *text = lc_test_read_text(log);
+    const char *p = strstr(text, "buckets started before the backward pass ended");
+    ck_assert_msg(p, "%s: no report of the overlap:\n%s", name, text);
+    while (p > text && p[-1] != ';') p--;
+    long long early = -1, all = -1;
+    ck_assert_int_eq(sscanf(p, " %lld of %lld", &early, &all), 2);
+    ck_assert_msg(early > 0 && early < all, "%s: %lld of %lld buckets started before the backward pass ended:\n%s",
+                  name, early, all, text);
+    free(text);
+}
+
+START_TEST(exchange_overlaps_backward)
+{
+    setup();
+    overlapped("overlap", "");
+    overlapped("overlap-staged", "--device-only");
+}
+END_TEST
+
 START_TEST(batch_not_divisible)
 {
     setup();
@@ -340,6 +373,7 @@ int main(void)
     tcase_add_test(tc, sigterm_two_ranks_resume);
     tcase_add_test(tc, study_parallel_runs);
     tcase_add_test(tc, batch_not_divisible);
+    tcase_add_test(tc, exchange_overlaps_backward);
     suite_add_tcase(s, tc);
     return lc_test_run(s);
 }

@@ -114,6 +114,9 @@ void lc_trainer_destroy(lc_trainer *t)
     free(t->idx);
     free(t->host_params);
     free(t->dist_buf);
+    free(t->dist_bk);
+    free(t->dist_pb);
+    free(t->dist_last);
     free(t->rates);
     free(t->mult);
     free(t->layer_of_kernel);
@@ -694,9 +697,11 @@ lc_status lc_trainer_step(lc_trainer *t)
         LC_TRY(lc_exec_set_batch(t->ex, t->xbuf, t->ybuf, n));
         if (t->gate.n) LC_TRY(lc_gating_upload(t, 0, t->tb.order + t->tb.last_start, n));
         LC_TRY(lc_exec_forward(t->ex));
-        LC_TRY(lc_exec_backward(t->ex));
+        if (t->ranks == 1) LC_TRY(lc_exec_backward(t->ex));
     }
-    LC_TRY(lc_train_dist_grads(t, n, n_global)); /* the mean over the ranks */
+    /* ranks > 1: the backward pass overlapped with the gradients' exchange,
+     * whose result is the mean over the ranks */
+    LC_TRY(lc_train_dist_grads(t, n, n_global));
     /* rotation: once per epoch after its first batch (as the paper), every
      * --rotation-every steps, and after the last step */
     bool last_step = t->step + 1 == t->total_steps;

@@ -105,6 +105,14 @@ struct lc_trainer {
     double dist_wait_s;         /* wall time waiting for the backward pass before them */
     int64_t dist_steps;
     char dist_device[256];      /* the device chosen by the local rank */
+    /* the gradient arena cut into buckets, exchanged as the backward pass
+     * finishes them (dist.c) */
+    struct lc_dist_bucket *dist_bk;
+    int dist_nbk;
+    int *dist_pb;               /* per parameter: its bucket */
+    int *dist_last;             /* per parameter: the last backward launch writing its gradient */
+    int64_t dist_early;         /* buckets started while backward launches were still to run */
+    int64_t dist_buckets;       /* buckets exchanged */
 };
 
 /* gating.c */
