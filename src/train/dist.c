@@ -101,11 +101,9 @@ static lc_status plan_buckets(lc_trainer *t)
     t->dist_bk = calloc((size_t)np + 1, sizeof *t->dist_bk);
     t->dist_pb = calloc((size_t)np + 1, sizeof *t->dist_pb);
     t->dist_last = calloc((size_t)np + 1, sizeof *t->dist_last);
-    int *idx = calloc((size_t)np + 1, sizeof *idx);
-    if (!t->dist_bk || !t->dist_pb || !t->dist_last || !idx) {
-        free(idx);
-        return LC_ERR(LC_ERR_NOMEM, "out of memory");
-    }
+    t->dist_order = calloc((size_t)np + 1, sizeof *t->dist_order);
+    int *idx = t->dist_order; /* the parameters by offset, then the buckets' order */
+    if (!t->dist_bk || !t->dist_pb || !t->dist_last || !idx) return LC_ERR(LC_ERR_NOMEM, "out of memory");
     for (int i = 0; i < np; i++) {
         int j = i;
         for (; j > 0 && g->params[idx[j - 1]].offset > g->params[i].offset; j--) idx[j] = idx[j - 1];
@@ -124,7 +122,6 @@ static lc_status plan_buckets(lc_trainer *t)
     }
     t->dist_bk[nb++].hi = (size_t)g->param_floats;
     t->dist_nbk = nb;
-    free(idx);
     return LC_OK;
 }
 
@@ -132,9 +129,10 @@ static lc_status plan_buckets(lc_trainer *t)
  * the order they finish in: by last launch, then offset.  The order
  * depends on the graph only (launches follow the nodes' order), so every
  * rank starts the same collectives in the same order. */
-static void order_buckets(lc_trainer *t, int *order)
+static void order_buckets(lc_trainer *t)
 {
     lc_dist_bucket *bk = t->dist_bk;
+    int *order = t->dist_order;
     lc_exec_grad_last_launch(t->ex, t->dist_last);
     for (int b = 0; b < t->dist_nbk; b++) bk[b].ready = -1;
     for (int p = 0; p < t->g->n_params; p++) bk[t->dist_pb[p]].ready = LC_MAX(bk[t->dist_pb[p]].ready, t->dist_last[p]);
@@ -198,8 +196,9 @@ static lc_status backward_part(lc_trainer *t, int from, int to)
  * bucket by bucket: the launches up to the last one writing the next
  * bucket, its copy to the host, the start of its sum while the launches
  * left run; then the wait for all sums and the copies back. */
-static lc_status exchange(lc_trainer *t, int n, int n_global, int *order)
+static lc_status exchange(lc_trainer *t, int n, int n_global)
 {
+    const int *order = t->dist_order;
     bool mapped = lc_rt_host_blas_usable(t->rt);
     int total = n > 0 ? lc_exec_backward_launches(t->ex) : 0, done = 0;
     lc_status st = LC_OK;
@@ -238,17 +237,14 @@ lc_status lc_train_dist_grads(lc_trainer *t, int n, int n_global)
 {
     if (t->ranks == 1) return LC_OK;
     size_t nf = (size_t)t->g->param_floats;
-    if (!t->dist_bk) LC_TRY(plan_buckets(t));
+    if (!t->dist_nbk) LC_TRY(plan_buckets(t));
     if (!t->dist_buf && !lc_rt_host_blas_usable(t->rt)) {
         t->dist_buf = malloc((nf ? nf : 1) * sizeof(float));
         if (!t->dist_buf) return LC_ERR(LC_ERR_NOMEM, "out of memory for the gradients' staging (%zu floats)", nf);
     }
-    int *order = malloc((size_t)t->dist_nbk * sizeof *order);
-    if (!order) return LC_ERR(LC_ERR_NOMEM, "out of memory");
-    order_buckets(t, order);
+    order_buckets(t);
     double t0 = lc_now_s(), w0 = t->dist_wait_s;
-    lc_status st = exchange(t, n, n_global, order);
-    free(order);
+    lc_status st = exchange(t, n, n_global);
     /* the exchange proper: the time waiting for the backward launches apart */
     t->dist_s += lc_now_s() - t0 - (t->dist_wait_s - w0);
     t->dist_steps++;

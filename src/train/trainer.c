@@ -117,6 +117,7 @@ void lc_trainer_destroy(lc_trainer *t)
     free(t->dist_bk);
     free(t->dist_pb);
     free(t->dist_last);
+    free(t->dist_order);
     free(t->rates);
     free(t->mult);
     free(t->layer_of_kernel);

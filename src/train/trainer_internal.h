@@ -111,6 +111,7 @@ struct lc_trainer {
     int dist_nbk;
     int *dist_pb;               /* per parameter: its bucket */
     int *dist_last;             /* per parameter: the last backward launch writing its gradient */
+    int *dist_order;            /* the buckets in the order the backward pass finishes them */
     int64_t dist_early;         /* buckets started while backward launches were still to run */
     int64_t dist_buckets;       /* buckets exchanged */
 };
