@@ -319,7 +319,7 @@ END_TEST
 
 /* The exchange overlaps the backward pass: rank 0's report counts the
  * buckets whose sum started while backward launches were still to run
- * (mlp3: the bucket of fc2 and fc3 before fc1's gradients), with the
+ * (mlp3: the bucket of all but fc1's weight, before fc1's weight gradient), with the
  * buffers mapped and staged (--device-only). */
 static void overlapped(const char *name, const char *opt)
 {
