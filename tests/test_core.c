@@ -324,8 +324,10 @@ START_TEST(atomic_write_refuses_special)
 }
 END_TEST
 
-/* A kill at any moment of a save leaves the old file or the new one and
- * nothing else (no temporary file) where the file system has O_TMPFILE. */
+/* A kill at any moment of a save leaves the old file or the new one, and
+ * where the file system has O_TMPFILE at most one temporary file (a kill
+ * between the link and the rename, a window of two system calls that tmpfs
+ * hits about once in a hundred kills), which the next save removes. */
 START_TEST(atomic_write_killed)
 {
     char d[512], p[600];
@@ -360,8 +362,8 @@ START_TEST(atomic_write_killed)
         ck_assert(WIFSIGNALED(ws)); /* the writer did not fail on its own */
         int tmp, entries = count_entries(d, &tmp);
         if (unnamed) {
-            ck_assert_int_eq(tmp, 0);
-            ck_assert_int_le(entries, 1);
+            ck_assert_int_le(tmp, 1);
+            ck_assert_int_le(entries, 1 + tmp);
         }
         uint8_t *data;
         size_t len;
@@ -372,6 +374,29 @@ START_TEST(atomic_write_killed)
             free(data);
         }
     }
+    /* the next save sweeps what killed writers left, and only that: a dead
+     * writer's file goes; a running process's file and other names stay */
+    pid_t dead = fork();
+    ck_assert_int_ge(dead, 0);
+    if (dead == 0) _exit(0);
+    ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+    char stale[700], live[700], other[700];
+    snprintf(stale, sizeof stale, "%s/.big.bin.tmp-%ld-7", d, (long)dead);
+    snprintf(live, sizeof live, "%s/.big.bin.tmp-1-7", d);
+    snprintf(other, sizeof other, "%s/.big.bin.tmp-%ld-x", d, (long)dead);
+    write_text(stale, "stale");
+    write_text(live, "live");
+    write_text(other, "other");
+    ck_assert_int_eq(lc_file_write_atomic(p, "done", 4), LC_OK);
+    assert_contents(p, "done");
+    ck_assert_int_ne(access(stale, F_OK), 0);
+    ck_assert_int_eq(access(live, F_OK), 0);
+    ck_assert_int_eq(access(other, F_OK), 0);
+    unlink(live);
+    unlink(other);
+    int tmp;
+    ck_assert_int_eq(count_entries(d, &tmp), 1);
+    ck_assert_int_eq(tmp, 0);
 }
 END_TEST
 

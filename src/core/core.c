@@ -2,7 +2,9 @@
 #define _GNU_SOURCE
 #include "lc_core.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -340,6 +342,37 @@ static int write_all(int fd, const void *data, size_t len)
 
 static _Atomic unsigned long lc_tmp_counter_;
 
+/* Removes the temporary files that earlier writers of the same destination
+ * left in folder dfd when they were killed (between linking the unnamed file
+ * and renaming it, or anywhere on the named path): ".PREFIX.tmp-PID-N" whose
+ * PID is not this process and no longer runs.  A live writer's file is never
+ * touched. */
+static void sweep_stale_temporaries(int dfd, const char *prefix)
+{
+    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    DIR *dir = fdopendir(fd);
+    if (!dir) {
+        close(fd);
+        return;
+    }
+    size_t plen = strlen(prefix);
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        if (strncmp(e->d_name, prefix, plen) != 0) continue;
+        const char *q = e->d_name + plen;
+        char *end;
+        long pid = strtol(q, &end, 10);
+        if (end == q || *end != '-' || pid <= 0 || pid > INT_MAX || pid == (long)getpid()) continue;
+        q = end + 1;
+        strtoul(q, &end, 10);
+        if (end == q || *end) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        unlinkat(dirfd(dir), e->d_name, 0);
+    }
+    closedir(dir);
+}
+
 lc_status lc_file_write_atomic(const char *path, const void *data, size_t len)
 {
     if (!path || !*path) return LC_ERR(LC_ERR_INVALID, "cannot write: empty file name");
@@ -380,8 +413,9 @@ lc_status lc_file_write_atomic(const char *path, const void *data, size_t len)
         goto done;
     }
     unsigned long seq = ++lc_tmp_counter_;
-    snprintf(tmp, sizeof tmp, ".%.*s.tmp-%ld-%lu", (int)LC_MIN(strlen(base), (size_t)NAME_MAX - 48), base,
-             (long)getpid(), seq);
+    char prefix[NAME_MAX + 8];
+    snprintf(prefix, sizeof prefix, ".%.*s.tmp-", (int)LC_MIN(strlen(base), (size_t)NAME_MAX - 48), base);
+    snprintf(tmp, sizeof tmp, "%s%ld-%lu", prefix, (long)getpid(), seq);
 
     bool named = false; /* the temporary name exists and must go on failure */
 #ifdef O_TMPFILE
@@ -427,6 +461,7 @@ lc_status lc_file_write_atomic(const char *path, const void *data, size_t len)
     }
     named = false;
     fsync(dfd); /* the rename itself survives a power loss */
+    sweep_stale_temporaries(dfd, prefix);
 done:
     if (fd >= 0) close(fd);
     if (st != LC_OK && named && dfd >= 0) unlinkat(dfd, tmp, 0);

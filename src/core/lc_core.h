@@ -92,7 +92,10 @@ lc_status lc_file_read(const char *path, uint8_t **data, size_t *len);
  * folder, is synced, linked under a temporary name and renamed over the
  * destination, and the folder is synced; where the file system has no
  * O_TMPFILE a named temporary file (".NAME.tmp-*") is used instead and
- * removed on every error.  A symbolic link is followed: its final target is
+ * removed on every error.  A writer killed between the link and the rename
+ * (or anywhere on the named path) leaves its temporary file; the next
+ * successful write of the same destination removes those of processes that
+ * no longer run.  A symbolic link is followed: its final target is
  * replaced and the link kept.  An existing file keeps its permission bits.  A
  * destination that exists but is not a regular file (folder, FIFO, device,
  * socket) is refused with LC_ERR_INVALID and left alone. */
