@@ -24,6 +24,10 @@ for path in sys.argv[1:]:
             elif t.get("result") not in ("OK", "EXPECTEDFAIL") and bad == 0:
                 failed += 1  # crashed, timed out or errored without a TAP failure line
             print(f"  {config}/{t['name']}: {t.get('result')} ({oks} passed, {bad} failed)", file=sys.stderr)
+            # the failing checks themselves, next to the totals (the full
+            # output is in meson's log, far above in a long run)
+            for m in re.findall(r"^not ok \d+.*$", out, re.M)[:10]:
+                print(f"    {m[:400]}", file=sys.stderr)
 line = f"{passed} passed, {failed} failed"
 if skipped:
     line += f", {skipped} skipped"
