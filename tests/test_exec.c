@@ -906,6 +906,7 @@ START_TEST(pooling_vs_reference)
         /* asymmetric, and 2x2 stride 2 windows that the padding keeps off the 2x2 and tiled kernels */
         {2, 8, 7, {2, 2, 2, 2}, {3, 2, 2, 1}, 3, {1, 0, 0, 1}, {0, 1, 2, 0}, false},
         {4, 7, 10, {2, 3, 2, 3}, {2, 2, 2, 2}, 2, {1, 2, 0, 1}, {1, 1, 0, 0}, true},
+        {3, 7, 7, {2, 2, 2, 2}, {3, 3, 2, 2}, 2, {0}, {0}, false}, /* no padding: either rule is kh * kw */
     };
     for (size_t i = 0; i < LC_COUNTOF(t); i++)
         for (int mode = 0; mode < 2; mode++) {

@@ -394,7 +394,7 @@ static lc_status lower_pool(lc_exec *ex, llist *L, int id, int nb, bool tr)
     bool unpadded = !f->pad_t && !f->pad_l && !f->pad_b && !f->pad_r;
     bool two = unpadded && f->kh == 2 && f->kw == 2 && f->sh == 2 && f->sw == 2;
     bool tiled = unpadded && f->sh == f->kh && f->sw == f->kw;
-    int incl = f->count_pad;
+    int incl = f->count_pad || unpadded; /* without padding both rules divide by kh * kw */
     if (ex->gpu) { /* one work-item per output (forward) or input (backward) element */
         size_t r0 = (size_t)(fwd ? ow : w), r1 = (size_t)(fwd ? oh : h);
         if (two && nd->op == LC_OP_MAXPOOL) { /* one work-item per 2x2 window */
