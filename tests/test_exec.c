@@ -690,6 +690,20 @@ START_TEST(conv_same_padding_semantics)
     ck_assert_int_ne(lc_graph_infer(g), LC_OK);
     ck_assert_ptr_nonnull(strstr(lc_error_message(), "node 'mp' (maxpool)"));
     lc_graph_destroy(g);
+    /* padding makes it fit (2 + 1 + 0 rows, 5 + 0 + 1 columns) */
+    g = cg_begin(2, 2, 5, &x);
+    lc_graph_add_pool_pad(g, LC_OP_AVGPOOL, "ap", x, 3, 3, 3, 3, (const int[]){1, 0, 0, 1}, false);
+    ck_assert_msg(lc_graph_infer(g) == LC_OK, "%s", lc_error_message());
+    const lc_node *ap = &g->nodes[lc_graph_find(g, "ap")];
+    ck_assert(ap->shape.dims[1] == 1 && ap->shape.dims[2] == 2);
+    lc_graph_destroy(g);
+    /* a side's padding as large as the window, from a C builder */
+    g = cg_begin(2, 6, 6, &x);
+    lc_graph_add_pool_pad(g, LC_OP_MAXPOOL, "mp", x, 3, 2, 1, 1, (const int[]){0, 2, 0, 0}, true);
+    ck_assert_int_ne(lc_graph_infer(g), LC_OK);
+    ck_assert_msg(strstr(lc_error_message(), "node 'mp' (maxpool): maxpool padding [0, 2, 0, 0]"), "%s",
+                  lc_error_message());
+    lc_graph_destroy(g);
 }
 END_TEST
 
