@@ -1,55 +1,71 @@
-/* Pooling without padding (windows that do not fit are dropped), NCHW.
- * nc = batch * channels planes of h x w.  One work-item per output row
+/* Pooling, NCHW, windows that do not fit are dropped.  nc = batch *
+ * channels planes of h x w.  The general kernels take the padding (pt on
+ * top, pl on the left; the bottom and right padding only set oh and ow):
+ * padded positions are not values (max ignores them; avg divides by kh * kw
+ * when incl, else by the window's real values).  Each side's padding is
+ * smaller than the window, so every window holds a real value.  The 2x2 and
+ * tiled kernels are for unpadded windows.  One work-item per output row
  * (forward) or input row (backward, a gather: no atomics), with a loop
  * along the row (see conv.cl on PoCL).  Offsets are 64-bit (ulong) and so
  * is every index past a plane; within a plane (h * w) indices are ints. */
 
-/* first index (row-major window order) of the window's maximum */
-static int lc_window_argmax(__global const float *xp, int w, int y0, int x0, int kh, int kw)
+/* first index (row-major window order) of the maximum among the real
+ * values of the window at (y0, x0) (negative in the padding) */
+static int lc_window_argmax(__global const float *xp, int h, int w, int y0, int x0, int kh, int kw)
 {
-    int best = y0 * w + x0;
+    int ya = max(y0, 0), yb = min(y0 + kh, h), xa = max(x0, 0), xb = min(x0 + kw, w);
+    int best = ya * w + xa;
     float m = xp[best];
-    for (int a = 0; a < kh; a++)
-        for (int b = 0; b < kw; b++) {
-            int k = (y0 + a) * w + x0 + b;
+    for (int a = ya; a < yb; a++)
+        for (int b = xa; b < xb; b++) {
+            int k = a * w + b;
             if (xp[k] > m) { m = xp[k]; best = k; }
         }
     return best;
 }
 
+/* 1 / the divisor of the average over the window at (y0, x0) */
+static float lc_window_inv(int h, int w, int y0, int x0, int kh, int kw, int incl)
+{
+    if (incl) return 1.0f / (float)(kh * kw);
+    int rows = min(y0 + kh, h) - max(y0, 0), cols = min(x0 + kw, w) - max(x0, 0);
+    return 1.0f / (float)(rows * cols);
+}
+
 __kernel void lc_maxpool_fwd(__global float *y, ulong y_off, __global const float *x, ulong x_off, int nc, int h, int w,
-                             int kh, int kw, int sh, int sw, int oh, int ow)
+                             int kh, int kw, int sh, int sw, int pt, int pl, int oh, int ow)
 {
     int row = get_global_id(0);
     if (row >= nc * oh) return;
-    int oy = row % oh, pl = row / oh;
-    __global const float *xp = x + x_off + (size_t)pl * h * w;
+    int oy = row % oh, p = row / oh;
+    __global const float *xp = x + x_off + (size_t)p * h * w;
     __global float *d = y + y_off + (size_t)row * ow;
-    for (int ox = 0; ox < ow; ox++) d[ox] = xp[lc_window_argmax(xp, w, oy * sh, ox * sw, kh, kw)];
+    for (int ox = 0; ox < ow; ox++) d[ox] = xp[lc_window_argmax(xp, h, w, oy * sh - pt, ox * sw - pl, kh, kw)];
 }
 
-/* first and last window index (along one axis) that covers input position i */
+/* first and last window index (along one axis) that covers position i of
+ * the padded input (the input's i - pad) */
 static int lc_win_lo(int i, int k, int s) { int t = i - k + 1; return t <= 0 ? 0 : (t + s - 1) / s; }
 static int lc_win_hi(int i, int s, int o) { int t = i / s; return t < o - 1 ? t : o - 1; }
 
 /* dx = sum of dy over the windows whose (first) maximum is this element */
 __kernel void lc_maxpool_bwd(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off,
                              __global const float *x, ulong x_off, int nc, int h, int w, int kh, int kw, int sh, int sw,
-                             int oh, int ow)
+                             int pt, int pl, int oh, int ow)
 {
     int row = get_global_id(0);
     if (row >= nc * h) return;
-    int iy = row % h, pl = row / h;
-    __global const float *xp = x + x_off + (size_t)pl * h * w;
-    __global const float *g = dy + dy_off + (size_t)pl * oh * ow;
+    int iy = row % h, p = row / h;
+    __global const float *xp = x + x_off + (size_t)p * h * w;
+    __global const float *g = dy + dy_off + (size_t)p * oh * ow;
     __global float *d = dx + dx_off + (size_t)row * w;
-    int oy0 = lc_win_lo(iy, kh, sh), oy1 = lc_win_hi(iy, sh, oh);
+    int oy0 = lc_win_lo(iy + pt, kh, sh), oy1 = lc_win_hi(iy + pt, sh, oh);
     for (int ix = 0; ix < w; ix++) {
-        int me = iy * w + ix, ox0 = lc_win_lo(ix, kw, sw), ox1 = lc_win_hi(ix, sw, ow);
+        int me = iy * w + ix, ox0 = lc_win_lo(ix + pl, kw, sw), ox1 = lc_win_hi(ix + pl, sw, ow);
         float s = 0.0f;
         for (int oy = oy0; oy <= oy1; oy++)
             for (int ox = ox0; ox <= ox1; ox++)
-                if (lc_window_argmax(xp, w, oy * sh, ox * sw, kh, kw) == me) s += g[oy * ow + ox];
+                if (lc_window_argmax(xp, h, w, oy * sh - pt, ox * sw - pl, kh, kw) == me) s += g[oy * ow + ox];
         d[ix] = s;
     }
 }
@@ -69,7 +85,7 @@ __kernel void lc_maxpool_bwd_tiled(__global float *dx, ulong dx_off, __global co
     __global const float *g = dy + dy_off + (size_t)row * ow;
     __global float *d = dx + dx_off + (size_t)pl * h * w;
     for (int ox = 0; ox < ow; ox++) {
-        int best = lc_window_argmax(xp, w, oy * kh, ox * kw, kh, kw);
+        int best = lc_window_argmax(xp, h, w, oy * kh, ox * kw, kh, kw);
         float gv = g[ox];
         for (int a = 0; a < kh; a++)
             for (int b = 0; b < kw; b++) {
@@ -83,40 +99,55 @@ __kernel void lc_maxpool_bwd_tiled(__global float *dx, ulong dx_off, __global co
         for (int k = oh * kh * w; k < h * w; k++) d[k] = 0.0f;
 }
 
+/* the average over the real values of the window at (y0, x0) */
+static float lc_window_avg(__global const float *xp, int h, int w, int y0, int x0, int kh, int kw, int incl)
+{
+    int ya = max(y0, 0), yb = min(y0 + kh, h), xa = max(x0, 0), xb = min(x0 + kw, w);
+    float s = 0.0f;
+    for (int a = ya; a < yb; a++)
+        for (int b = xa; b < xb; b++) s += xp[a * w + b];
+    return s * lc_window_inv(h, w, y0, x0, kh, kw, incl);
+}
+
+/* dx at (iy, ix) of a plane: the sum over the windows covering it of their
+ * dy / divisor */
+static float lc_avg_grad(__global const float *g, int h, int w, int iy, int ix, int kh, int kw, int sh, int sw, int pt,
+                         int pl, int oh, int ow, int incl)
+{
+    int oy0 = lc_win_lo(iy + pt, kh, sh), oy1 = lc_win_hi(iy + pt, sh, oh);
+    int ox0 = lc_win_lo(ix + pl, kw, sw), ox1 = lc_win_hi(ix + pl, sw, ow);
+    float s = 0.0f;
+    if (incl) {
+        for (int oy = oy0; oy <= oy1; oy++)
+            for (int ox = ox0; ox <= ox1; ox++) s += g[oy * ow + ox];
+        return s * (1.0f / (float)(kh * kw));
+    }
+    for (int oy = oy0; oy <= oy1; oy++)
+        for (int ox = ox0; ox <= ox1; ox++)
+            s += g[oy * ow + ox] * lc_window_inv(h, w, oy * sh - pt, ox * sw - pl, kh, kw, 0);
+    return s;
+}
+
 __kernel void lc_avgpool_fwd(__global float *y, ulong y_off, __global const float *x, ulong x_off, int nc, int h, int w,
-                             int kh, int kw, int sh, int sw, int oh, int ow)
+                             int kh, int kw, int sh, int sw, int pt, int pl, int oh, int ow, int incl)
 {
     int row = get_global_id(0);
     if (row >= nc * oh) return;
-    int oy = row % oh, pl = row / oh;
-    __global const float *xp = x + x_off + ((size_t)pl * h + oy * sh) * w;
+    int oy = row % oh, p = row / oh;
+    __global const float *xp = x + x_off + (size_t)p * h * w;
     __global float *d = y + y_off + (size_t)row * ow;
-    float inv = 1.0f / (float)(kh * kw);
-    for (int ox = 0; ox < ow; ox++) {
-        float s = 0.0f;
-        for (int a = 0; a < kh; a++)
-            for (int b = 0; b < kw; b++) s += xp[a * w + ox * sw + b];
-        d[ox] = s * inv;
-    }
+    for (int ox = 0; ox < ow; ox++) d[ox] = lc_window_avg(xp, h, w, oy * sh - pt, ox * sw - pl, kh, kw, incl);
 }
 
 __kernel void lc_avgpool_bwd(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off, int nc, int h,
-                             int w, int kh, int kw, int sh, int sw, int oh, int ow)
+                             int w, int kh, int kw, int sh, int sw, int pt, int pl, int oh, int ow, int incl)
 {
     int row = get_global_id(0);
     if (row >= nc * h) return;
-    int iy = row % h, pl = row / h;
-    __global const float *g = dy + dy_off + (size_t)pl * oh * ow;
+    int iy = row % h, p = row / h;
+    __global const float *g = dy + dy_off + (size_t)p * oh * ow;
     __global float *d = dx + dx_off + (size_t)row * w;
-    int oy0 = lc_win_lo(iy, kh, sh), oy1 = lc_win_hi(iy, sh, oh);
-    float inv = 1.0f / (float)(kh * kw);
-    for (int ix = 0; ix < w; ix++) {
-        int ox0 = lc_win_lo(ix, kw, sw), ox1 = lc_win_hi(ix, sw, ow);
-        float s = 0.0f;
-        for (int oy = oy0; oy <= oy1; oy++)
-            for (int ox = ox0; ox <= ox1; ox++) s += g[oy * ow + ox];
-        d[ix] = s * inv;
-    }
+    for (int ix = 0; ix < w; ix++) d[ix] = lc_avg_grad(g, h, w, iy, ix, kh, kw, sh, sw, pt, pl, oh, ow, incl);
 }
 
 /* y[plane] = mean of the plane's hw values */
@@ -207,32 +238,32 @@ __kernel void lc_maxpool2_bwd(__global float *dx, ulong dx_off, __global const f
 
 /* range (ow, oh, nc) */
 __kernel void lc_gpu_maxpool_fwd(__global float *y, ulong y_off, __global const float *x, ulong x_off, int nc, int h,
-                                 int w, int kh, int kw, int sh, int sw, int oh, int ow)
+                                 int w, int kh, int kw, int sh, int sw, int pt, int pl, int oh, int ow)
 {
-    int ox = get_global_id(0), oy = get_global_id(1), pl = get_global_id(2);
-    if (ox >= ow || oy >= oh || pl >= nc) return;
-    __global const float *xp = x + x_off + (size_t)pl * h * w;
-    y[y_off + ((size_t)pl * oh + oy) * ow + ox] = xp[lc_window_argmax(xp, w, oy * sh, ox * sw, kh, kw)];
+    int ox = get_global_id(0), oy = get_global_id(1), p = get_global_id(2);
+    if (ox >= ow || oy >= oh || p >= nc) return;
+    __global const float *xp = x + x_off + (size_t)p * h * w;
+    y[y_off + ((size_t)p * oh + oy) * ow + ox] = xp[lc_window_argmax(xp, h, w, oy * sh - pt, ox * sw - pl, kh, kw)];
 }
 
 /* dx = the sum of dy over the windows whose first maximum is this element;
  * range (w, h, nc) */
 __kernel void lc_gpu_maxpool_bwd(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off,
                                  __global const float *x, ulong x_off, int nc, int h, int w, int kh, int kw, int sh,
-                                 int sw, int oh, int ow)
+                                 int sw, int pt, int pl, int oh, int ow)
 {
-    int ix = get_global_id(0), iy = get_global_id(1), pl = get_global_id(2);
-    if (ix >= w || iy >= h || pl >= nc) return;
-    __global const float *xp = x + x_off + (size_t)pl * h * w;
-    __global const float *g = dy + dy_off + (size_t)pl * oh * ow;
+    int ix = get_global_id(0), iy = get_global_id(1), p = get_global_id(2);
+    if (ix >= w || iy >= h || p >= nc) return;
+    __global const float *xp = x + x_off + (size_t)p * h * w;
+    __global const float *g = dy + dy_off + (size_t)p * oh * ow;
     int me = iy * w + ix;
-    int oy0 = lc_win_lo(iy, kh, sh), oy1 = lc_win_hi(iy, sh, oh);
-    int ox0 = lc_win_lo(ix, kw, sw), ox1 = lc_win_hi(ix, sw, ow);
+    int oy0 = lc_win_lo(iy + pt, kh, sh), oy1 = lc_win_hi(iy + pt, sh, oh);
+    int ox0 = lc_win_lo(ix + pl, kw, sw), ox1 = lc_win_hi(ix + pl, sw, ow);
     float s = 0.0f;
     for (int oy = oy0; oy <= oy1; oy++)
         for (int ox = ox0; ox <= ox1; ox++)
-            if (lc_window_argmax(xp, w, oy * sh, ox * sw, kh, kw) == me) s += g[oy * ow + ox];
-    dx[dx_off + (size_t)pl * h * w + me] = s;
+            if (lc_window_argmax(xp, h, w, oy * sh - pt, ox * sw - pl, kh, kw) == me) s += g[oy * ow + ox];
+    dx[dx_off + (size_t)p * h * w + me] = s;
 }
 
 /* The same when the windows tile the input (stride == window): one
@@ -247,7 +278,7 @@ __kernel void lc_gpu_maxpool_bwd_tiled(__global float *dx, ulong dx_off, __globa
     if (ox >= ow || oy >= oh || pl >= nc) return;
     __global const float *xp = x + x_off + (size_t)pl * h * w;
     __global float *d = dx + dx_off + (size_t)pl * h * w;
-    int best = lc_window_argmax(xp, w, oy * kh, ox * kw, kh, kw);
+    int best = lc_window_argmax(xp, h, w, oy * kh, ox * kw, kh, kw);
     float gv = dy[dy_off + ((size_t)pl * oh + oy) * ow + ox];
     for (int a = 0; a < kh; a++)
         for (int b = 0; b < kw; b++) {
@@ -303,30 +334,22 @@ __kernel void lc_gpu_maxpool2_bwd(__global float *dx, ulong dx_off, __global con
 
 /* range (ow, oh, nc) */
 __kernel void lc_gpu_avgpool_fwd(__global float *y, ulong y_off, __global const float *x, ulong x_off, int nc, int h,
-                                 int w, int kh, int kw, int sh, int sw, int oh, int ow)
+                                 int w, int kh, int kw, int sh, int sw, int pt, int pl, int oh, int ow, int incl)
 {
-    int ox = get_global_id(0), oy = get_global_id(1), pl = get_global_id(2);
-    if (ox >= ow || oy >= oh || pl >= nc) return;
-    __global const float *xp = x + x_off + ((size_t)pl * h + oy * sh) * w + ox * sw;
-    float s = 0.0f;
-    for (int a = 0; a < kh; a++)
-        for (int b = 0; b < kw; b++) s += xp[a * w + b];
-    y[y_off + ((size_t)pl * oh + oy) * ow + ox] = s * (1.0f / (float)(kh * kw));
+    int ox = get_global_id(0), oy = get_global_id(1), p = get_global_id(2);
+    if (ox >= ow || oy >= oh || p >= nc) return;
+    __global const float *xp = x + x_off + (size_t)p * h * w;
+    y[y_off + ((size_t)p * oh + oy) * ow + ox] = lc_window_avg(xp, h, w, oy * sh - pt, ox * sw - pl, kh, kw, incl);
 }
 
 /* range (w, h, nc) */
 __kernel void lc_gpu_avgpool_bwd(__global float *dx, ulong dx_off, __global const float *dy, ulong dy_off, int nc,
-                                 int h, int w, int kh, int kw, int sh, int sw, int oh, int ow)
+                                 int h, int w, int kh, int kw, int sh, int sw, int pt, int pl, int oh, int ow, int incl)
 {
-    int ix = get_global_id(0), iy = get_global_id(1), pl = get_global_id(2);
-    if (ix >= w || iy >= h || pl >= nc) return;
-    __global const float *g = dy + dy_off + (size_t)pl * oh * ow;
-    int oy0 = lc_win_lo(iy, kh, sh), oy1 = lc_win_hi(iy, sh, oh);
-    int ox0 = lc_win_lo(ix, kw, sw), ox1 = lc_win_hi(ix, sw, ow);
-    float s = 0.0f;
-    for (int oy = oy0; oy <= oy1; oy++)
-        for (int ox = ox0; ox <= ox1; ox++) s += g[oy * ow + ox];
-    dx[dx_off + ((size_t)pl * h + iy) * w + ix] = s * (1.0f / (float)(kh * kw));
+    int ix = get_global_id(0), iy = get_global_id(1), p = get_global_id(2);
+    if (ix >= w || iy >= h || p >= nc) return;
+    __global const float *g = dy + dy_off + (size_t)p * oh * ow;
+    dx[dx_off + ((size_t)p * h + iy) * w + ix] = lc_avg_grad(g, h, w, iy, ix, kh, kw, sh, sw, pt, pl, oh, ow, incl);
 }
 
 /* dx[plane, p] = dy[plane] / hw; range (hw, nc) */

@@ -243,6 +243,12 @@ int lc_graph_add_batchnorm(lc_graph *g, const char *name, int x, double momentum
 
 int lc_graph_add_pool(lc_graph *g, lc_op op, const char *name, int x, int kh, int kw, int sh, int sw)
 {
+    return lc_graph_add_pool_pad(g, op, name, x, kh, kw, sh, sw, NULL, true);
+}
+
+int lc_graph_add_pool_pad(lc_graph *g, lc_op op, const char *name, int x, int kh, int kw, int sh, int sw,
+                          const int pads[4], bool count_pad)
+{
     if (op != LC_OP_MAXPOOL && op != LC_OP_AVGPOOL) {
         LC_ERR(LC_ERR_INVALID, "node '%s': %s is not a pooling op", name, lc_op_name(op));
         return -1;
@@ -256,6 +262,10 @@ int lc_graph_add_pool(lc_graph *g, lc_op op, const char *name, int x, int kh, in
     if (id < 0) return -1;
     lc_node *n = &g->nodes[id];
     n->kh = kh; n->kw = kw; n->sh = sh; n->sw = sw;
+    if (pads) {
+        n->pad_t = pads[0]; n->pad_l = pads[1]; n->pad_b = pads[2]; n->pad_r = pads[3];
+    }
+    n->count_pad = count_pad;
     return id;
 }
 
@@ -436,7 +446,12 @@ void lc_graph_dump(const lc_graph *g, FILE *f, const char *title)
         if (n->op == LC_OP_CONV2D)
             fprintf(f, " k%dx%d s%dx%d pad[%d,%d,%d,%d]", n->kh, n->kw, n->sh, n->sw, n->pad_t, n->pad_l, n->pad_b,
                     n->pad_r);
-        if (n->op == LC_OP_MAXPOOL || n->op == LC_OP_AVGPOOL) fprintf(f, " k%dx%d s%dx%d", n->kh, n->kw, n->sh, n->sw);
+        if (n->op == LC_OP_MAXPOOL || n->op == LC_OP_AVGPOOL) {
+            fprintf(f, " k%dx%d s%dx%d", n->kh, n->kw, n->sh, n->sw);
+            if (n->pad_t || n->pad_l || n->pad_b || n->pad_r)
+                fprintf(f, " pad[%d,%d,%d,%d]%s", n->pad_t, n->pad_l, n->pad_b, n->pad_r,
+                        n->op == LC_OP_AVGPOOL && !n->count_pad ? " exclude_pad" : "");
+        }
         if (n->op == LC_OP_BATCHNORM)
             fprintf(f, " momentum=%g eps=%g%s", n->momentum, n->eps, n->affine ? " affine" : "");
         if (n->op == LC_OP_DROPOUT) fprintf(f, " rate=%g", n->rate);

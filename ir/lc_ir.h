@@ -69,9 +69,10 @@
       ({"momentum", LC_ATTR_REAL, 0, "0.9"}, {"epsilon", LC_ATTR_REAL, 0, "0.001"},                                   \
        {"affine", LC_ATTR_BOOL, 0, "true"}))                                                                           \
     X(MAXPOOL, "maxpool", 'F', 1, 1, pool, window_x, MAXPOOL_DX, window,                                               \
-      ({"kernel", LC_ATTR_PAIR, 1, "2"}, {"stride", LC_ATTR_PAIR, 0, "2"}))                                           \
+      ({"kernel", LC_ATTR_PAIR, 1, "2"}, {"stride", LC_ATTR_PAIR, 0, "2"}, {"pad", LC_ATTR_PAD, 0, "1"}))             \
     X(AVGPOOL, "avgpool", 'F', 1, 1, pool, dy, AVGPOOL_DX, window,                                                     \
-      ({"kernel", LC_ATTR_PAIR, 1, "2"}, {"stride", LC_ATTR_PAIR, 0, "[2, 1]"}))                                      \
+      ({"kernel", LC_ATTR_PAIR, 1, "2"}, {"stride", LC_ATTR_PAIR, 0, "[2, 1]"}, {"pad", LC_ATTR_PAD, 0, "[1, 0, 0, 1]"}, \
+       {"count_include_pad", LC_ATTR_BOOL, 0, "false"}))                                                              \
     X(GLOBAL_AVGPOOL, "global_avgpool", 'F', 1, 1, gap, dy, GLOBAL_AVGPOOL_DX, in1, ())                                \
     X(DROPOUT, "dropout", 'F', 1, 1, same, dy, DROPOUT_DX, out1, ({"rate", LC_ATTR_REAL, 1, "0.25"}))                 \
     X(CONV2D_DX, "conv2d_grad_input", 'B', 2, 0, none, none, COUNT, conv, ())      /* dy, W */                         \
@@ -198,8 +199,14 @@ typedef struct lc_node {
     lc_pad_mode pad_mode; /* CONV2D */
     int ph, pw;          /* CONV2D, LC_PAD_EXPLICIT: padding on each side */
     /* CONV2D: the padding shape inference resolved: top, left, bottom,
-     * right (bottom/right may exceed what the last window reads) */
+     * right (bottom/right may exceed what the last window reads);
+     * MAXPOOL, AVGPOOL: the padding the builder set (each side smaller than
+     * the window along its axis; padded positions are not values: max
+     * ignores them, avg counts them as zeros or not, see count_pad) */
     int pad_t, pad_l, pad_b, pad_r;
+    /* AVGPOOL: divide by kh * kw (true, count_include_pad) or by the number
+     * of real (unpadded) values in the window (false) */
+    bool count_pad;
     /* BATCHNORM */
     double momentum;     /* running = momentum * running + (1 - momentum) * batch */
     double eps;
@@ -308,8 +315,14 @@ int lc_graph_add_conv2d(lc_graph *g, const char *name, int x, int filters, int k
  * "<name>.running_var" (1), and when affine the trainable "<name>.weight"
  * (gamma, 1) and "<name>.bias" (beta, 0). */
 int lc_graph_add_batchnorm(lc_graph *g, const char *name, int x, double momentum, double eps, bool affine);
-/* maxpool / avgpool (op LC_OP_MAXPOOL or LC_OP_AVGPOOL), no padding. */
+/* maxpool / avgpool (op LC_OP_MAXPOOL or LC_OP_AVGPOOL) without padding. */
 int lc_graph_add_pool(lc_graph *g, lc_op op, const char *name, int x, int kh, int kw, int sh, int sw);
+/* The same with padding pads = {top, left, bottom, right} (NULL: none),
+ * each side in [0, window along its axis); count_pad: avgpool divides by
+ * kh * kw (true) or by the real values in the window (false; maxpool
+ * ignores it). */
+int lc_graph_add_pool_pad(lc_graph *g, lc_op op, const char *name, int x, int kh, int kw, int sh, int sw,
+                          const int pads[4], bool count_pad);
 /* inverted dropout: y = x * mask / (1 - rate) in training, y = x in evaluation */
 int lc_graph_add_dropout(lc_graph *g, const char *name, int x, double rate);
 

@@ -198,11 +198,18 @@ static lc_status shape_pool(lc_graph *g, int id)
     if (in0->shape.rank != 3)
         return SHAPE_ERR(n, "%s expects a [channels, height, width] input, got %s from '%s'", lc_op_name(n->op),
                          lc_shape_str(&in0->shape, b1, sizeof b1), in0->name);
-    int h = in0->shape.dims[1], w = in0->shape.dims[2];
+    /* every window holds a real value: no side's padding reaches a window */
+    if (n->pad_t < 0 || n->pad_b < 0 || n->pad_l < 0 || n->pad_r < 0 || n->pad_t >= n->kh || n->pad_b >= n->kh ||
+        n->pad_l >= n->kw || n->pad_r >= n->kw)
+        return SHAPE_ERR(n, "%s padding [%d, %d, %d, %d] (top, left, bottom, right) must be in [0, window) on each "
+                         "side, the window is %dx%d", lc_op_name(n->op), n->pad_t, n->pad_l, n->pad_b, n->pad_r, n->kh,
+                         n->kw);
+    int64_t h = (int64_t)in0->shape.dims[1] + n->pad_t + n->pad_b, w = (int64_t)in0->shape.dims[2] + n->pad_l + n->pad_r;
     if (h < n->kh || w < n->kw)
-        return SHAPE_ERR(n, "%s window %dx%d does not fit the input %s from '%s'", lc_op_name(n->op), n->kh, n->kw,
-                         lc_shape_str(&in0->shape, b1, sizeof b1), in0->name);
-    n->shape = (lc_shape){3, {in0->shape.dims[0], (h - n->kh) / n->sh + 1, (w - n->kw) / n->sw + 1}};
+        return SHAPE_ERR(n, "%s window %dx%d does not fit the input %s from '%s' with padding [%d, %d, %d, %d]",
+                         lc_op_name(n->op), n->kh, n->kw, lc_shape_str(&in0->shape, b1, sizeof b1), in0->name, n->pad_t,
+                         n->pad_l, n->pad_b, n->pad_r);
+    n->shape = (lc_shape){3, {in0->shape.dims[0], (int)((h - n->kh) / n->sh + 1), (int)((w - n->kw) / n->sw + 1)}};
     n->batched = true;
     return LC_OK;
 }

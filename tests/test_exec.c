@@ -690,6 +690,20 @@ START_TEST(conv_same_padding_semantics)
     ck_assert_int_ne(lc_graph_infer(g), LC_OK);
     ck_assert_ptr_nonnull(strstr(lc_error_message(), "node 'mp' (maxpool)"));
     lc_graph_destroy(g);
+    /* padding makes it fit (2 + 1 + 0 rows, 5 + 0 + 1 columns) */
+    g = cg_begin(2, 2, 5, &x);
+    lc_graph_add_pool_pad(g, LC_OP_AVGPOOL, "ap", x, 3, 3, 3, 3, (const int[]){1, 0, 0, 1}, false);
+    ck_assert_msg(lc_graph_infer(g) == LC_OK, "%s", lc_error_message());
+    const lc_node *ap = &g->nodes[lc_graph_find(g, "ap")];
+    ck_assert(ap->shape.dims[1] == 1 && ap->shape.dims[2] == 2);
+    lc_graph_destroy(g);
+    /* a side's padding as large as the window, from a C builder */
+    g = cg_begin(2, 6, 6, &x);
+    lc_graph_add_pool_pad(g, LC_OP_MAXPOOL, "mp", x, 3, 2, 1, 1, (const int[]){0, 2, 0, 0}, true);
+    ck_assert_int_ne(lc_graph_infer(g), LC_OK);
+    ck_assert_msg(strstr(lc_error_message(), "node 'mp' (maxpool): maxpool padding [0, 2, 0, 0]"), "%s",
+                  lc_error_message());
+    lc_graph_destroy(g);
 }
 END_TEST
 
@@ -873,16 +887,19 @@ START_TEST(inference_graph)
 }
 END_TEST
 
-/* input -> conv 1x1 -> maxpool -> conv 3x3 -> avgpool -> global avgpool -> dense */
-static lc_graph *pool_graph(int c, int h, int w, int mk[4], int ak[4])
+/* input -> conv 1x1 -> maxpool -> conv 3x3 -> avgpool -> global avgpool -> dense;
+ * mp, ap: the pools' padding (top, left, bottom, right), incl: avgpool's
+ * count_include_pad */
+static lc_graph *pool_graph(int c, int h, int w, const int mk[4], const int ak[4], const int mp[4], const int ap[4],
+                            bool incl)
 {
     int x;
     lc_graph *g = cg_begin(c, h, w, &x);
     x = lc_graph_add_conv2d(g, "pw", x, c, 1, 1, 1, 1, LC_PAD_VALID, 0, 0, true, LC_INIT_HE_UNIFORM,
                             LC_INIT_CONSTANT, 0.1);
-    x = lc_graph_add_pool(g, LC_OP_MAXPOOL, "mp", x, mk[0], mk[1], mk[2], mk[3]);
+    x = lc_graph_add_pool_pad(g, LC_OP_MAXPOOL, "mp", x, mk[0], mk[1], mk[2], mk[3], mp, true);
     x = lc_graph_add_conv2d(g, "c3", x, 3, 3, 3, 1, 1, LC_PAD_SAME, 0, 0, false, LC_INIT_HE_UNIFORM, LC_INIT_ZEROS, 0);
-    x = lc_graph_add_pool(g, LC_OP_AVGPOOL, "ap", x, ak[0], ak[1], ak[2], ak[3]);
+    x = lc_graph_add_pool_pad(g, LC_OP_AVGPOOL, "ap", x, ak[0], ak[1], ak[2], ak[3], ap, incl);
     x = lc_graph_add_node(g, LC_OP_GLOBAL_AVGPOOL, "gap", &x, 1);
     cg_finish(g, x, 3);
     return g;
@@ -890,13 +907,20 @@ static lc_graph *pool_graph(int c, int h, int w, int mk[4], int ak[4])
 
 START_TEST(pooling_vs_reference)
 {
-    static const struct { int c, h, w, mk[4], ak[4], n; } t[] = {
-        {3, 7, 7, {2, 2, 2, 2}, {2, 2, 1, 1}, 3},
-        {17, 9, 8, {3, 3, 2, 2}, {3, 3, 2, 2}, 2},   /* overlapping windows */
-        {1, 32, 32, {3, 2, 1, 2}, {2, 2, 2, 2}, 2},
-        {3, 2, 2, {2, 2, 2, 2}, {1, 1, 1, 1}, 4},    /* down to 1x1 */
-        {2, 16, 16, {2, 2, 2, 2}, {2, 2, 2, 2}, 3},  /* 2x2 stride 2: 8 outputs a row (vector part only) */
-        {3, 11, 21, {2, 2, 2, 2}, {1, 1, 1, 1}, 2},  /* 2x2 stride 2: vector part, scalar tail, odd h and w */
+    static const struct { int c, h, w, mk[4], ak[4], n, mp[4], ap[4]; bool incl; } t[] = {
+        {3, 7, 7, {2, 2, 2, 2}, {2, 2, 1, 1}, 3, {0}, {0}, true},
+        {17, 9, 8, {3, 3, 2, 2}, {3, 3, 2, 2}, 2, {0}, {0}, true},   /* overlapping windows */
+        {1, 32, 32, {3, 2, 1, 2}, {2, 2, 2, 2}, 2, {0}, {0}, true},
+        {3, 2, 2, {2, 2, 2, 2}, {1, 1, 1, 1}, 4, {0}, {0}, true},    /* down to 1x1 */
+        {2, 16, 16, {2, 2, 2, 2}, {2, 2, 2, 2}, 3, {0}, {0}, true},  /* 2x2 stride 2: 8 outputs a row (vector part only) */
+        {3, 11, 21, {2, 2, 2, 2}, {1, 1, 1, 1}, 2, {0}, {0}, true},  /* 2x2 stride 2: vector part, scalar tail, odd h and w */
+        /* padded: the ResNet stem's 3x3 stride 2 pad 1, then 3x3 stride 1 pad 1 (both divisor rules) */
+        {3, 9, 9, {3, 3, 2, 2}, {3, 3, 1, 1}, 3, {1, 1, 1, 1}, {1, 1, 1, 1}, true},
+        {5, 12, 11, {3, 3, 2, 2}, {3, 3, 1, 1}, 2, {1, 1, 1, 1}, {1, 1, 1, 1}, false},
+        /* asymmetric, and 2x2 stride 2 windows that the padding keeps off the 2x2 and tiled kernels */
+        {2, 8, 7, {2, 2, 2, 2}, {3, 2, 2, 1}, 3, {1, 0, 0, 1}, {0, 1, 2, 0}, false},
+        {4, 7, 10, {2, 3, 2, 3}, {2, 2, 2, 2}, 2, {1, 2, 0, 1}, {1, 1, 0, 0}, true},
+        {3, 7, 7, {2, 2, 2, 2}, {3, 3, 2, 2}, 2, {0}, {0}, false}, /* no padding: either rule is kh * kw */
     };
     for (size_t i = 0; i < LC_COUNTOF(t); i++)
         for (int mode = 0; mode < 2; mode++) {
@@ -906,7 +930,7 @@ START_TEST(pooling_vs_reference)
             memcpy(mk, t[i].mk, sizeof mk);
             memcpy(ak, t[i].ak, sizeof ak);
             run_cfg cfg = {.planned = t[i].n, .n = t[i].n, .eval = mode == 1, .data_seed = (unsigned)i};
-            check_conv_graph(pool_graph(t[i].c, t[i].h, t[i].w, mk, ak), &cfg, what);
+            check_conv_graph(pool_graph(t[i].c, t[i].h, t[i].w, mk, ak, t[i].mp, t[i].ap, t[i].incl), &cfg, what);
         }
 }
 END_TEST
@@ -925,13 +949,17 @@ static void tweak_identity(lc_graph *g, float *p)
 
 START_TEST(maxpool_ties)
 {
-    static const int win[][4] = {{2, 2, 2, 2}, {3, 3, 1, 1}, {2, 3, 1, 2}};
+    /* window, stride, padding (top, left, bottom, right) */
+    static const int win[][8] = {{2, 2, 2, 2, 0, 0, 0, 0}, {3, 3, 1, 1, 0, 0, 0, 0}, {2, 3, 1, 2, 0, 0, 0, 0},
+                                 {3, 3, 2, 2, 1, 1, 1, 1},
+                                 {2, 2, 2, 2, 1, 0, 1, 1}};
     for (size_t i = 0; i < LC_COUNTOF(win); i++) {
         int x;
         lc_graph *g = cg_begin(2, 6, 7, &x);
         x = lc_graph_add_conv2d(g, "id", x, 2, 1, 1, 1, 1, LC_PAD_VALID, 0, 0, false, LC_INIT_HE_UNIFORM,
                                 LC_INIT_ZEROS, 0);
-        x = lc_graph_add_pool(g, LC_OP_MAXPOOL, "mp", x, win[i][0], win[i][1], win[i][2], win[i][3]);
+        x = lc_graph_add_pool_pad(g, LC_OP_MAXPOOL, "mp", x, win[i][0], win[i][1], win[i][2], win[i][3], win[i] + 4,
+                                  true);
         cg_finish(g, x, 3);
         char what[64];
         snprintf(what, sizeof what, "maxpool ties case %zu", i);
@@ -1627,8 +1655,27 @@ START_TEST(model_conv_nodes)
     ck_assert(a->sh == 2 && a->sw == 3 && a->shape.dims[1] == 3 && a->shape.dims[2] == 2);
     ck_assert(g->nodes[lc_graph_find(g, "d")].rate == 0.25);
     ck_assert_int_eq(g->nodes[lc_graph_find(g, "c.weight")].init, LC_INIT_HE_NORMAL);
-    /* defaults: pad same, stride 1, batchnorm 0.99 / 1e-3 without affine */
+    ck_assert(m->pad_t == 0 && m->pad_l == 0 && m->pad_b == 0 && m->pad_r == 0);
     lc_graph_destroy(g);
+    /* pooling padding: an integer, [h, w] or [top, left, bottom, right];
+     * count_include_pad defaults to true */
+    const char *pads = "{\"format\": \"layca-model/1\", \"input\": {\"shape\": [2, 7, 6]}, \"classes\": 2, \"nodes\": ["
+                       "{\"name\": \"p1\", \"op\": \"maxpool\", \"kernel\": 3, \"stride\": 2, \"pad\": 1},"
+                       "{\"name\": \"p2\", \"op\": \"avgpool\", \"kernel\": [3, 2], \"stride\": 1, \"pad\": [1, 0]},"
+                       "{\"name\": \"p3\", \"op\": \"avgpool\", \"kernel\": 2, \"stride\": 1, \"pad\": [1, 0, 0, 1],"
+                       " \"count_include_pad\": false},"
+                       "{\"name\": \"f\", \"op\": \"flatten\"}, {\"name\": \"fc\", \"op\": \"dense\", \"units\": 2}]}";
+    ck_assert_msg(parse_str(pads, &g) == LC_OK, "%s", lc_error_message());
+    const lc_node *p1 = &g->nodes[lc_graph_find(g, "p1")], *p2 = &g->nodes[lc_graph_find(g, "p2")],
+                  *p3 = &g->nodes[lc_graph_find(g, "p3")];
+    ck_assert(p1->pad_t == 1 && p1->pad_l == 1 && p1->pad_b == 1 && p1->pad_r == 1);
+    ck_assert(p1->shape.dims[1] == 4 && p1->shape.dims[2] == 3);
+    ck_assert(p2->pad_t == 1 && p2->pad_l == 0 && p2->pad_b == 1 && p2->pad_r == 0 && p2->count_pad);
+    ck_assert(p2->shape.dims[1] == 4 && p2->shape.dims[2] == 2);
+    ck_assert(p3->pad_t == 1 && p3->pad_l == 0 && p3->pad_b == 0 && p3->pad_r == 1 && !p3->count_pad);
+    ck_assert(p3->shape.dims[1] == 4 && p3->shape.dims[2] == 2);
+    lc_graph_destroy(g);
+    /* defaults: pad same, stride 1, batchnorm 0.99 / 1e-3 without affine */
     const char *defs = "{\"format\": \"layca-model/1\", \"input\": {\"shape\": [1, 5, 5]}, \"classes\": 2, \"nodes\": ["
                        "{\"name\": \"c\", \"op\": \"conv2d\", \"filters\": 2, \"kernel\": 3},"
                        "{\"name\": \"b\", \"op\": \"batchnorm\"}, {\"name\": \"f\", \"op\": \"flatten\"},"
@@ -1659,7 +1706,24 @@ START_TEST(model_conv_nodes)
         {"{\"name\": \"d\", \"op\": \"dropout\"}", "nodes[0].rate: missing"},
         {"{\"name\": \"d\", \"op\": \"dropout\", \"rate\": 1}", "nodes[0].rate: expected a number in [0,"},
         {"{\"name\": \"m\", \"op\": \"maxpool\", \"kernel\": 9}", "node 'm' (maxpool): maxpool window 9x9 does not fit"},
-        {"{\"name\": \"m\", \"op\": \"maxpool\", \"kernel\": 2, \"pad\": 1}", "nodes[0].pad: unknown key"},
+        {"{\"name\": \"m\", \"op\": \"maxpool\", \"kernel\": 2, \"pad\": 2}",
+         "nodes[0].pad: the top padding 2 must be smaller than the window's height 2"},
+        {"{\"name\": \"m\", \"op\": \"maxpool\", \"kernel\": [3, 2], \"pad\": [0, 1, 0, 2]}",
+         "nodes[0].pad: the right padding 2 must be smaller than the window's width 2"},
+        {"{\"name\": \"m\", \"op\": \"maxpool\", \"kernel\": 3, \"pad\": -1}",
+         "nodes[0].pad: expected an integer in [0, 1024]"},
+        {"{\"name\": \"m\", \"op\": \"maxpool\", \"kernel\": 3, \"pad\": [1, -1, 0, 0]}",
+         "nodes[0].pad: element 1: expected an integer in [0, 1024]"},
+        {"{\"name\": \"m\", \"op\": \"maxpool\", \"kernel\": 3, \"pad\": \"same\"}",
+         "nodes[0].pad: expected an integer, [h, w] or [top, left, bottom, right], got a string"},
+        {"{\"name\": \"m\", \"op\": \"maxpool\", \"kernel\": 3, \"pad\": [1, 1, 1]}",
+         "nodes[0].pad: expected an integer, [h, w] or [top, left, bottom, right], got an array of 3"},
+        {"{\"name\": \"m\", \"op\": \"maxpool\", \"kernel\": 3, \"pad\": 1.5}",
+         "nodes[0].pad: expected an integer in [0, 1024]"},
+        {"{\"name\": \"m\", \"op\": \"maxpool\", \"kernel\": 3, \"count_include_pad\": false}",
+         "nodes[0].count_include_pad: unknown key"},
+        {"{\"name\": \"a\", \"op\": \"avgpool\", \"kernel\": 3, \"pad\": 1, \"count_include_pad\": 0}",
+         "nodes[0].count_include_pad: expected true or false, got a number"},
         {"{\"name\": \"g\", \"op\": \"global_avgpool\", \"kernel\": 2}", "nodes[0].kernel: unknown key"},
         {"{\"name\": \"x\", \"op\": \"conv3d\"}", "unknown op 'conv3d' (known: dense, relu, flatten, add, conv2d"},
     };

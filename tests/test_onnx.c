@@ -509,7 +509,8 @@ END_TEST
 
 /* Every op the exporter knows, in a model written for layca: "same"
  * padding with an odd total (8 wide, stride 2: pads 0 and 1), dropout, leaky ReLU,
- * average pooling, batchnorm without affine parameters on a flat value,
+ * padded average (counting only the real values) and max pooling,
+ * batchnorm without affine parameters on a flat value,
  * dense layers with and without bias. */
 START_TEST(export_every_op)
 {
@@ -523,8 +524,9 @@ START_TEST(export_every_op)
         "  {\"name\": \"c2\", \"op\": \"conv2d\", \"filters\": 4, \"kernel\": [3, 1], \"pad\": [1, 0]},"
         "  {\"name\": \"s\", \"op\": \"add\", \"inputs\": [\"c2\", \"r1\"]},"
         "  {\"name\": \"l\", \"op\": \"leaky_relu\", \"slope\": 0.1},"
-        "  {\"name\": \"p\", \"op\": \"avgpool\", \"kernel\": 2, \"stride\": 1},"
-        "  {\"name\": \"m\", \"op\": \"maxpool\", \"kernel\": [2, 2]},"
+        "  {\"name\": \"p\", \"op\": \"avgpool\", \"kernel\": 2, \"stride\": 1, \"pad\": [1, 0, 0, 1],"
+        "   \"count_include_pad\": false},"
+        "  {\"name\": \"m\", \"op\": \"maxpool\", \"kernel\": [2, 2], \"pad\": 1},"
         "  {\"name\": \"g\", \"op\": \"global_avgpool\", \"inputs\": [\"l\"]},"
         "  {\"name\": \"f\", \"op\": \"flatten\", \"inputs\": [\"m\"]},"
         "  {\"name\": \"d0\", \"op\": \"dense\", \"units\": 4, \"bias\": false},"
@@ -582,7 +584,8 @@ static Onnx__AttributeProto *attr_named(Onnx__NodeProto *n, const char *name)
 static void mut_op(Onnx__ModelProto *m) { memcpy(node_named(m, "/block/Relu")->op_type, "Selu", 4); }
 static void mut_group(Onnx__ModelProto *m) { attr_named(node_named(m, "/conv3/Conv"), "group")->i = 2; }
 static void mut_dilation(Onnx__ModelProto *m) { attr_named(node_named(m, "/stem/Conv"), "dilations")->ints[1] = 2; }
-static void mut_pool_pads(Onnx__ModelProto *m) { attr_named(node_named(m, "/pool/MaxPool"), "pads")->ints[0] = 1; }
+/* padding as large as the window */
+static void mut_pool_pads(Onnx__ModelProto *m) { attr_named(node_named(m, "/pool/MaxPool"), "pads")->ints[0] = 9; }
 static void mut_flatten(Onnx__ModelProto *m) { attr_named(node_named(m, "/flat/Flatten"), "axis")->i = 2; }
 static void mut_transa(Onnx__ModelProto *m) { attr_named(node_named(m, "/fc/Gemm"), "alpha")->name[0] = 'x'; }
 /* fc.weight [10, 16] seen as [16, 10]: the same values, a shape that does not fit */
@@ -637,7 +640,7 @@ START_TEST(bad_models)
     static const char *const op[] = {"'/block/Relu'", "op Selu is not supported", NULL};
     static const char *const group[] = {"'/conv3/Conv'", "group 2", NULL};
     static const char *const dil[] = {"'/stem/Conv'", "dilations", NULL};
-    static const char *const pads[] = {"'/pool/MaxPool'", "pads [1, 0, 0, 0]", NULL};
+    static const char *const pads[] = {"'/pool/MaxPool'", "pads [9, 0, 0, 0]", "smaller than the window", NULL};
     static const char *const flat[] = {"'/flat/Flatten'", "axis 2", NULL};
     static const char *const attr[] = {"'/fc/Gemm'", "attribute 'xlpha' is not supported", NULL};
     static const char *const shape[] = {"'/fc/Gemm'", "'fc.weight'", "16 columns", NULL};

@@ -465,7 +465,8 @@ END_TEST
 
 typedef struct {
     double *x, *dy, *y;
-    int n, c, h, wd, kh, kw, sh, sw, oh, ow;
+    int n, c, h, wd, oh, ow;
+    lc_ref_pool p;
     bool max;
 } pool_ctx;
 
@@ -473,22 +474,28 @@ static double pool_obj(void *p)
 {
     pool_ctx *c = p;
     if (c->max)
-        lc_ref_maxpool_fwd(c->y, c->x, c->n, c->c, c->h, c->wd, c->kh, c->kw, c->sh, c->sw);
+        lc_ref_maxpool_fwd(c->y, c->x, c->n, c->c, c->h, c->wd, &c->p);
     else
-        lc_ref_avgpool_fwd(c->y, c->x, c->n, c->c, c->h, c->wd, c->kh, c->kw, c->sh, c->sw);
+        lc_ref_avgpool_fwd(c->y, c->x, c->n, c->c, c->h, c->wd, &c->p);
     return sum_prod(c->dy, c->y, (size_t)c->n * c->c * c->oh * c->ow);
 }
 
-/* _i: bit 0 max/avg, bit 1 window 2x2 s2 / 3x3 s2, bit 2 spatial 5x7 / 7x5 */
+/* _i: bit 0 max/avg, bit 1 window 2x2 s2 / 3x3 s2, bit 2 spatial 5x7 / 7x5,
+ * bit 3 padding (2x2: [1, 0, 0, 1], 3x3: 1 on each side), bit 4 avg
+ * divides by the real values (count_include_pad false) */
 START_TEST(test_pool_grad)
 {
     pool_ctx c = {.n = 2, .c = 3, .max = !(_i & 1)};
-    c.kh = c.kw = (_i & 2) ? 3 : 2;
-    c.sh = c.sw = 2;
+    int k = (_i & 2) ? 3 : 2;
+    c.p = (lc_ref_pool){.kh = k, .kw = k, .sh = 2, .sw = 2, .count_pad = !(_i & 16)};
+    if (_i & 8) {
+        c.p.pt = c.p.pr = 1;
+        c.p.pl = c.p.pb = k == 3;
+    }
     c.h = (_i & 4) ? 7 : 5;
     c.wd = (_i & 4) ? 5 : 7;
-    c.oh = lc_ref_out_size(c.h, c.kh, c.sh, 0);
-    c.ow = lc_ref_out_size(c.wd, c.kw, c.sw, 0);
+    c.oh = lc_ref_out_size(c.h + c.p.pt + c.p.pb, k, 2, 0);
+    c.ow = lc_ref_out_size(c.wd + c.p.pl + c.p.pr, k, 2, 0);
     size_t nx = (size_t)c.n * c.c * c.h * c.wd, ny = (size_t)c.n * c.c * c.oh * c.ow;
     c.x = rand_d(nx, -1, 1);
     c.dy = rand_d(ny, -1, 1);
@@ -496,9 +503,9 @@ START_TEST(test_pool_grad)
     double *dx = alloc_d(nx);
     memset(dx, 0x7f, nx * sizeof *dx);
     if (c.max)
-        lc_ref_maxpool_bwd(dx, c.dy, c.x, c.n, c.c, c.h, c.wd, c.kh, c.kw, c.sh, c.sw);
+        lc_ref_maxpool_bwd(dx, c.dy, c.x, c.n, c.c, c.h, c.wd, &c.p);
     else
-        lc_ref_avgpool_bwd(dx, c.dy, c.n, c.c, c.h, c.wd, c.kh, c.kw, c.sh, c.sw);
+        lc_ref_avgpool_bwd(dx, c.dy, c.n, c.c, c.h, c.wd, &c.p);
     check_grad(c.max ? "maxpool dx" : "avgpool dx", pool_obj, &c, c.x, nx, dx);
     free(c.x), free(c.dy), free(c.y), free(dx);
 }
@@ -511,42 +518,89 @@ START_TEST(test_pool_values)
                         3, 4, 2, 0, 9,
                         9, 9, 9, 9, 9};
     double y[2], dx[15];
+    const lc_ref_pool k2 = {.kh = 2, .kw = 2, .sh = 2, .sw = 2}, k3 = {.kh = 3, .kw = 3, .sh = 2, .sw = 2};
     ck_assert_int_eq(lc_ref_out_size(3, 2, 2, 0), 1);
     ck_assert_int_eq(lc_ref_out_size(5, 2, 2, 0), 2);
-    lc_ref_maxpool_fwd(y, x, 1, 1, 3, 5, 2, 2, 2, 2);
+    lc_ref_maxpool_fwd(y, x, 1, 1, 3, 5, &k2);
     ck_assert_double_eq(y[0], 5.0);
     ck_assert_double_eq(y[1], 2.0);
     const double dy[] = {10, 20};
-    lc_ref_maxpool_bwd(dx, dy, x, 1, 1, 3, 5, 2, 2, 2, 2);
+    lc_ref_maxpool_bwd(dx, dy, x, 1, 1, 3, 5, &k2);
     /* window 2 holds 2, 2, 2, 0: the tie goes to the first maximum (index 2) */
     for (int i = 0; i < 15; i++) {
         double want = i == 1 ? 10.0 : i == 2 ? 20.0 : 0.0;
         ck_assert_double_eq(dx[i], want);
     }
-    lc_ref_avgpool_fwd(y, x, 1, 1, 3, 5, 2, 2, 2, 2);
+    lc_ref_avgpool_fwd(y, x, 1, 1, 3, 5, &k2);
     ck_assert_double_eq(y[0], 13.0 / 4);
     ck_assert_double_eq(y[1], 6.0 / 4);
-    lc_ref_avgpool_bwd(dx, dy, 1, 1, 3, 5, 2, 2, 2, 2);
+    lc_ref_avgpool_bwd(dx, dy, 1, 1, 3, 5, &k2);
     ck_assert_double_eq(dx[0], 2.5);
     ck_assert_double_eq(dx[8], 5.0);
     ck_assert_double_eq(dx[4], 0.0);
     ck_assert_double_eq(dx[10], 0.0);
     /* overlapping 3x3 stride 2 windows accumulate: all-equal input, every
      * window picks its top-left element */
-    double flat[25], dflat[25], yo[4];
+    double flat[25], dflat[25], yo[9];
     for (int i = 0; i < 25; i++) flat[i] = 1.0;
-    const double dyo[] = {1, 2, 3, 4};
-    lc_ref_maxpool_fwd(yo, flat, 1, 1, 5, 5, 3, 3, 2, 2);
-    lc_ref_maxpool_bwd(dflat, dyo, flat, 1, 1, 5, 5, 3, 3, 2, 2);
+    const double dyo[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    lc_ref_maxpool_fwd(yo, flat, 1, 1, 5, 5, &k3);
+    lc_ref_maxpool_bwd(dflat, dyo, flat, 1, 1, 5, 5, &k3);
     ck_assert_double_eq(dflat[0], 1.0);
     ck_assert_double_eq(dflat[2], 2.0);
     ck_assert_double_eq(dflat[10], 3.0);
     ck_assert_double_eq(dflat[12], 4.0);
     /* a strict max in the shared centre column collects from both windows */
     flat[2 * 5 + 2] = 5.0;
-    lc_ref_maxpool_bwd(dflat, dyo, flat, 1, 1, 5, 5, 3, 3, 2, 2);
+    lc_ref_maxpool_bwd(dflat, dyo, flat, 1, 1, 5, 5, &k3);
     ck_assert_double_eq(dflat[12], 10.0);
     ck_assert_double_eq(dflat[0], 0.0);
+
+    /* padding 1 on each side (the ResNet stem's 3x3 stride 2): 5x5 -> 3x3;
+     * negative values: the padding is not a 0 that wins the max */
+    for (int i = 0; i < 25; i++) flat[i] = -1.0 - i;
+    lc_ref_pool p1 = k3;
+    p1.pt = p1.pl = p1.pb = p1.pr = 1;
+    p1.count_pad = true;
+    lc_ref_maxpool_fwd(yo, flat, 1, 1, 5, 5, &p1);
+    ck_assert_double_eq(yo[0], -1.0);  /* rows 0-1, columns 0-1 */
+    ck_assert_double_eq(yo[1], -2.0);  /* columns 1-3 */
+    ck_assert_double_eq(yo[4], -7.0);  /* rows 1-3, columns 1-3 */
+    ck_assert_double_eq(yo[8], -19.0); /* rows 3-4, columns 3-4 */
+    lc_ref_maxpool_bwd(dflat, dyo, flat, 1, 1, 5, 5, &p1);
+    ck_assert_double_eq(dflat[0], 1.0);
+    ck_assert_double_eq(dflat[1], 2.0);
+    ck_assert_double_eq(dflat[6], 5.0);
+    ck_assert_double_eq(dflat[18], 9.0);
+    ck_assert_double_eq(dflat[24], 0.0);
+    /* avg: the corner window holds 4 real values of 9 */
+    for (int i = 0; i < 25; i++) flat[i] = i;
+    lc_ref_avgpool_fwd(yo, flat, 1, 1, 5, 5, &p1);
+    ck_assert_double_eq(yo[0], (0 + 1 + 5 + 6) / 9.0);
+    ck_assert_double_eq(yo[4], (6 + 7 + 8 + 11 + 12 + 13 + 16 + 17 + 18) / 9.0);
+    p1.count_pad = false;
+    lc_ref_avgpool_fwd(yo, flat, 1, 1, 5, 5, &p1);
+    ck_assert_double_eq(yo[0], (0 + 1 + 5 + 6) / 4.0);
+    ck_assert_double_eq(yo[1], (1 + 2 + 3 + 6 + 7 + 8) / 6.0);
+    ck_assert_double_eq(yo[4], (6 + 7 + 8 + 11 + 12 + 13 + 16 + 17 + 18) / 9.0);
+    lc_ref_avgpool_bwd(dflat, dyo, 1, 1, 5, 5, &p1);
+    ck_assert_double_eq(dflat[0], 1.0 / 4);                 /* window 0 only */
+    ck_assert_double_eq(dflat[1], 1.0 / 4 + 2.0 / 6);       /* windows 0 and 1 */
+    ck_assert_double_eq(dflat[24], 9.0 / 4);                /* window 8 only */
+    /* asymmetric [top 1, left 0, bottom 0, right 1] 2x2 stride 2 on 3x5:
+     * windows at rows -1..0 and 1-2, columns 0-1, 2-3 and 4-5 -> 2x3 */
+    lc_ref_pool pa = k2;
+    pa.pt = pa.pr = 1;
+    double ya[6];
+    lc_ref_maxpool_fwd(ya, x, 1, 1, 3, 5, &pa);
+    ck_assert_double_eq(ya[0], 5.0);
+    ck_assert_double_eq(ya[1], 2.0);
+    ck_assert_double_eq(ya[2], 9.0);
+    ck_assert_double_eq(ya[4], 9.0);
+    pa.count_pad = false;
+    lc_ref_avgpool_fwd(ya, x, 1, 1, 3, 5, &pa);
+    ck_assert_double_eq(ya[0], 3.0);  /* (1 + 5) / 2 */
+    ck_assert_double_eq(ya[5], 9.0);  /* column 4 of rows 1-2 */
 }
 END_TEST
 
@@ -873,7 +927,7 @@ static Suite *ref_suite(void)
     tcase_add_test(ops, test_conv_values);
     tcase_add_loop_test(ops, test_batchnorm_grad, 0, 4);
     tcase_add_test(ops, test_batchnorm_values);
-    tcase_add_loop_test(ops, test_pool_grad, 0, 8);
+    tcase_add_loop_test(ops, test_pool_grad, 0, 32);
     tcase_add_test(ops, test_pool_values);
     suite_add_tcase(s, ops);
 

@@ -1239,6 +1239,20 @@ START_TEST(small_cnn_20_steps_vs_reference)
 }
 END_TEST
 
+/* padded max and average pooling (a maxpool before its ReLU: windows of
+ * negative values next to the padding) */
+START_TEST(padded_pool_cnn_20_steps_vs_reference)
+{
+    setup();
+    char d[700], spec[800];
+    snprintf(d, sizeof d, "%s/cifar", dir);
+    ck_assert_int_eq(lc_mkdirs(d), LC_OK);
+    lc_test_write_cifar10(d, 32, 40, 14);
+    snprintf(spec, sizeof spec, "cifar10:%s", d);
+    paths_match_reference("small_cnn_pad.json", spec, 8, "small_cnn_pad");
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("train");
@@ -1258,6 +1272,7 @@ static Suite *suite(void)
     tcase_add_test(tc, layca_two_launches_deep);
     tcase_add_test(tc, mlp3_20_steps_vs_reference);
     tcase_add_test(tc, small_cnn_20_steps_vs_reference);
+    tcase_add_test(tc, padded_pool_cnn_20_steps_vs_reference);
     suite_add_tcase(s, tc);
     TCase *tl = tcase_create("long_runs");
     tcase_set_timeout(tl, 600);

@@ -388,7 +388,13 @@ static lc_status lower_pool(lc_exec *ex, llist *L, int id, int nb, bool tr)
     const lc_shape *xs = fwd ? &g->nodes[in0].shape : &nd->shape, *ys = &f->shape;
     int nc = nb * xs->dims[0], h = xs->dims[1], w = xs->dims[2], oh = ys->dims[1], ow = ys->dims[2];
     loc a0 = lcx_where(ex, in0);
-    bool two = f->kh == 2 && f->kw == 2 && f->sh == 2 && f->sw == 2;
+    /* the 2x2 and tiled kernels are for unpadded windows; the general ones
+     * take the top and left padding (the bottom and right only set oh, ow)
+     * and avgpool's divisor rule */
+    bool unpadded = !f->pad_t && !f->pad_l && !f->pad_b && !f->pad_r;
+    bool two = unpadded && f->kh == 2 && f->kw == 2 && f->sh == 2 && f->sw == 2;
+    bool tiled = unpadded && f->sh == f->kh && f->sw == f->kw;
+    int incl = f->count_pad || unpadded; /* without padding both rules divide by kh * kw */
     if (ex->gpu) { /* one work-item per output (forward) or input (backward) element */
         size_t r0 = (size_t)(fwd ? ow : w), r1 = (size_t)(fwd ? oh : h);
         if (two && nd->op == LC_OP_MAXPOOL) { /* one work-item per 2x2 window */
@@ -403,7 +409,7 @@ static lc_status lower_pool(lc_exec *ex, llist *L, int id, int nb, bool tr)
                           LC_ARG(ow)};
             return KERN_ND(ex, L, id, P_POOL, "lc_gpu_maxpool2_bwd", a, (size_t)ow, (size_t)oh, (size_t)nc);
         }
-        if (nd->op == LC_OP_MAXPOOL_DX && f->sh == f->kh && f->sw == f->kw) { /* windows tile the input */
+        if (nd->op == LC_OP_MAXPOOL_DX && tiled) { /* windows tile the input */
             loc x = lcx_where(ex, in1);
             lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(x.buf),
                           LC_ARG(x.off), LC_ARG(nc),    LC_ARG(h),      LC_ARG(w),      LC_ARG(f->kh),
@@ -415,16 +421,20 @@ static lc_status lower_pool(lc_exec *ex, llist *L, int id, int nb, bool tr)
             loc x = lcx_where(ex, in1);
             lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(x.buf),
                           LC_ARG(x.off), LC_ARG(nc),    LC_ARG(h),      LC_ARG(w),      LC_ARG(f->kh),
-                          LC_ARG(f->kw), LC_ARG(f->sh), LC_ARG(f->sw),  LC_ARG(oh),     LC_ARG(ow)};
+                          LC_ARG(f->kw), LC_ARG(f->sh), LC_ARG(f->sw),  LC_ARG(f->pad_t), LC_ARG(f->pad_l),
+                          LC_ARG(oh),    LC_ARG(ow)};
             return KERN_ND(ex, L, id, P_POOL, "lc_gpu_maxpool_bwd", a, r0, r1, (size_t)nc);
         }
         const char *kn = nd->op == LC_OP_MAXPOOL   ? "lc_gpu_maxpool_fwd"
                          : nd->op == LC_OP_AVGPOOL ? "lc_gpu_avgpool_fwd"
                                                    : "lc_gpu_avgpool_bwd";
-        lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(nc),
-                      LC_ARG(h),     LC_ARG(w),     LC_ARG(f->kh),  LC_ARG(f->kw),  LC_ARG(f->sh),
-                      LC_ARG(f->sw), LC_ARG(oh),    LC_ARG(ow)};
-        return KERN_ND(ex, L, id, P_POOL, kn, a, r0, r1, (size_t)nc);
+        lc_arg a[] = {LC_ARG(y.buf),    LC_ARG(y.off),    LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(nc),
+                      LC_ARG(h),        LC_ARG(w),        LC_ARG(f->kh),  LC_ARG(f->kw),  LC_ARG(f->sh),
+                      LC_ARG(f->sw),    LC_ARG(f->pad_t), LC_ARG(f->pad_l), LC_ARG(oh),   LC_ARG(ow),
+                      LC_ARG(incl)};
+        /* maxpool takes no divisor rule: all but the last argument */
+        return lcx_kern_nd(ex, L, id, P_POOL, kn, a, (int)LC_COUNTOF(a) - (nd->op == LC_OP_MAXPOOL), r0, r1,
+                           (size_t)nc);
     }
     /* 2x2 stride 2: vectorised kernels */
     if (two && nd->op == LC_OP_MAXPOOL) {
@@ -442,8 +452,8 @@ static lc_status lower_pool(lc_exec *ex, llist *L, int id, int nb, bool tr)
         loc x = lcx_where(ex, in1);
         lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(x.buf), LC_ARG(x.off),
                       LC_ARG(nc), LC_ARG(h), LC_ARG(w), LC_ARG(f->kh), LC_ARG(f->kw), LC_ARG(f->sh),
-                      LC_ARG(f->sw), LC_ARG(oh), LC_ARG(ow)};
-        if (f->sh == f->kh && f->sw == f->kw) { /* windows tile the input */
+                      LC_ARG(f->sw), LC_ARG(f->pad_t), LC_ARG(f->pad_l), LC_ARG(oh), LC_ARG(ow)};
+        if (tiled) { /* windows tile the input */
             lc_arg b[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(x.buf),
                           LC_ARG(x.off), LC_ARG(nc), LC_ARG(h), LC_ARG(w), LC_ARG(f->kh), LC_ARG(f->kw), LC_ARG(oh),
                           LC_ARG(ow)};
@@ -453,10 +463,14 @@ static lc_status lower_pool(lc_exec *ex, llist *L, int id, int nb, bool tr)
     }
     const char *kn = nd->op == LC_OP_MAXPOOL ? "lc_maxpool_fwd"
                      : nd->op == LC_OP_AVGPOOL ? "lc_avgpool_fwd" : "lc_avgpool_bwd";
-    lc_arg a[] = {LC_ARG(y.buf), LC_ARG(y.off), LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(nc), LC_ARG(h), LC_ARG(w),
-                  LC_ARG(f->kh), LC_ARG(f->kw), LC_ARG(f->sh), LC_ARG(f->sw), LC_ARG(oh), LC_ARG(ow)};
-    /* one work-item per output row (forward) or input row (backward) */
-    return KERN(ex, L, id, P_POOL, kn, a, 1, (size_t)nc * (size_t)(fwd ? oh : h), 0, 0);
+    lc_arg a[] = {LC_ARG(y.buf),    LC_ARG(y.off),    LC_ARG(a0.buf), LC_ARG(a0.off), LC_ARG(nc),
+                  LC_ARG(h),        LC_ARG(w),        LC_ARG(f->kh),  LC_ARG(f->kw),  LC_ARG(f->sh),
+                  LC_ARG(f->sw),    LC_ARG(f->pad_t), LC_ARG(f->pad_l), LC_ARG(oh),   LC_ARG(ow),
+                  LC_ARG(incl)};
+    /* one work-item per output row (forward) or input row (backward);
+     * maxpool takes no divisor rule: all but the last argument */
+    return lcx_kern(ex, L, id, P_POOL, kn, a, (int)LC_COUNTOF(a) - (nd->op == LC_OP_MAXPOOL), 1,
+                    (size_t)nc * (size_t)(fwd ? oh : h), 0, 0);
 }
 
 static lc_status lower_global_avgpool(lc_exec *ex, llist *L, int id, int nb, bool tr)

@@ -193,6 +193,40 @@ static lc_status get_pair(const ctx *c, const cJSON *obj, const char *key, bool 
     return LC_OK;
 }
 
+/* A pooling node's "pad": an integer, [h, w] or [top, left, bottom, right],
+ * each side in [0, window along its axis) so that every window holds a
+ * real value; absent: none. */
+static lc_status get_pool_pads(const ctx *c, const cJSON *nd, const int k[2], int pads[4])
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(nd, "pad");
+    if (!v) return LC_OK;
+    int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 0;
+    if (n == 4) {
+        int i = 0;
+        for (const cJSON *it = v->child; it; it = it->next, i++) {
+            if (!cJSON_IsNumber(it) || it->valuedouble != floor(it->valuedouble) || it->valuedouble < 0 ||
+                it->valuedouble > 1024)
+                return perr(c, "pad", "element %d: expected an integer in [0, 1024]", i);
+            pads[i] = (int)it->valuedouble;
+        }
+    } else if (cJSON_IsNumber(v) || n == 2) {
+        int p[2] = {0, 0};
+        LC_TRY(get_pair(c, nd, "pad", false, 0, 1024, p));
+        pads[0] = pads[2] = p[0];
+        pads[1] = pads[3] = p[1];
+    } else {
+        if (cJSON_IsArray(v))
+            return perr(c, "pad", "expected an integer, [h, w] or [top, left, bottom, right], got an array of %d", n);
+        return perr(c, "pad", "expected an integer, [h, w] or [top, left, bottom, right], got %s", json_type(v));
+    }
+    static const char *const side[4] = {"top", "left", "bottom", "right"};
+    for (int i = 0; i < 4; i++)
+        if (pads[i] >= k[i % 2])
+            return perr(c, "pad", "the %s padding %d must be smaller than the window's %s %d", side[i], pads[i],
+                        i % 2 ? "width" : "height", k[i % 2]);
+    return LC_OK;
+}
+
 /* init / bias / bias_init / bias_value of a layer with parameters */
 typedef struct layer_init {
     int bias;
@@ -320,7 +354,11 @@ static lc_status parse_node(ctx *c, lc_graph *g, const cJSON *nd, int index, int
         LC_TRY(get_pair(c, nd, "kernel", true, 1, 1024, k));
         int st[2] = {k[0], k[1]};
         LC_TRY(get_pair(c, nd, "stride", false, 1, 1024, st));
-        id = lc_graph_add_pool(g, op[0] == 'm' ? LC_OP_MAXPOOL : LC_OP_AVGPOOL, name, ins[0], k[0], k[1], st[0], st[1]);
+        int pads[4] = {0, 0, 0, 0}, incl = 1; /* count_include_pad defaults to true */
+        LC_TRY(get_pool_pads(c, nd, k, pads));
+        LC_TRY(get_bool(c, nd, "count_include_pad", &incl));
+        id = lc_graph_add_pool_pad(g, op[0] == 'm' ? LC_OP_MAXPOOL : LC_OP_AVGPOOL, name, ins[0], k[0], k[1], st[0],
+                                   st[1], pads, incl != 0);
     } else if (!strcmp(op, "dropout")) {
         double rate = -1;
         if (!cJSON_GetObjectItemCaseSensitive(nd, "rate")) return perr(c, "rate", "missing (a number in [0, 1) is required)");

@@ -199,7 +199,8 @@ static void export_window(exp *e, int id, const char *op)
     int k[2] = {n->kh, n->kw}, s[2] = {n->sh, n->sw}, p[4] = {n->pad_t, n->pad_l, n->pad_b, n->pad_r};
     attr_ints(e, nd, "kernel_shape", k, 2);
     attr_ints(e, nd, "strides", s, 2);
-    if (conv) attr_ints(e, nd, "pads", p, 4);
+    if (conv || p[0] || p[1] || p[2] || p[3]) attr_ints(e, nd, "pads", p, 4);
+    if (n->op == LC_OP_AVGPOOL && (p[0] || p[1] || p[2] || p[3])) attr_int(e, nd, "count_include_pad", n->count_pad);
 }
 
 /* One forward node; false for an op without an ONNX form. */

@@ -322,23 +322,38 @@ static lc_status op_pool(imp *m, const char *op)
     if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) same_pads(&w, h, wd, ap[5] == 'U', w.p);
     else if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID"))
         return imp_err(m, LC_ERR_INVALID, "auto_pad '%s' is not an ONNX value", ap);
+    /* ONNX pads are [top, left, bottom, right] here as in layca */
     for (int i = 0; i < 4; i++)
-        if (w.p[i])
-            return imp_err(m, LC_ERR_UNSUPPORTED, "padding (pads [%lld, %lld, %lld, %lld]%s%s): layca's pooling has "
-                           "none", (long long)w.p[0], (long long)w.p[1], (long long)w.p[2], (long long)w.p[3],
-                           strcmp(ap, "NOTSET") ? ", auto_pad " : "", strcmp(ap, "NOTSET") ? ap : "");
-    if (h < w.k[0] || wd < w.k[1])
-        return imp_err(m, LC_ERR_INVALID, "the window %lldx%lld does not fit the input %dx%d", (long long)w.k[0],
-                       (long long)w.k[1], h, wd);
-    int64_t ceil_mode;
+        if (w.p[i] >= w.k[i % 2])
+            return imp_err(m, LC_ERR_UNSUPPORTED, "padding (pads [%lld, %lld, %lld, %lld]%s%s) as large as the window "
+                           "%lldx%lld: layca's pooling needs each side's padding smaller than the window",
+                           (long long)w.p[0], (long long)w.p[1], (long long)w.p[2], (long long)w.p[3],
+                           strcmp(ap, "NOTSET") ? ", auto_pad " : "", strcmp(ap, "NOTSET") ? ap : "", (long long)w.k[0],
+                           (long long)w.k[1]);
+    int64_t ph = h + w.p[0] + w.p[2], pw = wd + w.p[1] + w.p[3]; /* the padded input */
+    if (ph < w.k[0] || pw < w.k[1])
+        return imp_err(m, LC_ERR_INVALID, "the window %lldx%lld does not fit the input %dx%d with pads [%lld, %lld, "
+                       "%lld, %lld]", (long long)w.k[0], (long long)w.k[1], h, wd, (long long)w.p[0],
+                       (long long)w.p[1], (long long)w.p[2], (long long)w.p[3]);
+    int64_t ceil_mode, incl = 0;
     LC_TRY(imp_attr_int(m, "ceil_mode", 0, &ceil_mode));
-    if (ceil_mode && ((h - w.k[0]) % w.s[0] || (wd - w.k[1]) % w.s[1]))
+    if (ceil_mode && ((ph - w.k[0]) % w.s[0] || (pw - w.k[1]) % w.s[1]))
         return imp_err(m, LC_ERR_UNSUPPORTED, "ceil_mode 1 where it changes the output size: layca rounds down");
-    lc_shape o = {3, {x->ly.dims[0], (int)((h - w.k[0]) / w.s[0] + 1), (int)((wd - w.k[1]) / w.s[1] + 1)}};
+    LC_TRY(imp_attr_int(m, "count_include_pad", 0, &incl));
+    lc_shape o = {3, {x->ly.dims[0], (int)((ph - w.k[0]) / w.s[0] + 1), (int)((pw - w.k[1]) / w.s[1] + 1)}};
     int id = imp_add_node(m, op, x->node, IMP_NONE);
     if (id < 0) return NOMEM();
-    snprintf(m->nodes[id].attrs, sizeof m->nodes[id].attrs, ", \"kernel\": [%lld, %lld], \"stride\": [%lld, %lld]",
-             (long long)w.k[0], (long long)w.k[1], (long long)w.s[0], (long long)w.s[1]);
+    int n = snprintf(m->nodes[id].attrs, sizeof m->nodes[id].attrs,
+                     ", \"kernel\": [%lld, %lld], \"stride\": [%lld, %lld]", (long long)w.k[0], (long long)w.k[1],
+                     (long long)w.s[0], (long long)w.s[1]);
+    if (w.p[0] || w.p[1] || w.p[2] || w.p[3]) {
+        n += snprintf(m->nodes[id].attrs + n, sizeof m->nodes[id].attrs - (size_t)n,
+                      ", \"pad\": [%lld, %lld, %lld, %lld]", (long long)w.p[0], (long long)w.p[1], (long long)w.p[2],
+                      (long long)w.p[3]);
+        if (op[0] == 'a') /* ONNX counts only the real values unless told: layca's default is the other */
+            snprintf(m->nodes[id].attrs + n, sizeof m->nodes[id].attrs - (size_t)n, ", \"count_include_pad\": %s",
+                     incl ? "true" : "false");
+    }
     return imp_set_act(m, 0, id, &o, NULL);
 }
 

@@ -187,16 +187,24 @@ static void fwd_batchnorm(rctx *cx, int i)
                              nd->eps, nd->momentum, true);
 }
 
+/* the window of a pooling node */
+static lc_ref_pool pool_of(const lc_node *nd)
+{
+    return (lc_ref_pool){nd->kh, nd->kw, nd->sh, nd->sw, nd->pad_t, nd->pad_l, nd->pad_b, nd->pad_r, nd->count_pad};
+}
+
 static void fwd_maxpool(rctx *cx, int i)
 {
     FWD_LOCALS;
-    lc_ref_maxpool_fwd(r->val[i], a, n, xs->dims[0], xs->dims[1], xs->dims[2], nd->kh, nd->kw, nd->sh, nd->sw);
+    lc_ref_pool p = pool_of(nd);
+    lc_ref_maxpool_fwd(r->val[i], a, n, xs->dims[0], xs->dims[1], xs->dims[2], &p);
 }
 
 static void fwd_avgpool(rctx *cx, int i)
 {
     FWD_LOCALS;
-    lc_ref_avgpool_fwd(r->val[i], a, n, xs->dims[0], xs->dims[1], xs->dims[2], nd->kh, nd->kw, nd->sh, nd->sw);
+    lc_ref_pool p = pool_of(nd);
+    lc_ref_avgpool_fwd(r->val[i], a, n, xs->dims[0], xs->dims[1], xs->dims[2], &p);
 }
 
 static void fwd_global_avgpool(rctx *cx, int i)
@@ -299,14 +307,15 @@ static void bwd_batchnorm(rctx *cx, int i)
 static void bwd_maxpool(rctx *cx, int i)
 {
     BWD_LOCALS;
-    lc_ref_maxpool_bwd(dx, gi, r->val[in0], n, xs->dims[0], xs->dims[1], xs->dims[2], nd->kh, nd->kw, nd->sh,
-                       nd->sw);
+    lc_ref_pool p = pool_of(nd);
+    lc_ref_maxpool_bwd(dx, gi, r->val[in0], n, xs->dims[0], xs->dims[1], xs->dims[2], &p);
 }
 
 static void bwd_avgpool(rctx *cx, int i)
 {
     BWD_LOCALS;
-    lc_ref_avgpool_bwd(dx, gi, n, xs->dims[0], xs->dims[1], xs->dims[2], nd->kh, nd->kw, nd->sh, nd->sw);
+    lc_ref_pool p = pool_of(nd);
+    lc_ref_avgpool_bwd(dx, gi, n, xs->dims[0], xs->dims[1], xs->dims[2], &p);
 }
 
 static void bwd_global_avgpool(rctx *cx, int i)

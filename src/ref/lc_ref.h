@@ -110,20 +110,27 @@ void lc_ref_batchnorm_bwd(double *dx, double *dgamma, double *dbeta, const doubl
                           const double *x, const double *gamma, int n, int c, int hw,
                           double eps);
 
-/* ---- pooling (no padding; windows that do not fit are dropped) ----------- */
+/* ---- pooling ------------------------------------------------------------ */
 
-/* x[n,c,h,wd], y[n,c,oh,ow], oh = (h - kh)/sh + 1, ow = (wd - kw)/sw + 1.
- * Max: the first maximum in row-major window order wins (ties); its
- * backward routes dy to that element, accumulating where windows overlap. */
-void lc_ref_maxpool_fwd(double *y, const double *x, int n, int c, int h, int wd,
-                        int kh, int kw, int sh, int sw);
-void lc_ref_maxpool_bwd(double *dx, const double *dy, const double *x, int n, int c,
-                        int h, int wd, int kh, int kw, int sh, int sw);
-/* Average over the kh*kw window. */
-void lc_ref_avgpool_fwd(double *y, const double *x, int n, int c, int h, int wd,
-                        int kh, int kw, int sh, int sw);
-void lc_ref_avgpool_bwd(double *dx, const double *dy, int n, int c, int h, int wd,
-                        int kh, int kw, int sh, int sw);
+/* A pooling window: size, stride and padding (top, left, bottom, right; each
+ * side smaller than the window along its axis, so every window holds a real
+ * value).  Padded positions are not values: max ignores them; avg divides
+ * the window's sum by kh*kw when count_pad, else by its real values. */
+typedef struct lc_ref_pool {
+    int kh, kw, sh, sw;
+    int pt, pl, pb, pr;
+    bool count_pad;
+} lc_ref_pool;
+
+/* x[n,c,h,wd], y[n,c,oh,ow], oh = (h + pt + pb - kh)/sh + 1, ow likewise;
+ * windows that do not fit are dropped.  Max: the first maximum among the
+ * real values in row-major window order wins (ties); its backward routes
+ * dy to that element, accumulating where windows overlap. */
+void lc_ref_maxpool_fwd(double *y, const double *x, int n, int c, int h, int wd, const lc_ref_pool *p);
+void lc_ref_maxpool_bwd(double *dx, const double *dy, const double *x, int n, int c, int h, int wd,
+                        const lc_ref_pool *p);
+void lc_ref_avgpool_fwd(double *y, const double *x, int n, int c, int h, int wd, const lc_ref_pool *p);
+void lc_ref_avgpool_bwd(double *dx, const double *dy, int n, int c, int h, int wd, const lc_ref_pool *p);
 /* y[n,c] = mean over hw of x[n,c,hw] */
 void lc_ref_global_avgpool_fwd(double *y, const double *x, int n, int c, int hw);
 void lc_ref_global_avgpool_bwd(double *dx, const double *dy, int n, int c, int hw);

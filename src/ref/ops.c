@@ -285,76 +285,94 @@ void lc_ref_batchnorm_bwd(double *dx, double *dgamma, double *dbeta, const doubl
 
 /* ---- pooling ----------------------------------------------------------------------- */
 
-void lc_ref_maxpool_fwd(double *y, const double *x, int n, int c, int h, int wd,
-                        int kh, int kw, int sh, int sw)
+/* The real rows [*y0, *y1) and columns [*x0, *x1) of window (oy, ox). */
+static void pool_window(const lc_ref_pool *p, int h, int wd, int oy, int ox, int *y0, int *y1, int *x0, int *x1)
 {
-    int oh = lc_ref_out_size(h, kh, sh, 0), ow = lc_ref_out_size(wd, kw, sw, 0);
-    for (size_t p = 0; p < (size_t)n * c; p++) {
-        const double *xp = x + p * h * wd;
+    int ys = oy * p->sh - p->pt, xs = ox * p->sw - p->pl;
+    *y0 = ys > 0 ? ys : 0;
+    *y1 = ys + p->kh < h ? ys + p->kh : h;
+    *x0 = xs > 0 ? xs : 0;
+    *x1 = xs + p->kw < wd ? xs + p->kw : wd;
+}
+
+static int pool_out(int in, int k, int s, int p0, int p1) { return lc_ref_out_size(in + p0 + p1, k, s, 0); }
+
+/* Plane index of the first maximum of window (oy, ox) among its real values. */
+static size_t pool_argmax(const double *xp, const lc_ref_pool *p, int h, int wd, int oy, int ox)
+{
+    int y0, y1, x0, x1;
+    pool_window(p, h, wd, oy, ox, &y0, &y1, &x0, &x1);
+    size_t arg = (size_t)y0 * wd + x0;
+    for (int yy = y0; yy < y1; yy++)
+        for (int xx = x0; xx < x1; xx++) {
+            size_t i = (size_t)yy * wd + xx;
+            if (xp[i] > xp[arg]) arg = i;
+        }
+    return arg;
+}
+
+void lc_ref_maxpool_fwd(double *y, const double *x, int n, int c, int h, int wd, const lc_ref_pool *p)
+{
+    int oh = pool_out(h, p->kh, p->sh, p->pt, p->pb), ow = pool_out(wd, p->kw, p->sw, p->pl, p->pr);
+    for (size_t q = 0; q < (size_t)n * c; q++) {
+        const double *xp = x + q * h * wd;
         for (int oy = 0; oy < oh; oy++)
-            for (int ox = 0; ox < ow; ox++) {
-                double best = xp[(size_t)oy * sh * wd + (size_t)ox * sw];
-                for (int ky = 0; ky < kh; ky++)
-                    for (int kx = 0; kx < kw; kx++) {
-                        double v = xp[(size_t)(oy * sh + ky) * wd + ox * sw + kx];
-                        if (v > best) best = v;
-                    }
-                y[(p * oh + oy) * ow + ox] = best;
-            }
+            for (int ox = 0; ox < ow; ox++) y[(q * oh + oy) * ow + ox] = xp[pool_argmax(xp, p, h, wd, oy, ox)];
     }
 }
 
-void lc_ref_maxpool_bwd(double *dx, const double *dy, const double *x, int n, int c,
-                        int h, int wd, int kh, int kw, int sh, int sw)
+void lc_ref_maxpool_bwd(double *dx, const double *dy, const double *x, int n, int c, int h, int wd,
+                        const lc_ref_pool *p)
 {
-    int oh = lc_ref_out_size(h, kh, sh, 0), ow = lc_ref_out_size(wd, kw, sw, 0);
+    int oh = pool_out(h, p->kh, p->sh, p->pt, p->pb), ow = pool_out(wd, p->kw, p->sw, p->pl, p->pr);
     zero(dx, (size_t)n * c * h * wd);
-    for (size_t p = 0; p < (size_t)n * c; p++) {
-        const double *xp = x + p * h * wd;
-        double *dxp = dx + p * h * wd;
+    for (size_t q = 0; q < (size_t)n * c; q++) {
+        const double *xp = x + q * h * wd;
+        double *dxp = dx + q * h * wd;
         for (int oy = 0; oy < oh; oy++)
-            for (int ox = 0; ox < ow; ox++) {
-                size_t arg = (size_t)oy * sh * wd + (size_t)ox * sw; /* first maximum */
-                for (int ky = 0; ky < kh; ky++)
-                    for (int kx = 0; kx < kw; kx++) {
-                        size_t i = (size_t)(oy * sh + ky) * wd + ox * sw + kx;
-                        if (xp[i] > xp[arg]) arg = i;
-                    }
-                dxp[arg] += dy[(p * oh + oy) * ow + ox];
-            }
+            for (int ox = 0; ox < ow; ox++) dxp[pool_argmax(xp, p, h, wd, oy, ox)] += dy[(q * oh + oy) * ow + ox];
     }
 }
 
-void lc_ref_avgpool_fwd(double *y, const double *x, int n, int c, int h, int wd,
-                        int kh, int kw, int sh, int sw)
+/* the divisor of window (oy, ox) */
+static double pool_count(const lc_ref_pool *p, int h, int wd, int oy, int ox)
 {
-    int oh = lc_ref_out_size(h, kh, sh, 0), ow = lc_ref_out_size(wd, kw, sw, 0);
-    for (size_t p = 0; p < (size_t)n * c; p++) {
-        const double *xp = x + p * h * wd;
+    if (p->count_pad) return (double)p->kh * p->kw;
+    int y0, y1, x0, x1;
+    pool_window(p, h, wd, oy, ox, &y0, &y1, &x0, &x1);
+    return (double)(y1 - y0) * (x1 - x0);
+}
+
+void lc_ref_avgpool_fwd(double *y, const double *x, int n, int c, int h, int wd, const lc_ref_pool *p)
+{
+    int oh = pool_out(h, p->kh, p->sh, p->pt, p->pb), ow = pool_out(wd, p->kw, p->sw, p->pl, p->pr);
+    for (size_t q = 0; q < (size_t)n * c; q++) {
+        const double *xp = x + q * h * wd;
         for (int oy = 0; oy < oh; oy++)
             for (int ox = 0; ox < ow; ox++) {
+                int y0, y1, x0, x1;
+                pool_window(p, h, wd, oy, ox, &y0, &y1, &x0, &x1);
                 double acc = 0.0;
-                for (int ky = 0; ky < kh; ky++)
-                    for (int kx = 0; kx < kw; kx++)
-                        acc += xp[(size_t)(oy * sh + ky) * wd + ox * sw + kx];
-                y[(p * oh + oy) * ow + ox] = acc / (kh * kw);
+                for (int yy = y0; yy < y1; yy++)
+                    for (int xx = x0; xx < x1; xx++) acc += xp[(size_t)yy * wd + xx];
+                y[(q * oh + oy) * ow + ox] = acc / pool_count(p, h, wd, oy, ox);
             }
     }
 }
 
-void lc_ref_avgpool_bwd(double *dx, const double *dy, int n, int c, int h, int wd,
-                        int kh, int kw, int sh, int sw)
+void lc_ref_avgpool_bwd(double *dx, const double *dy, int n, int c, int h, int wd, const lc_ref_pool *p)
 {
-    int oh = lc_ref_out_size(h, kh, sh, 0), ow = lc_ref_out_size(wd, kw, sw, 0);
+    int oh = pool_out(h, p->kh, p->sh, p->pt, p->pb), ow = pool_out(wd, p->kw, p->sw, p->pl, p->pr);
     zero(dx, (size_t)n * c * h * wd);
-    for (size_t p = 0; p < (size_t)n * c; p++) {
-        double *dxp = dx + p * h * wd;
+    for (size_t q = 0; q < (size_t)n * c; q++) {
+        double *dxp = dx + q * h * wd;
         for (int oy = 0; oy < oh; oy++)
             for (int ox = 0; ox < ow; ox++) {
-                double g = dy[(p * oh + oy) * ow + ox] / (kh * kw);
-                for (int ky = 0; ky < kh; ky++)
-                    for (int kx = 0; kx < kw; kx++)
-                        dxp[(size_t)(oy * sh + ky) * wd + ox * sw + kx] += g;
+                int y0, y1, x0, x1;
+                pool_window(p, h, wd, oy, ox, &y0, &y1, &x0, &x1);
+                double g = dy[(q * oh + oy) * ow + ox] / pool_count(p, h, wd, oy, ox);
+                for (int yy = y0; yy < y1; yy++)
+                    for (int xx = x0; xx < x1; xx++) dxp[(size_t)yy * wd + xx] += g;
             }
     }
 }
