@@ -640,7 +640,7 @@ START_TEST(bad_models)
     static const char *const op[] = {"'/block/Relu'", "op Selu is not supported", NULL};
     static const char *const group[] = {"'/conv3/Conv'", "group 2", NULL};
     static const char *const dil[] = {"'/stem/Conv'", "dilations", NULL};
-    static const char *const pads[] = {"'/pool/MaxPool'", "pads [9, 0, 0, 0]", "smaller than the window", NULL};
+    static const char *const pads[] = {"'/pool/MaxPool'", "pads [9, 1, 1, 1]", "smaller than the window", NULL};
     static const char *const flat[] = {"'/flat/Flatten'", "axis 2", NULL};
     static const char *const attr[] = {"'/fc/Gemm'", "attribute 'xlpha' is not supported", NULL};
     static const char *const shape[] = {"'/fc/Gemm'", "'fc.weight'", "16 columns", NULL};

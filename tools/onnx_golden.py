@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Golden data for tests/test_onnx.c: a small residual CNN built in PyTorch
-(conv-bn-relu, a residual Add, max pooling, global average pooling, a
-linear layer, dropout), exported with torch.onnx.export, with an input
+(conv-bn-relu, a residual Add, padded max pooling as in torchvision's ResNet
+stem, padded average pooling, global average pooling, a linear layer,
+dropout), exported with torch.onnx.export, with an input
 batch, labels and PyTorch's outputs (logits) as ONNX TensorProto files.
 
 usage: /usr/bin/python3 tools/onnx_golden.py OUTDIR   (needs torch and onnx)"""
@@ -33,8 +34,9 @@ class Net(nn.Module):
         self.stem = nn.Conv2d(3, 8, 3, padding=1)
         self.bn = nn.BatchNorm2d(8)
         self.block = Block(8)
-        self.pool = nn.MaxPool2d(2)
+        self.pool = nn.MaxPool2d(3, stride=2, padding=1)
         self.conv3 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.avg = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
         self.gap = nn.AdaptiveAvgPool2d(1)
         self.flat = nn.Flatten()
         self.drop = nn.Dropout(0.25)
@@ -43,7 +45,7 @@ class Net(nn.Module):
     def forward(self, x):
         x = torch.relu(self.bn(self.stem(x)))
         x = self.pool(self.block(x))
-        x = torch.relu(self.conv3(x))
+        x = self.avg(torch.relu(self.conv3(x)))
         return self.fc(self.drop(self.flat(self.gap(x))))
 
 
