@@ -7,6 +7,9 @@
  *     list must be exact (a listed case that passes fails the test too);
  *   - a residual CNN exported by torch.onnx.export (tools/onnx_golden.py):
  *     PyTorch's outputs to 1e-4, then a few training steps lower the loss;
+ *   - a small CNN whose export has Constant -> Pad -> AveragePool
+ *     (tools/onnx_golden_pad.py), and a copy with a Pad before the Conv and
+ *     Identity nodes: the Pads folded, PyTorch's outputs to 1e-4;
  *   - export: onnx.checker accepts it and importing it back gives the same
  *     outputs;
  *   - bad input: truncated and foreign bytes, unsupported ops, attributes
@@ -320,22 +323,33 @@ typedef struct golden {
     int n;
 } golden;
 
-static void golden_load(golden *gd)
+/* tests/data/onnx/<model>, <prefix>_input.pb, <prefix>_output.pb and, when
+ * there, <prefix>_labels.pb (else labels 0). */
+static void golden_load_files(golden *gd, const char *model, const char *prefix)
 {
-    char p[1024], dir[1024];
+    char p[1024], dir[1024], f[256];
     memset(gd, 0, sizeof *gd);
     snprintf(dir, sizeof dir, "%s/tests/data/onnx", src_root());
-    ck_assert_msg(lc_file_read(path_join(p, sizeof p, dir, "resnet_small.onnx"), &gd->bytes, &gd->len) == LC_OK, "%s",
+    ck_assert_msg(lc_file_read(path_join(p, sizeof p, dir, model), &gd->bytes, &gd->len) == LC_OK, "%s",
                   lc_error_message());
-    ck_assert_msg(read_value(path_join(p, sizeof p, dir, "resnet_small_input.pb"), &gd->x) == LC_OK, "%s",
-                  lc_error_message());
-    ck_assert_msg(read_value(path_join(p, sizeof p, dir, "resnet_small_output.pb"), &gd->y) == LC_OK, "%s",
-                  lc_error_message());
-    ck_assert_msg(read_value(path_join(p, sizeof p, dir, "resnet_small_labels.pb"), &gd->labels) == LC_OK, "%s",
-                  lc_error_message());
+    snprintf(f, sizeof f, "%s_input.pb", prefix);
+    ck_assert_msg(read_value(path_join(p, sizeof p, dir, f), &gd->x) == LC_OK, "%s", lc_error_message());
+    snprintf(f, sizeof f, "%s_output.pb", prefix);
+    ck_assert_msg(read_value(path_join(p, sizeof p, dir, f), &gd->y) == LC_OK, "%s", lc_error_message());
     gd->n = (int)gd->x.dims[0];
-    ck_assert(gd->labels.i64 && gd->labels.numel == gd->n && gd->n <= 64);
+    ck_assert_int_le(gd->n, 64);
+    snprintf(f, sizeof f, "%s_labels.pb", prefix);
+    struct stat sb;
+    if (stat(path_join(p, sizeof p, dir, f), &sb)) return;
+    ck_assert_msg(read_value(p, &gd->labels) == LC_OK, "%s", lc_error_message());
+    ck_assert(gd->labels.i64 && gd->labels.numel == gd->n);
     for (int i = 0; i < gd->n; i++) gd->lab[i] = (int32_t)gd->labels.i64[i];
+}
+
+static void golden_load(golden *gd)
+{
+    golden_load_files(gd, "resnet_small.onnx", "resnet_small");
+    ck_assert_ptr_nonnull(gd->labels.i64);
 }
 
 static void golden_free(golden *gd)
@@ -429,6 +443,53 @@ START_TEST(torch_resnet_trains)
     model_free(&md);
     lc_onnx_import_deinit(&r);
     golden_free(&gd);
+}
+END_TEST
+
+/* ---- Pad folding: a small CNN from PyTorch (tools/onnx_golden_pad.py) ---- */
+
+/* pad_small.onnx: AvgPool2d(3, stride=1, padding=1) counting its padding,
+ * exported as Constant -> Pad -> AveragePool; pad_small_conv.onnx: the
+ * same with the Conv's padding in a Pad before it and Identity nodes on
+ * the way.  Both give PyTorch's logits. */
+START_TEST(torch_pad_forward)
+{
+    static const char *const files[] = {"pad_small.onnx", "pad_small_conv.onnx"};
+    for (size_t i = 0; i < LC_COUNTOF(files); i++) {
+        golden gd;
+        golden_load_files(&gd, files[i], "pad_small");
+        lc_onnx_import r;
+        ck_assert_msg(lc_onnx_import_parse(gd.bytes, gd.len, files[i], NULL, &r) == LC_OK, "%s", lc_error_message());
+        /* the Pads are folded: the pooling pads 1 on each side counting the zeros, the conv pads 1 */
+        ck_assert_msg(strstr(r.json, "\"op\": \"avgpool\", \"inputs\": [\"Relu\"], \"kernel\": [3, 3], "
+                                     "\"stride\": [1, 1], \"pad\": [1, 1, 1, 1], \"count_include_pad\": true"),
+                      "%s", r.json);
+        ck_assert_msg(strstr(r.json, "\"kernel\": [3, 3], \"stride\": [1, 1], \"pad\": [1, 1], \"bias\": true"),
+                      "%s", r.json);
+        ck_assert_ptr_null(strstr(r.json, "Pad\""));
+        float *logits = malloc((size_t)gd.y.numel * sizeof *logits);
+        double err = check_golden(&gd, &r, logits);
+        printf("# %s (Pad folded) from PyTorch: max abs error %.3g over %lld logits\n", files[i], err,
+               (long long)gd.y.numel);
+        free(logits);
+        lc_onnx_import_deinit(&r);
+        golden_free(&gd);
+    }
+}
+END_TEST
+
+/* Small cases in the layout of ONNX's node tests, numpy's values
+ * (tools/onnx_golden_pad.py): Pad's opset 10 attribute form before an
+ * AveragePool; Constants (value_ints, value_float -inf) giving a Pad before
+ * a MaxPool, an Identity of a constant shape. */
+START_TEST(pad_cases)
+{
+    static const char *const names[] = {"pad_opset10_avgpool", "pad_maxpool_neg_inf"};
+    for (size_t i = 0; i < LC_COUNTOF(names); i++) {
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s/tests/data/onnx/pad_cases/%s", src_root(), names[i]);
+        ck_assert_msg(run_case(dir) == LC_OK, "%s", lc_error_message());
+    }
 }
 END_TEST
 
@@ -604,6 +665,36 @@ static void mut_short(Onnx__ModelProto *m)
         if (!strcmp(m->graph->initializer[i]->name, "stem.bias")) m->graph->initializer[i]->raw_data.len -= 4;
 }
 
+/* mutations of pad_small.onnx and pad_small_conv.onnx */
+static void set_string(char *s, const char *v)
+{
+    ck_assert_uint_le(strlen(v), strlen(s));
+    memcpy(s, v, strlen(v) + 1);
+}
+static void mut_pad_reflect(Onnx__ModelProto *m)
+{
+    ProtobufCBinaryData *mode = &attr_named(node_named(m, "/avg/Pad"), "mode")->s;
+    memcpy(mode->data, "reflect", 7);
+    mode->len = 7;
+}
+static void mut_pad_relu(Onnx__ModelProto *m) { set_string(node_named(m, "/avg/AveragePool")->op_type, "Relu"); }
+static void mut_pad_maxpool(Onnx__ModelProto *m) { set_string(node_named(m, "/avg/AveragePool")->op_type, "MaxPool"); }
+static void mut_pad_twice(Onnx__ModelProto *m) { set_string(node_named(m, "/pool/MaxPool")->input[0], "/avg/Pad_output_0"); }
+static void mut_pad_computed(Onnx__ModelProto *m) { set_string(node_named(m, "/avg/Pad")->input[1], "/Relu_output_0"); }
+/* the pool's own pads, counting only the real values, after the Pad's counted zeros */
+static void mut_pad_pool_pads(Onnx__ModelProto *m)
+{
+    Onnx__AttributeProto *p = attr_named(node_named(m, "/avg/AveragePool"), "pads");
+    for (size_t i = 0; i < p->n_ints; i++) p->ints[i] = 1;
+}
+/* pads [0, 0, 1, 1, 0, 0, 0, 1]: the conv's padding [1, 1, 0, 1] is not symmetric */
+static void mut_pad_conv_asym(Onnx__ModelProto *m)
+{
+    Onnx__TensorProto *t = attr_named(node_named(m, "/conv/PadConstant"), "value")->t;
+    ck_assert_uint_eq(t->raw_data.len, 64);
+    memset(t->raw_data.data + 6 * 8, 0, 8);
+}
+
 static void expect_error(const golden *gd, mutation mutate, const char *const *want)
 {
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, gd->len, gd->bytes);
@@ -654,6 +745,35 @@ START_TEST(bad_models)
     expect_error(&gd, mut_shape, shape);
     expect_error(&gd, mut_short, shrt);
     golden_free(&gd);
+}
+END_TEST
+
+/* A Pad that cannot be folded: errors naming the node and why. */
+START_TEST(bad_pads)
+{
+    static const struct {
+        const char *model;
+        mutation mutate;
+        const char *want[4];
+    } cases[] = {
+        {"pad_small.onnx", mut_pad_reflect, {"node '/avg/Pad' (Pad)", "mode 'reflect'", "constant Pad", NULL}},
+        {"pad_small.onnx", mut_pad_relu, {"node '/avg/Pad' (Pad)", "goes to node '/avg/AveragePool' (Relu)",
+                                          "only into the Conv, MaxPool or AveragePool after it", NULL}},
+        {"pad_small.onnx", mut_pad_maxpool, {"node '/avg/Pad' (Pad)", "constant value 0 before the MaxPool",
+                                             "ignores its padding", NULL}},
+        {"pad_small.onnx", mut_pad_twice, {"node '/avg/Pad' (Pad)", "'/avg/Pad_output_0' has 2 uses", NULL}},
+        {"pad_small.onnx", mut_pad_computed, {"node '/avg/Pad' (Pad)", "the pads '/Relu_output_0' are computed", NULL}},
+        {"pad_small.onnx", mut_pad_pool_pads, {"node '/avg/AveragePool' (AveragePool)", "count_include_pad 0",
+                                               "after the Pad '/avg/Pad'", NULL}},
+        {"pad_small_conv.onnx", mut_pad_conv_asym, {"node '/conv/Conv' (Conv)", "pads [1, 1, 0, 1] (with the Pad "
+                                                    "'/conv/Pad' before it)", "symmetrically", NULL}},
+    };
+    for (size_t i = 0; i < LC_COUNTOF(cases); i++) {
+        golden gd;
+        golden_load_files(&gd, cases[i].model, "pad_small");
+        expect_error(&gd, cases[i].mutate, cases[i].want);
+        golden_free(&gd);
+    }
 }
 END_TEST
 
@@ -728,9 +848,12 @@ static Suite *suite(void)
     tcase_add_test(tc, node_cases);
     tcase_add_test(tc, torch_resnet_forward);
     tcase_add_test(tc, torch_resnet_trains);
+    tcase_add_test(tc, torch_pad_forward);
+    tcase_add_test(tc, pad_cases);
     tcase_add_test(tc, export_torch_resnet);
     tcase_add_test(tc, export_every_op);
     tcase_add_test(tc, bad_models);
+    tcase_add_test(tc, bad_pads);
     tcase_add_test(tc, commands);
     suite_add_tcase(s, tc);
     return s;

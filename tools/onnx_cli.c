@@ -18,8 +18,9 @@ static const char *import_help =
     "\n"
     "Turns an ONNX model into a layca model file and its weights (default: MODEL.safetensors beside\n"
     "MODEL.json).  Supported: Conv, Gemm, MatMul(+Add), Relu, LeakyRelu, MaxPool, AveragePool,\n"
-    "GlobalAveragePool, BatchNormalization, Dropout, Flatten, Reshape (to [N, features]), Add, and a\n"
-    "final Softmax (it becomes the loss).  Anything else is an error naming the node (docs/onnx.md).\n";
+    "GlobalAveragePool, BatchNormalization, Dropout, Flatten, Reshape (to [N, features]), Add, Constant,\n"
+    "Identity, a constant Pad before a Conv or pooling (folded into its padding), and a final Softmax (it\n"
+    "becomes the loss).  Anything else is an error naming the node (docs/onnx.md).\n";
 
 static const char *export_help =
     "usage: layca export MODEL.json --weights W.safetensors -o MODEL.onnx\n"

@@ -8,7 +8,7 @@ bool lc_onnx_available(void) { return true; }
 
 static const char *const supported_ops[] = {
     "Conv", "Gemm", "MatMul", "Add", "Relu", "LeakyRelu", "MaxPool", "AveragePool", "GlobalAveragePool",
-    "BatchNormalization", "Dropout", "Flatten", "Reshape", "Softmax", NULL};
+    "BatchNormalization", "Dropout", "Flatten", "Reshape", "Softmax", "Constant", "Identity", "Pad", NULL};
 
 bool lc_onnx_op_supported(const char *op_type)
 {

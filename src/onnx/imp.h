@@ -5,18 +5,21 @@
 
 #include "onnx_int.h"
 
-enum { IMP_ACT = 0, IMP_CONST, IMP_SOFTMAX };
+enum { IMP_ACT = 0, IMP_CONST, IMP_SOFTMAX, IMP_PAD };
 #define IMP_INPUT (-1) /* imp_val.node of the data input */
 #define IMP_NONE (-2)  /* no second input */
 
 typedef struct imp_val {
     const char *name;  /* ONNX name (points into the model) */
-    int kind;          /* IMP_ACT, IMP_CONST, IMP_SOFTMAX */
+    int kind;          /* IMP_ACT, IMP_CONST, IMP_SOFTMAX, IMP_PAD */
     int node;          /* IMP_ACT: the layca node (index in imp.nodes) or IMP_INPUT */
     lc_shape ox;       /* IMP_ACT: ONNX's per-example dimensions (its first one is the batch) */
     lc_shape ly;       /* IMP_ACT: layca's per-example shape (differs after global_avgpool: [C] for [C, 1, 1]) */
     lc_onnx_value c;   /* IMP_CONST: the values */
-    int src;           /* IMP_SOFTMAX: index in imp.vals of the Softmax's input */
+    int src;           /* IMP_SOFTMAX, IMP_PAD: index in imp.vals of the Softmax's or Pad's input */
+    int64_t pad[4];    /* IMP_PAD: the Pad's spatial padding [top, left, bottom, right], folded into the Conv or
+                          pooling that uses it */
+    const char *pad_node; /* IMP_PAD: the Pad node's name (messages) */
 } imp_val;
 
 typedef struct imp_node {
@@ -50,6 +53,13 @@ imp_val *imp_find(imp *m, const char *name);
 /* Registers output k of the current node as layca node `node`'s value (ly NULL: ox). */
 lc_status imp_set_act(imp *m, int k, int node, const lc_shape *ox, const lc_shape *ly);
 lc_status imp_add_const(imp *m, const char *name, lc_onnx_value *c); /* takes c's values */
+/* Registers output k of the current node as a copy of value v (Identity). */
+lc_status imp_alias(imp *m, int k, const imp_val *v);
+/* Registers output k of the current node as input `src` (an index in
+ * imp.vals) padded by pad (a Pad to fold into the node that uses it). */
+lc_status imp_set_pad(imp *m, int k, int src, const int64_t pad[4]);
+/* Input k of the node, whatever it is (an error when missing or a Softmax). */
+lc_status imp_input(imp *m, int k, imp_val **out);
 lc_status imp_act(imp *m, int k, imp_val **out);
 lc_status imp_const(imp *m, int k, bool f32, imp_val **out);
 bool imp_has_input(const imp *m, int k);

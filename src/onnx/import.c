@@ -3,8 +3,9 @@
  * The graph's nodes are read in order (ONNX requires a topological order).
  * Every value the importer meets is either an activation (a layca node's
  * output, with its per-example shape: ONNX's first dimension is the batch)
- * or a constant (an initializer, or a bound input).  Constants feed the
- * weights of the layer that uses them; a final Softmax becomes the loss.
+ * or a constant (an initializer, a bound input or a Constant node's output).
+ * Constants feed the weights of the layer that uses them; a final Softmax
+ * becomes the loss; a Pad is folded into the Conv or pooling after it.
  * Anything layca cannot express is an error naming the node and what is
  * missing.  docs/onnx.md has the mapping. */
 #include "imp.h"
@@ -86,8 +87,45 @@ lc_status imp_add_const(imp *m, const char *name, lc_onnx_value *c)
     return LC_OK;
 }
 
+lc_status imp_alias(imp *m, int k, const imp_val *v)
+{
+    if ((size_t)k >= m->nd->n_output || !m->nd->output[k][0]) return LC_OK;
+    imp_val copy = *v; /* v may move when vals grows */
+    if (copy.kind == IMP_CONST) {
+        size_t n = (size_t)(copy.c.numel ? copy.c.numel : 1);
+        copy.c.f = v->c.f ? malloc(n * sizeof *copy.c.f) : NULL;
+        copy.c.i64 = v->c.i64 ? malloc(n * sizeof *copy.c.i64) : NULL;
+        if ((v->c.f && !copy.c.f) || (v->c.i64 && !copy.c.i64)) {
+            lc_onnx_value_deinit(&copy.c);
+            return LC_ERR(LC_ERR_NOMEM, "out of memory");
+        }
+        if (v->c.f) memcpy(copy.c.f, v->c.f, (size_t)copy.c.numel * sizeof *copy.c.f);
+        if (v->c.i64) memcpy(copy.c.i64, v->c.i64, (size_t)copy.c.numel * sizeof *copy.c.i64);
+    }
+    imp_val *o = new_val(m, m->nd->output[k]);
+    if (!o) {
+        if (copy.kind == IMP_CONST) lc_onnx_value_deinit(&copy.c);
+        return LC_ERR(LC_ERR_NOMEM, "out of memory");
+    }
+    copy.name = o->name;
+    *o = copy;
+    return LC_OK;
+}
+
+lc_status imp_set_pad(imp *m, int k, int src, const int64_t pad[4])
+{
+    if ((size_t)k >= m->nd->n_output || !m->nd->output[k][0]) return LC_OK;
+    imp_val *v = new_val(m, m->nd->output[k]);
+    if (!v) return LC_ERR(LC_ERR_NOMEM, "out of memory");
+    v->kind = IMP_PAD;
+    v->src = src;
+    memcpy(v->pad, pad, sizeof v->pad);
+    v->pad_node = imp_node_name(m);
+    return LC_OK;
+}
+
 /* Input k of the node: present and known. */
-static lc_status input_val(imp *m, int k, imp_val **out)
+lc_status imp_input(imp *m, int k, imp_val **out)
 {
     if ((size_t)k >= m->nd->n_input || !m->nd->input[k][0])
         return imp_err(m, LC_ERR_INVALID, "input %d is missing", k);
@@ -103,7 +141,11 @@ static lc_status input_val(imp *m, int k, imp_val **out)
 
 lc_status imp_act(imp *m, int k, imp_val **out)
 {
-    LC_TRY(input_val(m, k, out));
+    LC_TRY(imp_input(m, k, out));
+    if ((*out)->kind == IMP_PAD)
+        return imp_err(m, LC_ERR_UNSUPPORTED, "input %d ('%s') is the output of the Pad node '%s': a Pad is "
+                       "supported only right before a Conv, MaxPool or AveragePool (folded into its padding)", k,
+                       (*out)->name, (*out)->pad_node);
     if ((*out)->kind != IMP_ACT)
         return imp_err(m, LC_ERR_UNSUPPORTED, "input %d ('%s') is a constant; layca needs an activation there", k,
                        (*out)->name);
@@ -112,10 +154,10 @@ lc_status imp_act(imp *m, int k, imp_val **out)
 
 lc_status imp_const(imp *m, int k, bool f32, imp_val **out)
 {
-    LC_TRY(input_val(m, k, out));
+    LC_TRY(imp_input(m, k, out));
     if ((*out)->kind != IMP_CONST)
-        return imp_err(m, LC_ERR_UNSUPPORTED, "input %d ('%s') must be a constant (an initializer): layca's weights "
-                       "are parameters", k, (*out)->name);
+        return imp_err(m, LC_ERR_UNSUPPORTED, "input %d ('%s') must be a constant (an initializer or a Constant): "
+                       "layca's weights are parameters", k, (*out)->name);
     if (f32 && !(*out)->c.f)
         return imp_err(m, LC_ERR_UNSUPPORTED, "input %d ('%s') must be FLOAT", k, (*out)->name);
     if (!f32 && !(*out)->c.i64)
@@ -411,7 +453,7 @@ static lc_status import_nodes(imp *m)
         if (!fn)
             return imp_err(m, LC_ERR_UNSUPPORTED, "op %s is not supported (supported: Conv, Gemm, MatMul, Add, Relu, "
                            "LeakyRelu, MaxPool, AveragePool, GlobalAveragePool, BatchNormalization, Dropout, Flatten, "
-                           "Reshape, a final Softmax)", op);
+                           "Reshape, Constant, Identity, Pad before a Conv or pooling, a final Softmax)", op);
         LC_TRY(fn(m));
     }
     m->nd = NULL;
@@ -432,7 +474,7 @@ static lc_status graph_output(imp *m, lc_onnx_import *out)
     }
     if (v->kind != IMP_ACT || v->node == IMP_INPUT)
         return imp_err(m, LC_ERR_UNSUPPORTED, "graph output '%s' is %s, not computed by a layer", name,
-                       v->kind == IMP_CONST ? "a constant" : "the input");
+                       v->kind == IMP_CONST ? "a constant" : v->kind == IMP_PAD ? "a Pad's output" : "the input");
     int64_t classes = lc_shape_numel(&v->ly);
     if (classes > (1 << 20))
         return imp_err(m, LC_ERR_UNSUPPORTED, "graph output '%s' has %lld values per example (a layca model has at "

@@ -2,6 +2,7 @@
  * every attribute it is given, and the JSON writer. */
 #include "imp.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,20 @@ static lc_status op_dropout(imp *m)
     return same_shape_op(m, "dropout", a);
 }
 
+/* How many nodes and graph outputs use layca node `node`'s value, under any
+ * of its names: the values naming it beyond the first are the outputs of
+ * Identity (or a Reshape that changes nothing), each one use of another. */
+static int node_uses(const imp *m, int node)
+{
+    int uses = 0, names = 0;
+    for (int i = 0; i < m->n_vals; i++)
+        if (m->vals[i].kind == IMP_ACT && m->vals[i].node == node) {
+            uses += imp_uses(m, m->vals[i].name);
+            names++;
+        }
+    return uses - (names - 1);
+}
+
 /* Add of two activations of one shape, or the bias of a MatMul (or a Gemm
  * without one) whose only use is this Add. */
 static lc_status op_add(imp *m)
@@ -126,7 +141,7 @@ static lc_status op_add(imp *m)
         return imp_set_act(m, 0, id, &ox, &ly);
     }
     imp_node *p = a->node >= 0 ? &m->nodes[a->node] : NULL;
-    if (!p || strcmp(p->op, "dense") || p->bias || imp_uses(m, a->name) != 1)
+    if (!p || strcmp(p->op, "dense") || p->bias || node_uses(m, a->node) != 1)
         return imp_err(m, LC_ERR_UNSUPPORTED, "adding the constant '%s' is supported only as the bias of a MatMul or "
                        "Gemm whose only use is this Add", b->name);
     int64_t n = p->units;
@@ -304,6 +319,21 @@ static void same_pads(const window *w, int h, int wd, bool upper, int64_t p[4])
     }
 }
 
+/* Input 0 of a Conv or pooling, and the padding [top, left, bottom, right]
+ * of the Pad whose output it is (zeros and *pad_node NULL without one). */
+static lc_status padded_input(imp *m, imp_val **x, int64_t pad[4], const char **pad_node)
+{
+    imp_val *v;
+    LC_TRY(imp_input(m, 0, &v));
+    memset(pad, 0, 4 * sizeof *pad);
+    *pad_node = NULL;
+    if (v->kind != IMP_PAD) return imp_act(m, 0, x);
+    memcpy(pad, v->pad, 4 * sizeof *pad);
+    *pad_node = v->pad_node;
+    *x = &m->vals[v->src]; /* an activation (op_pad checked) */
+    return LC_OK;
+}
+
 static lc_status op_pool(imp *m, const char *op)
 {
     static const char *const known[] = {"kernel_shape", "strides", "pads", "dilations", "auto_pad", "ceil_mode",
@@ -312,34 +342,49 @@ static lc_status op_pool(imp *m, const char *op)
     LC_TRY(need_batch(m));
     LC_TRY(imp_one_output(m));
     imp_val *x;
-    LC_TRY(imp_act(m, 0, &x));
+    int64_t pre[4];
+    const char *pad_node;
+    LC_TRY(padded_input(m, &x, pre, &pad_node));
     LC_TRY(need_image(m, x));
     window w;
     LC_TRY(read_window(m, &w, true));
     char ap[32];
     LC_TRY(imp_attr_str(m, "auto_pad", "NOTSET", ap, sizeof ap));
     int h = x->ly.dims[1], wd = x->ly.dims[2];
-    if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) same_pads(&w, h, wd, ap[5] == 'U', w.p);
+    if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER"))
+        same_pads(&w, (int)(h + pre[0] + pre[2]), (int)(wd + pre[1] + pre[3]), ap[5] == 'U', w.p);
     else if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID"))
         return imp_err(m, LC_ERR_INVALID, "auto_pad '%s' is not an ONNX value", ap);
+    int64_t ceil_mode, incl = 0;
+    LC_TRY(imp_attr_int(m, "ceil_mode", 0, &ceil_mode));
+    LC_TRY(imp_attr_int(m, "count_include_pad", 0, &incl));
+    if (pad_node) {
+        /* the Pad's zeros (MaxPool: -inf, op_pad checked) are values the window sees */
+        bool own = w.p[0] || w.p[1] || w.p[2] || w.p[3];
+        if (op[0] == 'a' && own && !incl)
+            return imp_err(m, LC_ERR_UNSUPPORTED, "pads [%lld, %lld, %lld, %lld] counting only the real values "
+                           "(count_include_pad 0) after the Pad '%s', whose zeros count: layca's average pooling "
+                           "counts all of its padding or none", (long long)w.p[0], (long long)w.p[1],
+                           (long long)w.p[2], (long long)w.p[3], pad_node);
+        for (int i = 0; i < 4; i++) w.p[i] += pre[i];
+        if (op[0] == 'a') incl = 1;
+    }
     /* ONNX pads are [top, left, bottom, right] here as in layca */
     for (int i = 0; i < 4; i++)
         if (w.p[i] >= w.k[i % 2])
-            return imp_err(m, LC_ERR_UNSUPPORTED, "padding (pads [%lld, %lld, %lld, %lld]%s%s) as large as the window "
-                           "%lldx%lld: layca's pooling needs each side's padding smaller than the window",
+            return imp_err(m, LC_ERR_UNSUPPORTED, "padding (pads [%lld, %lld, %lld, %lld]%s%s%s%s%s) as large as the "
+                           "window %lldx%lld: layca's pooling needs each side's padding smaller than the window",
                            (long long)w.p[0], (long long)w.p[1], (long long)w.p[2], (long long)w.p[3],
-                           strcmp(ap, "NOTSET") ? ", auto_pad " : "", strcmp(ap, "NOTSET") ? ap : "", (long long)w.k[0],
-                           (long long)w.k[1]);
+                           strcmp(ap, "NOTSET") ? ", auto_pad " : "", strcmp(ap, "NOTSET") ? ap : "",
+                           pad_node ? ", with the Pad '" : "", pad_node ? pad_node : "", pad_node ? "' before it" : "",
+                           (long long)w.k[0], (long long)w.k[1]);
     int64_t ph = h + w.p[0] + w.p[2], pw = wd + w.p[1] + w.p[3]; /* the padded input */
     if (ph < w.k[0] || pw < w.k[1])
         return imp_err(m, LC_ERR_INVALID, "the window %lldx%lld does not fit the input %dx%d with pads [%lld, %lld, "
                        "%lld, %lld]", (long long)w.k[0], (long long)w.k[1], h, wd, (long long)w.p[0],
                        (long long)w.p[1], (long long)w.p[2], (long long)w.p[3]);
-    int64_t ceil_mode, incl = 0;
-    LC_TRY(imp_attr_int(m, "ceil_mode", 0, &ceil_mode));
     if (ceil_mode && ((ph - w.k[0]) % w.s[0] || (pw - w.k[1]) % w.s[1]))
         return imp_err(m, LC_ERR_UNSUPPORTED, "ceil_mode 1 where it changes the output size: layca rounds down");
-    LC_TRY(imp_attr_int(m, "count_include_pad", 0, &incl));
     lc_shape o = {3, {x->ly.dims[0], (int)((ph - w.k[0]) / w.s[0] + 1), (int)((pw - w.k[1]) / w.s[1] + 1)}};
     int id = imp_add_node(m, op, x->node, IMP_NONE);
     if (id < 0) return NOMEM();
@@ -362,9 +407,14 @@ static lc_status op_avgpool(imp *m) { return op_pool(m, "avgpool"); }
 
 /* The layca padding of a convolution with ONNX pads p (top, left, bottom,
  * right): symmetric -> explicit, else what "same" resolves to, else none. */
-static lc_status conv_pad(imp *m, const window *w, int h, int wd, char *out, size_t cap)
+static lc_status conv_pad(imp *m, const window *w, int h, int wd, const char *pad_node, char *out, size_t cap)
 {
     const int64_t *p = w->p;
+    for (int i = 0; i < 4; i++)
+        if (p[i] > 1024)
+            return imp_err(m, LC_ERR_UNSUPPORTED, "padding %lld%s%s%s: layca pads a convolution by at most 1024",
+                           (long long)p[i], pad_node ? " (with the Pad '" : "", pad_node ? pad_node : "",
+                           pad_node ? "' before it)" : "");
     if (p[0] == p[2] && p[1] == p[3]) {
         snprintf(out, cap, "[%lld, %lld]", (long long)p[0], (long long)p[1]);
         return LC_OK;
@@ -375,9 +425,10 @@ static lc_status conv_pad(imp *m, const window *w, int h, int wd, char *out, siz
         snprintf(out, cap, "\"same\"");
         return LC_OK;
     }
-    return imp_err(m, LC_ERR_UNSUPPORTED, "pads [%lld, %lld, %lld, %lld]: layca pads symmetrically, or as \"same\" "
-                   "(the extra row and column at the bottom and right)", (long long)p[0], (long long)p[1],
-                   (long long)p[2], (long long)p[3]);
+    return imp_err(m, LC_ERR_UNSUPPORTED, "pads [%lld, %lld, %lld, %lld]%s%s%s: layca pads symmetrically, or as "
+                   "\"same\" (the extra row and column at the bottom and right)", (long long)p[0], (long long)p[1],
+                   (long long)p[2], (long long)p[3], pad_node ? " (with the Pad '" : "", pad_node ? pad_node : "",
+                   pad_node ? "' before it)" : "");
 }
 
 static lc_status op_conv(imp *m)
@@ -386,7 +437,9 @@ static lc_status op_conv(imp *m)
     LC_TRY(imp_check_attrs(m, known));
     LC_TRY(need_batch(m));
     imp_val *x, *wt, *b = NULL;
-    LC_TRY(imp_act(m, 0, &x));
+    int64_t pre[4];
+    const char *pad_node;
+    LC_TRY(padded_input(m, &x, pre, &pad_node));
     LC_TRY(need_image(m, x));
     LC_TRY(imp_const(m, 1, true, &wt));
     if (imp_has_input(m, 2)) LC_TRY(imp_const(m, 2, true, &b));
@@ -408,10 +461,12 @@ static lc_status op_conv(imp *m)
     char ap[32], pad[48];
     LC_TRY(imp_attr_str(m, "auto_pad", "NOTSET", ap, sizeof ap));
     int h = x->ly.dims[1], wd = x->ly.dims[2];
-    if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) same_pads(&w, h, wd, ap[5] == 'U', w.p);
+    if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER"))
+        same_pads(&w, (int)(h + pre[0] + pre[2]), (int)(wd + pre[1] + pre[3]), ap[5] == 'U', w.p);
     else if (!strcmp(ap, "VALID")) memset(w.p, 0, sizeof w.p);
     else if (strcmp(ap, "NOTSET")) return imp_err(m, LC_ERR_INVALID, "auto_pad '%s' is not an ONNX value", ap);
-    LC_TRY(conv_pad(m, &w, h, wd, pad, sizeof pad));
+    for (int i = 0; i < 4; i++) w.p[i] += pre[i]; /* the Pad's zeros */
+    LC_TRY(conv_pad(m, &w, h, wd, pad_node, pad, sizeof pad));
     int64_t oh = (h + w.p[0] + w.p[2] - w.k[0]), ow = (wd + w.p[1] + w.p[3] - w.k[1]);
     if (oh < 0 || ow < 0) return imp_err(m, LC_ERR_INVALID, "the kernel does not fit the padded input");
     lc_shape o = {3, {(int)f, (int)(oh / w.s[0] + 1), (int)(ow / w.s[1] + 1)}};
@@ -566,6 +621,161 @@ static lc_status op_matmul(imp *m)
     return add_dense(m, x, b->name, b->c.dims[1], w, NULL, 1.0);
 }
 
+/* Constant: its value joins the constants, as an initializer's does. */
+static lc_status op_constant(imp *m)
+{
+    static const char *const known[] = {"value", "value_float", "value_floats", "value_int", "value_ints", NULL};
+    LC_TRY(imp_check_attrs(m, known));
+    LC_TRY(imp_one_output(m));
+    if (m->nd->n_attribute != 1)
+        return imp_err(m, LC_ERR_INVALID, "%zu attributes: a Constant has one of value, value_float, value_floats, "
+                       "value_int, value_ints", m->nd->n_attribute);
+    const Onnx__AttributeProto *a = m->nd->attribute[0];
+    const char *an = a->name, *out = m->nd->n_output ? m->nd->output[0] : "";
+    lc_onnx_value c;
+    memset(&c, 0, sizeof c);
+    if (!strcmp(an, "value")) {
+        if (a->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR || !a->t)
+            return imp_err(m, LC_ERR_INVALID, "attribute 'value' must be a TENSOR");
+        if (lc_onnx_value_from_proto(a->t, m->where, &c) != LC_OK) {
+            char msg[512];
+            const char *e = lc_error_message();
+            size_t n = strlen(m->where);
+            if (!strncmp(e, m->where, n) && !strncmp(e + n, ": ", 2)) e += n + 2; /* imp_err names the file */
+            snprintf(msg, sizeof msg, "%s", e);
+            return imp_err(m, LC_ERR_UNSUPPORTED, "attribute 'value': %s", msg);
+        }
+    } else {
+        bool f = !strncmp(an, "value_float", 11), many = an[strlen(an) - 1] == 's';
+        Onnx__AttributeProto__AttributeType want =
+            f ? (many ? ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS : ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT)
+              : (many ? ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS : ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
+        if (a->type != want)
+            return imp_err(m, LC_ERR_INVALID, "attribute '%s' must be %s", an,
+                           f ? (many ? "FLOATS" : "a FLOAT") : (many ? "INTS" : "an INT"));
+        size_t n = many ? (f ? a->n_floats : a->n_ints) : 1;
+        if (n > ((size_t)1 << 31)) return imp_err(m, LC_ERR_UNSUPPORTED, "attribute '%s' has too many values", an);
+        c.rank = many;
+        c.dims[0] = (int64_t)n;
+        c.numel = (int64_t)n;
+        if (f) c.f = malloc((n ? n : 1) * sizeof *c.f);
+        else c.i64 = malloc((n ? n : 1) * sizeof *c.i64);
+        if (!c.f && !c.i64) return NOMEM();
+        for (size_t i = 0; i < n; i++) {
+            if (f) c.f[i] = many ? a->floats[i] : a->f;
+            else c.i64[i] = many ? a->ints[i] : a->i;
+        }
+    }
+    snprintf(c.name, sizeof c.name, "%s", out);
+    if (!out[0]) {
+        lc_onnx_value_deinit(&c);
+        return LC_OK;
+    }
+    return imp_add_const(m, out, &c);
+}
+
+/* Identity: another name for its input (an activation or a constant). */
+static lc_status op_identity(imp *m)
+{
+    static const char *const known[] = {NULL};
+    LC_TRY(imp_check_attrs(m, known));
+    imp_val *x;
+    LC_TRY(imp_input(m, 0, &x));
+    return imp_alias(m, 0, x);
+}
+
+/* Pad in constant mode on the height and width: no layca node; the padding
+ * is folded into the one Conv, MaxPool or AveragePool that uses the output
+ * (padded_input): zeros before a Conv or an AveragePool (whose padding
+ * then counts), -inf before a MaxPool (layca's max pooling ignores its
+ * padding).  Opset < 11: attributes pads and value; later: the inputs pads
+ * and constant_value, constants. */
+static lc_status op_pad(imp *m)
+{
+    static const char *const known[] = {"mode", "pads", "value", NULL};
+    LC_TRY(imp_check_attrs(m, known));
+    LC_TRY(need_batch(m));
+    imp_val *x;
+    LC_TRY(imp_act(m, 0, &x));
+    LC_TRY(need_image(m, x));
+    int src = (int)(x - m->vals);
+    char mode[32];
+    LC_TRY(imp_attr_str(m, "mode", "constant", mode, sizeof mode));
+    if (strcmp(mode, "constant"))
+        return imp_err(m, LC_ERR_UNSUPPORTED, "mode '%s': layca folds only a constant Pad (into the padding of the Conv "
+                       "or pooling after it)", mode);
+    int64_t p[8];
+    int n = 0;
+    double value = 0;
+    if (m->opset < 11) {
+        LC_TRY(imp_attr_ints(m, "pads", p, 8, &n));
+        if (n < 0) return imp_err(m, LC_ERR_INVALID, "attribute 'pads' is missing");
+        LC_TRY(imp_attr_float(m, "value", 0, &value));
+    } else {
+        if (imp_attr(m, "pads") || imp_attr(m, "value"))
+            return imp_err(m, LC_ERR_INVALID, "attributes pads and value are inputs from opset 11 on (this model's "
+                           "opset is %d)", m->opset);
+        imp_val *c;
+        LC_TRY(imp_input(m, 1, &c));
+        if (c->kind != IMP_CONST)
+            return imp_err(m, LC_ERR_UNSUPPORTED, "the pads '%s' are computed in the graph: layca folds a Pad whose "
+                           "pads are a constant (an initializer or a Constant)", c->name);
+        LC_TRY(imp_const(m, 1, false, &c));
+        if (c->c.numel > 8)
+            return imp_err(m, LC_ERR_UNSUPPORTED, "the pads '%s' have %lld values (8 for a [N, C, H, W] input)", c->name,
+                           (long long)c->c.numel);
+        n = (int)c->c.numel;
+        memcpy(p, c->c.i64, (size_t)n * sizeof *p);
+        if (imp_has_input(m, 2)) {
+            LC_TRY(imp_const(m, 2, true, &c));
+            if (c->c.numel != 1) return imp_err(m, LC_ERR_INVALID, "the constant_value '%s' must be a scalar", c->name);
+            value = c->c.f[0];
+        }
+        if (imp_has_input(m, 3))
+            return imp_err(m, LC_ERR_UNSUPPORTED, "the axes input is not supported (pads for all 4 axes)");
+    }
+    if (n != 8) return imp_err(m, LC_ERR_UNSUPPORTED, "pads has %d values (8 for a [N, C, H, W] input)", n);
+    for (int i = 0; i < 8; i++)
+        if (p[i] < 0 || p[i] > 1024)
+            return imp_err(m, LC_ERR_UNSUPPORTED, "pad %lld: layca pads by 0 to 1024 (a negative pad crops)",
+                           (long long)p[i]);
+    if (p[0] || p[1] || p[4] || p[5])
+        return imp_err(m, LC_ERR_UNSUPPORTED, "pads [%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld] pad the batch or "
+                       "channel axis: layca pads the height and width only", (long long)p[0], (long long)p[1],
+                       (long long)p[2], (long long)p[3], (long long)p[4], (long long)p[5], (long long)p[6],
+                       (long long)p[7]);
+    int64_t sp[4] = {p[2], p[3], p[6], p[7]}; /* [top, left, bottom, right] */
+    const char *out = m->nd->n_output ? m->nd->output[0] : "";
+    if (!out[0]) return LC_OK;
+    /* the one node that uses the output */
+    int uses = imp_uses(m, out);
+    const Onnx__NodeProto *u = NULL;
+    size_t uk = 0;
+    for (size_t i = 0; i < m->g->n_node && !u; i++)
+        for (size_t k = 0; k < m->g->node[i]->n_input && !u; k++)
+            if (!strcmp(m->g->node[i]->input[k], out)) u = m->g->node[i], uk = k;
+    const char *uop = u && u->op_type ? u->op_type : "";
+    const char *uname = u ? (u->name && u->name[0] ? u->name : u->n_output ? u->output[0] : "") : "";
+    bool conv = !strcmp(uop, "Conv"), maxpool = !strcmp(uop, "MaxPool"), avg = !strcmp(uop, "AveragePool");
+    if (uses != 1)
+        return imp_err(m, LC_ERR_UNSUPPORTED, "its output '%s' has %d uses: layca folds a Pad into the one Conv, "
+                       "MaxPool or AveragePool that uses it", out, uses);
+    if (!u)
+        return imp_err(m, LC_ERR_UNSUPPORTED, "its output '%s' is the graph's output: layca folds a Pad into the Conv, "
+                       "MaxPool or AveragePool after it", out);
+    if (!(conv || maxpool || avg) || uk != 0)
+        return imp_err(m, LC_ERR_UNSUPPORTED, "its output '%s' goes to node '%s' (%s)%s: layca folds a Pad only into the "
+                       "Conv, MaxPool or AveragePool after it", out, uname, uop, uk ? " as a weight" : "");
+    if (maxpool && !(value <= -FLT_MAX))
+        return imp_err(m, LC_ERR_UNSUPPORTED, "constant value %g before the MaxPool '%s': layca's padded max pooling "
+                       "ignores its padding (as -inf would); padding with %g can change the maxima", value, uname,
+                       value);
+    if (!maxpool && value != 0)
+        return imp_err(m, LC_ERR_UNSUPPORTED, "constant value %g before the %s '%s': layca pads a %s with zeros", value,
+                       uop, uname, conv ? "convolution" : "counting average pooling");
+    return imp_set_pad(m, 0, src, sp);
+}
+
 static const struct {
     const char *name;
     imp_op_fn fn;
@@ -584,6 +794,9 @@ static const struct {
     {"Flatten", op_flatten},
     {"Reshape", op_reshape},
     {"Softmax", op_softmax},
+    {"Constant", op_constant},
+    {"Identity", op_identity},
+    {"Pad", op_pad},
 };
 
 imp_op_fn imp_op_find(const char *op_type)
